@@ -40,7 +40,14 @@ def _ensure_system_user() -> str | None:
         pwd.getpwnam(SYSTEM_USER)
     except KeyError:
         subprocess.run(
-            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", SYSTEM_USER],
+            [
+                "useradd",
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                SYSTEM_USER,
+            ],
             check=True,
             capture_output=True,
         )
@@ -97,8 +104,16 @@ class EmbeddedPostgres:
             shutil.chown(self.data_dir, user)
         if not (self._pgdata / "PG_VERSION").exists():
             self._run(
-                ["initdb", "-D", str(self._pgdata), "-U", "postgres", "--auth=trust",
-                 "--encoding=UTF8", "--no-sync"]
+                [
+                    "initdb",
+                    "-D",
+                    str(self._pgdata),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--no-sync",
+                ]
             )
         if self.is_running():
             return self
@@ -109,8 +124,19 @@ class EmbeddedPostgres:
             "-c shared_buffers=256MB"
         )
         self._run(
-            ["pg_ctl", "-D", str(self._pgdata), "-o", options,
-             "-l", str(self.data_dir / "postgres.log"), "-w", "-t", "60", "start"],
+            [
+                "pg_ctl",
+                "-D",
+                str(self._pgdata),
+                "-o",
+                options,
+                "-l",
+                str(self.data_dir / "postgres.log"),
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ],
             timeout=90,
         )
         return self

@@ -24,5 +24,7 @@ def wait_for(
         if last:
             return last
         if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value {last!r}")
+            raise AssertionError(
+                f"timed out after {timeout}s waiting for {what}; last value {last!r}"
+            )
         time.sleep(interval)

@@ -1,0 +1,1 @@
+"""Platform adapters: functions-framework (Flask) and AWS Lambda (API Gateway HTTP API v2)."""

@@ -1,0 +1,46 @@
+"""One deployable function: its handler is built on first use (once per cold start) and served
+to both platforms."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from functions import logs
+from functions.adapters import flask_adapter, lambda_adapter
+from functions.config import ConfigError
+from functions.http.types import Handler, HttpRequest, HttpResponse, error_response
+
+if TYPE_CHECKING:
+    import flask
+
+
+class Entry:
+    def __init__(self, build: Callable[[], Handler]) -> None:
+        self._build = build
+        self._handler: Handler | None = None
+        self._lock = threading.Lock()
+
+    def handler(self) -> Handler:
+        if self._handler is None:
+            with self._lock:
+                if self._handler is None:
+                    logs.configure()
+                    self._handler = self._build()
+        return self._handler
+
+    def serve(self, request: HttpRequest | HttpResponse) -> HttpResponse:
+        if isinstance(request, HttpResponse):
+            return request
+        try:
+            handler = self.handler()
+        except ConfigError as exc:
+            return error_response("misconfigured", str(exc), 503)
+        return handler(request)
+
+    def flask(self, request: flask.Request) -> tuple[bytes, int, dict[str, str]]:
+        return flask_adapter.to_flask(self.serve(flask_adapter.to_request(request)))
+
+    def lambda_http(self, event: dict[str, Any]) -> dict[str, Any]:
+        return lambda_adapter.to_lambda(self.serve(lambda_adapter.to_request(event)))

@@ -1,0 +1,98 @@
+"""Configuration, read once per cold start from the environment into frozen values.
+
+Each function reads only what it needs, so ``webhook`` runs without a database URL and
+``submit`` without a webhook secret.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+class ConfigError(RuntimeError):
+    """A required setting is missing or malformed."""
+
+
+def _required(env: Mapping[str, str], name: str, purpose: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise ConfigError(f"{name} is not set: it is needed {purpose}")
+    return value
+
+
+def _number(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, not {raw!r}") from None
+
+
+def database_url(env: Mapping[str, str] = os.environ) -> str:
+    return _required(env, "DATABASE_URL", "to reach the jobs database")
+
+
+def cors_origin(env: Mapping[str, str] = os.environ) -> str:
+    return env.get("CORS_ALLOW_ORIGIN", "*").strip() or "*"
+
+
+@dataclass(frozen=True)
+class WebhookConfig:
+    secret: str
+    process_job_url: str | None
+    process_job_function: str | None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> WebhookConfig:
+        url = env.get("PROCESS_JOB_URL", "").strip() or None
+        function = env.get("PROCESS_JOB_FUNCTION_NAME", "").strip() or None
+        if url is None and function is None:
+            raise ConfigError(
+                "set PROCESS_JOB_URL (local functions-framework) or PROCESS_JOB_FUNCTION_NAME"
+                " (AWS Lambda) so the webhook knows what to invoke"
+            )
+        return cls(
+            secret=_required(env, "WEBHOOK_SECRET", "to authenticate the database's calls"),
+            process_job_url=url,
+            process_job_function=function,
+        )
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    database_url: str
+    process_job_secret: str
+    max_attempts: int
+    retry_base_delay_s: float
+    visibility_s: int
+    batch_size: int
+    task_timeout_s: float
+    max_run_s: float
+    task_min_s: float
+    task_max_s: float
+    task_modules: tuple[str, ...]
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> WorkerConfig:
+        low = _number(env, "TASK_MIN_SECONDS", 5.0)
+        high = _number(env, "TASK_MAX_SECONDS", 10.0)
+        if not 0 <= low <= high:
+            raise ConfigError("TASK_MIN_SECONDS must be between 0 and TASK_MAX_SECONDS")
+        modules = tuple(m.strip() for m in env.get("TASK_MODULES", "").split(",") if m.strip())
+        return cls(
+            database_url=database_url(env),
+            process_job_secret=env.get("PROCESS_JOB_SECRET", env.get("WEBHOOK_SECRET", "")),
+            max_attempts=int(_number(env, "MAX_ATTEMPTS", 3)),
+            retry_base_delay_s=_number(env, "RETRY_BASE_DELAY_SECONDS", 2.0),
+            visibility_s=int(_number(env, "VISIBILITY_TIMEOUT_SECONDS", 30)),
+            batch_size=int(_number(env, "BATCH_SIZE", 10)),
+            task_timeout_s=_number(env, "TASK_TIMEOUT_SECONDS", 600.0),
+            max_run_s=_number(env, "PROCESS_JOB_MAX_SECONDS", 840.0),
+            task_min_s=low,
+            task_max_s=high,
+            task_modules=modules,
+        )

@@ -1,0 +1,1 @@
+"""The platform-free core: jobs, tasks, retry policy and the worker loop. No I/O library here."""

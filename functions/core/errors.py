@@ -1,0 +1,47 @@
+"""One error type per kind of failure a caller can act on; HTTP status codes live in http/."""
+
+from __future__ import annotations
+
+
+class JobSystemError(Exception):
+    """Base of the errors the functions turn into a JSON error response."""
+
+    code = "internal"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInput(JobSystemError):
+    code = "invalid_input"
+
+
+class NotFound(JobSystemError):
+    code = "not_found"
+
+
+class Unauthorized(JobSystemError):
+    code = "unauthorized"
+
+
+class PayloadTooLarge(JobSystemError):
+    code = "payload_too_large"
+
+
+class UnsupportedMediaType(JobSystemError):
+    code = "unsupported_media_type"
+
+
+class MethodNotAllowed(JobSystemError):
+    code = "method_not_allowed"
+
+
+class Unavailable(JobSystemError):
+    """A dependency (the database, the invoker) is down; the caller may retry."""
+
+    code = "unavailable"
+
+
+class UnknownTask(Exception):
+    """Raised when a message names a task that is not registered; the job fails."""

@@ -1,0 +1,96 @@
+"""The job system's data: plain values, no behaviour that touches I/O."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+
+class JobStatus(enum.StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (JobStatus.COMPLETED, JobStatus.FAILED)
+
+
+@dataclass(frozen=True)
+class Job:
+    job_id: UUID
+    task_name: str
+    payload: dict[str, Any]
+    status: JobStatus
+    result: str | None
+    error: str | None
+    attempts: int
+    msg_id: int | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    updated_at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        def iso(moment: datetime | None) -> str | None:
+            return moment.isoformat() if moment else None
+
+        return {
+            "job_id": str(self.job_id),
+            "task_name": self.task_name,
+            "payload": self.payload,
+            "status": self.status.value,
+            "result": self.result,
+            "error": self.error,
+            "attempts": self.attempts,
+            "msg_id": self.msg_id,
+            "created_at": iso(self.created_at),
+            "started_at": iso(self.started_at),
+            "finished_at": iso(self.finished_at),
+            "updated_at": iso(self.updated_at),
+        }
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """A validated submission."""
+
+    task_name: str
+    payload: dict[str, Any]
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True)
+class QueueMessage:
+    """A message claimed from work_queue; ``read_count`` counts deliveries, this one included."""
+
+    msg_id: int
+    job_id: UUID
+    task_name: str
+    read_count: int
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A job the worker has marked running for this attempt."""
+
+    message: QueueMessage
+    task_name: str
+    payload: dict[str, Any]
+    attempt: int
+
+
+@dataclass(frozen=True)
+class WakeUp:
+    """The body the database's webhook call carries."""
+
+    msg_id: int
+    job_id: UUID
+    task_name: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"msg_id": self.msg_id, "job_id": str(self.job_id), "task_name": self.task_name}

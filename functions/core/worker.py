@@ -1,0 +1,239 @@
+"""process_job's loop: claim a batch, run each task, record the outcome exactly once.
+
+Delivery is at least once (a crashed worker's message reappears after its visibility timeout);
+the result is written at most once, because every write is conditional on this attempt still
+owning the job (status running, same attempt number) and happens in the transaction that
+archives the message.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from typing import Any
+
+from functions.core.errors import UnknownTask
+from functions.core.models import Claim, QueueMessage
+from functions.core.ports import WorkQueue
+from functions.core.retry import RetryPolicy
+from functions.core.tasks import TaskContext, TaskRegistry, kind_of
+
+log = logging.getLogger("functions.worker")
+
+MAX_ERROR_CHARS = 4000
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    batch_size: int = 10
+    visibility_s: int = 30
+    task_timeout_s: float = 900.0
+    linger_s: float = 30.0
+    task_settings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class DrainReport:
+    completed: int = 0
+    failed: int = 0
+    retried: int = 0
+    skipped: int = 0
+
+    @property
+    def handled(self) -> int:
+        return self.completed + self.failed + self.retried + self.skipped
+
+    def to_json(self) -> dict[str, int]:
+        return {
+            "completed": self.completed,
+            "failed": self.failed,
+            "retried": self.retried,
+            "skipped": self.skipped,
+        }
+
+
+def describe_error(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    return text[:MAX_ERROR_CHARS]
+
+
+def render_result(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, default=str)
+
+
+class _Heartbeat:
+    """Extends the visibility of in-flight messages so a long task keeps its claim."""
+
+    def __init__(self, queue_factory: Callable[[], WorkQueue], visibility_s: int) -> None:
+        self._queue_factory = queue_factory
+        self._visibility_s = visibility_s
+        self._in_flight: set[int] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="visibility-heartbeat", daemon=True)
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def add(self, msg_id: int) -> None:
+        with self._lock:
+            self._in_flight.add(msg_id)
+
+    def remove(self, msg_id: int) -> None:
+        with self._lock:
+            self._in_flight.discard(msg_id)
+
+    def _run(self) -> None:
+        queue: WorkQueue | None = None
+        while not self._stop.wait(self._visibility_s / 3):
+            with self._lock:
+                msg_ids = sorted(self._in_flight)
+            if not msg_ids:
+                continue
+            try:
+                queue = queue or self._queue_factory()
+                queue.extend(msg_ids, self._visibility_s)
+            except Exception:
+                log.exception("could not extend visibility of %s", msg_ids)
+                queue = None
+
+
+class Worker:
+    """Drains work_queue. ``queue_factory`` gives a WorkQueue per thread (one connection each)."""
+
+    def __init__(
+        self,
+        queue_factory: Callable[[], WorkQueue],
+        registry: TaskRegistry,
+        policy: RetryPolicy,
+        settings: WorkerSettings,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._queue_factory = queue_factory
+        self._registry = registry
+        self._policy = policy
+        self._settings = settings
+        self._clock = clock
+
+    def drain(self, deadline: float) -> DrainReport:
+        """Process visible messages until none is left or ``deadline`` (clock time) is near.
+
+        A retry this call scheduled soon enough is waited for, so a failing task's attempts run
+        without needing another wake-up.
+        """
+        queue = self._queue_factory()
+        # Not a with-block: shutting down must not wait for a task that overran its time limit.
+        pool = ThreadPoolExecutor(self._settings.batch_size, thread_name_prefix="task")
+        try:
+            with _Heartbeat(self._queue_factory, self._settings.visibility_s) as heartbeat:
+                report = self._drain(queue, pool, heartbeat, deadline)
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+        return report
+
+    def _drain(
+        self, queue: WorkQueue, pool: ThreadPoolExecutor, heartbeat: _Heartbeat, deadline: float
+    ) -> DrainReport:
+        report = DrainReport()
+        next_retry_at: float | None = None
+        while self._clock() < deadline:
+            messages = queue.claim(self._settings.batch_size, self._settings.visibility_s)
+            if not messages:
+                if next_retry_at is None or next_retry_at > deadline:
+                    break
+                time.sleep(max(0.0, next_retry_at - self._clock()) + 0.05)
+                next_retry_at = None
+                continue
+            for retry_at in self._run_batch(queue, messages, pool, heartbeat, report):
+                if retry_at - self._clock() <= self._settings.linger_s:
+                    next_retry_at = min(next_retry_at or retry_at, retry_at)
+        return report
+
+    def _run_batch(
+        self,
+        queue: WorkQueue,
+        messages: list[QueueMessage],
+        pool: ThreadPoolExecutor,
+        heartbeat: _Heartbeat,
+        report: DrainReport,
+    ) -> list[float]:
+        running: list[tuple[Claim, Future[Any], float]] = []
+        for message in messages:
+            claim = queue.start(message)
+            if claim is None:
+                report.skipped += 1
+                continue
+            if claim.attempt > self._policy.max_attempts:
+                # Earlier attempts died without recording anything (a crash or a kill).
+                error = f"gave up after {claim.attempt - 1} attempts that never finished"
+                report.failed += queue.fail(claim, error)
+                continue
+            heartbeat.add(message.msg_id)
+            time_limit = self._clock() + self._settings.task_timeout_s
+            running.append((claim, pool.submit(self._run_task, claim), time_limit))
+
+        retries: list[float] = []
+        for claim, future, time_limit in running:
+            try:
+                result = future.result(timeout=max(0.0, time_limit - self._clock()))
+                if queue.complete(claim, render_result(result)):
+                    report.completed += 1
+                    log.info("job %s completed", claim.message.job_id)
+            except UnknownTask as exc:
+                # Retrying cannot make an unknown task known.
+                report.failed += queue.fail(claim, str(exc))
+            except FutureTimeout:
+                self._record_failure(
+                    queue,
+                    claim,
+                    f"timed out after {self._settings.task_timeout_s:g} s",
+                    report,
+                    retries,
+                )
+            except Exception as exc:
+                log.warning(
+                    "job %s attempt %d raised\n%s",
+                    claim.message.job_id,
+                    claim.attempt,
+                    traceback.format_exc(),
+                )
+                self._record_failure(queue, claim, describe_error(exc), report, retries)
+            finally:
+                heartbeat.remove(claim.message.msg_id)
+        return retries
+
+    def _record_failure(
+        self, queue: WorkQueue, claim: Claim, error: str, report: DrainReport, retries: list[float]
+    ) -> None:
+        if self._policy.should_retry(claim.attempt):
+            delay = self._policy.delay_after(claim.attempt)
+            if queue.retry_later(claim, error, delay):
+                report.retried += 1
+                retries.append(self._clock() + delay)
+        elif queue.fail(claim, error):
+            report.failed += 1
+            log.info("job %s failed after %d attempts", claim.message.job_id, claim.attempt)
+
+    def _run_task(self, claim: Claim) -> Any:
+        function = self._registry.resolve(kind_of(claim.payload))
+        return function(
+            TaskContext(
+                job_id=claim.message.job_id,
+                task_name=claim.task_name,
+                payload=claim.payload,
+                attempt=claim.attempt,
+                settings=self._settings.task_settings,
+            )
+        )
