@@ -120,3 +120,9 @@ def db(db_url: str) -> Iterator[psycopg.Connection]:
     """An autocommit connection to a fresh migrated database."""
     with psycopg.connect(db_url, autocommit=True) as conn:
         yield conn
+
+
+@pytest.fixture(scope="module", params=_server_names())
+def module_db_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh migrated database shared by one test module, on each server under test."""
+    yield from fresh_database(get_server(request.param))

@@ -1,0 +1,125 @@
+"""The functions and the relay as real processes on loopback, for end-to-end tests."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+
+from devstack import migrate
+from devstack.postgres import free_port
+from devstack.relay import start_in_thread
+from devstack.services import ManagedProcess, function_process
+
+FAST_TASKS = {
+    "TASK_MIN_SECONDS": "0.2",
+    "TASK_MAX_SECONDS": "0.4",
+    "RETRY_BASE_DELAY_SECONDS": "0",
+    "TASK_MODULES": "tests.task_fixtures",
+}
+
+
+@dataclass
+class Stack:
+    database_url: str
+    secret: str
+    ports: dict[str, int]
+    processes: dict[str, ManagedProcess] = field(default_factory=dict)
+
+    def url(self, function: str, path: str = "/") -> str:
+        return f"http://127.0.0.1:{self.ports[function]}{path}"
+
+    def request(
+        self,
+        function: str,
+        method: str,
+        path: str,
+        body: Any = None,
+        headers: Mapping[str, str] | None = None,
+        raw: bytes | None = None,
+    ) -> tuple[int, Any]:
+        data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+        all_headers = {"Content-Type": "application/json", **(headers or {})}
+        request = urllib.request.Request(
+            self.url(function, path), data=data, method=method, headers=all_headers
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                text = response.read()
+                return response.status, json.loads(text) if text else None
+        except urllib.error.HTTPError as error:
+            text = error.read()
+            return error.code, json.loads(text) if text else None
+
+    def submit(self, task_name: str, **fields: Any) -> str:
+        status, body = self.request("submit", "POST", "/jobs", {"task_name": task_name, **fields})
+        assert status == 202, body
+        return str(body["job_id"])
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        with psycopg.connect(self.database_url) as conn:
+            cur = conn.execute(
+                "select status, attempts, result, error, msg_id from job_results where job_id = %s",
+                (job_id,),
+            )
+            row = cur.fetchone()
+        assert row is not None
+        return dict(zip(("status", "attempts", "result", "error", "msg_id"), row, strict=True))
+
+    def archived(self, msg_id: int) -> bool:
+        with psycopg.connect(self.database_url) as conn:
+            row = conn.execute(
+                "select exists (select 1 from pgmq.a_work_queue where msg_id = %s)"
+                " and not exists (select 1 from pgmq.q_work_queue where msg_id = %s)",
+                (msg_id, msg_id),
+            ).fetchone()
+        return bool(row and row[0])
+
+    def start_function(self, name: str) -> ManagedProcess:
+        process = function_process(name, self.ports[name], self.env_for(name)).start()
+        self.processes[name] = process
+        return process
+
+    def env_for(self, name: str) -> dict[str, str]:
+        common = {"DATABASE_URL": self.database_url, "WEBHOOK_SECRET": self.secret}
+        if name == "webhook":
+            return {"WEBHOOK_SECRET": self.secret, "PROCESS_JOB_URL": self.url("process_job")}
+        if name == "process_job":
+            return {**common, **FAST_TASKS, **self.extra_env}
+        return common
+
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+
+@contextmanager
+def running_stack(
+    database_url: str,
+    functions: tuple[str, ...] = ("submit", "webhook", "process_job"),
+    relay: bool = True,
+    extra_env: Mapping[str, str] | None = None,
+) -> Iterator[Stack]:
+    stack = Stack(
+        database_url=database_url,
+        secret=secrets.token_urlsafe(24),
+        ports={name: free_port() for name in ("submit", "webhook", "process_job")},
+        extra_env=dict(extra_env or {}),
+    )
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        migrate.configure_webhook(conn, stack.url("webhook"), stack.secret)
+    relay_handle = start_in_thread(database_url) if relay else None
+    try:
+        for name in functions:
+            stack.start_function(name)
+        yield stack
+    finally:
+        for process in stack.processes.values():
+            process.stop()
+        if relay_handle is not None:
+            relay_handle.stop()

@@ -1,0 +1,84 @@
+"""The whole path over real HTTP on loopback: submit → submit_job → trigger → relay → webhook →
+async invoke → process_job → result row."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from tests.stack import Stack, running_stack
+from tests.waiting import wait_for
+
+
+@pytest.fixture
+def stack(db_url: str) -> Iterator[Stack]:
+    with running_stack(db_url) as running:
+        yield running
+
+
+def test_a_submitted_job_goes_pending_running_completed(stack: Stack) -> None:
+    seen: list[str] = []
+
+    with psycopg.connect(stack.database_url, autocommit=True) as listener:
+        listener.execute(
+            "create table status_log as select null::uuid as job_id, null::text as status limit 0;"
+            " create function log_status() returns trigger language plpgsql as $$ begin"
+            " insert into status_log values (new.job_id, new.status); return new; end $$;"
+            " create trigger log_status after insert or update of status on job_results"
+            " for each row execute function log_status();"
+        )
+    job_id = stack.submit("Quarterly report", payload={"seconds": 0.3})
+
+    job = wait_for(
+        lambda: (j := stack.job(job_id))["status"] == "completed" and j,
+        timeout=30,
+        what="job to complete",
+    )
+    with psycopg.connect(stack.database_url) as conn:
+        seen = [r[0] for r in conn.execute(
+            "select status from status_log where job_id = %s", (job_id,)
+        ).fetchall()]
+    assert seen == ["pending", "running", "completed"]
+    assert job["attempts"] == 1
+    assert job["result"].startswith("Task 'Quarterly report' completed in 0.3")
+    assert stack.archived(job["msg_id"])
+
+    status, body = stack.request("submit", "GET", f"/jobs/{job_id}")
+    assert status == 200
+    assert body["status"] == "completed" and body["attempts"] == 1
+
+
+def test_a_task_that_raises_is_retried_then_fails(stack: Stack) -> None:
+    job_id = stack.submit("doomed", kind="fail", payload={"message": "disk on fire"})
+    job = wait_for(
+        lambda: (j := stack.job(job_id))["status"] == "failed" and j,
+        timeout=30,
+        what="job to fail",
+    )
+    assert job["attempts"] == 3
+    assert job["error"] == "RuntimeError: disk on fire"
+    assert job["result"] is None
+    assert stack.archived(job["msg_id"])
+
+
+def test_a_flaky_task_succeeds_on_a_later_attempt(stack: Stack) -> None:
+    job_id = stack.submit("flaky", kind="flaky", payload={"succeed_on": 2})
+    job = wait_for(
+        lambda: (j := stack.job(job_id))["status"] == "completed" and j,
+        timeout=30,
+        what="job to complete",
+    )
+    assert job["attempts"] == 2
+    assert job["result"] == "succeeded on attempt 2"
+    assert job["error"] is None
+
+
+def test_an_unknown_task_fails_at_once_with_a_clear_error(stack: Stack) -> None:
+    job_id = stack.submit("mystery", kind="no_such_task")
+    job = wait_for(
+        lambda: (j := stack.job(job_id))["status"] == "failed" and j, timeout=30, what="failure"
+    )
+    assert job["attempts"] == 1
+    assert "unknown task 'no_such_task'" in job["error"]

@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import pytest
+
+from functions.core import validation
+from functions.core.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
+
+
+def test_a_submission_is_trimmed_and_kind_goes_into_the_payload() -> None:
+    job = validation.parse_new_job(
+        {"task_name": "  Report ", "kind": "noop", "payload": {"a": 1}}, "key"
+    )
+    assert (job.task_name, job.payload, job.idempotency_key) == (
+        "Report",
+        {"a": 1, "kind": "noop"},
+        "key",
+    )
+
+
+@pytest.mark.parametrize(
+    ("document", "fragment"),
+    [
+        ([], "JSON object"),
+        ({}, "task_name is required"),
+        ({"task_name": 5}, "must be a string"),
+        ({"task_name": "   "}, "blank"),
+        ({"task_name": "a" * 201}, "limit is 200"),
+        ({"task_name": "a\nb"}, "control characters"),
+        ({"task_name": "ok", "payload": [1]}, "JSON object"),
+        ({"task_name": "ok", "payload": {"x": "a\x00b"}}, "NUL"),
+        ({"task_name": "ok", "payload": {"x": "y" * 70_000}}, "limit is 65535"),
+        ({"task_name": "ok", "kind": "Bad Kind"}, "kind must be"),
+        ({"task_name": "ok", "extra": 1}, "unknown field(s): extra"),
+    ],
+)
+def test_bad_submissions_say_what_is_wrong(document: Any, fragment: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        validation.parse_new_job(document)
+    assert fragment in caught.value.message
+
+
+def test_unicode_names_survive_exactly() -> None:
+    name = "Ünïcødé 🚀 <script>alert(1)</script> ' OR 1=1 --"
+    assert validation.parse_new_job({"task_name": name}).task_name == name
+
+
+def test_body_media_type_and_size() -> None:
+    assert validation.parse_json_body(b'{"a": 1}', "application/json; charset=utf-8") == {"a": 1}
+    with pytest.raises(UnsupportedMediaType):
+        validation.parse_json_body(b"{}", "text/plain")
+    with pytest.raises(UnsupportedMediaType):
+        validation.parse_json_body(b"{}", None)
+    with pytest.raises(PayloadTooLarge):
+        validation.parse_json_body(b" " * (validation.MAX_BODY_BYTES + 1), "application/json")
+    with pytest.raises(InvalidInput):
+        validation.parse_json_body(b"\xff\xfe", "application/json")
+
+
+@pytest.mark.parametrize("raw", ["0", "101", "-1", "ten", "1.5"])
+def test_limit_out_of_range(raw: str) -> None:
+    with pytest.raises(InvalidInput):
+        validation.parse_limit(raw)
+
+
+def test_limit_defaults_and_bounds() -> None:
+    assert validation.parse_limit(None) == validation.DEFAULT_LIST_LIMIT
+    assert validation.parse_limit("1") == 1
+    assert validation.parse_limit("100") == 100
+
+
+def test_wake_up_parsing() -> None:
+    job_id = uuid.uuid4()
+    wake = validation.parse_wake_up({"msg_id": 7, "job_id": str(job_id), "task_name": "t"})
+    assert (wake.msg_id, wake.job_id, wake.task_name) == (7, job_id, "t")
+    assert json.loads(json.dumps(wake.to_json())) == {
+        "msg_id": 7,
+        "job_id": str(job_id),
+        "task_name": "t",
+    }
+    for bad in [{"msg_id": True, "job_id": str(job_id), "task_name": "t"},
+                {"msg_id": 0, "job_id": str(job_id), "task_name": "t"},
+                {"msg_id": 1, "job_id": "nope", "task_name": "t"},
+                {"msg_id": 1, "job_id": str(job_id)}]:
+        with pytest.raises(InvalidInput):
+            validation.parse_wake_up(bad)
