@@ -169,18 +169,38 @@ class Worker:
         heartbeat: _Heartbeat,
         report: DrainReport,
     ) -> list[float]:
+        """Run first deliveries side by side, then redeliveries one at a time: a message seen
+        before may be the one that crashed a worker, and alone it can take nothing else down."""
+        for message in messages:
+            heartbeat.add(message.msg_id)
+        fresh = [m for m in messages if m.read_count <= 1]
+        suspects = [m for m in messages if m.read_count > 1]
+        retries = self._run_together(queue, fresh, pool, heartbeat, report)
+        for message in suspects:
+            retries += self._run_together(queue, [message], pool, heartbeat, report)
+        return retries
+
+    def _run_together(
+        self,
+        queue: WorkQueue,
+        messages: list[QueueMessage],
+        pool: ThreadPoolExecutor,
+        heartbeat: _Heartbeat,
+        report: DrainReport,
+    ) -> list[float]:
         running: list[tuple[Claim, Future[Any], float]] = []
         for message in messages:
             claim = queue.start(message)
             if claim is None:
                 report.skipped += 1
+                heartbeat.remove(message.msg_id)
                 continue
             if claim.attempt > self._policy.max_attempts:
                 # Earlier attempts died without recording anything (a crash or a kill).
                 error = f"gave up after {claim.attempt - 1} attempts that never finished"
                 report.failed += queue.fail(claim, error)
+                heartbeat.remove(message.msg_id)
                 continue
-            heartbeat.add(message.msg_id)
             time_limit = self._clock() + self._settings.task_timeout_s
             running.append((claim, pool.submit(self._run_task, claim), time_limit))
 
@@ -190,24 +210,19 @@ class Worker:
                 result = future.result(timeout=max(0.0, time_limit - self._clock()))
                 if queue.complete(claim, render_result(result)):
                     report.completed += 1
-                    log.info("job %s completed", claim.message.job_id)
+                    log.info("job completed", extra={"job_id": claim.message.job_id})
             except UnknownTask as exc:
                 # Retrying cannot make an unknown task known.
                 report.failed += queue.fail(claim, str(exc))
             except FutureTimeout:
-                self._record_failure(
-                    queue,
-                    claim,
-                    f"timed out after {self._settings.task_timeout_s:g} s",
-                    report,
-                    retries,
-                )
+                timeout = f"timed out after {self._settings.task_timeout_s:g} s"
+                self._record_failure(queue, claim, timeout, report, retries)
             except Exception as exc:
                 log.warning(
-                    "job %s attempt %d raised\n%s",
-                    claim.message.job_id,
+                    "attempt %d raised\n%s",
                     claim.attempt,
                     traceback.format_exc(),
+                    extra={"job_id": claim.message.job_id},
                 )
                 self._record_failure(queue, claim, describe_error(exc), report, retries)
             finally:
@@ -224,7 +239,9 @@ class Worker:
                 retries.append(self._clock() + delay)
         elif queue.fail(claim, error):
             report.failed += 1
-            log.info("job %s failed after %d attempts", claim.message.job_id, claim.attempt)
+            log.info(
+                "failed after %d attempts", claim.attempt, extra={"job_id": claim.message.job_id}
+            )
 
     def _run_task(self, claim: Claim) -> Any:
         function = self._registry.resolve(kind_of(claim.payload))
