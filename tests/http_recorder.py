@@ -56,8 +56,8 @@ def recording_server(status: int = 200) -> Iterator[Recorder]:
             self.end_headers()
             self.wfile.write(b"{}")
 
-        do_POST = _record  # noqa: N815
-        do_GET = _record  # noqa: N815
+        do_POST = _record
+        do_GET = _record
 
         def log_message(self, format: str, *args: Any) -> None:
             pass

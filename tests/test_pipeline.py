@@ -37,9 +37,12 @@ def test_a_submitted_job_goes_pending_running_completed(stack: Stack) -> None:
         what="job to complete",
     )
     with psycopg.connect(stack.database_url) as conn:
-        seen = [r[0] for r in conn.execute(
-            "select status from status_log where job_id = %s", (job_id,)
-        ).fetchall()]
+        seen = [
+            r[0]
+            for r in conn.execute(
+                "select status from status_log where job_id = %s", (job_id,)
+            ).fetchall()
+        ]
     assert seen == ["pending", "running", "completed"]
     assert job["attempts"] == 1
     assert job["result"].startswith("Task 'Quarterly report' completed in 0.3")

@@ -72,7 +72,10 @@ def test_post_returns_202_with_the_job_id_and_get_finds_it(
     status, headers, job = call(submit, "GET", f"/jobs/{job_id}")
     assert status == 200
     assert (job["job_id"], job["task_name"], job["payload"], job["status"]) == (
-        job_id, "Report", {"n": 1}, "pending",
+        job_id,
+        "Report",
+        {"n": 1},
+        "pending",
     )
     assert headers["Access-Control-Allow-Origin"] == "*"
 
@@ -106,12 +109,30 @@ def test_cors_preflight(submit: ManagedProcess) -> None:
         ("POST", "/jobs", b"{bad", "application/json", 400, "invalid_input"),
         ("POST", "/jobs", b'{"task_name": ""}', "application/json", 400, "invalid_input"),
         ("POST", "/jobs", b'{"task_name": "a\\u0000b"}', "application/json", 400, "invalid_input"),
-        ("POST", "/jobs", b'{"task_name": "x", "payload": 3}', "application/json", 400,
-         "invalid_input"),
-        ("POST", "/jobs", b"task_name=x", "application/x-www-form-urlencoded", 415,
-         "unsupported_media_type"),
-        ("POST", "/jobs", b"{" + b" " * 300_000 + b"}", "application/json", 413,
-         "payload_too_large"),
+        (
+            "POST",
+            "/jobs",
+            b'{"task_name": "x", "payload": 3}',
+            "application/json",
+            400,
+            "invalid_input",
+        ),
+        (
+            "POST",
+            "/jobs",
+            b"task_name=x",
+            "application/x-www-form-urlencoded",
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            "POST",
+            "/jobs",
+            b"{" + b" " * 300_000 + b"}",
+            "application/json",
+            413,
+            "payload_too_large",
+        ),
         ("GET", "/jobs/not-a-uuid", None, None, 400, "invalid_input"),
         ("GET", f"/jobs/{uuid.uuid4()}", None, None, 404, "not_found"),
         ("GET", "/jobs?limit=0", None, None, 400, "invalid_input"),

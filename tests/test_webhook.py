@@ -93,9 +93,7 @@ def test_the_right_secret_hands_the_message_to_process_job(
         {"Content-Type": "application/json", "Authorization": f"Bearer {SECRET}"},
     )
     assert (status, body) == (202, {"accepted": True, "msg_id": 41})
-    arrived = wait_for(
-        lambda: process_job_stand_in.snapshot()[before:], what="the invocation"
-    )
+    arrived = wait_for(lambda: process_job_stand_in.snapshot()[before:], what="the invocation")
     assert arrived[0].json() == message
     assert arrived[0].headers["Authorization"] == f"Bearer {SECRET}"
 
@@ -105,8 +103,18 @@ def test_the_right_secret_hands_the_message_to_process_job(
     [
         (b"not json", "application/json", 400, "invalid_input"),
         (b"[]", "application/json", 400, "invalid_input"),
-        (b'{"msg_id": "1", "job_id": "x", "task_name": "t"}', "application/json", 400, "invalid_input"),
-        (b'{"msg_id": 1, "job_id": "nope", "task_name": "t"}', "application/json", 400, "invalid_input"),
+        (
+            b'{"msg_id": "1", "job_id": "x", "task_name": "t"}',
+            "application/json",
+            400,
+            "invalid_input",
+        ),
+        (
+            b'{"msg_id": 1, "job_id": "nope", "task_name": "t"}',
+            "application/json",
+            400,
+            "invalid_input",
+        ),
         (b"msg_id=1", "application/x-www-form-urlencoded", 415, "unsupported_media_type"),
     ],
 )

@@ -40,7 +40,9 @@ def test_kind_defaults_to_simulate() -> None:
 
 
 def test_simulate_names_the_time_it_took() -> None:
-    ctx = TaskContext(uuid.uuid4(), "Report", {"seconds": 0.01}, 1, {"min_seconds": 0, "max_seconds": 1})
+    ctx = TaskContext(
+        uuid.uuid4(), "Report", {"seconds": 0.01}, 1, {"min_seconds": 0, "max_seconds": 1}
+    )
     result = registry.resolve("simulate")(ctx)
     assert result.startswith("Task 'Report' completed in 0.0")
     assert result.endswith(" seconds")

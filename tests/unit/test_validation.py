@@ -81,9 +81,11 @@ def test_wake_up_parsing() -> None:
         "job_id": str(job_id),
         "task_name": "t",
     }
-    for bad in [{"msg_id": True, "job_id": str(job_id), "task_name": "t"},
-                {"msg_id": 0, "job_id": str(job_id), "task_name": "t"},
-                {"msg_id": 1, "job_id": "nope", "task_name": "t"},
-                {"msg_id": 1, "job_id": str(job_id)}]:
+    for bad in [
+        {"msg_id": True, "job_id": str(job_id), "task_name": "t"},
+        {"msg_id": 0, "job_id": str(job_id), "task_name": "t"},
+        {"msg_id": 1, "job_id": "nope", "task_name": "t"},
+        {"msg_id": 1, "job_id": str(job_id)},
+    ]:
         with pytest.raises(InvalidInput):
             validation.parse_wake_up(bad)
