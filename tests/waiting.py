@@ -16,7 +16,7 @@ def wait_for(
     interval: float = 0.05,
     what: str = "condition",
 ) -> T:
-    """Call ``condition`` until it returns something truthy and return that; fail at the deadline."""
+    """Call ``condition`` until it returns something truthy and return it; fail at the deadline."""
     deadline = time.monotonic() + timeout
     last: T | None = None
     while True:

@@ -1,0 +1,92 @@
+"""The local stack's settings: ports, the secrets it generates once and keeps in its data
+folder (never in the repo), and the page's generated config file."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from devstack.keys import mint_keys
+from devstack.services import ROOT
+
+PAGE_CONFIG = ROOT / "frontend" / "config.js"
+
+
+@dataclass(frozen=True)
+class Ports:
+    page: int
+    postgres: int
+    realtime: int
+    submit: int
+    webhook: int
+    process_job: int
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    data_dir: Path
+    ports: Ports
+    database_url: str | None
+    task_seconds: tuple[str, str]
+    sweep_interval_s: float
+
+    @classmethod
+    def from_base_port(
+        cls,
+        data_dir: Path,
+        base_port: int,
+        database_url: str | None,
+        task_seconds: tuple[str, str],
+        sweep_interval_s: float,
+    ) -> StackConfig:
+        # Beside the Supabase CLI's own numbering: API 54321, database 54322.
+        ports = Ports(
+            page=base_port,
+            realtime=base_port + 1,
+            postgres=base_port + 2,
+            submit=base_port + 3,
+            webhook=base_port + 4,
+            process_job=base_port + 5,
+        )
+        return cls(data_dir, ports, database_url, task_seconds, sweep_interval_s)
+
+    @staticmethod
+    def url(port: int) -> str:
+        return f"http://127.0.0.1:{port}"
+
+
+@dataclass(frozen=True)
+class LocalSecrets:
+    jwt_secret: str
+    webhook_secret: str
+    anon_key: str
+    service_role_key: str
+
+
+def load_or_create_secrets(data_dir: Path) -> LocalSecrets:
+    """The stack's secrets, made on first run and kept (mode 0600) for the next."""
+    path = data_dir / "secrets.json"
+    if path.exists():
+        stored = json.loads(path.read_text())
+        jwt_secret, webhook_secret = stored["jwt_secret"], stored["webhook_secret"]
+    else:
+        jwt_secret, webhook_secret = secrets.token_urlsafe(48), secrets.token_urlsafe(32)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(json.dumps({"jwt_secret": jwt_secret, "webhook_secret": webhook_secret}))
+    keys = mint_keys(jwt_secret)
+    return LocalSecrets(jwt_secret, webhook_secret, keys.anon_key, keys.service_role_key)
+
+
+def page_config_js(functions_url: str, supabase_url: str, anon_key: str) -> str:
+    """The page's configuration: public values only (never the service key or database URL)."""
+    config = {"functionsUrl": functions_url, "supabaseUrl": supabase_url, "supabaseAnonKey": anon_key}
+    return f"window.JOBS_CONFIG = {json.dumps(config, indent=2)};\n"
+
+
+def write_page_config(cfg: StackConfig, local: LocalSecrets) -> None:
+    PAGE_CONFIG.write_text(
+        page_config_js(cfg.url(cfg.ports.submit), cfg.url(cfg.ports.realtime), local.anon_key)
+    )
