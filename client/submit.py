@@ -1,0 +1,58 @@
+"""Submitting through the ``submit`` function's HTTP API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+
+class SubmitError(RuntimeError):
+    """The API refused the job (4xx) or could not take it (5xx, unreachable)."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status, self.code, self.message = status, code, message
+
+
+def _error(response: httpx.Response) -> SubmitError:
+    try:
+        error = response.json()["error"]
+        return SubmitError(response.status_code, str(error["code"]), str(error["message"]))
+    except (ValueError, KeyError, TypeError):
+        return SubmitError(response.status_code, "http_error", response.text[:200])
+
+
+def submit_job(
+    functions_url: str,
+    task_name: str,
+    kind: str | None = None,
+    payload: dict[str, Any] | None = None,
+    idempotency_key: str | None = None,
+    timeout_s: float = 30.0,
+) -> str:
+    """POST /jobs; the new job's id."""
+    body: dict[str, Any] = {"task_name": task_name}
+    if kind:
+        body["kind"] = kind
+    if payload is not None:
+        body["payload"] = payload
+    headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+    try:
+        response = httpx.post(
+            f"{functions_url.rstrip('/')}/jobs", json=body, headers=headers, timeout=timeout_s
+        )
+    except httpx.HTTPError as exc:
+        raise SubmitError(0, "unreachable", f"could not reach {functions_url}: {exc}") from None
+    if response.status_code != 202:
+        raise _error(response)
+    return str(response.json()["job_id"])
+
+
+def get_job(functions_url: str, job_id: str, timeout_s: float = 30.0) -> dict[str, Any]:
+    """GET /jobs/<job_id>."""
+    response = httpx.get(f"{functions_url.rstrip('/')}/jobs/{job_id}", timeout=timeout_s)
+    if response.status_code != 200:
+        raise _error(response)
+    result: dict[str, Any] = response.json()
+    return result
