@@ -1,0 +1,199 @@
+"""The local stand-in for pg_net's background worker.
+
+On a plain Postgres, ``net.http_post`` (devstack/sql/pg_net_shim.sql) queues a request and
+notifies ``net_http_request``; both become visible only when the transaction commits. The relay
+listens for that, claims up to 200 requests at a time, sends them concurrently, and records each
+outcome in ``net._http_response`` for 6 hours. Like pg_net it never retries: a request that fails
+is recorded and dropped, and the project's sweeper covers lost wake-ups.
+
+    python -m devstack.relay [--database-url URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import psycopg
+from psycopg.rows import class_row
+from psycopg.types.json import Jsonb
+
+from devstack import relay_queries as queries
+from devstack.background import ThreadedService
+from devstack.relay_http import HttpRequest, Outcome, deliver
+
+log = logging.getLogger("devstack.relay")
+
+BATCH_SIZE = 200
+RESPONSE_TTL = timedelta(hours=6)
+EXPIRE_EVERY_S = 60.0
+
+Conn = psycopg.AsyncConnection[tuple[Any, ...]]
+
+
+@dataclass
+class Backoff:
+    """Delays between reconnection attempts, doubling from ``first_s`` up to ``max_s``."""
+
+    first_s: float = 0.1
+    max_s: float = 5.0
+    _next_s: float = field(default=0.0, init=False)
+
+    def next(self) -> float:
+        delay = self._next_s or self.first_s
+        self._next_s = min(delay * 2, self.max_s)
+        return delay
+
+    def reset(self) -> None:
+        self._next_s = 0.0
+
+
+def _response_row(outcome: Outcome) -> tuple[object, ...]:
+    headers = Jsonb(outcome.headers) if outcome.headers is not None else None
+    return (
+        outcome.request.id, outcome.status_code, outcome.content_type, headers,
+        outcome.content, outcome.timed_out, outcome.error_msg,
+    )
+
+
+class Relay:
+    """Delivers the requests queued by the ``net`` shim, as pg_net's worker does."""
+
+    def __init__(
+        self,
+        database_url: str,
+        *,
+        batch_size: int = BATCH_SIZE,
+        on_listening: Callable[[], None] | None = None,
+    ) -> None:
+        self._database_url = database_url
+        self._batch_size = batch_size
+        self._on_listening = on_listening
+        self._last_expired = float("-inf")
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Deliver requests until ``stop`` is set, reconnecting whenever the database goes away."""
+        backoff = Backoff()
+        limits = httpx.Limits(max_connections=self._batch_size, max_keepalive_connections=20)
+        async with httpx.AsyncClient(limits=limits, trust_env=False) as client:
+            while not stop.is_set():
+                try:
+                    await self._serve(client, stop, backoff)
+                except (psycopg.Error, OSError) as exc:
+                    delay = backoff.next()
+                    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+                    log.warning("database unavailable (%s); reconnecting in %.1fs", reason, delay)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), delay)
+
+    async def _connect(self) -> Conn:
+        # Keepalives notice a database host that vanished without closing the connection.
+        return await psycopg.AsyncConnection.connect(
+            self._database_url,
+            autocommit=True,
+            application_name="devstack.relay",
+            keepalives=1,
+            keepalives_idle=10,
+            keepalives_interval=5,
+            keepalives_count=3,
+        )
+
+    async def _serve(
+        self, client: httpx.AsyncClient, stop: asyncio.Event, backoff: Backoff
+    ) -> None:
+        async with await self._connect() as listener, await self._connect() as conn:
+            await listener.execute(queries.LISTEN)
+            backoff.reset()
+            log.info("listening on %s", queries.CHANNEL)
+            if self._on_listening is not None:
+                self._on_listening()
+            wake = asyncio.Event()
+            wake.set()  # drain what was queued before we listened
+            listening = asyncio.create_task(self._listen(listener, wake))
+            stopping = asyncio.create_task(stop.wait())
+            for task in (listening, stopping):
+                task.add_done_callback(lambda _: wake.set())
+            try:
+                while True:
+                    await wake.wait()
+                    wake.clear()
+                    if stop.is_set():
+                        return
+                    if listening.done():
+                        listening.result()  # raises what broke the connection
+                        raise psycopg.OperationalError("the notification stream ended")
+                    await self._drain(conn, client, stop)
+            finally:
+                for task in (listening, stopping):
+                    task.cancel()
+                await asyncio.gather(listening, stopping, return_exceptions=True)
+
+    @staticmethod
+    async def _listen(conn: Conn, wake: asyncio.Event) -> None:
+        async for _ in conn.notifies():
+            wake.set()
+
+    async def _drain(
+        self,
+        conn: Conn, client: httpx.AsyncClient, stop: asyncio.Event
+    ) -> None:
+        while not stop.is_set():
+            async with conn.cursor(row_factory=class_row(HttpRequest)) as cur:
+                await cur.execute(queries.CLAIM, {"limit": self._batch_size})
+                requests = sorted(await cur.fetchall(), key=lambda request: request.id)
+            if not requests:
+                break
+            log.debug("claimed %d request(s)", len(requests))
+            outcomes = await asyncio.gather(*(deliver(client, r) for r in requests))
+            async with conn.cursor() as cur:
+                await cur.executemany(queries.RECORD, [_response_row(o) for o in outcomes])
+            for outcome in outcomes:
+                log.info("%s", outcome.describe())
+            if len(requests) < self._batch_size:
+                break
+        if time.monotonic() - self._last_expired >= EXPIRE_EVERY_S:
+            await conn.execute(queries.EXPIRE, {"ttl": RESPONSE_TTL})
+            self._last_expired = time.monotonic()
+
+
+def start_in_thread(database_url: str, *, ready_timeout_s: float | None = 10.0) -> ThreadedService:
+    """A relay running in a background thread, listening once this returns; ``.stop()`` ends it."""
+    ready = threading.Event()
+    relay = Relay(database_url, on_listening=ready.set)
+    return ThreadedService("devstack.relay", relay.run, ready).start(ready_timeout_s)
+
+
+async def _run_until_signalled(relay: Relay) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await relay.run(stop)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="deliver the HTTP requests queued by net.http_*")
+    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
+    args = parser.parse_args(argv)
+    if not args.database_url:
+        parser.error("give --database-url or set DATABASE_URL")
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # it logs every request at INFO
+    asyncio.run(_run_until_signalled(Relay(args.database_url)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

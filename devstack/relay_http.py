@@ -1,0 +1,97 @@
+"""One pg_net request sent over HTTP, and its outcome as a ``net._http_response`` row."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    """A row of ``net.http_request_queue``."""
+
+    id: int
+    method: str
+    url: str
+    headers: dict[str, Any] | None
+    body: bytes | None
+    timeout_milliseconds: int
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one request: a response, or why there was none."""
+
+    request: HttpRequest
+    elapsed_ms: int
+    status_code: int | None = None
+    content_type: str | None = None
+    headers: dict[str, str] | None = None
+    content: str | None = None
+    timed_out: bool = False
+    error_msg: str | None = None
+
+    def describe(self) -> str:
+        """One log line: id, method, url without its query, status (or error), duration."""
+        parts = urlsplit(self.request.url)
+        url = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+        result = str(self.status_code) if self.error_msg is None else f"error: {self.error_msg}"
+        return f"{self.request.id} {self.request.method} {url} {result} {self.elapsed_ms}ms"
+
+
+def _text(data: bytes) -> str:
+    # Postgres text cannot hold NUL.
+    return data.decode("utf-8", "replace").replace("\x00", "")
+
+
+def _response_headers(response: httpx.Response) -> dict[str, str]:
+    merged: dict[str, str] = {}
+    for name, value in response.headers.multi_items():
+        merged[name] = f"{merged[name]}, {value}" if name in merged else value
+    return merged
+
+
+def _request_headers(request: HttpRequest) -> dict[str, str]:
+    return {name: str(value) for name, value in (request.headers or {}).items()}
+
+
+async def deliver(client: httpx.AsyncClient, request: HttpRequest) -> Outcome:
+    """Send ``request`` once, within its ``timeout_milliseconds`` overall; never raises."""
+    timeout_s = request.timeout_milliseconds / 1000
+    started = time.monotonic()
+
+    def elapsed() -> int:
+        return round((time.monotonic() - started) * 1000)
+
+    try:
+        async with asyncio.timeout(timeout_s):
+            response = await client.request(
+                request.method,
+                request.url,
+                headers=_request_headers(request),
+                content=request.body,
+                timeout=timeout_s,
+            )
+    except (TimeoutError, httpx.TimeoutException):
+        return Outcome(
+            request,
+            elapsed(),
+            timed_out=True,
+            error_msg=f"Timeout of {request.timeout_milliseconds} ms reached",
+        )
+    except Exception as exc:  # any failure is recorded, as pg_net records curl's error
+        message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        return Outcome(request, elapsed(), error_msg=message)
+    return Outcome(
+        request,
+        elapsed(),
+        status_code=response.status_code,
+        content_type=response.headers.get("content-type"),
+        headers=_response_headers(response),
+        content=_text(response.content),
+    )
