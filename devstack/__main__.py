@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 
 from devstack import migrate
-from devstack.config import StackConfig, load_or_create_secrets, write_page_config
+from devstack.config import LocalSecrets, StackConfig, load_or_create_secrets, page_config_js
 from devstack.postgres import EmbeddedPostgres, embedded
 from devstack.services import ROOT, ManagedProcess, function_process
 from devstack.sweeper import Sweeper
@@ -42,10 +42,12 @@ def _parse(argv: list[str] | None) -> StackConfig:
     )
 
 
-def _children(cfg: StackConfig, database_url: str, webhook_secret: str, jwt_secret: str) -> list[
-    ManagedProcess
-]:
+def _children(cfg: StackConfig, database_url: str, local: LocalSecrets) -> list[ManagedProcess]:
     python = sys.executable
+    webhook_secret, jwt_secret = local.webhook_secret, local.jwt_secret
+    page_config = page_config_js(
+        cfg.url(cfg.ports.submit), cfg.url(cfg.ports.realtime), local.anon_key
+    )
     function_env = {
         "DATABASE_URL": database_url,
         "WEBHOOK_SECRET": webhook_secret,
@@ -69,28 +71,31 @@ def _children(cfg: StackConfig, database_url: str, webhook_secret: str, jwt_secr
         ManagedProcess(
             "realtime",
             [
-                python, "-m", "devstack.realtime",
-                "--database-url", database_url,
-                "--port", str(cfg.ports.realtime),
-                "--jwt-secret", jwt_secret,
+                python,
+                "-m",
+                "devstack.realtime",
+                "--database-url",
+                database_url,
+                "--port",
+                str(cfg.ports.realtime),
+                "--jwt-secret",
+                jwt_secret,
             ],
             env={"PYTHONUNBUFFERED": "1"},
             port=cfg.ports.realtime,
         ),
         ManagedProcess(
             "page",
-            [
-                python, "-m", "http.server", str(cfg.ports.page),
-                "--bind", "127.0.0.1", "--directory", str(ROOT / "frontend"),
-            ],
-            env={"PYTHONUNBUFFERED": "1"},
+            [python, "-m", "devstack.page_server", "--port", str(cfg.ports.page)],
+            env={"PYTHONUNBUFFERED": "1", "PAGE_CONFIG_JS": page_config},
             port=cfg.ports.page,
         ),
     ]
 
 
-def run(cfg: StackConfig, ready: threading.Event | None = None,
-        stop: threading.Event | None = None) -> int:
+def run(
+    cfg: StackConfig, ready: threading.Event | None = None, stop: threading.Event | None = None
+) -> int:
     """Run the stack until ``stop`` is set (or SIGINT/SIGTERM when run as a program)."""
     stop = stop or threading.Event()
     secrets = load_or_create_secrets(cfg.data_dir)
@@ -109,8 +114,7 @@ def run(cfg: StackConfig, ready: threading.Event | None = None,
             webhook_secret=secrets.webhook_secret,
         )
         print(f"[devstack] migrations applied: {len(applied)}", flush=True)
-        write_page_config(cfg, secrets)
-        for child in _children(cfg, database_url, secrets.webhook_secret, secrets.jwt_secret):
+        for child in _children(cfg, database_url, secrets):
             started.append(child.start())
         sweeper = Sweeper(
             cfg.url(cfg.ports.process_job), secrets.webhook_secret, cfg.sweep_interval_s
@@ -127,7 +131,9 @@ def run(cfg: StackConfig, ready: threading.Event | None = None,
         while not stop.wait(0.5):
             dead = [c.name for c in started if not c.running()]
             if dead:
-                print(f"[devstack] {', '.join(dead)} stopped unexpectedly; shutting down", flush=True)
+                print(
+                    f"[devstack] {', '.join(dead)} stopped unexpectedly; shutting down", flush=True
+                )
                 return 1
         return 0
     finally:

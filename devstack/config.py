@@ -9,9 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from devstack.keys import mint_keys
-from devstack.services import ROOT
-
-PAGE_CONFIG = ROOT / "frontend" / "config.js"
 
 
 @dataclass(frozen=True)
@@ -82,11 +79,9 @@ def load_or_create_secrets(data_dir: Path) -> LocalSecrets:
 
 def page_config_js(functions_url: str, supabase_url: str, anon_key: str) -> str:
     """The page's configuration: public values only (never the service key or database URL)."""
-    config = {"functionsUrl": functions_url, "supabaseUrl": supabase_url, "supabaseAnonKey": anon_key}
+    config = {
+        "functionsUrl": functions_url,
+        "supabaseUrl": supabase_url,
+        "supabaseAnonKey": anon_key,
+    }
     return f"window.JOBS_CONFIG = {json.dumps(config, indent=2)};\n"
-
-
-def write_page_config(cfg: StackConfig, local: LocalSecrets) -> None:
-    PAGE_CONFIG.write_text(
-        page_config_js(cfg.url(cfg.ports.submit), cfg.url(cfg.ports.realtime), local.anon_key)
-    )

@@ -1,0 +1,89 @@
+"""The run command (python -m devstack, what `make run` calls) on a fresh data folder: it comes
+up, serves the page and the API, and Ctrl-C leaves no child process and no port behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import psutil
+
+from devstack.postgres import free_port
+from devstack.services import ROOT, port_open
+from tests.waiting import wait_for
+
+
+def descendants(pid: int) -> list[psutil.Process]:
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+def test_the_stack_comes_up_and_shuts_down_clean(tmp_path: Path) -> None:
+    base = free_port()
+    while not all(not port_open(base + i) for i in range(6)):
+        base = free_port()
+    log = (tmp_path / "run.log").open("w")
+    runner = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "devstack",
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--base-port",
+            str(base),
+            "--task-min-seconds",
+            "0.1",
+            "--task-max-seconds",
+            "0.2",
+        ],
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "DATABASE_URL": ""},
+    )
+    ports = [base + i for i in range(6)]
+    try:
+        wait_for(
+            lambda: "[devstack] ready" in (tmp_path / "run.log").read_text(),
+            timeout=120,
+            interval=0.2,
+            what="the stack to be ready",
+        )
+        assert all(port_open(p) for p in ports), (tmp_path / "run.log").read_text()[-3000:]
+        children = descendants(runner.pid)
+        assert len(children) >= 6
+        with urllib.request.urlopen(f"http://127.0.0.1:{base}/", timeout=10) as page:
+            assert b"<html" in page.read().lower()
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{base + 3}/jobs",
+            data=json.dumps({"task_name": "smoke", "kind": "noop"}).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            job_id = json.loads(response.read())["job_id"]
+
+        def status() -> str | None:
+            url = f"http://127.0.0.1:{base + 3}/jobs/{job_id}"
+            with urllib.request.urlopen(url, timeout=10) as answer:
+                value = json.loads(answer.read())["status"]
+            return value if value == "completed" else None
+
+        wait_for(status, timeout=60, what="the smoke job to complete")
+    finally:
+        runner.send_signal(signal.SIGINT)
+        exit_code = runner.wait(timeout=90)
+        log.close()
+    assert exit_code == 0, (tmp_path / "run.log").read_text()[-3000:]
+    for child in children:
+        assert not child.is_running() or child.status() == psutil.STATUS_ZOMBIE, child
+    assert not any(port_open(p) for p in ports)
+    assert "[devstack] stopped" in (tmp_path / "run.log").read_text()
