@@ -3,6 +3,7 @@ port answers, stopped with everything they spawned (gunicorn's workers included)
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -89,20 +90,16 @@ class ManagedProcess:
             self._signal_group(signal.SIGKILL)  # reap anything the leader left behind
             return
         self._signal_group(signal.SIGTERM)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self._proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            pass
         self._signal_group(signal.SIGKILL)
         self._proc.wait(timeout=5)
 
     def _signal_group(self, sig: signal.Signals) -> None:
         if self._proc is None:
             return
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self._proc.pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
 
 
 def function_process(
