@@ -13,6 +13,7 @@ from pathlib import Path
 
 import psutil
 
+from devstack.config import load_or_create_secrets
 from devstack.postgres import free_port
 from devstack.services import ROOT, port_open
 from tests.waiting import wait_for
@@ -62,6 +63,12 @@ def test_the_stack_comes_up_and_shuts_down_clean(tmp_path: Path) -> None:
         assert len(children) >= 6
         with urllib.request.urlopen(f"http://127.0.0.1:{base}/", timeout=10) as page:
             assert b"<html" in page.read().lower()
+        with urllib.request.urlopen(f"http://127.0.0.1:{base}/config.js", timeout=10) as config:
+            config_js = config.read().decode()
+        local = load_or_create_secrets(tmp_path / "data")
+        assert local.anon_key in config_js
+        for secret in (local.service_role_key, local.jwt_secret, local.webhook_secret, "postgres"):
+            assert secret not in config_js
         request = urllib.request.Request(
             f"http://127.0.0.1:{base + 3}/jobs",
             data=json.dumps({"task_name": "smoke", "kind": "noop"}).encode(),

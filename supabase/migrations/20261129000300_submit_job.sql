@@ -39,6 +39,16 @@ begin
     raise exception 'idempotency key must be 1 to 200 printable characters' using errcode = '22023';
   end if;
 
+  if submit_job.idempotency_key is null then
+    -- The common path writes each row once: the message first, then the job that names it.
+    v_job_id := gen_random_uuid();
+    select pgmq.send('work_queue', jsonb_build_object('job_id', v_job_id, 'task_name', v_name))
+      into v_msg_id;
+    insert into public.job_results (job_id, task_name, payload, msg_id)
+    values (v_job_id, v_name, submit_job.payload, v_msg_id);
+    return v_job_id;
+  end if;
+
   insert into public.job_results as j (task_name, payload, idempotency_key)
   values (v_name, submit_job.payload, submit_job.idempotency_key)
   on conflict (idempotency_key) do nothing
