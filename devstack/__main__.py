@@ -36,7 +36,7 @@ def _parse(argv: list[str] | None) -> StackConfig:
     return StackConfig.from_base_port(
         data_dir=args.data_dir.resolve(),
         base_port=args.base_port,
-        database_url=args.database_url,
+        database_url=args.database_url or None,
         task_seconds=(args.task_min_seconds, args.task_max_seconds),
         sweep_interval_s=args.sweep_interval,
     )
