@@ -65,8 +65,8 @@ def _children(cfg: StackConfig, database_url: str, local: LocalSecrets) -> list[
         function_process("process_job", cfg.ports.process_job, function_env),
         ManagedProcess(
             "relay",
-            [python, "-m", "devstack.relay", "--database-url", database_url],
-            env={"PYTHONUNBUFFERED": "1"},
+            [python, "-m", "devstack.relay"],
+            env={"PYTHONUNBUFFERED": "1", "DATABASE_URL": database_url},
         ),
         ManagedProcess(
             "realtime",
@@ -78,10 +78,9 @@ def _children(cfg: StackConfig, database_url: str, local: LocalSecrets) -> list[
                 database_url,
                 "--port",
                 str(cfg.ports.realtime),
-                "--jwt-secret",
-                jwt_secret,
             ],
-            env={"PYTHONUNBUFFERED": "1"},
+            # The secret goes by environment: a command line is visible to every user's ps.
+            env={"PYTHONUNBUFFERED": "1", "JWT_SECRET": jwt_secret},
             port=cfg.ports.realtime,
         ),
         ManagedProcess(
