@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 import secrets
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from devstack.keys import mint_keys
+from devstack.keys import generate_jwt_secret, mint_keys
 
 
 @dataclass(frozen=True)
@@ -63,18 +63,23 @@ class LocalSecrets:
 
 
 def load_or_create_secrets(data_dir: Path) -> LocalSecrets:
-    """The stack's secrets, made on first run and kept (mode 0600) for the next."""
+    """The stack's secrets and API keys, made on first run and kept (mode 0600) for the next,
+    so a page left open keeps a valid key across restarts."""
     path = data_dir / "secrets.json"
     if path.exists():
-        stored = json.loads(path.read_text())
-        jwt_secret, webhook_secret = stored["jwt_secret"], stored["webhook_secret"]
-    else:
-        jwt_secret, webhook_secret = secrets.token_urlsafe(48), secrets.token_urlsafe(32)
-        data_dir.mkdir(parents=True, exist_ok=True)
-        path.touch(mode=0o600)
-        path.write_text(json.dumps({"jwt_secret": jwt_secret, "webhook_secret": webhook_secret}))
+        return LocalSecrets(**json.loads(path.read_text()))
+    jwt_secret = generate_jwt_secret()
     keys = mint_keys(jwt_secret)
-    return LocalSecrets(jwt_secret, webhook_secret, keys.anon_key, keys.service_role_key)
+    local = LocalSecrets(
+        jwt_secret=jwt_secret,
+        webhook_secret=secrets.token_urlsafe(32),
+        anon_key=keys.anon_key,
+        service_role_key=keys.service_role_key,
+    )
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(json.dumps(asdict(local)))
+    return local
 
 
 def page_config_js(functions_url: str, supabase_url: str, anon_key: str) -> str:

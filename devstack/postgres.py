@@ -83,9 +83,20 @@ class EmbeddedPostgres:
     def _run(self, args: list[str], timeout: float = 60) -> None:
         user = _ensure_system_user()
         cmd = [str(_bin_dir() / args[0]), *args[1:]]
-        subprocess.run(
-            cmd, check=True, capture_output=True, timeout=timeout, user=user, cwd=self.data_dir
+        # Drop root's groups too, not only its uid: the server must own nothing of root's.
+        identity: dict[str, object] = (
+            {"user": user, "group": pwd.getpwnam(user).pw_gid, "extra_groups": []} if user else {}
         )
+        done = subprocess.run(
+            cmd,
+            capture_output=True,
+            timeout=timeout,
+            cwd=self.data_dir,
+            **identity,  # type: ignore[call-overload]
+        )
+        if done.returncode != 0:
+            output = (done.stderr or done.stdout).decode("utf-8", "replace").strip()
+            raise RuntimeError(f"{args[0]} failed ({done.returncode}): {output[-2000:]}")
 
     def is_running(self) -> bool:
         try:

@@ -52,8 +52,13 @@ def test_the_stack_comes_up_and_shuts_down_clean(tmp_path: Path) -> None:
     )
     ports = [base + i for i in range(6)]
     try:
+
+        def ready() -> bool:
+            assert runner.poll() is None, (tmp_path / "run.log").read_text()[-3000:]
+            return "[devstack] ready" in (tmp_path / "run.log").read_text()
+
         wait_for(
-            lambda: "[devstack] ready" in (tmp_path / "run.log").read_text(),
+            ready,
             timeout=120,
             interval=0.2,
             what="the stack to be ready",
