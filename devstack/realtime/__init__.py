@@ -1,0 +1,26 @@
+"""A local stand-in for Supabase Realtime's ``postgres_changes``, for the unmodified clients.
+
+supabase-js / realtime-js (``vsn=2.0.0``) and the Python ``realtime`` package (``vsn=1.0.0``)
+connect to ``ws://<host>:<port>/realtime/v1/websocket?apikey=<jwt>``. Changes come from a row
+trigger on each table in the ``supabase_realtime`` publication (capture.sql), are delivered in
+commit order, and only to subscribers whose role may select the row.
+
+    python -m devstack.realtime --database-url URL --port N --jwt-secret S
+
+From Python: :func:`start_in_thread` (tests, the local stack), or
+``await Gateway(config).run(stop)`` on a running event loop.
+"""
+
+from devstack.realtime.capture import install_capture, install_capture_async
+from devstack.realtime.config import PATH, GatewayConfig
+from devstack.realtime.server import Gateway, RunningGateway, start_in_thread
+
+__all__ = [
+    "PATH",
+    "Gateway",
+    "GatewayConfig",
+    "RunningGateway",
+    "install_capture",
+    "install_capture_async",
+    "start_in_thread",
+]

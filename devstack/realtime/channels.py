@@ -1,0 +1,106 @@
+"""Joined channels, indexed by the tables they watch, and which of them a change goes to.
+Pure: a channel's outbox is whatever the server gives it."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from devstack.realtime.auth import Identity
+from devstack.realtime.bindings import WILDCARD, Binding
+from devstack.realtime.changes import Change, TableInfo, filter_row
+from devstack.realtime.protocol import Vsn
+
+
+class Outbox(Protocol):
+    """Where a channel's frames go (one client connection)."""
+
+    vsn: Vsn
+
+    def send_frame(self, frame: str) -> None: ...
+
+
+@dataclass(eq=False)
+class Channel:
+    """One joined topic on one connection."""
+
+    outbox: Outbox
+    topic: str
+    join_ref: str | None
+    identity: Identity
+    bindings: tuple[Binding, ...] = ()
+
+
+@dataclass(frozen=True)
+class Route:
+    """A change going to one channel: the ids of the bindings it matched, and the columns."""
+
+    channel: Channel
+    ids: tuple[int, ...]
+    select: tuple[str, ...] | None
+
+
+@dataclass
+class Registry:
+    """Every channel with postgres_changes bindings, by the ``(schema, table)`` they watch."""
+
+    _by_table: defaultdict[tuple[str, str], set[Channel]] = field(
+        default_factory=lambda: defaultdict(set)
+    )
+    _channels: set[Channel] = field(default_factory=set)
+
+    def add(self, channel: Channel) -> None:
+        self._channels.add(channel)
+        for binding in channel.bindings:
+            self._by_table[(binding.schema, binding.table)].add(channel)
+
+    def remove(self, channel: Channel) -> None:
+        self._channels.discard(channel)
+        for binding in channel.bindings:
+            key = (binding.schema, binding.table)
+            watchers = self._by_table.get(key)
+            if watchers is not None:
+                watchers.discard(channel)
+                if not watchers:
+                    del self._by_table[key]
+
+    def __len__(self) -> int:
+        return len(self._channels)
+
+    def has(self, channel: Channel) -> bool:
+        return channel in self._channels
+
+    def channels(self) -> list[Channel]:
+        return list(self._channels)
+
+    def watching(self, schema: str, table: str) -> set[Channel]:
+        found: set[Channel] = set()
+        for key in ((schema, table), (schema, WILDCARD), (WILDCARD, table), (WILDCARD, WILDCARD)):
+            found |= self._by_table.get(key, set())
+        return found
+
+    def route(self, change: Change, table: TableInfo) -> list[Route]:
+        """Where ``change`` goes, before row-level security is asked."""
+        row = filter_row(change, table)
+        types = table.column_types
+        routes: list[Route] = []
+        for channel in self.watching(change.schema, change.table):
+            matched = [
+                b
+                for b in channel.bindings
+                if b.covers(change.schema, change.table, change.type) and b.admits(row, types)
+            ]
+            routes.extend(_group_by_select(channel, matched))
+        return routes
+
+
+def _group_by_select(channel: Channel, matched: Iterable[Binding]) -> list[Route]:
+    """One route per distinct column list, each with its bindings' ids once, in order."""
+    groups: dict[tuple[str, ...] | None, list[int]] = {}
+    for binding in matched:
+        ids = groups.setdefault(binding.select, [])
+        if binding.id not in ids:
+            ids.append(binding.id)
+    return [Route(channel, tuple(ids), select) for select, ids in groups.items()]

@@ -1,0 +1,160 @@
+"""The stream of committed row changes: LISTEN for ids, fetch the captured rows, in commit order.
+
+Each (re)connection installs the capture triggers, takes the capture lease and listens;
+a lost connection (Postgres restarted, say) is retried with backoff. Changes committed while the
+gateway is disconnected are not replayed, as on hosted Realtime.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+
+from devstack.realtime import queries
+from devstack.realtime.capture import install_capture_async
+from devstack.realtime.changes import Change
+from devstack.relay import Backoff
+
+log = logging.getLogger("devstack.realtime")
+
+BATCH_SIZE = 500
+Conn = psycopg.AsyncConnection[Any]
+
+
+def _change(row: tuple[Any, ...]) -> Change:
+    change_id, relid, schema, table, op, record, old_record, commit_timestamp = row
+    return Change(change_id, relid, schema, table, op, record, old_record, commit_timestamp)
+
+
+class ChangeFeed:
+    """Calls ``on_batch`` with each batch of committed changes, oldest commit first."""
+
+    def __init__(
+        self,
+        database_url: str,
+        pool: AsyncConnectionPool[Any],
+        on_batch: Callable[[list[Change]], Awaitable[None]],
+        *,
+        retention: timedelta = timedelta(seconds=60),
+        housekeeping_every_s: float = 10.0,
+        on_listening: Callable[[], None] | None = None,
+    ) -> None:
+        self._database_url = database_url
+        self._pool = pool
+        self._on_batch = on_batch
+        self._retention = retention
+        self._housekeeping_every_s = housekeeping_every_s
+        self._on_listening = on_listening
+        self._lease = uuid.uuid4()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Follow the changes until ``stop`` is set, reconnecting whenever the database goes."""
+        backoff = Backoff()
+        try:
+            while not stop.is_set():
+                try:
+                    await self._follow(stop, backoff)
+                except (psycopg.Error, OSError) as exc:
+                    delay = backoff.next()
+                    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+                    log.warning("database unavailable (%s); reconnecting in %.1fs", reason, delay)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), delay)
+        finally:
+            with contextlib.suppress(psycopg.Error, OSError, TimeoutError):
+                await asyncio.wait_for(self._release_lease(), 2)
+
+    async def _connect(self) -> Conn:
+        return await psycopg.AsyncConnection.connect(
+            self._database_url,
+            autocommit=True,
+            application_name="devstack.realtime.listen",
+            keepalives=1,
+            keepalives_idle=10,
+            keepalives_interval=5,
+            keepalives_count=3,
+        )
+
+    async def _follow(self, stop: asyncio.Event, backoff: Backoff) -> None:
+        async with await self._connect() as listener:
+            await install_capture_async(listener)
+            await listener.execute(queries.LISTEN)
+            await self._housekeep()
+            backoff.reset()
+            log.info("following changes to the tables in publication supabase_realtime")
+            if self._on_listening is not None:
+                self._on_listening()
+            ids: asyncio.Queue[int] = asyncio.Queue()
+            background = {
+                asyncio.create_task(self._listen(listener, ids)),
+                asyncio.create_task(self._housekeep_forever()),
+            }
+            stopping = asyncio.create_task(stop.wait())
+            getting: asyncio.Task[int] | None = None
+            try:
+                while True:
+                    getting = getting or asyncio.create_task(ids.get())
+                    done, _ = await asyncio.wait(
+                        {getting, stopping, *background}, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    if stopping in done:
+                        return
+                    for task in background & done:
+                        task.result()  # raises what broke the connection
+                        raise psycopg.OperationalError("the notification stream ended")
+                    if getting in done:
+                        batch = [getting.result()]
+                        getting = None
+                        while len(batch) < BATCH_SIZE and not ids.empty():
+                            batch.append(ids.get_nowait())
+                        await self._deliver(batch)
+            finally:
+                tasks: list[asyncio.Task[Any]] = [*background, stopping]
+                if getting is not None:
+                    tasks.append(getting)
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+
+    @staticmethod
+    async def _listen(conn: Conn, ids: asyncio.Queue[int]) -> None:
+        async for notify in conn.notifies():
+            with contextlib.suppress(ValueError):
+                ids.put_nowait(int(notify.payload))
+
+    async def _deliver(self, ids: list[int]) -> None:
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(queries.FETCH_CHANGES, {"ids": ids})
+            rows = {row[0]: _change(row) for row in await cur.fetchall()}
+        changes = [rows[i] for i in ids if i in rows]  # in the order they were notified
+        if changes:
+            try:
+                await self._on_batch(changes)
+            except (psycopg.Error, OSError):
+                raise
+            except Exception:
+                log.exception("could not deliver %d change(s)", len(changes))
+
+    async def _housekeep(self) -> None:
+        async with self._pool.connection() as conn:
+            ttl = timedelta(seconds=max(60.0, self._housekeeping_every_s * 6))
+            await conn.execute(queries.HOLD_LEASE, {"id": self._lease, "ttl": ttl})
+            await conn.execute(queries.PRUNE_CHANGES, {"age": self._retention})
+            await conn.execute(queries.PRUNE_LEASES)
+
+    async def _housekeep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._housekeeping_every_s)
+            await self._housekeep()
+
+    async def _release_lease(self) -> None:
+        async with self._pool.connection(timeout=2) as conn:
+            await conn.execute(queries.RELEASE_LEASE, {"id": self._lease})

@@ -1,0 +1,254 @@
+"""The gateway: a WebSocket server at ``/realtime/v1/websocket`` wired to the change feed.
+
+A handshake without a valid API key is refused with HTTP 403 before the upgrade, as hosted
+Realtime does. A connection silent for ``heartbeat_timeout_s`` is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from psycopg_pool import AsyncConnectionPool
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from devstack.background import ThreadedService
+from devstack.realtime import protocol
+from devstack.realtime.auth import AuthError, Identity, Verifier
+from devstack.realtime.catalog import Catalog
+from devstack.realtime.channels import Registry
+from devstack.realtime.config import PATH, GatewayConfig
+from devstack.realtime.connection import ClientConnection
+from devstack.realtime.dispatch import Dispatcher
+from devstack.realtime.feed import ChangeFeed
+from devstack.realtime.session import Session
+
+log = logging.getLogger("devstack.realtime")
+
+# 1000 with a reason: the Python client reconnects on it, realtime-js too.
+CLOSE_IDLE = 1000
+
+
+def _first(query: dict[str, list[str]], name: str) -> str | None:
+    values = query.get(name)
+    return values[0] if values else None
+
+
+class Gateway:
+    """Serves Realtime clients until ``run``'s stop event is set."""
+
+    def __init__(
+        self, config: GatewayConfig, on_ready: Callable[[int], None] | None = None
+    ) -> None:
+        self.config = config
+        self.port: int | None = None
+        self._on_ready = on_ready
+        self._verifier = Verifier(config.jwt_secret, config.roles)
+        self._registry = Registry()
+        self._handshakes: weakref.WeakKeyDictionary[
+            ServerConnection, tuple[Identity, protocol.Vsn]
+        ] = weakref.WeakKeyDictionary()
+        self._sessions: dict[ClientConnection, Session] = {}
+        self._catalog: Catalog | None = None
+
+    @property
+    def connections(self) -> int:
+        return len(self._sessions)
+
+    def _process_request(self, ws: ServerConnection, request: Request) -> Response | None:
+        url = urlsplit(request.path)
+        if url.path.rstrip("/") in ("", "/healthz") and "upgrade" not in request.headers:
+            return ws.respond(HTTPStatus.OK, "ok\n")
+        if url.path.rstrip("/") != PATH:
+            return ws.respond(HTTPStatus.NOT_FOUND, f"not found; connect to {PATH}\n")
+        query = parse_qs(url.query)
+        try:
+            vsn = protocol.Vsn.parse(_first(query, "vsn"))
+        except protocol.ProtocolError as exc:
+            return ws.respond(HTTPStatus.BAD_REQUEST, f"{exc}\n")
+        token = (
+            request.headers.get("x-api-key")
+            or request.headers.get("apikey")
+            or _first(query, "apikey")
+        )
+        try:
+            identity = self._verifier.verify(token)
+        except AuthError as exc:
+            log.info("refused a connection from %s: %s", _peer(ws), exc.reason)
+            return ws.respond(HTTPStatus.FORBIDDEN, f"{exc.reason}\n")
+        self._handshakes[ws] = (identity, vsn)
+        return None
+
+    async def _serve_client(self, ws: ServerConnection) -> None:
+        identity, vsn = self._handshakes.pop(ws)
+        assert self._catalog is not None
+        conn = ClientConnection(ws, vsn, _peer(ws))
+        session = Session(conn, identity, self._verifier, self._registry, self._catalog, conn.peer)
+        self._sessions[conn] = session
+        log.info("connect %s as %s (vsn %s)", conn.peer, identity.role, vsn.value)
+        writer = asyncio.create_task(conn.write_forever())
+        try:
+            async for frame in ws:
+                conn.touch()
+                try:
+                    if isinstance(frame, bytes):
+                        message = protocol.decode_binary(frame)
+                    else:
+                        message = protocol.decode(frame, vsn)
+                except protocol.ProtocolError as exc:
+                    log.info("%s sent a frame that is not a Phoenix message: %s", conn.peer, exc)
+                    continue
+                await session.handle(message)
+        except ConnectionClosed:
+            pass
+        finally:
+            session.end()
+            del self._sessions[conn]
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writer
+            log.info("disconnect %s (code %s)", conn.peer, ws.close_code)
+
+    async def _reap_forever(self) -> None:
+        timeout = self.config.heartbeat_timeout_s
+        while True:
+            await asyncio.sleep(min(5.0, timeout / 4))
+            for conn, session in list(self._sessions.items()):
+                session.expire_tokens()
+                if conn.idle_for() > timeout:
+                    log.info("%s sent nothing for %.0fs; closing it", conn.peer, conn.idle_for())
+                    conn.close_soon(CLOSE_IDLE, "heartbeat timeout")
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Serve until ``stop`` is set."""
+        cfg = self.config
+        pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+            cfg.database_url,
+            min_size=1,
+            max_size=4,
+            open=False,
+            timeout=10.0,
+            kwargs={"autocommit": True, "application_name": "devstack.realtime"},
+            check=AsyncConnectionPool.check_connection,
+        )
+        await pool.open(wait=False)
+        self._catalog = Catalog(pool)
+        listening = asyncio.Event()
+        feed = ChangeFeed(
+            cfg.database_url,
+            pool,
+            Dispatcher(self._registry, self._catalog, pool),
+            retention=timedelta(seconds=cfg.retention_s),
+            housekeeping_every_s=cfg.housekeeping_every_s,
+            on_listening=listening.set,
+        )
+        following = asyncio.create_task(feed.run(stop))
+        tasks = [following, asyncio.create_task(self._reap_forever())]
+        try:
+            # The port opens only once changes are followed: a client that can connect
+            # misses nothing committed after its subscription is confirmed.
+            await self._until_ready(listening, stop, tasks)
+            if stop.is_set():
+                return
+            async with serve(
+                self._serve_client,
+                cfg.host,
+                cfg.port,
+                process_request=self._process_request,
+                compression=None,  # as hosted Realtime; deflating each change per client is costly
+                max_size=1 << 20,
+                close_timeout=3,  # a client that never answers the close must not hold up a stop
+            ) as server:
+                self.port = int(next(iter(server.sockets)).getsockname()[1])
+                log.info("listening on ws://%s:%d%s", cfg.host, self.port, PATH)
+                if self._on_ready is not None:
+                    self._on_ready(self.port)
+                await self._until_stopped(stop, tasks)
+        finally:
+            if stop.is_set() and not following.done():
+                await asyncio.wait({following}, timeout=3)  # it gives its lease back
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await pool.close()
+
+    @staticmethod
+    async def _until_ready(
+        listening: asyncio.Event, stop: asyncio.Event, tasks: list[asyncio.Task[None]]
+    ) -> None:
+        waits = [asyncio.create_task(listening.wait()), asyncio.create_task(stop.wait())]
+        try:
+            await asyncio.wait([*waits, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
+        for task in tasks:
+            if task.done():
+                task.result()  # a task that ended early raises its error here
+
+    @staticmethod
+    async def _until_stopped(stop: asyncio.Event, tasks: list[asyncio.Task[None]]) -> None:
+        stopping = asyncio.create_task(stop.wait())
+        try:
+            await asyncio.wait([stopping, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+        for task in tasks:
+            if task.done():
+                task.result()
+
+
+def _peer(ws: ServerConnection) -> str:
+    address = ws.remote_address
+    if isinstance(address, tuple) and len(address) >= 2:
+        return f"{address[0]}:{address[1]}"
+    return str(address)
+
+
+@dataclass
+class RunningGateway:
+    """A gateway on a background thread (see :func:`start_in_thread`)."""
+
+    service: ThreadedService
+    gateway: Gateway
+
+    @property
+    def port(self) -> int:
+        assert self.gateway.port is not None
+        return self.gateway.port
+
+    @property
+    def url(self) -> str:
+        """What the Realtime clients take: ``ws://127.0.0.1:<port>/realtime/v1``."""
+        return f"ws://{self.gateway.config.host}:{self.port}/realtime/v1"
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        self.service.stop(timeout_s)
+
+    def __enter__(self) -> RunningGateway:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start_in_thread(
+    config: GatewayConfig, *, ready_timeout_s: float | None = 15.0
+) -> RunningGateway:
+    """A gateway serving on a background thread; returns once it accepts clients and follows
+    changes. ``.port``/``.url`` say where; ``.stop()`` ends it."""
+    ready = threading.Event()
+    gateway = Gateway(config, on_ready=lambda _port: ready.set())
+    service = ThreadedService("devstack.realtime", gateway.run, ready).start(ready_timeout_s)
+    return RunningGateway(service, gateway)
