@@ -14,8 +14,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -204,30 +203,52 @@ class Worker:
             time_limit = self._clock() + self._settings.task_timeout_s
             running.append((claim, pool.submit(self._run_task, claim), time_limit))
 
+        # Record each outcome as soon as its task ends, not in claim order: a quick job must not
+        # wait behind a slow batch-mate to be shown completed.
         retries: list[float] = []
-        for claim, future, time_limit in running:
-            try:
-                result = future.result(timeout=max(0.0, time_limit - self._clock()))
-                if queue.complete(claim, render_result(result)):
-                    report.completed += 1
-                    log.info("job completed", extra={"job_id": claim.message.job_id})
-            except UnknownTask as exc:
-                # Retrying cannot make an unknown task known.
-                report.failed += queue.fail(claim, str(exc))
-            except FutureTimeout:
-                timeout = f"timed out after {self._settings.task_timeout_s:g} s"
-                self._record_failure(queue, claim, timeout, report, retries)
-            except Exception as exc:
-                log.warning(
-                    "attempt %d raised\n%s",
-                    claim.attempt,
-                    traceback.format_exc(),
-                    extra={"job_id": claim.message.job_id},
-                )
-                self._record_failure(queue, claim, describe_error(exc), report, retries)
-            finally:
+        pending = {future: (claim, time_limit) for claim, future, time_limit in running}
+        while pending:
+            nearest = min(limit for _, limit in pending.values())
+            done, _ = wait(
+                pending, timeout=max(0.0, nearest - self._clock()), return_when=FIRST_COMPLETED
+            )
+            if not done:  # the nearest time limit passed
+                done = {f for f, (_, limit) in pending.items() if limit <= self._clock()}
+            for future in done:
+                claim, _ = pending.pop(future)
+                self._record(queue, claim, future, report, retries)
                 heartbeat.remove(claim.message.msg_id)
         return retries
+
+    def _record(
+        self,
+        queue: WorkQueue,
+        claim: Claim,
+        future: Future[Any],
+        report: DrainReport,
+        retries: list[float],
+    ) -> None:
+        if not future.done():
+            timeout = f"timed out after {self._settings.task_timeout_s:g} s"
+            self._record_failure(queue, claim, timeout, report, retries)
+            return
+        try:
+            result = future.result()
+        except UnknownTask as exc:
+            # Retrying cannot make an unknown task known.
+            report.failed += queue.fail(claim, str(exc))
+        except Exception as exc:
+            log.warning(
+                "attempt %d raised\n%s",
+                claim.attempt,
+                "".join(traceback.format_exception(exc)),
+                extra={"job_id": claim.message.job_id},
+            )
+            self._record_failure(queue, claim, describe_error(exc), report, retries)
+        else:
+            if queue.complete(claim, render_result(result)):
+                report.completed += 1
+                log.info("job completed", extra={"job_id": claim.message.job_id})
 
     def _record_failure(
         self, queue: WorkQueue, claim: Claim, error: str, report: DrainReport, retries: list[float]

@@ -109,3 +109,28 @@ def test_attempts_lost_to_crashes_end_in_failure_without_running() -> None:
     assert report.failed == 1
     assert (job.status, job.result) == ("failed", None)
     assert "gave up after 3 attempts" in (job.error or "")
+
+
+def test_a_quick_job_is_recorded_before_its_slow_batch_mate_finishes() -> None:
+    queue = InMemoryWorkQueue()
+    registry = TaskRegistry()
+    ids: dict[str, object] = {}
+
+    @registry.task("slow")
+    def slow(ctx: TaskContext) -> str:
+        quick = ids["quick"]
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            if queue.jobs[quick].status == "completed":  # type: ignore[index]
+                return "saw quick completed"
+            time.sleep(0.01)
+        return "quick was not recorded while I ran"
+
+    @registry.task("quick")
+    def quick(ctx: TaskContext) -> str:
+        return "quick"
+
+    ids["slow"] = queue.submit("slow", {"kind": "slow"})
+    ids["quick"] = queue.submit("quick", {"kind": "quick"})
+    make_worker(queue, registry).drain(time.monotonic() + 10)
+    assert queue.jobs[ids["slow"]].result == "saw quick completed"  # type: ignore[index]
