@@ -1,0 +1,533 @@
+// The jobs page: submit a job through the jobs API, list the newest jobs, and keep the list
+// current through Supabase Realtime (postgres_changes on public.job_results).
+//
+// Every value that comes from a user or a job is put on the page as text (textContent,
+// setAttribute), never parsed as HTML.
+
+const LIST_LIMIT = 50;
+const TICK_MS = 500;
+const RESUBSCRIBE_AFTER_MS = [1000, 2000, 5000, 10000];
+const STATUSES = new Set(["pending", "running", "completed", "failed"]);
+const COLUMNS = ["ID", "Task", "Status", "Attempts", "Result", "Created", "Started", "Finished"];
+
+const $ = (id) => document.getElementById(id);
+const ui = {
+  problem: $("config-problem"),
+  connection: $("connection"),
+  form: $("job-form"),
+  taskName: $("task-name"),
+  kind: $("kind"),
+  payload: $("payload"),
+  submit: $("submit-job"),
+  formError: $("form-error"),
+  formStatus: $("form-status"),
+  body: $("jobs-body"),
+  count: $("jobs-count"),
+  note: $("jobs-note"),
+};
+
+// ---------------------------------------------------------------------------------------------
+// Configuration
+
+function readConfig() {
+  const config = window.JOBS_CONFIG;
+  const missing = ["functionsUrl", "supabaseUrl", "supabaseAnonKey"].filter(
+    (key) => !config || typeof config[key] !== "string" || config[key].trim() === "",
+  );
+  if (missing.length) {
+    showProblem(
+      `The page has no configuration for ${missing.join(", ")}. ` +
+        "Copy config.example.js to config.js beside index.html and fill it in " +
+        "(make run writes it for the local stack).",
+    );
+    return null;
+  }
+  return {
+    functionsUrl: config.functionsUrl.trim().replace(/\/+$/, ""),
+    supabaseUrl: config.supabaseUrl.trim().replace(/\/+$/, ""),
+    supabaseAnonKey: config.supabaseAnonKey.trim(),
+  };
+}
+
+function showProblem(message) {
+  ui.problem.textContent = message;
+  ui.problem.hidden = false;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Time: Postgres timestamps keep microseconds, which Date drops; updated_at ordering needs them.
+
+const STAMP = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(Z|[+-]\d{2}(?::?\d{2})?)?$/i;
+
+/** Microseconds since the epoch for an ISO-8601 / Postgres timestamp, or null. */
+function micros(text) {
+  if (typeof text !== "string") return null;
+  const m = STAMP.exec(text.trim());
+  if (!m) return null;
+  const [, y, mo, d, h, mi, s, frac = "", zone = "Z"] = m;
+  let offsetMin = 0;
+  if (zone.toUpperCase() !== "Z") {
+    const sign = zone[0] === "-" ? -1 : 1;
+    const digits = zone.slice(1).replace(":", "");
+    offsetMin = sign * (Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2, 4) || 0));
+  }
+  const ms = Date.UTC(+y, +mo - 1, +d, +h, +mi, +s) - offsetMin * 60_000;
+  return ms * 1000 + Number((frac + "000000").slice(0, 6));
+}
+
+const millis = (text) => {
+  const us = micros(text);
+  return us === null ? null : us / 1000;
+};
+
+const clockFormat = new Intl.DateTimeFormat(undefined, {
+  hour: "2-digit",
+  minute: "2-digit",
+  second: "2-digit",
+});
+const dayFormat = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric" });
+
+function formatMoment(text) {
+  const ms = millis(text);
+  if (ms === null) return "—";
+  const date = new Date(ms);
+  const sameDay = date.toDateString() === new Date().toDateString();
+  return sameDay ? clockFormat.format(date) : `${dayFormat.format(date)}, ${clockFormat.format(date)}`;
+}
+
+function formatDuration(ms, precise) {
+  const seconds = Math.max(0, ms) / 1000;
+  if (seconds < 60) {
+    return precise && seconds < 10 ? `${seconds.toFixed(1)} s` : `${Math.floor(seconds)} s`;
+  }
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) return `${minutes} min ${String(Math.floor(seconds % 60)).padStart(2, "0")} s`;
+  return `${Math.floor(minutes / 60)} h ${String(minutes % 60).padStart(2, "0")} min`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The jobs, by id. A version of a row replaces the one shown only when it is not older.
+
+const jobs = new Map(); // job_id -> job (as the API or Realtime gives it)
+const rows = new Map(); // job_id -> <tr>
+let loadedOnce = false;
+
+function isNotOlder(incoming, current) {
+  if (!current) return true;
+  const a = micros(incoming.updated_at);
+  const b = micros(current.updated_at);
+  if (a === null || b === null) return true;
+  return a >= b;
+}
+
+/** Merge one version of a job; true when it changed what the page shows. */
+function merge(job) {
+  if (!job || typeof job.job_id !== "string") return false;
+  const current = jobs.get(job.job_id);
+  if (!isNotOlder(job, current)) return false; // a stale event: a newer version is already here
+  jobs.set(job.job_id, { ...current, ...job });
+  return true;
+}
+
+function forget(jobId) {
+  jobs.delete(jobId);
+  rows.get(jobId)?.remove();
+  rows.delete(jobId);
+}
+
+function newestFirst(a, b) {
+  const byCreated = (micros(b.created_at) ?? 0) - (micros(a.created_at) ?? 0);
+  return byCreated !== 0 ? byCreated : a.job_id < b.job_id ? -1 : a.job_id > b.job_id ? 1 : 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rendering
+
+function cell(row, label, className) {
+  const td = document.createElement("td");
+  td.setAttribute("role", "cell");
+  td.dataset.label = label;
+  if (className) td.className = className;
+  row.append(td);
+  return td;
+}
+
+function span(parent, className, testId) {
+  const el = document.createElement("span");
+  el.className = className;
+  if (testId) el.dataset.testid = testId;
+  parent.append(el);
+  return el;
+}
+
+function createRow(jobId) {
+  const tr = document.createElement("tr");
+  tr.setAttribute("role", "row");
+  tr.dataset.testid = "job-row";
+  tr.dataset.jobId = jobId;
+  const [id, task, status, attempts, result, created, started, finished] = COLUMNS.map((label) =>
+    cell(tr, label, label === "Attempts" ? "num" : ""),
+  );
+  const idText = document.createElement("code");
+  idText.className = "job-id";
+  idText.dataset.testid = "job-id";
+  id.append(idText);
+  const refs = {
+    id: idText,
+    name: span(task, "task-name", "job-name"),
+    kind: span(task, "task-kind", "job-kind"),
+    badge: span(status, "badge", "job-status"),
+    elapsed: span(status, "elapsed", "job-elapsed"),
+    attempts: span(attempts, "", "job-attempts"),
+    result: span(result, "result", "job-result"),
+    created: span(created, "moment", "job-created"),
+    started: span(started, "moment", "job-started"),
+    finished: span(finished, "moment", "job-finished"),
+  };
+  tr.refs = refs;
+  return tr;
+}
+
+function setText(el, text) {
+  if (el.textContent !== text) el.textContent = text;
+}
+
+function setTitle(el, text) {
+  if (text) el.setAttribute("title", text);
+  else el.removeAttribute("title");
+}
+
+function elapsedText(job, now) {
+  if (job.status === "running") {
+    const since = millis(job.started_at);
+    return since === null ? "" : `for ${formatDuration(now - since, false)}`;
+  }
+  if (job.status === "pending") {
+    const since = millis(job.created_at);
+    return since === null ? "" : `waiting ${formatDuration(now - since, false)}`;
+  }
+  const start = millis(job.started_at);
+  const end = millis(job.finished_at);
+  return start !== null && end !== null ? `took ${formatDuration(end - start, true)}` : "";
+}
+
+function renderRow(tr, job) {
+  const r = tr.refs;
+  const status = STATUSES.has(job.status) ? job.status : "pending";
+  tr.dataset.status = status;
+  setText(r.id, String(job.job_id).slice(0, 8));
+  setTitle(r.id, String(job.job_id));
+  setText(r.name, String(job.task_name ?? ""));
+  setTitle(r.name, String(job.task_name ?? ""));
+  const kind = job.payload && typeof job.payload.kind === "string" ? job.payload.kind : "simulate";
+  setText(r.kind, kind);
+  r.badge.className = `badge badge-${status}`;
+  setText(r.badge, status);
+  setText(r.elapsed, elapsedText(job, Date.now()));
+  setText(r.attempts, String(job.attempts ?? 0));
+
+  let result = "—";
+  let resultClass = "result muted";
+  if (status === "completed" && job.result != null) {
+    result = String(job.result);
+    resultClass = "result";
+  } else if (status === "failed") {
+    result = String(job.error ?? "failed");
+    resultClass = "result result-error";
+  } else if (job.error) {
+    result = `Retrying after: ${job.error}`;
+    resultClass = "result result-retry";
+  }
+  r.result.className = resultClass;
+  setText(r.result, result);
+  setTitle(r.result, result === "—" ? "" : result);
+
+  for (const key of ["created", "started", "finished"]) {
+    const value = job[`${key}_at`];
+    setText(r[key], value ? formatMoment(value) : "—");
+    setTitle(r[key], value ? new Date(millis(value)).toString() : "");
+  }
+}
+
+/** Show the newest LIST_LIMIT jobs in order, touching only the rows that changed. */
+function render(changedIds) {
+  const ordered = [...jobs.values()].sort(newestFirst);
+  for (const old of ordered.slice(LIST_LIMIT)) forget(old.job_id);
+  const shown = ordered.slice(0, LIST_LIMIT);
+  shown.forEach((job, index) => {
+    let tr = rows.get(job.job_id);
+    if (!tr) {
+      tr = createRow(job.job_id);
+      rows.set(job.job_id, tr);
+      renderRow(tr, job);
+    } else if (!changedIds || changedIds.has(job.job_id)) {
+      renderRow(tr, job);
+    }
+    const here = ui.body.children[index];
+    if (here !== tr) ui.body.insertBefore(tr, here ?? null);
+  });
+  const running = shown.filter((job) => job.status === "running").length;
+  setText(
+    ui.count,
+    shown.length ? `${shown.length} shown${running ? ` · ${running} running` : ""}` : "",
+  );
+  if (shown.length) {
+    ui.note.hidden = true;
+  } else if (loadedOnce) {
+    ui.note.hidden = false;
+    setText(ui.note, "No jobs yet. Submit one above and it appears here.");
+  }
+}
+
+function apply(versions) {
+  const changed = new Set();
+  for (const job of versions) if (merge(job)) changed.add(job.job_id);
+  if (changed.size) render(changed);
+  return changed;
+}
+
+// Running and waiting jobs show a ticking elapsed time; this is display only, nothing is fetched.
+setInterval(() => {
+  const now = Date.now();
+  for (const [jobId, tr] of rows) {
+    const job = jobs.get(jobId);
+    if (job && (job.status === "running" || job.status === "pending")) {
+      setText(tr.refs.elapsed, elapsedText(job, now));
+    }
+  }
+}, TICK_MS);
+
+// ---------------------------------------------------------------------------------------------
+// The jobs API
+
+async function readJson(response) {
+  const text = await response.text();
+  if (!text) return null;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+}
+
+function apiError(response, body) {
+  const message = body && body.error && typeof body.error.message === "string" ? body.error.message : null;
+  return message ?? `The jobs API answered ${response.status} ${response.statusText}`.trim();
+}
+
+class ApiError extends Error {}
+
+async function api(config, path, init) {
+  let response;
+  try {
+    response = await fetch(`${config.functionsUrl}${path}`, {
+      ...init,
+      headers: { Accept: "application/json", ...(init && init.headers) },
+    });
+  } catch (error) {
+    throw new ApiError(`Could not reach the jobs API (${error.message}).`);
+  }
+  const body = await readJson(response);
+  if (!response.ok) throw new ApiError(apiError(response, body));
+  return body;
+}
+
+let loadGeneration = 0;
+
+async function loadJobs(config) {
+  const generation = ++loadGeneration;
+  try {
+    const body = await api(config, `/jobs?limit=${LIST_LIMIT}`);
+    loadedOnce = true;
+    // Every version goes through merge, so an answer that is older than events already
+    // shown changes nothing; answers may arrive in any order.
+    apply(Array.isArray(body && body.jobs) ? body.jobs : []);
+    render(new Set());
+    ui.note.classList.remove("jobs-note-error");
+  } catch (error) {
+    if (generation !== loadGeneration) return;
+    if (!jobs.size) {
+      ui.note.hidden = false;
+      ui.note.classList.add("jobs-note-error");
+      setText(ui.note, `Could not load the jobs: ${error.message}`);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The form
+
+function fieldFor(message) {
+  if (/^task_name\b/.test(message)) return ui.taskName;
+  if (/^payload\b/i.test(message)) return ui.payload;
+  if (/^kind\b/.test(message)) return ui.kind;
+  return null;
+}
+
+function clearFormMessages() {
+  setText(ui.formError, "");
+  setText(ui.formStatus, "");
+  for (const field of [ui.taskName, ui.kind, ui.payload]) {
+    field.removeAttribute("aria-invalid");
+    field.removeAttribute("aria-errormessage");
+  }
+}
+
+function showFormError(message, field) {
+  setText(ui.formError, message);
+  if (field) {
+    field.setAttribute("aria-invalid", "true");
+    field.setAttribute("aria-errormessage", ui.formError.id);
+    field.focus();
+  }
+}
+
+function readForm() {
+  const submission = { task_name: ui.taskName.value };
+  if (ui.kind.value) submission.kind = ui.kind.value;
+  const raw = ui.payload.value.trim();
+  if (raw) {
+    try {
+      submission.payload = JSON.parse(raw);
+    } catch (error) {
+      return { error: `The payload is not valid JSON: ${error.message}` };
+    }
+  }
+  return { submission };
+}
+
+function wireForm(config) {
+  let busy = false;
+  ui.form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (busy) return;
+    clearFormMessages();
+    const { submission, error } = readForm();
+    if (error) {
+      showFormError(error, ui.payload);
+      return;
+    }
+    busy = true;
+    ui.form.setAttribute("aria-busy", "true");
+    ui.submit.classList.add("is-busy");
+    setText(ui.submit, "Submitting…");
+    try {
+      const accepted = await api(config, "/jobs", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify(submission),
+      });
+      const jobId = String(accepted.job_id);
+      setText(ui.formStatus, `Submitted “${submission.task_name.trim()}” as job ${jobId.slice(0, 8)}.`);
+      ui.taskName.value = "";
+      // Show the row at once, whatever the state of the live connection.
+      api(config, `/jobs/${encodeURIComponent(jobId)}`)
+        .then((job) => apply([job]))
+        .catch(() => {});
+    } catch (failure) {
+      showFormError(failure.message, fieldFor(failure.message));
+    } finally {
+      busy = false;
+      ui.form.removeAttribute("aria-busy");
+      ui.submit.classList.remove("is-busy");
+      setText(ui.submit, "Submit job");
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Realtime, and an honest account of the connection
+
+const CONNECTION_TEXT = {
+  live: "Live",
+  connecting: "Connecting…",
+  offline: "Offline — reconnecting",
+};
+
+function setConnection(state, detail) {
+  ui.connection.dataset.state = state;
+  setText(ui.connection.querySelector(".connection-label"), CONNECTION_TEXT[state]);
+  setTitle(ui.connection, detail || "");
+}
+
+function onChange(change) {
+  if (change.eventType === "DELETE") {
+    const jobId = change.old && change.old.job_id;
+    if (jobId && jobs.has(jobId)) {
+      forget(jobId);
+      render(new Set());
+    }
+    return;
+  }
+  apply([change.new]);
+}
+
+function startRealtime(config) {
+  if (!window.supabase || typeof window.supabase.createClient !== "function") {
+    setConnection("offline", "supabase-js did not load");
+    showProblem(
+      "supabase-js did not load, so the list will not update live. " +
+        "Run npm ci in the frontend folder.",
+    );
+    return;
+  }
+  const client = window.supabase.createClient(config.supabaseUrl, config.supabaseAnonKey, {
+    auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
+  });
+  let channel = null;
+  let closedAttempts = 0;
+  let joins = 0;
+
+  const subscribe = () => {
+    const mine = client
+      .channel(`jobs-page-${++joins}`) // a new topic: realtime-js reuses a channel by topic
+      .on("postgres_changes", { event: "*", schema: "public", table: "job_results" }, onChange)
+      .subscribe((status, error) => {
+        if (mine !== channel) return; // a channel this page already gave up
+        if (status === "SUBSCRIBED") {
+          closedAttempts = 0;
+          setConnection("live");
+          // Realtime does not replay what happened while this channel was not joined, so after
+          // every join (the first one included) the list is read again.
+          loadJobs(config);
+        } else if (status === "CHANNEL_ERROR" || status === "TIMED_OUT") {
+          // realtime-js rejoins by itself, with backoff.
+          setConnection("offline", error ? String(error.message || error) : status);
+        } else if (status === "CLOSED") {
+          // The server closed the channel; this one will not come back by itself.
+          setConnection("offline", "the channel was closed");
+          channel = null;
+          client.removeChannel(mine);
+          const wait = RESUBSCRIBE_AFTER_MS[Math.min(closedAttempts++, RESUBSCRIBE_AFTER_MS.length - 1)];
+          setTimeout(() => {
+            if (channel === null) {
+              setConnection("connecting");
+              channel = subscribe();
+            }
+          }, wait);
+        }
+      });
+    return mine;
+  };
+  setConnection("connecting");
+  channel = subscribe();
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function main() {
+  const config = readConfig();
+  if (!config) {
+    setConnection("offline", "no configuration");
+    setText(ui.note, "Nothing to show without a configuration.");
+    return;
+  }
+  wireForm(config);
+  loadJobs(config);
+  startRealtime(config);
+}
+
+main();
+
+// For the browser tests, which reach the page's own merge rule with import("./app.js").
+export { apply as applyVersions, isNotOlder, micros };
