@@ -60,7 +60,6 @@ async def _run_until_signalled(gateway: Gateway) -> None:
 def main(argv: list[str] | None = None) -> int:
     config = _parse(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    logging.getLogger("websockets").setLevel(logging.WARNING)
     logging.getLogger("psycopg.pool").setLevel(logging.WARNING)
     asyncio.run(_run_until_signalled(Gateway(config)))
     return 0

@@ -73,16 +73,14 @@ TABLE_BY_NAME = (
 
 CAN_SELECT = "select has_table_privilege(%(role)s, %(oid)s::oid, 'SELECT')"
 
-SET_CLAIMS = """
-select set_config('request.jwt.claims', %(claims)s, true),
+# For the rest of the transaction, act as the subscriber: its role (as ``set local role``; the
+# name comes from the gateway's allow-list) and its JWT claims, which policies may read.
+BECOME = """
+select set_config('role', %(role)s, true),
+       set_config('request.jwt.claims', %(claims)s, true),
        set_config('request.jwt.claim.role', %(role)s, true),
        set_config('request.jwt.claim.sub', coalesce(%(sub)s, ''), true)
 """
-
-
-def set_role(role: str) -> sql.Composed:
-    """``set local role``: the role's name always comes from the gateway's allow-list."""
-    return sql.SQL("set local role {}").format(sql.Identifier(role))
 
 
 def _table(table: TableInfo) -> sql.Composed:

@@ -7,7 +7,6 @@ Realtime does. A connection silent for ``heartbeat_timeout_s`` is closed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import threading
 import weakref
@@ -20,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from psycopg_pool import AsyncConnectionPool
 from websockets.asyncio.server import ServerConnection, serve
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidMessage
 from websockets.http11 import Request, Response
 
 from devstack.background import ThreadedService
@@ -35,6 +34,21 @@ from devstack.realtime.feed import ChangeFeed
 from devstack.realtime.session import Session
 
 log = logging.getLogger("devstack.realtime")
+
+
+class _WebSocketNoise(logging.Filter):
+    """Keep websockets' own warnings and errors, minus the port probes' (a connect and a close,
+    as ManagedProcess does) "failed handshakes"; connects are logged by the gateway itself."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return False
+        error = record.exc_info[1] if record.exc_info else None
+        return not (isinstance(error, InvalidMessage) and isinstance(error.__cause__, EOFError))
+
+
+websocket_log = logging.getLogger("devstack.realtime.websockets")
+websocket_log.addFilter(_WebSocketNoise())
 
 # 1000 with a reason: the Python client reconnects on it, realtime-js too.
 CLOSE_IDLE = 1000
@@ -97,7 +111,6 @@ class Gateway:
         session = Session(conn, identity, self._verifier, self._registry, self._catalog, conn.peer)
         self._sessions[conn] = session
         log.info("connect %s as %s (vsn %s)", conn.peer, identity.role, vsn.value)
-        writer = asyncio.create_task(conn.write_forever())
         try:
             async for frame in ws:
                 conn.touch()
@@ -115,9 +128,6 @@ class Gateway:
         finally:
             session.end()
             del self._sessions[conn]
-            writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await writer
             log.info("disconnect %s (code %s)", conn.peer, ws.close_code)
 
     async def _reap_forever(self) -> None:
@@ -169,6 +179,7 @@ class Gateway:
                 compression=None,  # as hosted Realtime; deflating each change per client is costly
                 max_size=1 << 20,
                 close_timeout=3,  # a client that never answers the close must not hold up a stop
+                logger=websocket_log,
             ) as server:
                 self.port = int(next(iter(server.sockets)).getsockname()[1])
                 log.info("listening on ws://%s:%d%s", cfg.host, self.port, PATH)

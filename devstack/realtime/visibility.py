@@ -2,8 +2,10 @@
 
 Postgres decides: for each identity, in one transaction under ``set local role`` and its JWT
 claims, the changed rows are looked up by primary key in their tables, so the policies in force
-apply exactly as they would to a ``select``. A deleted row can no longer be looked up; its
-DELETE goes to every role that may select from the table at all (as on Supabase).
+apply exactly as they would to a ``select``. This is how Supabase Realtime checks too, and it
+shares its limit: the row is checked as it is at delivery, a few milliseconds after commit, so an
+INSERT or UPDATE whose row is deleted by then is not delivered. A deleted row can no longer be
+looked up; its DELETE goes to every role that may select from the table at all (as on Supabase).
 """
 
 from __future__ import annotations
@@ -29,13 +31,22 @@ async def _can_select(conn: Conn, role: str, table: TableInfo) -> bool:
     return bool(row and row[0])
 
 
-async def _visible_rows(conn: Conn, table: TableInfo, changes: list[Change]) -> set[int]:
+async def _visible_rows(
+    conn: Conn, identity: Identity, table: TableInfo, changes: list[Change]
+) -> set[int]:
+    sub = identity.claims.get("sub")
+    become = {
+        "role": identity.role,
+        "claims": identity.claims_json,
+        "sub": sub if isinstance(sub, str) else None,
+    }
     rows = Jsonb([change.row for change in changes])
     try:
-        async with conn.transaction():  # a savepoint: a refused table spoils nothing else
+        async with conn.transaction():
+            await conn.execute(queries.BECOME, become)
             cur = await conn.execute(queries.visible_rows(table), {"rows": rows})
             positions = [int(r[0]) for r in await cur.fetchall()]
-    except psycopg.errors.InsufficientPrivilege:
+    except psycopg.errors.InsufficientPrivilege:  # a grant revoked since _can_select
         return set()
     return {changes[p - 1].id for p in positions}
 
@@ -55,18 +66,7 @@ async def _check_identity(
     for table, changes in by_table.values():
         selectable[table.oid] = await _can_select(conn, identity.role, table)
         if selectable[table.oid]:
-            async with conn.transaction():
-                await conn.execute(queries.set_role(identity.role))
-                sub = identity.claims.get("sub")
-                await conn.execute(
-                    queries.SET_CLAIMS,
-                    {
-                        "claims": identity.claims_json,
-                        "role": identity.role,
-                        "sub": sub if isinstance(sub, str) else None,
-                    },
-                )
-                visible |= await _visible_rows(conn, table, changes)
+            visible |= await _visible_rows(conn, identity, table, changes)
     for change, table in deletes:
         if table.oid not in selectable:
             selectable[table.oid] = await _can_select(conn, identity.role, table)
