@@ -53,6 +53,13 @@ def _get_worker() -> tuple[Worker, WorkerConfig]:
     return _worker
 
 
+def reset() -> None:
+    """Forget the worker and handler built from the environment (tests that change it)."""
+    global _worker
+    _worker = None
+    _entry.reset()
+
+
 def _build() -> Handler:
     from functions.http.process_api import ProcessJobApi
 

@@ -30,6 +30,11 @@ class Entry:
                     self._handler = self._build()
         return self._handler
 
+    def reset(self) -> None:
+        """Build the handler afresh on next use (tests that change the environment)."""
+        with self._lock:
+            self._handler = None
+
     def serve(self, request: HttpRequest | HttpResponse) -> HttpResponse:
         if isinstance(request, HttpResponse):
             return request

@@ -1,0 +1,82 @@
+"""Build the Lambda layer serverless.yml deploys with submit and process_job.
+
+    python scripts/build_lambda_layer.py [--force]
+
+pip is asked for wheels of the Lambda runtime's platform (CPython 3.12, manylinux x86_64),
+whatever Python and machine run this script, so no Docker is needed. The layer is rebuilt
+only when the requirements or the platform change.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+LAYER_DIR = ROOT / "build" / "lambda-layer"
+# Lambda puts a layer's python/ folder on sys.path.
+SITE_DIR = LAYER_DIR / "python"
+STAMP = LAYER_DIR / ".built-for"
+
+# What the functions import besides the standard library and boto3 (which the runtime has).
+REQUIREMENTS = ("psycopg[binary]==3.3.9", "psycopg-pool==3.3.3")
+# Must match serverless.yml's runtime and architecture.
+PYTHON_VERSION = "3.12"
+PLATFORMS = ("manylinux_2_28_x86_64", "manylinux2014_x86_64")
+
+
+def _stamp_text() -> str:
+    return "\n".join([f"python {PYTHON_VERSION}", *PLATFORMS, *REQUIREMENTS]) + "\n"
+
+
+def is_current() -> bool:
+    return STAMP.is_file() and STAMP.read_text() == _stamp_text()
+
+
+def build() -> None:
+    staging = LAYER_DIR.with_name(LAYER_DIR.name + ".building")
+    shutil.rmtree(staging, ignore_errors=True)
+    platform_args = [arg for platform in PLATFORMS for arg in ("--platform", platform)]
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-compile",  # the runtime compiles on import; .pyc files only grow the zip
+            "--only-binary=:all:",
+            "--implementation",
+            "cp",
+            "--python-version",
+            PYTHON_VERSION,
+            *platform_args,
+            "--target",
+            str(staging / "python"),
+            *REQUIREMENTS,
+        ],
+        check=True,
+    )
+    (staging / STAMP.name).write_text(_stamp_text())
+    shutil.rmtree(LAYER_DIR, ignore_errors=True)
+    staging.rename(LAYER_DIR)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--force", action="store_true", help="rebuild even when up to date")
+    args = parser.parse_args(argv)
+    if is_current() and not args.force:
+        print(f"layer up to date: {LAYER_DIR.relative_to(ROOT)}")
+        return 0
+    build()
+    print(f"layer built: {LAYER_DIR.relative_to(ROOT)} ({', '.join(REQUIREMENTS)})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

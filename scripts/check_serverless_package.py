@@ -1,0 +1,365 @@
+"""Package serverless.yml with osls, offline and without AWS credentials, and check the result.
+
+    python scripts/check_serverless_package.py
+
+Installs osls from deploy/serverless/package-lock.json when it is missing or stale, builds the
+dependency layer (scripts/build_lambda_layer.py), runs ``osls package`` into .serverless/ with
+dummy secrets, then checks the CloudFormation template and every zip. Prints each artifact's
+size; exits 1 with every miss listed.
+"""
+
+from __future__ import annotations
+
+import json
+import modulefinder
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+TOOLS_DIR = ROOT / "deploy" / "serverless"
+OSLS = TOOLS_DIR / "node_modules" / ".bin" / "osls"
+OUT_DIR = ROOT / ".serverless"
+TEMPLATE = OUT_DIR / "cloudformation-template-update-stack.json"
+STAGE = "ci"
+REGION = "eu-central-1"
+DUMMY_ENV = {
+    "DATABASE_URL": "postgresql://check:check@db.invalid:6543/postgres",
+    "WEBHOOK_SECRET": "check-webhook-secret",
+}
+# Anything that could hand osls credentials is removed, so packaging proves it needs none.
+CREDENTIAL_VARS = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+)
+
+HANDLERS = {
+    "submit": "functions/submit.handler",
+    "webhook": "functions/webhook.handler",
+    "process_job": "functions/process_job.handler",
+}
+ROUTES = {
+    "POST /jobs": "submit",
+    "GET /jobs": "submit",
+    "GET /jobs/{job_id}": "submit",
+    "OPTIONS /jobs": "submit",
+    "OPTIONS /jobs/{job_id}": "submit",
+    "POST /webhook": "webhook",
+}
+LAYER_ID = "PythonDepsLambdaLayer"
+USES_LAYER = {"submit": True, "webhook": False, "process_job": True}
+# Imported by the functions but provided elsewhere: boto3 by the Lambda runtime, flask only
+# under TYPE_CHECKING (functions-framework's type, never imported on Lambda).
+PROVIDED_BY_RUNTIME = {"boto3", "botocore", "flask"}
+LAYER_FILES = ("python/psycopg/__init__.py", "python/psycopg_pool/__init__.py")
+LAYER_BINARY = re.compile(r"^python/psycopg_binary/.*\.cpython-312-x86_64-linux-gnu\.so$")
+FORBIDDEN_IN_ZIP = re.compile(r"(^|/)(__pycache__|tests?)(/|$)|\.pyc$|(^|/)test_[^/]*\.py$")
+
+
+@dataclass
+class Report:
+    failures: list[str] = field(default_factory=list)
+
+    def check(self, ok: bool, message: str) -> bool:
+        if not ok:
+            self.failures.append(message)
+        return ok
+
+
+def ensure_osls() -> None:
+    """``npm ci`` from the committed lockfile when osls is absent or older than the lockfile."""
+    stamp = TOOLS_DIR / "node_modules" / ".package-lock.json"
+    lock = TOOLS_DIR / "package-lock.json"
+    if OSLS.exists() and stamp.exists() and stamp.stat().st_mtime >= lock.stat().st_mtime:
+        return
+    npm = shutil.which("npm")
+    if npm is None:
+        sys.exit("npm is not on PATH: it is needed to install osls (deploy/serverless)")
+    print("installing osls: npm ci in deploy/serverless")
+    # osls needs none of its dependencies' install scripts (esbuild ships its binary as an
+    # optional package), so none run.
+    subprocess.run(
+        [npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"],
+        cwd=TOOLS_DIR,
+        check=True,
+    )
+
+
+def build_layer() -> None:
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "build_lambda_layer.py")], check=True)
+
+
+def package() -> float:
+    env = {k: v for k, v in os.environ.items() if k not in CREDENTIAL_VARS}
+    env.update(DUMMY_ENV)
+    env.update(
+        {
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_EC2_METADATA_DISABLED": "true",  # fail at once rather than probe for a role
+            "NODE_NO_WARNINGS": "1",  # the AWS SDK's notice about future Node versions
+        }
+    )
+    shutil.rmtree(OUT_DIR, ignore_errors=True)
+    started = time.monotonic()
+    result = subprocess.run(
+        [str(OSLS), "package", "--stage", STAGE, "--region", REGION],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        check=False,
+    )
+    took = time.monotonic() - started
+    if result.returncode != 0:
+        sys.exit(f"osls package failed (exit {result.returncode}):\n{result.stdout}")
+    return took
+
+
+def of_type(resources: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {name: r.get("Properties", {}) for name, r in resources.items() if r["Type"] == kind}
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def check_functions(resources: dict[str, Any], report: Report) -> dict[str, str]:
+    """The logical id of each function, found by its handler."""
+    lambdas = of_type(resources, "AWS::Lambda::Function")
+    found = {props.get("Handler"): name for name, props in lambdas.items()}
+    ids: dict[str, str] = {}
+    for function, handler in HANDLERS.items():
+        if report.check(handler in found, f"no Lambda function with handler {handler}"):
+            ids[function] = found[handler]
+    handlers = sorted(map(str, found))
+    report.check(len(found) == len(HANDLERS), f"expected {len(HANDLERS)} functions: {handlers}")
+    for function, logical_id in ids.items():
+        props = resources[logical_id]["Properties"]
+        report.check(props.get("Runtime") == "python3.12", f"{function}: runtime is not python3.12")
+        has_layer = {"Ref": LAYER_ID} in props.get("Layers", [])
+        report.check(
+            has_layer == USES_LAYER[function],
+            f"{function}: {'has' if has_layer else 'lacks'} the dependency layer",
+        )
+        variables = props.get("Environment", {}).get("Variables", {})
+        needed = ["WEBHOOK_SECRET"] if function == "webhook" else ["DATABASE_URL"]
+        for name in needed:
+            report.check(
+                variables.get(name) == DUMMY_ENV[name],
+                f"{function}: {name} does not come from the environment",
+            )
+    if "process_job" in ids:
+        pj = resources[ids["process_job"]]["Properties"]
+        report.check(pj.get("Timeout") == 900, "process_job: the timeout is not 900 s")
+        if "webhook" in ids:
+            webhook_env = resources[ids["webhook"]]["Properties"]["Environment"]["Variables"]
+            report.check(
+                webhook_env.get("PROCESS_JOB_FUNCTION_NAME") == pj.get("FunctionName"),
+                "webhook: PROCESS_JOB_FUNCTION_NAME is not process_job's function name",
+            )
+    return ids
+
+
+def check_async_and_schedule(resources: dict[str, Any], pj: str, report: Report) -> None:
+    configs = [
+        c
+        for c in of_type(resources, "AWS::Lambda::EventInvokeConfig").values()
+        if c.get("FunctionName") == {"Ref": pj}
+    ]
+    if report.check(len(configs) == 1, "process_job has no EventInvokeConfig (async retries)"):
+        report.check(
+            configs[0].get("MaximumRetryAttempts") == 2,
+            "process_job: MaximumRetryAttempts is not 2",
+        )
+        age = configs[0].get("MaximumEventAgeInSeconds")
+        report.check(
+            isinstance(age, int) and 60 <= age <= 21600,
+            f"process_job: MaximumEventAgeInSeconds is {age!r}",
+        )
+    target = {"Fn::GetAtt": [pj, "Arn"]}
+    rules = [
+        name
+        for name, rule in of_type(resources, "AWS::Events::Rule").items()
+        if rule.get("ScheduleExpression") == "rate(1 minute)"
+        and rule.get("State", "ENABLED") == "ENABLED"
+        and any(t.get("Arn") == target for t in rule.get("Targets", []))
+    ]
+    if report.check(len(rules) == 1, "no enabled rate(1 minute) schedule targets process_job"):
+        report.check(
+            any(
+                p.get("FunctionName") == target
+                and p.get("Principal") == "events.amazonaws.com"
+                and p.get("SourceArn") == {"Fn::GetAtt": [rules[0], "Arn"]}
+                for p in of_type(resources, "AWS::Lambda::Permission").values()
+            ),
+            "EventBridge may not invoke process_job (no Lambda permission for the rule)",
+        )
+
+
+def _arn_text(resource: Any) -> str | None:
+    if isinstance(resource, str):
+        return resource
+    if isinstance(resource, dict) and "Fn::Sub" in resource:
+        sub = resource["Fn::Sub"]
+        return sub if isinstance(sub, str) else str(sub[0])
+    return None
+
+
+def check_iam(resources: dict[str, Any], pj: str, report: Report) -> None:
+    pj_name = resources[pj]["Properties"]["FunctionName"]
+    invoke_statements = 0
+    for role_id, role in of_type(resources, "AWS::IAM::Role").items():
+        report.check(
+            not role.get("ManagedPolicyArns"),
+            f"{role_id}: managed policies attached: {role.get('ManagedPolicyArns')}",
+        )
+        for policy in role.get("Policies", []):
+            for statement in as_list(policy["PolicyDocument"]["Statement"]):
+                if statement.get("Effect") != "Allow":
+                    continue
+                actions = [str(a) for a in as_list(statement.get("Action", []))]
+                targets = as_list(statement.get("Resource", []))
+                report.check(
+                    not any(a == "*" or a.endswith(":*") for a in actions),
+                    f"{role_id}: wildcard action in {actions}",
+                )
+                report.check("*" not in targets, f"{role_id}: Resource '*' for {actions}")
+                lambda_actions = [a for a in actions if a.lower().startswith("lambda:")]
+                if not lambda_actions:
+                    continue
+                invoke_statements += 1
+                report.check(
+                    actions == ["lambda:InvokeFunction"],
+                    f"{role_id}: lambda actions beyond InvokeFunction: {actions}",
+                )
+                for target in targets:
+                    arn = _arn_text(target)
+                    report.check(
+                        target == {"Fn::GetAtt": [pj, "Arn"]}
+                        or (
+                            arn is not None
+                            and "*" not in arn
+                            and arn.endswith(f":function:{pj_name}")
+                        ),
+                        f"{role_id}: lambda:InvokeFunction on {target}, not process_job",
+                    )
+    report.check(invoke_statements == 1, "no single statement allows invoking process_job")
+
+
+def check_routes(resources: dict[str, Any], ids: dict[str, str], report: Report) -> None:
+    integrations = of_type(resources, "AWS::ApiGatewayV2::Integration")
+    function_of = {logical: name for name, logical in ids.items()}
+    routes: dict[str, str | None] = {}
+    for route in of_type(resources, "AWS::ApiGatewayV2::Route").values():
+        target = route.get("Target", {}).get("Fn::Join", ["", []])[1]
+        integration = integrations.get(target[-1].get("Ref", "")) if target else None
+        function = None
+        if integration is not None:
+            report.check(
+                integration.get("PayloadFormatVersion") == "2.0",
+                f"{route['RouteKey']}: payload format is not 2.0",
+            )
+            uri = integration.get("IntegrationUri", {}).get("Fn::GetAtt", [None])[0]
+            function = function_of.get(uri)
+        routes[route["RouteKey"]] = function
+    report.check(routes == ROUTES, f"HTTP API routes are {routes}, expected {ROUTES}")
+
+
+def _missing_imports(extracted: Path, module: str, layer: Path | None) -> list[str]:
+    """Imports the zip (and layer) cannot satisfy, followed from the handler module through
+    every function body (lazy imports included)."""
+    path = [str(extracted)] + ([str(layer)] if layer is not None else [])
+    finder = modulefinder.ModuleFinder(path=path)
+    finder.import_hook(module)
+    # "maybe" names are `from package import name` where name may be an attribute.
+    missing_modules, _maybe = finder.any_missing_maybe()
+    missing = []
+    for name in missing_modules:
+        if not any(c.startswith("functions") for c in finder.badmodules[name]):
+            continue  # an optional import inside a third-party package
+        top = name.split(".")[0]
+        if top in sys.stdlib_module_names or top in PROVIDED_BY_RUNTIME:
+            continue
+        missing.append(name)
+    return sorted(missing)
+
+
+def check_zips(resources: dict[str, Any], ids: dict[str, str], report: Report) -> None:
+    layer_dir: Path | None = None
+    with tempfile.TemporaryDirectory() as tmp:
+        layer = resources.get(LAYER_ID, {}).get("Properties", {})
+        layer_zip = OUT_DIR / str(layer.get("Content", {}).get("S3Key", "?")).rsplit("/", 1)[-1]
+        if report.check(layer_zip.is_file(), f"no layer artifact for {LAYER_ID}"):
+            with zipfile.ZipFile(layer_zip) as archive:
+                names = archive.namelist()
+                archive.extractall(Path(tmp) / "layer")
+            layer_dir = Path(tmp) / "layer" / "python"
+            for wanted in LAYER_FILES:
+                report.check(wanted in names, f"layer: {wanted} missing")
+            report.check(
+                any(LAYER_BINARY.match(n) for n in names),
+                "layer: no psycopg_binary extension for CPython 3.12 on x86_64",
+            )
+            print(f"  {'layer (pythonDeps)':<20} {layer_zip.stat().st_size / 1024:10.1f} KiB")
+        for function, logical_id in ids.items():
+            key = resources[logical_id]["Properties"]["Code"]["S3Key"]
+            artifact = OUT_DIR / key.rsplit("/", 1)[-1]
+            if not report.check(artifact.is_file(), f"{function}: no artifact {artifact.name}"):
+                continue
+            print(f"  {function:<20} {artifact.stat().st_size / 1024:10.1f} KiB")
+            target = Path(tmp) / function
+            with zipfile.ZipFile(artifact) as archive:
+                names = archive.namelist()
+                archive.extractall(target)
+            strays = [
+                n for n in names if FORBIDDEN_IN_ZIP.search(n) or not n.startswith("functions/")
+            ]
+            report.check(not strays, f"{function}: unwanted files in the zip: {strays}")
+            module = HANDLERS[function].rsplit(".", 1)[0].replace("/", ".")
+            missing = _missing_imports(target, module, layer_dir if USES_LAYER[function] else None)
+            report.check(not missing, f"{function}: the zip cannot import {missing}")
+
+
+def main() -> int:
+    ensure_osls()
+    build_layer()
+    took = package()
+    print(f"osls package: {took:.1f} s, no AWS credentials")
+    template = json.loads(TEMPLATE.read_text())
+    resources: dict[str, Any] = template["Resources"]
+    report = Report()
+    ids = check_functions(resources, report)
+    if "process_job" in ids:
+        check_async_and_schedule(resources, ids["process_job"], report)
+        check_iam(resources, ids["process_job"], report)
+    check_routes(resources, ids, report)
+    print("artifacts:")
+    check_zips(resources, ids, report)
+    if report.failures:
+        print(f"\n{len(report.failures)} problem(s) in the packaged service:", file=sys.stderr)
+        for failure in report.failures:
+            print(f"  - {failure}", file=sys.stderr)
+        return 1
+    print("serverless package: all checks passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,272 @@
+"""The Lambda handlers, called in-process with real event payloads (tests/events/*.json): API
+Gateway HTTP API v2 requests, an EventBridge schedule, an async invocation. AWS is moto."""
+
+from __future__ import annotations
+
+import copy
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import psycopg
+import pytest
+from moto import mock_aws
+
+from functions import process_job, submit, webhook
+from functions.db import connections
+from functions.invokers import LambdaInvoker
+
+EVENTS = Path(__file__).resolve().parent / "events"
+REGION = "eu-central-1"
+FUNCTION = "process-job-fn"
+SECRET = "lambda-test-webhook-secret"
+
+
+def load_event(name: str) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads((EVENTS / f"{name}.json").read_text())
+    return event
+
+
+def with_body(event: dict[str, Any], body: str) -> dict[str, Any]:
+    changed = copy.deepcopy(event)
+    changed["body"] = body
+    changed["headers"]["content-length"] = str(len(body.encode()))
+    return changed
+
+
+def with_authorization(event: dict[str, Any], value: str) -> dict[str, Any]:
+    changed = copy.deepcopy(event)
+    changed["headers"]["authorization"] = value
+    return changed
+
+
+def get_job_event(job_id: str) -> dict[str, Any]:
+    event = load_event("http_get_job")
+    event["rawPath"] = event["requestContext"]["http"]["path"] = f"/jobs/{job_id}"
+    event["pathParameters"] = {"job_id": job_id}
+    return event
+
+
+def body_of(response: dict[str, Any]) -> Any:
+    assert response["isBase64Encoded"] is False
+    return json.loads(response["body"])
+
+
+@dataclass(frozen=True)
+class InvokeCall:
+    function_name: str
+    invocation_type: str
+    payload: Any
+
+
+@pytest.fixture
+def lambda_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[InvokeCall]]:
+    """Lambda on moto; yields each Invoke call as boto3 made it.
+
+    The hook sits on boto3's default session, so clients made later (the webhook's, built on
+    first use) report their calls too.
+    """
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    calls: list[InvokeCall] = []
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        calls.append(
+            InvokeCall(
+                function_name=params["FunctionName"],
+                invocation_type=params.get("InvocationType", "RequestResponse"),
+                payload=json.loads(params["Payload"]),
+            )
+        )
+
+    # Without Docker moto answers 202 to any Event invocation, of a function that exists or
+    # not, and runs nothing: the calls the hook records are what the tests look at.
+    with mock_aws(config={"lambda": {"use_docker": False}}):
+        session = boto3.Session(region_name=REGION)
+        session.events.register("before-parameter-build.lambda.Invoke", record)
+        monkeypatch.setattr(boto3, "DEFAULT_SESSION", session)
+        yield calls
+
+
+# -- LambdaInvoker ------------------------------------------------------------------------------
+
+
+def test_the_invoker_sends_one_event_invocation_with_the_message(
+    lambda_calls: list[InvokeCall],
+) -> None:
+    message = {"msg_id": 7, "job_id": str(uuid.uuid4()), "task_name": "t"}
+    LambdaInvoker(FUNCTION, boto3.client("lambda")).invoke(message)
+    assert lambda_calls == [InvokeCall(FUNCTION, "Event", message)]
+
+
+# -- webhook ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def webhook_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("WEBHOOK_SECRET", SECRET)
+    monkeypatch.setenv("PROCESS_JOB_FUNCTION_NAME", FUNCTION)
+    monkeypatch.delenv("PROCESS_JOB_URL", raising=False)
+    webhook.reset()
+    yield
+    webhook.reset()
+
+
+@pytest.mark.parametrize(
+    "authorization", ["Bearer change-me-webhook-secret", f"Bearer {SECRET}x", "", f"Basic {SECRET}"]
+)
+def test_the_webhook_rejects_a_wrong_secret_and_invokes_nothing(
+    webhook_env: None, lambda_calls: list[InvokeCall], authorization: str
+) -> None:
+    event = with_authorization(load_event("http_post_webhook"), authorization)
+    response = webhook.handler(event, None)
+    assert response["statusCode"] == 401
+    assert response["headers"]["Content-Type"] == "application/json"
+    assert body_of(response) == {
+        "error": {"code": "unauthorized", "message": "missing or wrong bearer secret"}
+    }
+    assert lambda_calls == []
+
+
+def test_the_webhook_hands_the_message_to_process_job_as_one_event_invocation(
+    webhook_env: None, lambda_calls: list[InvokeCall]
+) -> None:
+    event = with_authorization(load_event("http_post_webhook"), f"Bearer {SECRET}")
+    response = webhook.handler(event, None)
+    assert response["statusCode"] == 202
+    assert body_of(response) == {"accepted": True, "msg_id": 17}
+    assert lambda_calls == [InvokeCall(FUNCTION, "Event", json.loads(event["body"]))]
+
+
+# -- submit -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def submit_env(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    submit.reset()
+    yield db_url
+    submit.reset()
+    connections.close_all()
+
+
+def test_post_jobs_accepts_the_job_and_stores_it(submit_env: str) -> None:
+    response = submit.handler(load_event("http_post_jobs"), None)
+    assert response["statusCode"] == 202
+    body = body_of(response)
+    assert body["status"] == "pending"
+    assert response["headers"]["Location"] == f"/jobs/{body['job_id']}"
+    assert response["headers"]["Access-Control-Allow-Origin"] == "*"
+    with psycopg.connect(submit_env) as conn:
+        row = conn.execute(
+            "select task_name, payload, status from job_results where job_id = %s",
+            (body["job_id"],),
+        ).fetchone()
+    assert row == ("resize-avatar", {"kind": "noop"}, "pending")
+
+
+def test_get_job_returns_the_stored_job(submit_env: str) -> None:
+    created = body_of(submit.handler(load_event("http_post_jobs"), None))
+    response = submit.handler(get_job_event(created["job_id"]), None)
+    assert response["statusCode"] == 200
+    job = body_of(response)
+    assert job["job_id"] == created["job_id"]
+    assert job["task_name"] == "resize-avatar"
+    assert job["status"] == "pending"
+
+
+def test_get_an_unknown_job_is_404(submit_env: str) -> None:
+    response = submit.handler(get_job_event(str(uuid.uuid4())), None)
+    assert response["statusCode"] == 404
+    assert body_of(response)["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize("body", ['{"task_name": "x"', "not json", ""])
+def test_a_body_that_is_not_json_is_400_with_an_error_object(submit_env: str, body: str) -> None:
+    response = submit.handler(with_body(load_event("http_post_jobs"), body), None)
+    assert response["statusCode"] == 400
+    error = body_of(response)["error"]
+    assert set(error) == {"code", "message"}
+    assert error["code"] and error["message"]
+    with psycopg.connect(submit_env) as conn:
+        assert conn.execute("select count(*) from job_results").fetchone() == (0,)
+
+
+# -- process_job --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LambdaContext:
+    """The one part of Lambda's context object the handler reads."""
+
+    remaining_ms: int
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+@pytest.fixture
+def worker_env(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    for name, value in {
+        "TASK_MIN_SECONDS": "0",
+        "TASK_MAX_SECONDS": "0",
+        "RETRY_BASE_DELAY_SECONDS": "0",
+        "VISIBILITY_TIMEOUT_SECONDS": "30",
+        "PROCESS_JOB_MAX_SECONDS": "60",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("TASK_MODULES", raising=False)
+    process_job.reset()
+    yield db_url
+    process_job.reset()
+    connections.close_all()
+
+
+def _submit_noop(db_url: str) -> tuple[str, int]:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        row = conn.execute("""select submit_job('x', '{"kind": "noop"}')""").fetchone()
+        assert row is not None
+        job_id = str(row[0])
+        msg = conn.execute(
+            "select msg_id from pgmq.q_work_queue where message ->> 'job_id' = %s", (job_id,)
+        ).fetchone()
+        assert msg is not None
+        return job_id, int(msg[0])
+
+
+EventMaker = Callable[[str, int], tuple[dict[str, Any], Any]]
+
+
+def _scheduled(job_id: str, msg_id: int) -> tuple[dict[str, Any], Any]:
+    return load_event("scheduled_event"), None
+
+
+def _async_invocation(job_id: str, msg_id: int) -> tuple[dict[str, Any], Any]:
+    event = load_event("async_invocation")
+    event.update(msg_id=msg_id, job_id=job_id, task_name="x")
+    return event, LambdaContext(remaining_ms=900_000)
+
+
+@pytest.mark.parametrize("make_event", [_scheduled, _async_invocation])
+def test_process_job_drains_the_queue(worker_env: str, make_event: EventMaker) -> None:
+    job_id, msg_id = _submit_noop(worker_env)
+    event, context = make_event(job_id, msg_id)
+    report = process_job.handler(event, context)
+    assert report == {"completed": 1, "failed": 0, "retried": 0, "skipped": 0}
+    with psycopg.connect(worker_env) as conn:
+        job = conn.execute(
+            "select status, result from job_results where job_id = %s", (job_id,)
+        ).fetchone()
+        archived = conn.execute(
+            "select count(*) from pgmq.a_work_queue where msg_id = %s", (msg_id,)
+        ).fetchone()
+        waiting = conn.execute("select count(*) from pgmq.q_work_queue").fetchone()
+    assert job is not None and job[0] == "completed"
+    assert archived == (1,)
+    assert waiting == (0,)
+    # The queue is empty now: another sweep finds nothing and returns at once.
+    assert process_job.handler(load_event("scheduled_event"), None)["completed"] == 0
