@@ -9,10 +9,10 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from devstack import migrate
 from devstack.postgres import embedded
@@ -29,13 +29,21 @@ class PgServer:
     admin_url: str
 
     def url_for(self, database: str) -> str:
-        return make_conninfo(self.admin_url, dbname=database)
+        return with_database(self.admin_url, database)
 
     def major_version(self) -> int:
         with psycopg.connect(self.admin_url) as conn:
             row = conn.execute("show server_version_num").fetchone()
             assert row is not None
             return int(row[0]) // 10000
+
+
+def with_database(url: str, database: str) -> str:
+    """``url`` (a postgresql:// URL) naming ``database`` instead."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgres", "postgresql"):
+        raise ValueError(f"TEST_DATABASE_URL must be a postgresql:// URL, not {url!r}")
+    return urlunsplit(parts._replace(path=f"/{database}"))
 
 
 def _schema_fingerprint() -> str:
@@ -60,8 +68,9 @@ def get_server(name: str) -> PgServer:
             _servers[name] = PgServer("embedded", pg.url)
         else:
             url = os.environ["TEST_DATABASE_URL"]
-            admin = make_conninfo(url, dbname=conninfo_to_dict(url).get("dbname") or "postgres")
-            _servers[name] = PgServer("external", admin)
+            _servers[name] = PgServer(
+                "external", with_database(url, urlsplit(url).path[1:] or "postgres")
+            )
     return _servers[name]
 
 

@@ -1,0 +1,135 @@
+"""Metric 5: cold start of each function: the import of its module in a fresh interpreter, the
+first response of a new functions-framework process (from spawn to a 2xx/4xx answer, building
+the handler on the way), and the size of its deployment package when ``serverless package`` has
+left one in .serverless/."""
+
+from __future__ import annotations
+
+import dataclasses
+import http.client
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+from bench.context import Context
+from bench.rows import OURS, Row
+from bench.stats import median
+from devstack.postgres import free_port
+from devstack.services import FUNCTIONS, ROOT, function_process
+
+IMPORT_CODE = (
+    "import time; began = time.perf_counter(); import functions.{name}; "
+    "print(time.perf_counter() - began)"
+)
+SECRET = "bench-cold-start-secret"
+
+
+def import_seconds(name: str) -> float:
+    out = subprocess.run(
+        [sys.executable, "-c", IMPORT_CODE.format(name=name)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return float(out.stdout.strip())
+
+
+def _request(name: str) -> tuple[str, str, bytes, dict[str, str]]:
+    auth = {"Authorization": f"Bearer {SECRET}", "Content-Type": "application/json"}
+    if name == "submit":
+        return "GET", "/jobs?limit=1", b"", {}
+    if name == "webhook":
+        body = {"msg_id": 1, "job_id": str(uuid.uuid4()), "task_name": "bench"}
+        return "POST", "/", json.dumps(body).encode(), auth
+    return "POST", "/", b"{}", auth
+
+
+def first_response_seconds(name: str, database_url: str, ctx: Context) -> float:
+    port = free_port()
+    env = {
+        "DATABASE_URL": database_url,
+        "WEBHOOK_SECRET": SECRET,
+        # A port nothing listens on: the webhook's background call fails and is only logged.
+        "PROCESS_JOB_URL": f"http://127.0.0.1:{free_port()}",
+    }
+    process = dataclasses.replace(function_process(name, port, env, ctx.log), port=None)
+    method, path, body, headers = _request(name)
+    began = time.perf_counter()
+    process.start()
+    try:
+        deadline = began + 60
+        while time.perf_counter() < deadline:
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                conn.request(method, path, body or None, headers)
+                status = conn.getresponse().status
+                elapsed = time.perf_counter() - began
+                conn.close()
+            except OSError:
+                time.sleep(0.005)
+                continue
+            if status >= 500:
+                raise RuntimeError(f"{name} answered {status} to its first request")
+            return elapsed
+        raise TimeoutError(f"{name} did not answer within 60 s")
+    finally:
+        process.stop()
+
+
+def package_kib(name: str) -> float | None:
+    zips = sorted(Path(ROOT, ".serverless").glob("*.zip"))
+    matches = [z for z in zips if z.stem == name or z.stem.endswith(("-" + name, "_" + name))]
+    return matches[0].stat().st_size / 1024 if matches else None
+
+
+def run(ctx: Context) -> list[Row]:
+    repeats = ctx.sizes.cold_repeats
+    imports: dict[str, list[float]] = {name: [] for name in FUNCTIONS}
+    firsts: dict[str, list[float]] = {name: [] for name in FUNCTIONS}
+    for attempt in range(repeats):
+        ctx.say(f"cold start: round {attempt + 1}/{repeats}")
+        for name in FUNCTIONS:
+            imports[name].append(import_seconds(name) * 1000)
+            firsts[name].append(first_response_seconds(name, ctx.dbs.ours, ctx) * 1000)
+    rows = []
+    for name in FUNCTIONS:
+        rows.append(
+            Row(
+                f"import_{name}",
+                f"import functions.{name}, fresh process",
+                "ms",
+                False,
+                {OURS: median(imports[name])},
+            )
+        )
+    for name in FUNCTIONS:
+        rows.append(
+            Row(
+                f"first_response_{name}",
+                f"{name}: spawn to first response",
+                "ms",
+                False,
+                {OURS: median(firsts[name])},
+            )
+        )
+    layer = Path(ROOT, ".serverless", "pythonDeps.zip")
+    layer_note = f"+ {layer.stat().st_size / 1024:,.0f} KiB deps layer" if layer.exists() else ""
+    for name in FUNCTIONS:
+        size = package_kib(name)
+        rows.append(
+            Row(
+                f"package_{name}",
+                f"{name}: deployment package",
+                "KiB",
+                False,
+                {OURS: size} if size is not None else {},
+                note=layer_note if size is not None else "no .serverless/*.zip",
+            )
+        )
+    return rows

@@ -1,0 +1,33 @@
+"""The benchmark's sizes: the defaults (a few minutes in all), and ``--quick`` (seconds)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+METRICS = ("cold", "submit", "drain", "dispatch", "realtime")
+
+
+@dataclass(frozen=True)
+class Sizes:
+    submit_jobs: int = 2000
+    http_jobs: int = 1000
+    submit_clients: tuple[int, ...] = (1, 8)
+    rounds: int = 3
+    dispatch_jobs: int = 200
+    drain_jobs: int = 10_000
+    drain_workers: tuple[int, ...] = (1, 4)
+    realtime_updates: int = 100
+    realtime_subscribers: tuple[int, ...] = (1, 200)
+    cold_repeats: int = 5
+
+
+# Same client, worker and subscriber counts as the defaults, so a quick run has every row.
+QUICK = Sizes(
+    submit_jobs=60,
+    http_jobs=40,
+    rounds=1,
+    dispatch_jobs=5,
+    drain_jobs=200,
+    realtime_updates=5,
+    cold_repeats=1,
+)

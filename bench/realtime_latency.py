@@ -1,0 +1,195 @@
+"""Metric 4: from a committed update of a job_results row to a subscriber's callback, through
+the local Realtime gateway (devstack.realtime), with 1 and 200 subscribers. Each subscriber is
+its own WebSocket client (the ``realtime`` package, as client/ uses it) listening to every
+UPDATE of job_results, spread over a few processes. One update at a time: the next is made
+once every subscriber has the last one (or after a timeout), so no change queues behind
+another and each figure is one change's trip."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import os
+import secrets
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from bench import procs
+from bench.context import Context
+from bench.procs import WorkerGroup
+from bench.rows import OURS, Row
+from bench.stats import percentile
+from devstack.postgres import free_port
+from devstack.services import ManagedProcess
+
+SUBSCRIBER_PROCESSES = 4
+GAP_S = 0.02  # between one change's last delivery and the next update
+DELIVERY_TIMEOUT_S = 10.0
+
+
+def gateway_available() -> bool:
+    return all(
+        importlib.util.find_spec(name) is not None
+        for name in ("devstack.keys", "devstack.realtime", "devstack.realtime.__main__")
+    )
+
+
+@contextmanager
+def gateway(database_url: str, ctx: Context) -> Iterator[tuple[str, str]]:
+    """The gateway, running; yields (Realtime URL, anon key)."""
+    from devstack.keys import mint_keys
+
+    secret = secrets.token_urlsafe(48)
+    port = free_port()
+    process = ManagedProcess(
+        "realtime",
+        [
+            sys.executable,
+            "-m",
+            "devstack.realtime",
+            "--database-url",
+            database_url,
+            "--port",
+            str(port),
+            "--jwt-secret",
+            secret,
+        ],
+        env={"PYTHONUNBUFFERED": "1"},
+        port=port,
+        log_sink=ctx.log,
+    ).start()
+    try:
+        yield f"http://127.0.0.1:{port}/realtime/v1", mint_keys(secret).anon_key
+    finally:
+        process.stop()
+
+
+def _marker(change: Any) -> str:
+    data = change.get("data", change) if isinstance(change, dict) else {}
+    record = data.get("record") or data.get("new") or {}
+    return str(record.get("result") or "")
+
+
+def subscribe_worker(url: str, anon_key: str, count: str, out_dir: str) -> None:
+    """In a subscriber process: ``count`` clients, each subscribed; records (marker, time)."""
+    from realtime import AsyncRealtimeClient
+    from realtime.types import RealtimePostgresChangesListenEvent, RealtimeSubscribeStates
+
+    receipts: list[tuple[str, float]] = []
+    arrived: dict[str, int] = {}
+    clients_here = int(count)
+
+    def on_change(change: Any) -> None:
+        marker = _marker(change)
+        receipts.append((marker, time.time()))
+        arrived[marker] = arrived.get(marker, 0) + 1
+        if arrived[marker] == clients_here:
+            print(f"got {marker}", flush=True)
+
+    async def subscriber(index: int) -> AsyncRealtimeClient:
+        client = AsyncRealtimeClient(url, anon_key, auto_reconnect=False)
+        await client.connect()
+        joined = asyncio.Event()
+
+        def on_status(status: Any, error: Exception | None) -> None:
+            if status == RealtimeSubscribeStates.SUBSCRIBED:
+                joined.set()
+
+        channel = client.channel(f"bench-{index}")
+        channel.on_postgres_changes(
+            RealtimePostgresChangesListenEvent.Update,
+            schema="public",
+            table="job_results",
+            callback=on_change,
+        )
+        await channel.subscribe(on_status)
+        await asyncio.wait_for(joined.wait(), 30)
+        return client
+
+    async def main() -> None:
+        clients = await asyncio.gather(*(subscriber(i) for i in range(clients_here)))
+        procs.ready()
+        await asyncio.to_thread(procs.wait_for_go)
+        path = Path(out_dir) / f"receipts-{id(clients)}-{time.time_ns()}.json"
+        path.write_text(json.dumps(receipts))
+        procs.done(len(receipts))
+        # No goodbyes: 200 closing handshakes take seconds, and the parent ends us anyway.
+        os._exit(0)
+
+    asyncio.run(main())
+
+
+def _measure(ctx: Context, url: str, key: str, subscribers: int) -> list[float]:
+    processes = SUBSCRIBER_PROCESSES if subscribers % SUBSCRIBER_PROCESSES == 0 else 1
+    updates = ctx.sizes.realtime_updates
+    with tempfile.TemporaryDirectory(prefix="bench-realtime-") as out_dir:
+        args = ["realtime", "subscribe", url, key, str(subscribers // processes), out_dir]
+        group = WorkerGroup(args, processes, ctx.log, {})
+        began = time.monotonic()
+        with group.start(timeout_s=120), psycopg.connect(ctx.dbs.ours, autocommit=True) as conn:
+            ctx.say(f"realtime: {subscribers} subscribed in {time.monotonic() - began:.1f} s")
+            row = conn.execute(
+                "insert into public.job_results (task_name) values ('bench-realtime')"
+                " returning job_id"
+            ).fetchone()
+            assert row is not None
+            committed: dict[str, float] = {}
+            late = 0
+            for seq in range(updates):
+                marker = f"rt-{subscribers}-{seq}"
+                conn.execute(
+                    "update public.job_results set result = %s where job_id = %s",
+                    (marker, row[0]),
+                )
+                committed[marker] = time.time()
+                try:
+                    group.expect(f"got {marker}", DELIVERY_TIMEOUT_S)
+                except TimeoutError:
+                    late += 1
+                time.sleep(GAP_S)
+            if late:
+                ctx.say(
+                    f"realtime: {late} change(s) not delivered to all within "
+                    f"{DELIVERY_TIMEOUT_S:g} s"
+                )
+            group.go()
+            group.wait_done(60)
+        receipts = [r for p in Path(out_dir).glob("*.json") for r in json.loads(p.read_text())]
+    latencies = [(at - committed[m]) * 1000 for m, at in receipts if m in committed]
+    expected = subscribers * updates
+    if len(latencies) < expected:
+        ctx.say(f"realtime: {expected - len(latencies)} of {expected} changes never arrived")
+    return latencies
+
+
+def run(ctx: Context) -> list[Row]:
+    rows = {
+        (p, s): Row(
+            f"realtime_p{p}_{s}s",
+            f"Realtime p{p}, commit to callback, {s} subscriber{'s' * (s > 1)}",
+            "ms",
+            False,
+        )
+        for s in ctx.sizes.realtime_subscribers
+        for p in (50, 99)
+    }
+    if not gateway_available():
+        for row in rows.values():
+            row.note = "devstack.realtime not there yet"
+        return list(rows.values())
+    with gateway(ctx.dbs.ours, ctx) as (url, key):
+        for subscribers in ctx.sizes.realtime_subscribers:
+            ctx.say(f"realtime: {subscribers} subscriber(s)")
+            latencies = _measure(ctx, url, key, subscribers)
+            for p in (50, 99):
+                if latencies:
+                    rows[(p, subscribers)].values[OURS] = percentile(latencies, p)
+    return list(rows.values())
