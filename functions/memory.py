@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID, uuid4
 
-from functions.core.models import Claim, JobStatus, QueueMessage
+from functions.core.models import Claim, ClaimedBatch, JobStatus, Outcome, QueueMessage
 
 
 @dataclass
@@ -50,29 +50,43 @@ class InMemoryWorkQueue:
             self._next_id += 1
             return job_id
 
-    def claim(self, batch_size: int, visibility_s: int) -> list[QueueMessage]:
+    def claim(self, batch_size: int, visibility_s: int) -> ClaimedBatch:
         with self._lock:
             now = self.clock()
-            visible = [
-                m
-                for m in sorted(self.queue.values(), key=lambda m: m.msg_id)
-                if m.visible_at <= now
-            ][:batch_size]
-            for message in visible:
-                message.visible_at = now + visibility_s
-                message.read_count += 1
-            return [QueueMessage(m.msg_id, m.job_id, m.task_name, m.read_count) for m in visible]
+            ordered = sorted(self.queue.values(), key=lambda m: m.msg_id)
+            visible = [m for m in ordered if m.visible_at <= now][:batch_size]
+            started: list[Claim] = []
+            suspects: list[QueueMessage] = []
+            skipped = 0
+            for entry in visible:
+                entry.visible_at = now + visibility_s
+                entry.read_count += 1
+                message = QueueMessage(
+                    entry.msg_id, entry.job_id, entry.task_name, entry.read_count
+                )
+                if message.read_count > 1:
+                    suspects.append(message)
+                    continue
+                claim = self._start(message)
+                if claim is None:
+                    skipped += 1
+                else:
+                    started.append(claim)
+            return ClaimedBatch(started, suspects, skipped)
 
     def start(self, message: QueueMessage) -> Claim | None:
         with self._lock:
-            job = self.jobs.get(message.job_id)
-            if job is None or job.status.is_terminal:
-                self._archive(message.msg_id)
-                return None
-            job.status = JobStatus.RUNNING
-            job.attempts += 1
-            job.error = None
-            return Claim(message, job.task_name, job.payload, job.attempts)
+            return self._start(message)
+
+    def _start(self, message: QueueMessage) -> Claim | None:
+        job = self.jobs.get(message.job_id)
+        if job is None or job.status.is_terminal:
+            self._archive(message.msg_id)
+            return None
+        job.status = JobStatus.RUNNING
+        job.attempts += 1
+        job.error = None
+        return Claim(message, job.task_name, job.payload, job.attempts)
 
     def _owned(self, claim: Claim) -> MemoryJob | None:
         job = self.jobs.get(claim.message.job_id)
@@ -85,23 +99,18 @@ class InMemoryWorkQueue:
         if message is not None:
             self.archive[msg_id] = message
 
-    def _finish(
-        self, claim: Claim, status: JobStatus, result: str | None, error: str | None
-    ) -> bool:
+    def finish(self, outcomes: Sequence[Outcome]) -> set[int]:
+        recorded: set[int] = set()
         with self._lock:
-            job = self._owned(claim)
-            if job is None:
-                return False
-            job.status, job.result, job.error = status, result, error
-            job.writes += 1
-            self._archive(claim.message.msg_id)
-            return True
-
-    def complete(self, claim: Claim, result: str) -> bool:
-        return self._finish(claim, JobStatus.COMPLETED, result, None)
-
-    def fail(self, claim: Claim, error: str) -> bool:
-        return self._finish(claim, JobStatus.FAILED, None, error)
+            for outcome in outcomes:
+                job = self._owned(outcome.claim)
+                if job is None:
+                    continue
+                job.status, job.result, job.error = outcome.status, outcome.result, outcome.error
+                job.writes += 1
+                self._archive(outcome.claim.message.msg_id)
+                recorded.add(outcome.claim.message.msg_id)
+        return recorded
 
     def retry_later(self, claim: Claim, error: str, delay_s: float) -> bool:
         with self._lock:

@@ -12,6 +12,7 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
+from functions.core.models import Claim, ClaimedBatch, JobStatus, Outcome
 from functions.core.ports import WorkQueue
 from functions.db.store import PgWorkQueue
 from functions.memory import InMemoryWorkQueue
@@ -78,53 +79,74 @@ def harness(request: pytest.FixtureRequest) -> Iterator[Harness]:
         yield PostgresHarness(PgWorkQueue(url), url)
 
 
-def test_a_claimed_message_is_invisible_until_its_timeout(harness: Harness) -> None:
-    harness.submit("a", {})
-    first = harness.queue.claim(10, 30)
-    assert len(first) == 1 and first[0].read_count == 1
-    assert harness.queue.claim(10, 30) == []
+def finish(harness: Harness, claim: Claim, status: JobStatus, text: str) -> bool:
+    result, error = (text, None) if status == JobStatus.COMPLETED else (None, text)
+    recorded = harness.queue.finish([Outcome(claim, status, result, error)])
+    return claim.message.msg_id in recorded
 
 
-def test_start_then_complete_archives_and_records_once(harness: Harness) -> None:
+def test_a_claim_starts_first_deliveries_and_hides_them(harness: Harness) -> None:
     job_id = harness.submit("a", {"k": 1})
-    (message,) = harness.queue.claim(10, 30)
-    claim = harness.queue.start(message)
-    assert claim is not None
+    batch = harness.queue.claim(10, 30)
+    (claim,) = batch.started
+    assert (batch.suspects, batch.skipped) == ([], 0)
     assert (claim.attempt, claim.task_name, claim.payload) == (1, "a", {"k": 1})
+    assert claim.message.read_count == 1
     assert harness.state(job_id) == ("running", 1, None, None)
-    assert harness.queue.complete(claim, "fine") is True
-    assert harness.queue.complete(claim, "again") is False
+    assert harness.queue.claim(10, 30) == ClaimedBatch([], [], 0)
+
+
+def test_finish_archives_and_records_once(harness: Harness) -> None:
+    job_id = harness.submit("a", {})
+    (claim,) = harness.queue.claim(10, 30).started
+    assert finish(harness, claim, JobStatus.COMPLETED, "fine") is True
+    assert finish(harness, claim, JobStatus.COMPLETED, "again") is False
     assert harness.state(job_id) == ("completed", 1, "fine", None)
     assert harness.queued() == 0
 
 
-def test_a_stale_attempt_cannot_write(harness: Harness) -> None:
+def test_finish_records_a_group_at_once(harness: Harness) -> None:
+    ids = [harness.submit(f"j{i}", {}) for i in range(3)]
+    claims = harness.queue.claim(10, 30).started
+    outcomes = [
+        Outcome(claims[0], JobStatus.COMPLETED, "r0", None),
+        Outcome(claims[1], JobStatus.FAILED, None, "e1"),
+        Outcome(claims[2], JobStatus.COMPLETED, "r2", None),
+    ]
+    assert harness.queue.finish(outcomes) == {c.message.msg_id for c in claims}
+    assert [harness.state(i) for i in ids] == [
+        ("completed", 1, "r0", None),
+        ("failed", 1, None, "e1"),
+        ("completed", 1, "r2", None),
+    ]
+    assert harness.queued() == 0
+
+
+def test_a_redelivery_is_a_suspect_and_a_stale_attempt_cannot_write(harness: Harness) -> None:
     job_id = harness.submit("a", {})
-    (message,) = harness.queue.claim(10, 0)
-    stale = harness.queue.start(message)
-    (again,) = harness.queue.claim(10, 30)  # visible at once: timeout 0
-    current = harness.queue.start(again)
-    assert stale is not None and current is not None and current.attempt == 2
-    assert harness.queue.fail(stale, "late") is False
-    assert harness.queue.complete(current, "won") is True
+    (stale,) = harness.queue.claim(10, 0).started
+    again = harness.queue.claim(10, 30)  # visible at once: the timeout was 0
+    assert again.started == [] and len(again.suspects) == 1
+    assert again.suspects[0].read_count == 2
+    current = harness.queue.start(again.suspects[0])
+    assert current is not None and current.attempt == 2
+    assert finish(harness, stale, JobStatus.FAILED, "late") is False
+    assert finish(harness, current, JobStatus.COMPLETED, "won") is True
     assert harness.state(job_id) == ("completed", 2, "won", None)
 
 
 def test_retry_later_puts_the_job_back_to_pending(harness: Harness) -> None:
     job_id = harness.submit("a", {})
-    (message,) = harness.queue.claim(10, 30)
-    claim = harness.queue.start(message)
-    assert claim is not None
+    (claim,) = harness.queue.claim(10, 30).started
     assert harness.queue.retry_later(claim, "oops", 0) is True
     assert harness.state(job_id) == ("pending", 1, None, "oops")
-    (again,) = harness.queue.claim(10, 30)
-    assert again.msg_id == message.msg_id and again.read_count == 2
+    (again,) = harness.queue.claim(10, 30).suspects
+    assert again.msg_id == claim.message.msg_id and again.read_count == 2
 
 
 def test_a_finished_job_is_not_started_again(harness: Harness) -> None:
     harness.submit("a", {})
-    (message,) = harness.queue.claim(10, 0)
-    claim = harness.queue.start(message)
-    assert claim is not None and harness.queue.fail(claim, "bad")
-    assert harness.queue.start(message) is None
+    (claim,) = harness.queue.claim(10, 0).started
+    assert finish(harness, claim, JobStatus.FAILED, "bad")
+    assert harness.queue.start(claim.message) is None
     assert harness.queued() == 0

@@ -94,3 +94,28 @@ class WakeUp:
 
     def to_json(self) -> dict[str, Any]:
         return {"msg_id": self.msg_id, "job_id": str(self.job_id), "task_name": self.task_name}
+
+
+@dataclass(frozen=True)
+class ClaimedBatch:
+    """One claim's worth of messages.
+
+    ``started``: first deliveries, already marked running (claimed and started in one step).
+    ``suspects``: redeliveries, not yet started: the worker starts and runs them one by one.
+    ``skipped``: messages whose job had already finished; they were archived.
+    """
+
+    started: list[Claim]
+    suspects: list[QueueMessage]
+    skipped: int = 0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one attempt ended; ``retryable`` is False where another attempt cannot help."""
+
+    claim: Claim
+    status: JobStatus
+    result: str | None
+    error: str | None
+    retryable: bool = True

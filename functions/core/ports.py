@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 from uuid import UUID
 
-from functions.core.models import Claim, Job, NewJob, QueueMessage
+from functions.core.models import Claim, ClaimedBatch, Job, NewJob, Outcome, QueueMessage
 
 
 class JobStore(Protocol):
@@ -22,22 +22,19 @@ class JobStore(Protocol):
 class WorkQueue(Protocol):
     """What the worker needs of the database: claims and state changes, each atomic."""
 
-    def claim(self, batch_size: int, visibility_s: int) -> list[QueueMessage]:
-        """Messages now invisible to other workers for ``visibility_s`` seconds."""
+    def claim(self, batch_size: int, visibility_s: int) -> ClaimedBatch:
+        """Messages now invisible to other workers for ``visibility_s`` seconds; the first
+        deliveries among them are marked running at once."""
         ...
 
     def start(self, message: QueueMessage) -> Claim | None:
-        """Mark the job running for a new attempt; None when it is already finished or gone
-        (the message is then archived)."""
+        """Mark a redelivered message's job running for a new attempt; None when it is already
+        finished or gone (the message is then archived)."""
         ...
 
-    def complete(self, claim: Claim, result: str) -> bool:
-        """Write the result and archive the message in one transaction; False when this attempt
-        no longer owns the job."""
-        ...
-
-    def fail(self, claim: Claim, error: str) -> bool:
-        """Mark the job failed for good and archive the message in one transaction."""
+    def finish(self, outcomes: Sequence[Outcome]) -> set[int]:
+        """Record final outcomes and archive their messages in one transaction; the msg_ids
+        recorded (an attempt that no longer owns its job is left out)."""
         ...
 
     def retry_later(self, claim: Claim, error: str, delay_s: float) -> bool:

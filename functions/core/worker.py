@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from functions.core.errors import UnknownTask
-from functions.core.models import Claim, QueueMessage
+from functions.core.models import Claim, ClaimedBatch, JobStatus, Outcome
 from functions.core.ports import WorkQueue
 from functions.core.retry import RetryPolicy
 from functions.core.tasks import TaskContext, TaskRegistry, kind_of
@@ -148,14 +148,17 @@ class Worker:
         report = DrainReport()
         next_retry_at: float | None = None
         while self._clock() < deadline:
-            messages = queue.claim(self._settings.batch_size, self._settings.visibility_s)
-            if not messages:
+            batch = queue.claim(self._settings.batch_size, self._settings.visibility_s)
+            report.skipped += batch.skipped
+            if not batch.started and not batch.suspects:
+                if batch.skipped:
+                    continue
                 if next_retry_at is None or next_retry_at > deadline:
                     break
                 time.sleep(max(0.0, next_retry_at - self._clock()) + 0.05)
                 next_retry_at = None
                 continue
-            for retry_at in self._run_batch(queue, messages, pool, heartbeat, report):
+            for retry_at in self._run_batch(queue, batch, pool, heartbeat, report):
                 if retry_at - self._clock() <= self._settings.linger_s:
                     next_retry_at = min(next_retry_at or retry_at, retry_at)
         return report
@@ -163,50 +166,48 @@ class Worker:
     def _run_batch(
         self,
         queue: WorkQueue,
-        messages: list[QueueMessage],
+        batch: ClaimedBatch,
         pool: ThreadPoolExecutor,
         heartbeat: _Heartbeat,
         report: DrainReport,
     ) -> list[float]:
         """Run first deliveries side by side, then redeliveries one at a time: a message seen
         before may be the one that crashed a worker, and alone it can take nothing else down."""
-        for message in messages:
+        for message in [c.message for c in batch.started] + batch.suspects:
             heartbeat.add(message.msg_id)
-        fresh = [m for m in messages if m.read_count <= 1]
-        suspects = [m for m in messages if m.read_count > 1]
-        retries = self._run_together(queue, fresh, pool, heartbeat, report)
-        for message in suspects:
-            retries += self._run_together(queue, [message], pool, heartbeat, report)
+        retries = self._run_together(queue, batch.started, pool, heartbeat, report)
+        for message in batch.suspects:
+            suspect = queue.start(message)
+            if suspect is None:
+                report.skipped += 1
+                heartbeat.remove(message.msg_id)
+                continue
+            retries += self._run_together(queue, [suspect], pool, heartbeat, report)
         return retries
 
     def _run_together(
         self,
         queue: WorkQueue,
-        messages: list[QueueMessage],
+        claims: list[Claim],
         pool: ThreadPoolExecutor,
         heartbeat: _Heartbeat,
         report: DrainReport,
     ) -> list[float]:
-        running: list[tuple[Claim, Future[Any], float]] = []
-        for message in messages:
-            claim = queue.start(message)
-            if claim is None:
-                report.skipped += 1
-                heartbeat.remove(message.msg_id)
-                continue
+        retries: list[float] = []
+        pending: dict[Future[Any], tuple[Claim, float]] = {}
+        exhausted: list[Outcome] = []
+        for claim in claims:
             if claim.attempt > self._policy.max_attempts:
                 # Earlier attempts died without recording anything (a crash or a kill).
                 error = f"gave up after {claim.attempt - 1} attempts that never finished"
-                report.failed += queue.fail(claim, error)
-                heartbeat.remove(message.msg_id)
+                exhausted.append(Outcome(claim, JobStatus.FAILED, None, error))
                 continue
             time_limit = self._clock() + self._settings.task_timeout_s
-            running.append((claim, pool.submit(self._run_task, claim), time_limit))
+            pending[pool.submit(self._run_task, claim)] = (claim, time_limit)
+        self._finish(queue, exhausted, heartbeat, report)
 
-        # Record each outcome as soon as its task ends, not in claim order: a quick job must not
-        # wait behind a slow batch-mate to be shown completed.
-        retries: list[float] = []
-        pending = {future: (claim, time_limit) for claim, future, time_limit in running}
+        # Outcomes are recorded as their tasks end, each group that ends together in one
+        # statement: a quick job never waits behind a slow batch-mate to be shown completed.
         while pending:
             nearest = min(limit for _, limit in pending.values())
             done, _ = wait(
@@ -214,29 +215,56 @@ class Worker:
             )
             if not done:  # the nearest time limit passed
                 done = {f for f, (_, limit) in pending.items() if limit <= self._clock()}
+            finished: list[Outcome] = []
             for future in done:
                 claim, _ = pending.pop(future)
-                self._record(queue, claim, future, report, retries)
-                heartbeat.remove(claim.message.msg_id)
+                outcome = self._outcome(claim, future)
+                if (
+                    outcome.status == JobStatus.FAILED
+                    and outcome.retryable
+                    and (self._policy.should_retry(claim.attempt))
+                ):
+                    delay = self._policy.delay_after(claim.attempt)
+                    if queue.retry_later(claim, outcome.error or "", delay):
+                        report.retried += 1
+                        retries.append(self._clock() + delay)
+                    heartbeat.remove(claim.message.msg_id)
+                else:
+                    finished.append(outcome)
+            self._finish(queue, finished, heartbeat, report)
         return retries
 
-    def _record(
-        self,
-        queue: WorkQueue,
-        claim: Claim,
-        future: Future[Any],
-        report: DrainReport,
-        retries: list[float],
+    def _finish(
+        self, queue: WorkQueue, outcomes: list[Outcome], heartbeat: _Heartbeat, report: DrainReport
     ) -> None:
+        if not outcomes:
+            return
+        recorded = queue.finish(outcomes)
+        for outcome in outcomes:
+            msg_id = outcome.claim.message.msg_id
+            heartbeat.remove(msg_id)
+            if msg_id not in recorded:
+                continue  # a newer attempt owns the job; this one's outcome is dropped
+            if outcome.status == JobStatus.COMPLETED:
+                report.completed += 1
+            else:
+                report.failed += 1
+                log.info(
+                    "failed on attempt %d: %s",
+                    outcome.claim.attempt,
+                    outcome.error,
+                    extra={"job_id": outcome.claim.message.job_id},
+                )
+
+    def _outcome(self, claim: Claim, future: Future[Any]) -> Outcome:
         if not future.done():
             timeout = f"timed out after {self._settings.task_timeout_s:g} s"
-            self._record_failure(queue, claim, timeout, report, retries)
-            return
+            return Outcome(claim, JobStatus.FAILED, None, timeout)
         try:
             result = future.result()
         except UnknownTask as exc:
             # Retrying cannot make an unknown task known.
-            report.failed += queue.fail(claim, str(exc))
+            return Outcome(claim, JobStatus.FAILED, None, str(exc), retryable=False)
         except Exception as exc:
             log.warning(
                 "attempt %d raised\n%s",
@@ -244,25 +272,8 @@ class Worker:
                 "".join(traceback.format_exception(exc)),
                 extra={"job_id": claim.message.job_id},
             )
-            self._record_failure(queue, claim, describe_error(exc), report, retries)
-        else:
-            if queue.complete(claim, render_result(result)):
-                report.completed += 1
-                log.info("job completed", extra={"job_id": claim.message.job_id})
-
-    def _record_failure(
-        self, queue: WorkQueue, claim: Claim, error: str, report: DrainReport, retries: list[float]
-    ) -> None:
-        if self._policy.should_retry(claim.attempt):
-            delay = self._policy.delay_after(claim.attempt)
-            if queue.retry_later(claim, error, delay):
-                report.retried += 1
-                retries.append(self._clock() + delay)
-        elif queue.fail(claim, error):
-            report.failed += 1
-            log.info(
-                "failed after %d attempts", claim.attempt, extra={"job_id": claim.message.job_id}
-            )
+            return Outcome(claim, JobStatus.FAILED, None, describe_error(exc))
+        return Outcome(claim, JobStatus.COMPLETED, render_result(result), None)
 
     def _run_task(self, claim: Claim) -> Any:
         function = self._registry.resolve(kind_of(claim.payload))

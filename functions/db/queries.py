@@ -12,23 +12,50 @@ GET_JOB = f"select {JOB_COLUMNS} from public.job_results where job_id = %(job_id
 NEWEST_JOBS = f"""select {JOB_COLUMNS} from public.job_results
     order by created_at desc, job_id limit %(limit)s"""
 
-CLAIM_MESSAGES = """select msg_id, read_ct, message
-    from pgmq.read(%(queue)s, %(visibility_s)s, %(batch_size)s)"""
+# One statement claims a batch and marks its first deliveries running. Redeliveries (read_ct
+# above 1) are only claimed here: the worker starts those one at a time.
+CLAIM_AND_START = """with claimed as materialized (
+        select msg_id, read_ct, message
+        from pgmq.read(%(queue)s, %(visibility_s)s, %(batch_size)s)
+    ), started as (
+        update public.job_results j
+        set status = 'running', attempts = j.attempts + 1, started_at = now(), error = null
+        from claimed c
+        where c.read_ct <= 1
+          and j.job_id = (c.message ->> 'job_id')::uuid
+          and j.status in ('pending', 'running')
+        returning c.msg_id, j.task_name, j.payload, j.attempts
+    )
+    select c.msg_id, c.read_ct, c.message, s.task_name, s.payload, s.attempts
+    from claimed c left join started s using (msg_id)
+    order by c.msg_id"""
 
 START_ATTEMPT = """update public.job_results
     set status = 'running', attempts = attempts + 1, started_at = now(), error = null
     where job_id = %(job_id)s and status in ('pending', 'running')
     returning task_name, payload, attempts"""
 
-FINISH_ATTEMPT = """update public.job_results
-    set status = %(status)s, result = %(result)s, error = %(error)s, finished_at = now()
-    where job_id = %(job_id)s and status = 'running' and attempts = %(attempt)s"""
+# Outcomes of a group of attempts, written and archived in one statement (one transaction);
+# an attempt that no longer owns its job (status running, same attempt) changes nothing.
+FINISH_ATTEMPTS = """with outcome as (
+        select * from unnest(
+            %(job_ids)s::uuid[], %(attempts)s::int[], %(statuses)s::text[],
+            %(results)s::text[], %(errors)s::text[], %(msg_ids)s::bigint[]
+        ) as o(job_id, attempt, status, result, error, msg_id)
+    ), recorded as (
+        update public.job_results j
+        set status = o.status, result = o.result, error = o.error, finished_at = now()
+        from outcome o
+        where j.job_id = o.job_id and j.status = 'running' and j.attempts = o.attempt
+        returning o.msg_id
+    )
+    select archived from pgmq.archive(%(queue)s, array(select msg_id from recorded)) archived"""
 
 RETRY_ATTEMPT = """update public.job_results
     set status = 'pending', error = %(error)s
     where job_id = %(job_id)s and status = 'running' and attempts = %(attempt)s"""
 
-ARCHIVE_MESSAGE = "select pgmq.archive(%(queue)s, %(msg_id)s::bigint)"
+ARCHIVE_MESSAGES = "select pgmq.archive(%(queue)s, %(msg_ids)s::bigint[])"
 
 SET_VISIBILITY = (
     "select msg_id from pgmq.set_vt(%(queue)s, %(msg_id)s::bigint, %(delay_s)s::integer)"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
@@ -10,8 +12,8 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from functions.core.errors import InvalidInput
-from functions.core.models import Claim, Job, JobStatus, NewJob, QueueMessage
+from functions.core.errors import InvalidInput, Unavailable
+from functions.core.models import Claim, ClaimedBatch, Job, JobStatus, NewJob, Outcome, QueueMessage
 from functions.db import queries
 from functions.db.connections import connection
 
@@ -65,57 +67,91 @@ def _message(msg_id: int, read_count: int, body: dict[str, Any]) -> QueueMessage
 
 
 class PgWorkQueue:
+    """The worker's queue. Each thread keeps one connection of its own (no pool checkout, no
+    liveness probe per statement); a broken one is dropped and the failure surfaces as
+    Unavailable, so the next invocation starts on a fresh connection."""
+
     def __init__(self, database_url: str) -> None:
         self._url = database_url
+        self._local = threading.local()
 
-    def claim(self, batch_size: int, visibility_s: int) -> list[QueueMessage]:
-        with connection(self._url) as conn:
+    @contextmanager
+    def _conn(self) -> Iterator[psycopg.Connection]:
+        conn: psycopg.Connection | None = getattr(self._local, "conn", None)
+        try:
+            if conn is None or conn.closed:
+                conn = psycopg.connect(
+                    self._url,
+                    autocommit=True,
+                    connect_timeout=5,
+                    application_name="supajobs-process-job",
+                )
+                self._local.conn = conn
+            yield conn
+        except psycopg.OperationalError:
+            if conn is not None:
+                conn.close()
+            self._local.conn = None
+            raise Unavailable("the database connection failed; try again shortly") from None
+
+    def claim(self, batch_size: int, visibility_s: int) -> ClaimedBatch:
+        with self._conn() as conn:
             rows = conn.execute(
-                queries.CLAIM_MESSAGES,
+                queries.CLAIM_AND_START,
                 {"queue": queries.QUEUE, "visibility_s": visibility_s, "batch_size": batch_size},
             ).fetchall()
-        return [_message(msg_id, read_ct, body) for msg_id, read_ct, body in rows]
+        started: list[Claim] = []
+        suspects: list[QueueMessage] = []
+        skipped = 0
+        for msg_id, read_ct, body, task_name, payload, attempt in rows:
+            message = _message(msg_id, read_ct, body)
+            if read_ct > 1:
+                suspects.append(message)
+            elif attempt is not None:
+                started.append(Claim(message, task_name, payload, attempt))
+            else:
+                # Not started by the batch statement: either the job has finished, or it was
+                # committed after that statement's snapshot (pgmq.read, a volatile function,
+                # sees newer rows than the statement around it). A statement of its own tells.
+                claim = self.start(message)
+                if claim is None:
+                    skipped += 1
+                else:
+                    started.append(claim)
+        return ClaimedBatch(started=started, suspects=suspects, skipped=skipped)
 
     def start(self, message: QueueMessage) -> Claim | None:
-        with connection(self._url) as conn, conn.transaction():
+        with self._conn() as conn, conn.transaction():
             row = conn.execute(queries.START_ATTEMPT, {"job_id": message.job_id}).fetchone()
             if row is None:
                 conn.execute(
-                    queries.ARCHIVE_MESSAGE, {"queue": queries.QUEUE, "msg_id": message.msg_id}
+                    queries.ARCHIVE_MESSAGES,
+                    {"queue": queries.QUEUE, "msg_ids": [message.msg_id]},
                 )
                 return None
         task_name, payload, attempt = row
         return Claim(message=message, task_name=task_name, payload=payload, attempt=attempt)
 
-    def _finish(
-        self, claim: Claim, status: JobStatus, result: str | None, error: str | None
-    ) -> bool:
-        with connection(self._url) as conn, conn.transaction():
-            updated = conn.execute(
-                queries.FINISH_ATTEMPT,
+    def finish(self, outcomes: Sequence[Outcome]) -> set[int]:
+        if not outcomes:
+            return set()
+        with self._conn() as conn:
+            rows = conn.execute(
+                queries.FINISH_ATTEMPTS,
                 {
-                    "status": status.value,
-                    "result": result,
-                    "error": error,
-                    "job_id": claim.message.job_id,
-                    "attempt": claim.attempt,
+                    "queue": queries.QUEUE,
+                    "job_ids": [o.claim.message.job_id for o in outcomes],
+                    "attempts": [o.claim.attempt for o in outcomes],
+                    "statuses": [o.status.value for o in outcomes],
+                    "results": [o.result for o in outcomes],
+                    "errors": [o.error for o in outcomes],
+                    "msg_ids": [o.claim.message.msg_id for o in outcomes],
                 },
-            ).rowcount
-            if updated:
-                conn.execute(
-                    queries.ARCHIVE_MESSAGE,
-                    {"queue": queries.QUEUE, "msg_id": claim.message.msg_id},
-                )
-        return bool(updated)
-
-    def complete(self, claim: Claim, result: str) -> bool:
-        return self._finish(claim, JobStatus.COMPLETED, result, None)
-
-    def fail(self, claim: Claim, error: str) -> bool:
-        return self._finish(claim, JobStatus.FAILED, None, error)
+            ).fetchall()
+        return {row[0] for row in rows}
 
     def retry_later(self, claim: Claim, error: str, delay_s: float) -> bool:
-        with connection(self._url) as conn, conn.transaction():
+        with self._conn() as conn, conn.transaction():
             updated = conn.execute(
                 queries.RETRY_ATTEMPT,
                 {"error": error, "job_id": claim.message.job_id, "attempt": claim.attempt},
@@ -132,7 +168,7 @@ class PgWorkQueue:
         return bool(updated)
 
     def extend(self, msg_ids: Sequence[int], visibility_s: int) -> None:
-        with connection(self._url) as conn:
+        with self._conn() as conn:
             conn.execute(
                 queries.EXTEND_VISIBILITY, {"msg_ids": list(msg_ids), "visibility_s": visibility_s}
             )

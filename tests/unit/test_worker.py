@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 
-from functions.core.models import Claim
+from functions.core.models import Outcome
 from functions.core.retry import RetryPolicy
 from functions.core.tasks import TaskContext, TaskRegistry
 from functions.core.worker import Worker, WorkerSettings
@@ -116,10 +117,11 @@ def test_a_quick_job_is_recorded_before_its_slow_batch_mate_finishes() -> None:
     quick_recorded = threading.Event()
 
     class WatchedQueue(InMemoryWorkQueue):
-        def complete(self, claim: Claim, result: str) -> bool:
-            if claim.task_name == "quick":
+        def finish(self, outcomes: Sequence[Outcome]) -> set[int]:
+            recorded = super().finish(outcomes)
+            if any(o.claim.task_name == "quick" for o in outcomes):
                 quick_recorded.set()
-            return super().complete(claim, result)
+            return recorded
 
     queue = WatchedQueue()
     registry = TaskRegistry()
