@@ -11,26 +11,31 @@ create table if not exists private.settings (
 );
 revoke all on private.settings from public, anon, authenticated;
 
-create or replace function private.setting(setting_name text) returns text
+-- Both settings in one call: the trigger runs once per enqueued message.
+create or replace function private.webhook_target(out url text, out secret text)
 language plpgsql
 stable
 security definer
 set search_path = pg_catalog
 as $$
-declare
-  v_value text;
 begin
   if to_regclass('vault.decrypted_secrets') is not null then
-    execute 'select decrypted_secret from vault.decrypted_secrets where name = $1 limit 1'
-      into v_value using setting_name;
+    execute 'select max(decrypted_secret) filter (where name = ''job_webhook_url''),
+                    max(decrypted_secret) filter (where name = ''job_webhook_secret'')
+             from vault.decrypted_secrets
+             where name in (''job_webhook_url'', ''job_webhook_secret'')'
+      into url, secret;
   end if;
-  if v_value is null then
-    select s.value into v_value from private.settings s where s.name = setting_name;
+  if url is null or secret is null then
+    select coalesce(url, max(s.value) filter (where s.name = 'job_webhook_url')),
+           coalesce(secret, max(s.value) filter (where s.name = 'job_webhook_secret'))
+      into url, secret
+    from private.settings s
+    where s.name in ('job_webhook_url', 'job_webhook_secret');
   end if;
-  return v_value;
 end
 $$;
-revoke all on function private.setting(text) from public, anon, authenticated;
+revoke all on function private.webhook_target() from public, anon, authenticated;
 
 create or replace function private.call_job_webhook() returns trigger
 language plpgsql
@@ -38,15 +43,14 @@ security definer
 set search_path = pg_catalog
 as $$
 declare
-  v_url    text := private.setting('job_webhook_url');
-  v_secret text := coalesce(private.setting('job_webhook_secret'), '');
+  v_target record := private.webhook_target();
 begin
-  if v_url is null or v_url = '' then
+  if v_target.url is null or v_target.url = '' then
     return null;  -- no webhook configured: the message waits for the sweeper
   end if;
   begin
     perform net.http_post(
-      url := v_url,
+      url := v_target.url,
       body := jsonb_build_object(
         'msg_id', new.msg_id,
         'job_id', new.message ->> 'job_id',
@@ -54,7 +58,7 @@ begin
       params := '{}'::jsonb,
       headers := jsonb_build_object(
         'Content-Type', 'application/json',
-        'Authorization', 'Bearer ' || v_secret),
+        'Authorization', 'Bearer ' || coalesce(v_target.secret, '')),
       timeout_milliseconds := 5000);
   exception when others then
     -- A failed wake-up must never undo the submission; the sweeper picks the message up.
