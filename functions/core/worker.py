@@ -215,6 +215,8 @@ class Worker:
             )
             if not done:  # the nearest time limit passed
                 done = {f for f, (_, limit) in pending.items() if limit <= self._clock()}
+            else:  # take every task that has ended by now, so one statement records them all
+                done |= wait(pending.keys() - done, timeout=0).done
             finished: list[Outcome] = []
             for future in done:
                 claim, _ = pending.pop(future)
