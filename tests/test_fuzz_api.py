@@ -6,13 +6,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
 from devstack.postgres import free_port
 from devstack.services import ManagedProcess, function_process
+from tests.db_state import jobs_and_messages
 
 SPEC = Path(__file__).resolve().parent.parent / "functions" / "openapi.yaml"
 schema = schemathesis.openapi.from_path(SPEC)
@@ -25,15 +25,6 @@ def submit_server(module_db_url: str) -> Iterator[tuple[ManagedProcess, str]]:
     process = function_process("submit", free_port(), {"DATABASE_URL": module_db_url}).start()
     yield process, module_db_url
     process.stop()
-
-
-def stored(url: str) -> tuple[int, int]:
-    with psycopg.connect(url) as conn:
-        row = conn.execute(
-            "select (select count(*) from job_results), (select count(*) from pgmq.q_work_queue)"
-        ).fetchone()
-    assert row is not None
-    return row[0], row[1]
 
 
 statuses_seen: set[int] = set()
@@ -49,13 +40,13 @@ def test_no_request_gets_a_5xx_or_stores_half_a_job(
     case: schemathesis.Case, submit_server: tuple[ManagedProcess, str]
 ) -> None:
     process, url = submit_server
-    before = stored(url)
+    before = jobs_and_messages(url)
     response = case.call(base_url=f"http://127.0.0.1:{process.port}", timeout=30)
     statuses_seen.add(response.status_code)
     assert response.status_code < 500, response.text
     assert "Traceback" not in response.text
     body = response.json() if response.text else None
-    after = stored(url)
+    after = jobs_and_messages(url)
     if response.status_code == 202:
         assert after == (before[0] + 1, before[1] + 1) or case.headers.get("Idempotency-Key")
     else:

@@ -9,11 +9,11 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import psycopg
 import pytest
 
 from devstack.postgres import free_port
 from devstack.services import ManagedProcess, function_process
+from tests.db_state import jobs_and_messages
 
 
 @pytest.fixture(scope="module")
@@ -53,15 +53,6 @@ def post_json(process: ManagedProcess, document: Any, **headers: str) -> tuple[i
     return status, body
 
 
-def counts(url: str) -> tuple[int, int]:
-    with psycopg.connect(url) as conn:
-        row = conn.execute(
-            "select (select count(*) from job_results), (select count(*) from pgmq.q_work_queue)"
-        ).fetchone()
-    assert row is not None
-    return row[0], row[1]
-
-
 def test_post_returns_202_with_the_job_id_and_get_finds_it(
     submit: ManagedProcess, module_db_url: str
 ) -> None:
@@ -89,11 +80,11 @@ def test_list_is_newest_first_and_limited(submit: ManagedProcess) -> None:
 
 def test_idempotency_key_returns_the_same_job(submit: ManagedProcess, module_db_url: str) -> None:
     key = str(uuid.uuid4())
-    before = counts(module_db_url)
+    before = jobs_and_messages(module_db_url)
     first = post_json(submit, {"task_name": "once"}, **{"Idempotency-Key": key})
     second = post_json(submit, {"task_name": "once"}, **{"Idempotency-Key": key})
     assert first == second and first[0] == 202
-    assert counts(module_db_url) == (before[0] + 1, before[1] + 1)
+    assert jobs_and_messages(module_db_url) == (before[0] + 1, before[1] + 1)
 
 
 def test_cors_preflight(submit: ManagedProcess) -> None:
@@ -150,13 +141,13 @@ def test_bad_requests_get_a_json_error_and_store_nothing(
     status: int,
     code: str,
 ) -> None:
-    before = counts(module_db_url)
+    before = jobs_and_messages(module_db_url)
     headers = {"Content-Type": content_type} if content_type else {}
     got_status, _, got = call(submit, method, path, body, headers)
     assert got_status == status
     assert got["error"]["code"] == code and got["error"]["message"]
     assert "Traceback" not in got["error"]["message"]
-    assert counts(module_db_url) == before
+    assert jobs_and_messages(module_db_url) == before
 
 
 def test_strange_but_valid_names_are_stored_exactly(submit: ManagedProcess) -> None:
