@@ -19,6 +19,7 @@ from devstack.realtime.bindings import BindingError, binding_id, parse_binding
 from devstack.realtime.changes import Change, Column, TableInfo, payload_data
 from devstack.realtime.channels import Channel, Registry
 from devstack.realtime.filters import FilterError, matches, parse_filter
+from devstack.realtime.frames import ChangeFrames
 from devstack.realtime.session import Session
 
 SECRET = "a-test-secret-that-is-long-enough-for-hs256-0123456789"
@@ -285,6 +286,45 @@ def test_routing_collects_the_matching_binding_ids_per_channel() -> None:
     assert [r.channel.topic for r in registry.route(change("DELETE", None, {"id": 1}), TABLE)] == [
         "realtime:2"
     ]
+
+
+def test_channels_with_like_bindings_share_one_match_but_get_their_own_routes() -> None:
+    identity = Verifier(SECRET).verify(mint_keys(SECRET).anon_key)
+    raw = {"event": "UPDATE", "schema": "public", "table": "jobs"}
+    filtered = parse_binding({**raw, "filter": "name=eq.a"})
+    registry = Registry()
+    alike = [Channel(Outbox(), f"realtime:{n}", "1", identity, (parse_binding(raw),)) for n in "ab"]
+    other = Channel(Outbox(), "realtime:c", "1", identity, (filtered,))
+    for channel in (*alike, other):
+        registry.add(channel)
+
+    routes = registry.route(change("UPDATE", {"id": 1, "name": "b", "status": "x"}, None), TABLE)
+    assert sorted(r.channel.topic for r in routes) == ["realtime:a", "realtime:b"]
+    routes = registry.route(change("UPDATE", {"id": 1, "name": "a", "status": "x"}, None), TABLE)
+    assert {r.channel.topic: r.ids for r in routes} == {
+        "realtime:a": (binding_id(raw),), "realtime:b": (binding_id(raw),),
+        "realtime:c": (filtered.id,),
+    }
+
+
+@pytest.mark.parametrize("vsn", list(p.Vsn))
+def test_spliced_change_frames_equal_frames_encoded_whole(vsn: p.Vsn) -> None:
+    identity = Verifier(SECRET).verify(mint_keys(SECRET).anon_key)
+    everything = parse_binding({"event": "*", "schema": "public", "table": "jobs"})
+    narrow = parse_binding({"event": "*", "schema": "public", "select": ["id", "status"]})
+    registry = Registry()
+    for n, bindings in enumerate([(everything,), (everything, narrow), (narrow,)]):
+        registry.add(Channel(Outbox(vsn), f'realtime:"{n}"', str(n) if n else None, identity,
+                             bindings))
+    updated = change("UPDATE", {"id": 1, "name": "ä", "status": "x"}, {"id": 1})
+    frames = ChangeFrames(updated, TABLE)
+    routes = registry.route(updated, TABLE)
+    assert len(routes) == 4  # the middle channel gets two: one per column list
+    for route in routes:
+        payload = {"ids": list(route.ids), "data": payload_data(updated, TABLE, route.select)}
+        message = p.Message(route.channel.topic, p.POSTGRES_CHANGES, payload, None,
+                            route.channel.join_ref)
+        assert json.loads(frames.for_route(route)) == json.loads(p.encode(message, vsn))
 
 
 # --- a session, through an in-memory outbox ------------------------------------------------

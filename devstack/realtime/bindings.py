@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from devstack.realtime.filters import Condition, FilterError, matches, parse_filter
@@ -28,7 +28,9 @@ class Binding:
     table: str  # a name or *
     conditions: tuple[Condition, ...]
     select: tuple[str, ...] | None
-    raw: Mapping[str, Any]  # as the client sent it, for the reply
+    # As the client sent it, for the reply. Left out of equality and hashing (the fields above
+    # are what it means), so channels with like bindings can share one evaluation per change.
+    raw: Mapping[str, Any] = field(compare=False)
 
     def reply_entry(self) -> dict[str, Any]:
         """The binding as the join reply lists it: the client's fields and the id."""

@@ -6,12 +6,15 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Protocol
 
 from devstack.realtime.auth import Identity
 from devstack.realtime.bindings import WILDCARD, Binding
 from devstack.realtime.changes import Change, TableInfo, filter_row
-from devstack.realtime.protocol import Vsn
+from devstack.realtime.protocol import POSTGRES_CHANGES, Vsn, frame_parts
+
+Select = tuple[str, ...] | None  # a binding's column list; None: every column
 
 
 class Outbox(Protocol):
@@ -32,6 +35,12 @@ class Channel:
     identity: Identity
     bindings: tuple[Binding, ...] = ()
 
+    @cached_property
+    def change_frame(self) -> tuple[str, str]:
+        """The head and tail around a change's payload in this channel's frames: its topic and
+        refs never change, so a fan-out does not serialize them again for every change."""
+        return frame_parts(self.outbox.vsn, self.topic, POSTGRES_CHANGES, None, self.join_ref)
+
 
 @dataclass(frozen=True)
 class Route:
@@ -39,7 +48,7 @@ class Route:
 
     channel: Channel
     ids: tuple[int, ...]
-    select: tuple[str, ...] | None
+    select: Select
 
 
 @dataclass
@@ -85,22 +94,27 @@ class Registry:
         """Where ``change`` goes, before row-level security is asked."""
         row = filter_row(change, table)
         types = table.column_types
+        # Many channels carry the same bindings (every client of one app does): each distinct
+        # set is matched once per change, not once per channel.
+        matched: dict[tuple[Binding, ...], list[tuple[tuple[int, ...], Select]]] = {}
         routes: list[Route] = []
         for channel in self.watching(change.schema, change.table):
-            matched = [
-                b
-                for b in channel.bindings
-                if b.covers(change.schema, change.table, change.type) and b.admits(row, types)
-            ]
-            routes.extend(_group_by_select(channel, matched))
+            groups = matched.get(channel.bindings)
+            if groups is None:
+                groups = matched[channel.bindings] = _group_by_select(
+                    b
+                    for b in channel.bindings
+                    if b.covers(change.schema, change.table, change.type) and b.admits(row, types)
+                )
+            routes.extend(Route(channel, ids, select) for ids, select in groups)
         return routes
 
 
-def _group_by_select(channel: Channel, matched: Iterable[Binding]) -> list[Route]:
-    """One route per distinct column list, each with its bindings' ids once, in order."""
-    groups: dict[tuple[str, ...] | None, list[int]] = {}
+def _group_by_select(matched: Iterable[Binding]) -> list[tuple[tuple[int, ...], Select]]:
+    """``(ids, select)`` per distinct column list, each with its bindings' ids once, in order."""
+    groups: dict[Select, list[int]] = {}
     for binding in matched:
         ids = groups.setdefault(binding.select, [])
         if binding.id not in ids:
             ids.append(binding.id)
-    return [Route(channel, tuple(ids), select) for select, ids in groups.items()]
+    return [(tuple(ids), select) for select, ids in groups.items()]

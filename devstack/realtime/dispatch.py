@@ -1,5 +1,6 @@
 """Fan-out: each batch of changes to the channels whose bindings match and whose identity may
-see the row, serialized once per change (and column list)."""
+see the row. Row-level security is asked once per (identity, change) and each change is
+serialized once (see frames.py), however many channels share them."""
 
 from __future__ import annotations
 
@@ -7,11 +8,14 @@ from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
+from devstack.realtime.auth import Identity
 from devstack.realtime.catalog import Catalog
-from devstack.realtime.changes import Change, TableInfo, payload_data
+from devstack.realtime.changes import Change, TableInfo
 from devstack.realtime.channels import Registry, Route
-from devstack.realtime.protocol import POSTGRES_CHANGES, dumps, encode_raw
+from devstack.realtime.frames import ChangeFrames
 from devstack.realtime.visibility import visible_changes
+
+IdentityKey = tuple[str, str]
 
 
 class Dispatcher:
@@ -26,36 +30,25 @@ class Dispatcher:
         """Deliver a batch, keeping its order on every connection."""
         if not len(self._registry):
             return
-        planned: list[tuple[Change, TableInfo, list[tuple[Route, tuple[str, str]]]]] = []
+        planned: list[tuple[Change, TableInfo, list[tuple[Route, IdentityKey]]]] = []
+        wanted: dict[tuple[IdentityKey, int], tuple[Identity, Change, TableInfo]] = {}
         for change in changes:
             table = await self._catalog.for_change(change)
             if table is None:
                 continue
-            routes = self._registry.route(change, table)
-            if routes:
-                planned.append((change, table, [(r, r.channel.identity.key) for r in routes]))
-        wanted = [
-            (route.channel.identity, change, table)
-            for change, table, routes in planned
-            for route, _ in routes
-        ]
-        visible = await visible_changes(self._pool, wanted)
+            keyed_routes: list[tuple[Route, IdentityKey]] = []
+            for route in self._registry.route(change, table):
+                # The key as routed: the change is checked for the identity the channel had
+                # then; a token refreshed while that check runs applies from the next batch.
+                identity = route.channel.identity
+                key = identity.key
+                wanted.setdefault((key, change.id), (identity, change, table))
+                keyed_routes.append((route, key))
+            if keyed_routes:
+                planned.append((change, table, keyed_routes))
+        visible = await visible_changes(self._pool, wanted.values())
         for change, table, keyed_routes in planned:
-            data: dict[tuple[str, ...] | None, str] = {}
+            frames = ChangeFrames(change, table)
             for route, key in keyed_routes:
-                channel = route.channel
-                if (key, change.id) not in visible or not self._registry.has(channel):
-                    continue
-                if route.select not in data:
-                    data[route.select] = dumps(payload_data(change, table, route.select))
-                payload = f'{{"ids":{dumps(list(route.ids))},"data":{data[route.select]}}}'
-                channel.outbox.send_frame(
-                    encode_raw(
-                        channel.outbox.vsn,
-                        channel.topic,
-                        POSTGRES_CHANGES,
-                        payload,
-                        None,
-                        channel.join_ref,
-                    )
-                )
+                if (key, change.id) in visible and self._registry.has(route.channel):
+                    route.channel.outbox.send_frame(frames.for_route(route))

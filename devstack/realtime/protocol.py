@@ -123,6 +123,18 @@ def decode_binary(frame: bytes) -> Message:
     )
 
 
+def frame_parts(
+    vsn: Vsn, topic: str, event: str, ref: str | None = None, join_ref: str | None = None
+) -> tuple[str, str]:
+    """What goes before and after the serialized payload in a frame: a frame is
+    ``head + payload_json + tail``, so a fan-out serializes the envelope once per channel."""
+    if vsn is Vsn.V2:
+        head = json.dumps([join_ref, ref, topic, event])
+        return f"{head[:-1]},", "]"
+    fields = json.dumps({"topic": topic, "event": event, "ref": ref, "join_ref": join_ref})
+    return f'{fields[:-1]},"payload":', "}"
+
+
 def encode_raw(
     vsn: Vsn,
     topic: str,
@@ -132,11 +144,8 @@ def encode_raw(
     join_ref: str | None = None,
 ) -> str:
     """A frame around an already serialized payload (so a change is serialized once)."""
-    if vsn is Vsn.V2:
-        head = json.dumps([join_ref, ref, topic, event])
-        return f"{head[:-1]},{payload_json}]"
-    fields = json.dumps({"topic": topic, "event": event, "ref": ref, "join_ref": join_ref})
-    return f'{fields[:-1]},"payload":{payload_json}}}'
+    head, tail = frame_parts(vsn, topic, event, ref, join_ref)
+    return f"{head}{payload_json}{tail}"
 
 
 def encode(message: Message, vsn: Vsn) -> str:
