@@ -32,6 +32,7 @@ from psycopg.types.json import Jsonb
 
 from devstack import relay_queries as queries
 from devstack.background import ThreadedService
+from devstack.pg_async import connect_long_lived
 from devstack.relay_http import HttpRequest, Outcome, deliver
 
 log = logging.getLogger("devstack.relay")
@@ -63,8 +64,13 @@ class Backoff:
 def _response_row(outcome: Outcome) -> tuple[object, ...]:
     headers = Jsonb(outcome.headers) if outcome.headers is not None else None
     return (
-        outcome.request.id, outcome.status_code, outcome.content_type, headers,
-        outcome.content, outcome.timed_out, outcome.error_msg,
+        outcome.request.id,
+        outcome.status_code,
+        outcome.content_type,
+        headers,
+        outcome.content,
+        outcome.timed_out,
+        outcome.error_msg,
     )
 
 
@@ -99,16 +105,7 @@ class Relay:
                         await asyncio.wait_for(stop.wait(), delay)
 
     async def _connect(self) -> Conn:
-        # Keepalives notice a database host that vanished without closing the connection.
-        return await psycopg.AsyncConnection.connect(
-            self._database_url,
-            autocommit=True,
-            application_name="devstack.relay",
-            keepalives=1,
-            keepalives_idle=10,
-            keepalives_interval=5,
-            keepalives_count=3,
-        )
+        return await connect_long_lived(self._database_url, "devstack.relay")
 
     async def _serve(
         self, client: httpx.AsyncClient, stop: asyncio.Event, backoff: Backoff
@@ -145,10 +142,7 @@ class Relay:
         async for _ in conn.notifies():
             wake.set()
 
-    async def _drain(
-        self,
-        conn: Conn, client: httpx.AsyncClient, stop: asyncio.Event
-    ) -> None:
+    async def _drain(self, conn: Conn, client: httpx.AsyncClient, stop: asyncio.Event) -> None:
         while not stop.is_set():
             async with conn.cursor(row_factory=class_row(HttpRequest)) as cur:
                 await cur.execute(queries.CLAIM, {"limit": self._batch_size})

@@ -18,6 +18,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
+from devstack.pg_async import connect_long_lived
 from devstack.realtime import queries
 from devstack.realtime.capture import install_capture_async
 from devstack.realtime.changes import Change
@@ -73,15 +74,7 @@ class ChangeFeed:
                 await asyncio.wait_for(self._release_lease(), 2)
 
     async def _connect(self) -> Conn:
-        return await psycopg.AsyncConnection.connect(
-            self._database_url,
-            autocommit=True,
-            application_name="devstack.realtime.listen",
-            keepalives=1,
-            keepalives_idle=10,
-            keepalives_interval=5,
-            keepalives_count=3,
-        )
+        return await connect_long_lived(self._database_url, "devstack.realtime.listen")
 
     async def _follow(self, stop: asyncio.Event, backoff: Backoff) -> None:
         async with await self._connect() as listener:
