@@ -17,6 +17,7 @@ from devstack import migrate
 from devstack.postgres import free_port
 from devstack.relay import start_in_thread
 from devstack.services import ManagedProcess, function_process
+from tests.waiting import wait_for
 
 FAST_TASKS = {
     "TASK_MIN_SECONDS": "0.2",
@@ -72,6 +73,14 @@ class Stack:
             row = cur.fetchone()
         assert row is not None
         return dict(zip(("status", "attempts", "result", "error", "msg_id"), row, strict=True))
+
+    def wait_for_status(self, job_id: str, status: str, timeout: float = 30) -> dict[str, Any]:
+        """The job's row once it has ``status``; fails at the deadline."""
+        return wait_for(
+            lambda: (job := self.job(job_id))["status"] == status and job,
+            timeout=timeout,
+            what=f"job {job_id} to be {status}",
+        )
 
     def archived(self, msg_id: int) -> bool:
         with psycopg.connect(self.database_url) as conn:

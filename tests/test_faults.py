@@ -89,11 +89,7 @@ def test_a_worker_killed_mid_task_is_retried_after_the_visibility_timeout(
         stack.processes["process_job"].kill()
         stack.start_function("process_job")
         sweeper_for(stack)
-        job = wait_for(
-            lambda: (j := stack.job(job_id))["status"] == "completed" and j,
-            timeout=60,
-            what="the retried job to complete",
-        )
+        job = stack.wait_for_status(job_id, "completed", timeout=60)
     assert job["attempts"] == 2
     assert job["result"].startswith("Task 'long' completed in 3.0")
     state = outcome(embedded_db_url)
@@ -152,9 +148,7 @@ def test_the_same_webhook_ten_times_at_once_runs_the_task_once(embedded_db_url: 
         with ThreadPoolExecutor(10) as pool:
             statuses = list(pool.map(fire, range(10)))
         assert statuses == [202] * 10
-        job = wait_for(
-            lambda: (j := stack.job(str(row[0])))["status"] == "completed" and j, what="done"
-        )
+        job = stack.wait_for_status(str(row[0]), "completed")
     assert job["attempts"] == 1
     with psycopg.connect(embedded_db_url) as conn:
         log = conn.execute("select status from status_log order by at").fetchall()

@@ -9,7 +9,6 @@ import psycopg
 import pytest
 
 from tests.stack import Stack, running_stack
-from tests.waiting import wait_for
 
 
 @pytest.fixture
@@ -31,11 +30,7 @@ def test_a_submitted_job_goes_pending_running_completed(stack: Stack) -> None:
         )
     job_id = stack.submit("Quarterly report", payload={"seconds": 0.3})
 
-    job = wait_for(
-        lambda: (j := stack.job(job_id))["status"] == "completed" and j,
-        timeout=30,
-        what="job to complete",
-    )
+    job = stack.wait_for_status(job_id, "completed", timeout=30)
     with psycopg.connect(stack.database_url) as conn:
         seen = [
             r[0]
@@ -55,11 +50,7 @@ def test_a_submitted_job_goes_pending_running_completed(stack: Stack) -> None:
 
 def test_a_task_that_raises_is_retried_then_fails(stack: Stack) -> None:
     job_id = stack.submit("doomed", kind="fail", payload={"message": "disk on fire"})
-    job = wait_for(
-        lambda: (j := stack.job(job_id))["status"] == "failed" and j,
-        timeout=30,
-        what="job to fail",
-    )
+    job = stack.wait_for_status(job_id, "failed", timeout=30)
     assert job["attempts"] == 3
     assert job["error"] == "RuntimeError: disk on fire"
     assert job["result"] is None
@@ -68,11 +59,7 @@ def test_a_task_that_raises_is_retried_then_fails(stack: Stack) -> None:
 
 def test_a_flaky_task_succeeds_on_a_later_attempt(stack: Stack) -> None:
     job_id = stack.submit("flaky", kind="flaky", payload={"succeed_on": 2})
-    job = wait_for(
-        lambda: (j := stack.job(job_id))["status"] == "completed" and j,
-        timeout=30,
-        what="job to complete",
-    )
+    job = stack.wait_for_status(job_id, "completed", timeout=30)
     assert job["attempts"] == 2
     assert job["result"] == "succeeded on attempt 2"
     assert job["error"] is None
@@ -80,8 +67,6 @@ def test_a_flaky_task_succeeds_on_a_later_attempt(stack: Stack) -> None:
 
 def test_an_unknown_task_fails_at_once_with_a_clear_error(stack: Stack) -> None:
     job_id = stack.submit("mystery", kind="no_such_task")
-    job = wait_for(
-        lambda: (j := stack.job(job_id))["status"] == "failed" and j, timeout=30, what="failure"
-    )
+    job = stack.wait_for_status(job_id, "failed", timeout=30)
     assert job["attempts"] == 1
     assert "unknown task 'no_such_task'" in job["error"]
