@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import os
 import signal
@@ -21,7 +20,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -32,7 +30,7 @@ from psycopg.types.json import Jsonb
 
 from devstack import relay_queries as queries
 from devstack.background import ThreadedService
-from devstack.pg_async import connect_long_lived
+from devstack.pg_async import Backoff, connect_long_lived, reconnecting
 from devstack.relay_http import HttpRequest, Outcome, deliver
 
 log = logging.getLogger("devstack.relay")
@@ -42,23 +40,6 @@ RESPONSE_TTL = timedelta(hours=6)
 EXPIRE_EVERY_S = 60.0
 
 Conn = psycopg.AsyncConnection[tuple[Any, ...]]
-
-
-@dataclass
-class Backoff:
-    """Delays between reconnection attempts, doubling from ``first_s`` up to ``max_s``."""
-
-    first_s: float = 0.1
-    max_s: float = 5.0
-    _next_s: float = field(default=0.0, init=False)
-
-    def next(self) -> float:
-        delay = self._next_s or self.first_s
-        self._next_s = min(delay * 2, self.max_s)
-        return delay
-
-    def reset(self) -> None:
-        self._next_s = 0.0
 
 
 def _response_row(outcome: Outcome) -> tuple[object, ...]:
@@ -91,18 +72,9 @@ class Relay:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver requests until ``stop`` is set, reconnecting whenever the database goes away."""
-        backoff = Backoff()
         limits = httpx.Limits(max_connections=self._batch_size, max_keepalive_connections=20)
         async with httpx.AsyncClient(limits=limits, trust_env=False) as client:
-            while not stop.is_set():
-                try:
-                    await self._serve(client, stop, backoff)
-                except (psycopg.Error, OSError) as exc:
-                    delay = backoff.next()
-                    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
-                    log.warning("database unavailable (%s); reconnecting in %.1fs", reason, delay)
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), delay)
+            await reconnecting(stop, lambda backoff: self._serve(client, stop, backoff), log)
 
     async def _connect(self) -> Conn:
         return await connect_long_lived(self._database_url, "devstack.relay")

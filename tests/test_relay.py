@@ -18,8 +18,9 @@ from psycopg.types.json import Jsonb
 
 from devstack.background import ThreadedService
 from devstack.migrate import configure_webhook
+from devstack.pg_async import Backoff
 from devstack.postgres import free_port
-from devstack.relay import Backoff, start_in_thread
+from devstack.relay import start_in_thread
 from tests.waiting import wait_for
 
 
@@ -98,7 +99,7 @@ def post(conn: psycopg.Connection, url: str, body: Any = None, **named: Any) -> 
     """``net.http_post`` with the given named arguments; the request id."""
     row = conn.execute(
         "select net.http_post(url := %(url)s, body := %(body)s,"
-        " headers := coalesce(%(headers)s, '{\"Content-Type\": \"application/json\"}'::jsonb),"
+        ' headers := coalesce(%(headers)s, \'{"Content-Type": "application/json"}\'::jsonb),'
         " params := coalesce(%(params)s, '{}'::jsonb),"
         " timeout_milliseconds := coalesce(%(timeout)s, 5000))",
         {
@@ -139,7 +140,9 @@ def test_a_committed_post_is_delivered_once_with_its_method_body_and_headers(
     [response] = wait_for(lambda: responses(db), what="the response row")
     assert response["id"] == request_id
     assert (response["status_code"], response["timed_out"], response["error_msg"]) == (
-        200, False, None,
+        200,
+        False,
+        None,
     )
     assert (response["content_type"], response["content"]) == ("application/json", "{}")
     [hit] = server.snapshot()
@@ -227,8 +230,9 @@ def test_300_requests_in_one_transaction_go_out_exactly_once_in_batches_of_200(
     wait_for(lambda: len(responses(db)) == 300, what="300 responses")
     assert sorted(hit.json()["n"] for hit in server.snapshot()) == list(range(1, 301))
     batches = [
-        int(m[1]) for r in caplog.records if (m := re.fullmatch(r"claimed (\d+) request\(s\)",
-                                                                r.getMessage()))
+        int(m[1])
+        for r in caplog.records
+        if (m := re.fullmatch(r"claimed (\d+) request\(s\)", r.getMessage()))
     ]
     assert batches == [200, 100]
 

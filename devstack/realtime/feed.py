@@ -18,11 +18,10 @@ from typing import Any
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
-from devstack.pg_async import connect_long_lived
+from devstack.pg_async import Backoff, connect_long_lived, reconnecting
 from devstack.realtime import queries
 from devstack.realtime.capture import install_capture_async
 from devstack.realtime.changes import Change
-from devstack.relay import Backoff
 
 log = logging.getLogger("devstack.realtime")
 
@@ -58,17 +57,8 @@ class ChangeFeed:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Follow the changes until ``stop`` is set, reconnecting whenever the database goes."""
-        backoff = Backoff()
         try:
-            while not stop.is_set():
-                try:
-                    await self._follow(stop, backoff)
-                except (psycopg.Error, OSError) as exc:
-                    delay = backoff.next()
-                    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
-                    log.warning("database unavailable (%s); reconnecting in %.1fs", reason, delay)
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), delay)
+            await reconnecting(stop, lambda backoff: self._follow(stop, backoff), log)
         finally:
             with contextlib.suppress(psycopg.Error, OSError, TimeoutError):
                 await asyncio.wait_for(self._release_lease(), 2)
