@@ -9,8 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from functions import logs
 from functions.adapters import flask_adapter, lambda_adapter
-from functions.config import ConfigError
-from functions.http.types import Handler, HttpRequest, HttpResponse, error_response
+from functions.http.types import Handler, HttpRequest, HttpResponse, response_for
 
 if TYPE_CHECKING:
     import flask
@@ -35,17 +34,17 @@ class Entry:
         with self._lock:
             self._handler = None
 
-    def serve(self, request: HttpRequest | HttpResponse) -> HttpResponse:
-        if isinstance(request, HttpResponse):
-            return request
+    def serve(self, read: Callable[[], HttpRequest]) -> HttpResponse:
+        """The handler's response to the request ``read`` gives; what building the handler or
+        reading the request raises (ConfigError, an adapter's typed error) goes through the
+        same mapper as the handler's own errors."""
         try:
-            handler = self.handler()
-        except ConfigError as exc:
-            return error_response("misconfigured", str(exc), 503)
-        return handler(request)
+            return self.handler()(read())
+        except Exception as exc:
+            return response_for(exc)
 
     def flask(self, request: flask.Request) -> tuple[bytes, int, dict[str, str]]:
-        return flask_adapter.to_flask(self.serve(flask_adapter.to_request(request)))
+        return flask_adapter.to_flask(self.serve(lambda: flask_adapter.to_request(request)))
 
     def lambda_http(self, event: dict[str, Any]) -> dict[str, Any]:
-        return lambda_adapter.to_lambda(self.serve(lambda_adapter.to_request(event)))
+        return lambda_adapter.to_lambda(self.serve(lambda: lambda_adapter.to_request(event)))

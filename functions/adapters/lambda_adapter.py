@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import base64
+import binascii
 from typing import Any
 
-from functions.core.validation import MAX_BODY_BYTES
-from functions.http.types import HttpRequest, HttpResponse, error_response
+from functions.core.errors import InvalidInput
+from functions.http.types import HttpRequest, HttpResponse
 
 
-def to_request(event: dict[str, Any]) -> HttpRequest | HttpResponse:
+def to_request(event: dict[str, Any]) -> HttpRequest:
+    """Our request; InvalidInput when the event's body is not what it claims to be. The body
+    size rule is validation's (API Gateway has already capped the event at 10 MB)."""
     http = event.get("requestContext", {}).get("http", {})
     raw_body = event.get("body") or ""
-    body = base64.b64decode(raw_body) if event.get("isBase64Encoded") else raw_body.encode("utf-8")
-    if len(body) > MAX_BODY_BYTES:
-        return error_response(
-            "payload_too_large",
-            f"the body is {len(body)} bytes; the limit is {MAX_BODY_BYTES}",
-            413,
+    try:
+        body = (
+            base64.b64decode(raw_body, validate=True)
+            if event.get("isBase64Encoded")
+            else raw_body.encode("utf-8")
         )
+    except (binascii.Error, ValueError, UnicodeEncodeError):
+        raise InvalidInput("the request body could not be decoded") from None
     return HttpRequest(
         method=str(http.get("method", "GET")).upper(),
         path=str(event.get("rawPath") or http.get("path") or "/"),

@@ -37,6 +37,24 @@ class MethodNotAllowed(JobSystemError):
     code = "method_not_allowed"
 
 
+class IdempotencyKeyReused(JobSystemError):
+    """The Idempotency-Key was first used with a different request."""
+
+    code = "idempotency_key_reused"
+
+
+class IdempotencyKeyInFlight(JobSystemError):
+    """A request with the same Idempotency-Key is being processed right now."""
+
+    code = "idempotency_key_in_flight"
+
+
+class Misconfigured(JobSystemError):
+    """The function's own settings are missing or wrong; nothing the caller sent is at fault."""
+
+    code = "misconfigured"
+
+
 class Unavailable(JobSystemError):
     """A dependency (the database, the invoker) is down; the caller may retry."""
 

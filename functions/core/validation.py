@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from collections.abc import Collection, Mapping
 from typing import Any
 from uuid import UUID
 
+from functions.core import strict_json
 from functions.core.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
 from functions.core.models import NewJob, WakeUp
 
@@ -22,6 +24,9 @@ MAX_BODY_BYTES = 256 * 1024
 DEFAULT_LIST_LIMIT = 20
 MAX_LIST_LIMIT = 100
 _KIND = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_LIMIT = re.compile(r"^[0-9]{1,3}$")
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_CHARSET = re.compile(r";\s*charset\s*=\s*\"?([^\s;\"]*)\"?", re.IGNORECASE)
 
 
 def _has_control_characters(text: str) -> bool:
@@ -29,27 +34,32 @@ def _has_control_characters(text: str) -> bool:
 
 
 def parse_json_body(body: bytes, content_type: str | None) -> Any:
-    """The JSON document in a request body; 415 for another media type, 413 when too large."""
+    """The JSON document in a request body, parsed strictly (strict_json); 415 for another
+    media type or charset, 413 when too large.
+
+    Adapters hand over at most MAX_BODY_BYTES + 1 bytes, so the size rule lives here alone."""
     media_type = (content_type or "").split(";", 1)[0].strip().lower()
     if media_type != "application/json":
         raise UnsupportedMediaType("send the body as JSON with Content-Type: application/json")
+    charset = _CHARSET.search(content_type or "")
+    if charset and charset.group(1).lower() not in ("utf-8", "utf8"):
+        # RFC 8259 section 8.1: JSON exchanged between systems is UTF-8.
+        raise UnsupportedMediaType(
+            f"Content-Type names charset {charset.group(1)[:40]!r}; JSON is sent as UTF-8"
+        )
     if len(body) > MAX_BODY_BYTES:
-        raise PayloadTooLarge(f"the body is {len(body)} bytes; the limit is {MAX_BODY_BYTES}")
-    try:
-        return json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidInput(f"the body is not valid JSON: {exc}") from None
+        raise PayloadTooLarge(f"the body is over the limit of {MAX_BODY_BYTES} bytes")
+    return strict_json.loads(body)
 
 
-def _contains_nul(value: Any) -> bool:
-    # Postgres text and jsonb cannot hold U+0000, so such a payload could never be stored as given.
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_contains_nul(k) or _contains_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_contains_nul(v) for v in value)
-    return False
+def check_query(query: Mapping[str, str], allowed: Collection[str]) -> None:
+    """Refuse query parameters the route does not read, naming them."""
+    unknown = sorted(name[:40] for name in query if name not in allowed)
+    if unknown:
+        accepted = ", ".join(sorted(allowed)) or "none"
+        raise InvalidInput(
+            f"unknown query parameter(s): {', '.join(unknown)[:200]} (accepted: {accepted})"
+        )
 
 
 def validate_task_name(raw: Any) -> str:
@@ -72,7 +82,9 @@ def validate_payload(raw: Any) -> dict[str, Any]:
         return {}
     if not isinstance(raw, dict):
         raise InvalidInput(f"payload must be a JSON object, not {type(raw).__name__}")
-    if _contains_nul(raw):
+    if strict_json.depth_of(raw) > strict_json.MAX_DEPTH:
+        raise InvalidInput(f"payload nests deeper than {strict_json.MAX_DEPTH} levels")
+    if strict_json.contains_nul(raw):
         raise InvalidInput("payload may not contain NUL characters (\\u0000)")
     size = len(json.dumps(raw, ensure_ascii=False).encode("utf-8"))
     if size > MAX_PAYLOAD_BYTES:
@@ -80,14 +92,42 @@ def validate_payload(raw: Any) -> dict[str, Any]:
     return raw
 
 
+def _unquote_sf_string(quoted: str) -> str | None:
+    """The value of an RFC 8941 sf-string (``"..."`` with ``\\"`` and ``\\\\`` escapes), or
+    None when it is not one."""
+    out: list[str] = []
+    chars = iter(quoted[1:-1])
+    for ch in chars:
+        if ch == "\\":
+            ch = next(chars, "")
+            if ch not in ('"', "\\"):
+                return None
+        elif ch == '"':
+            return None
+        out.append(ch)
+    return "".join(out)
+
+
 def validate_idempotency_key(raw: str | None) -> str | None:
+    """The key from an ``Idempotency-Key`` header: the IETF draft's quoted sf-string, or the
+    bare token many clients send; printable ASCII either way (header bytes arrive as Latin-1
+    on one platform and UTF-8 on another, so anything else would not name the same key)."""
     if raw is None:
         return None
-    if not 1 <= len(raw) <= MAX_IDEMPOTENCY_KEY_CHARS or _has_control_characters(raw):
-        raise InvalidInput(
-            f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} printable characters"
-        )
-    return raw
+    problem = (
+        f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} printable ASCII characters,"
+        ' bare or as a quoted string ("...")'
+    )
+    key: str | None = raw.strip(" \t")
+    if key is not None and len(key) >= 2 and key[0] == key[-1] == '"':
+        key = _unquote_sf_string(key)
+    if (
+        key is None
+        or not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY_CHARS
+        or not all(" " <= ch <= "~" for ch in key)
+    ):
+        raise InvalidInput(problem)
+    return key
 
 
 def parse_new_job(document: Any, idempotency_key: str | None = None) -> NewJob:
@@ -113,17 +153,23 @@ def parse_new_job(document: Any, idempotency_key: str | None = None) -> NewJob:
 
 
 def parse_job_id(raw: str) -> UUID:
-    try:
-        return UUID(raw)
-    except ValueError:
-        raise InvalidInput(f"{raw[:60]!r} is not a job id (a UUID)") from None
+    """A job id in the canonical 8-4-4-4-12 form (UUID() alone also takes braces, urn:uuid:
+    and undashed hex, which would give one job several addresses)."""
+    if not _UUID.match(raw):
+        raise InvalidInput(f"{raw[:60]!r} is not a job id (a UUID like 8-4-4-4-12 hex digits)")
+    return UUID(raw)
 
 
 def parse_limit(raw: str | None) -> int:
-    if raw is None or raw == "":
+    """The ``limit`` query parameter; ASCII digits only (str.isdigit() also takes other
+    scripts' digits and superscripts)."""
+    if raw is None:
         return DEFAULT_LIST_LIMIT
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIST_LIMIT:
-        raise InvalidInput(f"limit must be a whole number from 1 to {MAX_LIST_LIMIT}")
+    if not _LIMIT.match(raw) or not 1 <= int(raw) <= MAX_LIST_LIMIT:
+        raise InvalidInput(
+            f"query parameter limit must be a whole number from 1 to {MAX_LIST_LIMIT},"
+            f" not {raw[:20]!r}"
+        )
     return int(raw)
 
 

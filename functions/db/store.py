@@ -12,12 +12,23 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from functions.core.errors import InvalidInput, Unavailable
+from functions.core.errors import (
+    IdempotencyKeyInFlight,
+    IdempotencyKeyReused,
+    InvalidInput,
+    JobSystemError,
+    Unavailable,
+)
 from functions.core.models import Claim, ClaimedBatch, Job, JobStatus, NewJob, Outcome, QueueMessage
 from functions.db import queries
 from functions.db.connections import connection
 
-INVALID_PARAMETER_VALUE = "22023"
+# What submit_job raises for the caller, by SQLSTATE (SJ4xx are ours; see the migrations).
+SUBMIT_ERRORS: dict[str, type[JobSystemError]] = {
+    "22023": InvalidInput,
+    "SJ409": IdempotencyKeyInFlight,
+    "SJ422": IdempotencyKeyReused,
+}
 
 
 def _job(row: dict[str, Any]) -> Job:
@@ -40,8 +51,9 @@ class PgJobStore:
                     },
                 ).fetchone()
         except psycopg.Error as exc:
-            if exc.sqlstate == INVALID_PARAMETER_VALUE and exc.diag.message_primary:
-                raise InvalidInput(exc.diag.message_primary) from None
+            error = SUBMIT_ERRORS.get(exc.sqlstate or "")
+            if error is not None and exc.diag.message_primary:
+                raise error(exc.diag.message_primary) from None
             raise
         assert row is not None
         return UUID(str(row[0]))

@@ -27,12 +27,8 @@ def _route(path: str) -> list[str]:
 class SubmitApi:
     def __init__(self, store: JobStore, cors_origin: str = "*") -> None:
         self._store = store
-        self._cors = cors_headers(cors_origin)
-        self._guarded = guarded(self._dispatch)
-
-    def handle(self, request: HttpRequest) -> HttpResponse:
-        response = self._guarded(request)
-        return HttpResponse(response.status, response.body, {**response.headers, **self._cors})
+        # Every response, errors included, carries CORS: a browser can read why it was refused.
+        self.handle = guarded(self._dispatch, cors_headers(cors_origin))
 
     def _dispatch(self, request: HttpRequest) -> HttpResponse:
         route = _route(request.path)
@@ -47,10 +43,12 @@ class SubmitApi:
         if len(route) == 2 and route[0] == "jobs":
             if request.method not in ("GET", "HEAD"):
                 raise MethodNotAllowed(f"{request.method} is not allowed on a job; use GET")
+            validation.check_query(request.query, ())
             return self._get(route[1])
         raise NotFound("no such resource; the API serves /jobs and /jobs/<job_id>")
 
     def _submit(self, request: HttpRequest) -> HttpResponse:
+        validation.check_query(request.query, ())
         document = validation.parse_json_body(request.body, request.header("content-type"))
         new_job = validation.parse_new_job(document, request.header("idempotency-key"))
         job_id = self._store.submit(new_job)
@@ -61,6 +59,7 @@ class SubmitApi:
         )
 
     def _list(self, request: HttpRequest) -> HttpResponse:
+        validation.check_query(request.query, ("limit",))
         limit = validation.parse_limit(request.query.get("limit"))
         return HttpResponse(200, {"jobs": [job.to_json() for job in self._store.newest(limit)]})
 
