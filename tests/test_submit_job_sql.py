@@ -62,12 +62,87 @@ def test_default_payload_is_empty_object(db: psycopg.Connection) -> None:
     assert db.execute("select payload from job_results").fetchone() == ({},)
 
 
+def submit(db: psycopg.Connection, name: str, payload: Any, key: str | None) -> Any:
+    row = db.execute("select submit_job(%s, %s, %s)", (name, Jsonb(payload), key)).fetchone()
+    assert row is not None
+    return row[0]
+
+
 def test_idempotency_key_returns_the_first_job(db: psycopg.Connection) -> None:
-    first = db.execute("select submit_job('a', '{}', 'key-1')").fetchone()
-    again = db.execute("select submit_job('a', '{}', 'key-1')").fetchone()
-    other = db.execute("select submit_job('a', '{}', 'key-2')").fetchone()
+    first = submit(db, "a", {"x": 1, "y": [2]}, "key-1")
+    # The same request written differently (padding, key order) is the same request.
+    again = submit(db, "  a ", {"y": [2], "x": 1}, "key-1")
+    other = submit(db, "a", {"x": 1, "y": [2]}, "key-2")
     assert first == again != other
     assert counts(db) == (2, 2)
+
+
+@pytest.mark.parametrize(
+    ("name", "payload"), [("b", {"x": 1}), ("a", {"x": 2}), ("a", {"x": 1, "more": True})]
+)
+def test_a_key_reused_with_a_different_request_raises_sj422_and_stores_nothing(
+    db: psycopg.Connection, name: str, payload: Any
+) -> None:
+    first = submit(db, "a", {"x": 1}, "key-1")
+    with pytest.raises(psycopg.Error) as caught:
+        submit(db, name, payload, "key-1")
+    assert caught.value.sqlstate == "SJ422"
+    assert "different request" in str(caught.value)
+    assert counts(db) == (1, 1)
+    assert submit(db, "a", {"x": 1}, "key-1") == first
+
+
+def test_a_key_whose_first_request_is_in_flight_raises_sj409_at_once(
+    db: psycopg.Connection, db_url: str
+) -> None:
+    with psycopg.connect(db_url) as first:
+        submit(first, "a", {}, "busy-key")  # its transaction stays open
+        with pytest.raises(psycopg.Error) as caught:
+            submit(db, "a", {}, "busy-key")
+        assert caught.value.sqlstate == "SJ409"
+        assert counts(db) == (0, 0)  # the first is not committed yet
+        first.commit()
+    assert counts(db) == (1, 1)
+    replay = submit(db, "a", {}, "busy-key")
+    assert db.execute("select job_id from job_results").fetchone() == (replay,)
+
+
+def test_expired_keys_are_forgotten_and_cleaned_up_by_later_submissions(
+    db: psycopg.Connection,
+) -> None:
+    old = submit(db, "a", {}, "old-key")
+    for n in range(3):
+        submit(db, "filler", {}, f"filler-{n}")
+    db.execute("update private.idempotency_keys set expires_at = now() - interval '1 second'")
+    # An expired key is free again: a different request makes a new job instead of 422.
+    new = submit(db, "other", {"n": 1}, "old-key")
+    assert new != old
+    keys = db.execute("select key, job_id from private.idempotency_keys").fetchall()
+    assert keys == [("old-key", new)]  # the expired fillers went with it
+    assert counts(db) == (5, 5)  # jobs outlive their keys
+
+
+def test_keys_live_a_day(db: psycopg.Connection) -> None:
+    submit(db, "a", {}, "k")
+    row = db.execute(
+        "select expires_at - created_at, fingerprint is not null from private.idempotency_keys"
+    ).fetchone()
+    assert row is not None
+    assert row[0].total_seconds() == 24 * 3600 and row[1]
+
+
+def test_keys_from_before_fingerprints_replay_their_job(db: psycopg.Connection) -> None:
+    first = submit(db, "a", {}, "legacy")
+    db.execute("update private.idempotency_keys set fingerprint = null")
+    assert submit(db, "different", {"n": 2}, "legacy") == first
+
+
+def test_the_key_table_is_closed_to_clients(db: psycopg.Connection) -> None:
+    for role in ("anon", "authenticated"):
+        row = db.execute(
+            "select has_table_privilege(%s, 'private.idempotency_keys', 'select')", (role,)
+        ).fetchone()
+        assert row == (False,)
 
 
 def test_rollback_of_the_caller_leaves_no_row_and_no_message(db: psycopg.Connection) -> None:
