@@ -85,6 +85,9 @@ def test_idempotency_key_returns_the_same_job(submit: ManagedProcess, module_db_
     second = post_json(submit, {"task_name": "once"}, **{"Idempotency-Key": key})
     assert first == second and first[0] == 202
     assert jobs_and_messages(module_db_url) == (before[0] + 1, before[1] + 1)
+    status, body = post_json(submit, {"task_name": "twice"}, **{"Idempotency-Key": key})
+    assert status == 422 and body["error"]["code"] == "idempotency_key_reused"
+    assert jobs_and_messages(module_db_url) == (before[0] + 1, before[1] + 1)
 
 
 def test_cors_preflight(submit: ManagedProcess) -> None:
@@ -98,6 +101,20 @@ def test_cors_preflight(submit: ManagedProcess) -> None:
     ("method", "path", "body", "content_type", "status", "code"),
     [
         ("POST", "/jobs", b"{bad", "application/json", 400, "invalid_input"),
+        ("POST", "/jobs", b'{"task_name": "x", "payload": {"n": NaN}}', None, 400, "invalid_input"),
+        (
+            "POST",
+            "/jobs",
+            b'{"task_name": "x", "payload": {"n": 1e400}}',
+            None,
+            400,
+            "invalid_input",
+        ),
+        ("POST", "/jobs", b'{"task_name": "\\ud800"}', "application/json", 400, "invalid_input"),
+        ("POST", "/jobs", b"[" * 200_000, "application/json", 400, "invalid_input"),
+        ("POST", "/jobs", b'{"task_name": "a", "task_name": "b"}', None, 400, "invalid_input"),
+        ("GET", "/jobs?limit=1&limit=2", None, None, 400, "invalid_input"),
+        ("GET", "/jobs?offset=3", None, None, 400, "invalid_input"),
         ("POST", "/jobs", b'{"task_name": ""}', "application/json", 400, "invalid_input"),
         ("POST", "/jobs", b'{"task_name": "a\\u0000b"}', "application/json", 400, "invalid_input"),
         (
@@ -142,6 +159,8 @@ def test_bad_requests_get_a_json_error_and_store_nothing(
     code: str,
 ) -> None:
     before = jobs_and_messages(module_db_url)
+    if body is not None and content_type is None:
+        content_type = "application/json"
     headers = {"Content-Type": content_type} if content_type else {}
     got_status, _, got = call(submit, method, path, body, headers)
     assert got_status == status
