@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import psycopg
 import pytest
 
 from devstack.postgres import free_port
@@ -88,6 +89,22 @@ def test_idempotency_key_returns_the_same_job(submit: ManagedProcess, module_db_
     status, body = post_json(submit, {"task_name": "twice"}, **{"Idempotency-Key": key})
     assert status == 422 and body["error"]["code"] == "idempotency_key_reused"
     assert jobs_and_messages(module_db_url) == (before[0] + 1, before[1] + 1)
+
+
+def test_a_key_whose_first_request_is_in_flight_is_409(
+    submit: ManagedProcess, module_db_url: str
+) -> None:
+    key = str(uuid.uuid4())
+    with psycopg.connect(module_db_url) as first:
+        # The first request with the key: inside submit_job, its transaction not yet committed.
+        first.execute("select submit_job('slow', '{}', %s)", (key,))
+        before = jobs_and_messages(module_db_url)
+        status, body = post_json(submit, {"task_name": "slow"}, **{"Idempotency-Key": key})
+        assert status == 409 and body["error"]["code"] == "idempotency_key_in_flight"
+        assert jobs_and_messages(module_db_url) == before
+        first.commit()
+    status, _ = post_json(submit, {"task_name": "slow"}, **{"Idempotency-Key": key})
+    assert status == 202
 
 
 def test_cors_preflight(submit: ManagedProcess) -> None:

@@ -49,6 +49,9 @@ def _finite_float(text: str) -> float:
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # RFC 8259 leaves repeated names to each parser: Python and jsonb keep the last, other
+    # parsers (a proxy, a WAF, a log pipeline) the first, so one body could be read as two
+    # different jobs; and an idempotency fingerprint must describe one meaning. Refused.
     document = dict(pairs)
     if len(document) != len(pairs):
         seen: set[str] = set()

@@ -1,0 +1,127 @@
+"""One contract, two JobStores: the in-memory fake the unit tests use must decide submissions
+and idempotency keys as the Postgres store (submit_job) does."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from typing import Protocol
+
+import psycopg
+import pytest
+
+from functions.core.errors import IdempotencyKeyInFlight, IdempotencyKeyReused, InvalidInput
+from functions.core.models import NewJob
+from functions.core.ports import JobStore
+from functions.db import connections
+from functions.db.store import PgJobStore
+from functions.fakes import IDEMPOTENCY_TTL_S, InMemoryJobStore
+from tests.db_state import jobs_and_messages
+
+
+class Harness(Protocol):
+    store: JobStore
+
+    def stored(self) -> tuple[int, int]: ...
+
+    def expire_keys(self) -> None: ...
+
+    def in_flight(self, key: str) -> AbstractContextManager[None]: ...
+
+
+@dataclass
+class MemoryHarness:
+    store: InMemoryJobStore
+    now: list[float]
+
+    def stored(self) -> tuple[int, int]:
+        return len(self.store.jobs), len(self.store.messages)
+
+    def expire_keys(self) -> None:
+        self.now[0] += IDEMPOTENCY_TTL_S
+
+    @contextmanager
+    def in_flight(self, key: str) -> Iterator[None]:
+        self.store.in_flight.add(key)
+        yield
+        self.store.in_flight.discard(key)
+
+
+@dataclass
+class PostgresHarness:
+    store: PgJobStore
+    url: str
+
+    def stored(self) -> tuple[int, int]:
+        return jobs_and_messages(self.url)
+
+    def expire_keys(self) -> None:
+        with psycopg.connect(self.url) as conn:
+            conn.execute("update private.idempotency_keys set expires_at = now()")
+
+    @contextmanager
+    def in_flight(self, key: str) -> Iterator[None]:
+        with psycopg.connect(self.url) as conn:
+            conn.execute("select submit_job('other', '{}', %s)", (key,))
+            yield
+            conn.rollback()
+
+
+@pytest.fixture(params=["memory", "postgres"])
+def harness(request: pytest.FixtureRequest) -> Iterator[Harness]:
+    if request.param == "memory":
+        now = [1_800_000_000.0]
+        yield MemoryHarness(InMemoryJobStore(clock=lambda: now[0]), now)
+        return
+    url = request.getfixturevalue("embedded_db_url")
+    yield PostgresHarness(PgJobStore(url), url)
+    connections.close_all()  # the store's pool, before its database is dropped
+
+
+def test_a_job_is_stored_trimmed_and_listed_newest_first(harness: Harness) -> None:
+    first = harness.store.submit(NewJob(" a ", {"n": 1}))
+    second = harness.store.submit(NewJob("b", {}))
+    job = harness.store.get(first)
+    assert job is not None
+    assert (job.task_name, job.payload, job.status.value, job.attempts) == (
+        "a",
+        {"n": 1},
+        "pending",
+        0,
+    )
+    assert {j.job_id for j in harness.store.newest(2)} == {first, second}
+    assert len(harness.store.newest(1)) == 1
+    assert harness.stored() == (2, 2)
+
+
+@pytest.mark.parametrize(
+    "job",
+    [NewJob("", {}), NewJob("x" * 201, {}), NewJob("a\tb", {}), NewJob("ok", {"s": "y" * 70_000})],
+)
+def test_the_store_refuses_what_submit_job_refuses(harness: Harness, job: NewJob) -> None:
+    with pytest.raises(InvalidInput):
+        harness.store.submit(job)
+    assert harness.stored() == (0, 0)
+
+
+def test_same_key_same_request_replays_and_a_different_one_is_refused(harness: Harness) -> None:
+    first = harness.store.submit(NewJob("a", {"x": 1, "y": [1, 2]}, "k"))
+    assert harness.store.submit(NewJob("a", {"y": [1, 2], "x": 1}, "k")) == first
+    with pytest.raises(IdempotencyKeyReused):
+        harness.store.submit(NewJob("a", {"x": 2}, "k"))
+    assert harness.stored() == (1, 1)
+
+
+def test_a_key_in_flight_is_refused_at_once(harness: Harness) -> None:
+    with harness.in_flight("busy"), pytest.raises(IdempotencyKeyInFlight):
+        harness.store.submit(NewJob("a", {}, "busy"))
+    assert harness.stored() == (0, 0)
+
+
+def test_an_expired_key_is_free_again(harness: Harness) -> None:
+    first = harness.store.submit(NewJob("a", {}, "k"))
+    harness.expire_keys()
+    second = harness.store.submit(NewJob("b", {}, "k"))
+    assert second != first
+    assert harness.stored() == (2, 2)
