@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
 from devstack.postgres import free_port
@@ -144,12 +144,17 @@ queries = st.one_of(
     ).map(urllib.parse.urlencode),
     st.text(max_size=40).map(lambda raw: urllib.parse.quote(raw, safe="=&")),
 )
+# functions-framework answers these itself (an HTML 404) before any function runs: two fixed
+# paths, and any path with a control character (werkzeug's path converter stops at a newline).
+# On Lambda, API Gateway has no such routes; locally they never reach our code.
+FRAMEWORK_PATHS = {"/robots.txt", "/favicon.ico"}
+segments = st.text(alphabet=st.characters(exclude_categories=["Cc", "Cs"]), max_size=40)
 paths = st.one_of(
     st.just("/jobs"),
     st.uuids().map(lambda u: f"/jobs/{u}"),
-    st.text(max_size=40).map(lambda raw: "/jobs/" + urllib.parse.quote(raw, safe="")),
-    st.text(max_size=20).map(lambda raw: "/" + urllib.parse.quote(raw)),
-)
+    segments.map(lambda raw: "/jobs/" + urllib.parse.quote(raw, safe="")),
+    segments.map(lambda raw: "/" + urllib.parse.quote(raw)),
+).filter(lambda path: path not in FRAMEWORK_PATHS)
 
 
 @dataclass(frozen=True)
@@ -161,6 +166,7 @@ class Reply:
 def send(
     server: Server, method: str, target: str, body: bytes | None, headers: dict[str, str]
 ) -> Reply:
+    note(f"{method} {target!r} {headers!r} {(body or b'')[:200]!r}")
     conn = http.client.HTTPConnection("127.0.0.1", server.process.port, timeout=30)
     try:
         conn.request(method, target, body=body, headers=headers)
@@ -175,7 +181,7 @@ def check(reply: Reply, before: tuple[int, int], after: tuple[int, int], keyed: 
     assert reply.status < 500, reply.text
     assert "Traceback" not in reply.text and 'File "' not in reply.text
     if reply.status >= 400:
-        assert reply.text.startswith("{"), f"{reply.status} {reply.text[:300]!r}"
+        assert reply.text.startswith("{"), f"{reply.status} {reply.text[:200]!r}"
         error: Any = json.loads(reply.text)["error"]
         assert set(error) == {"code", "message"}
         assert isinstance(error["code"], str) and isinstance(error["message"], str)
