@@ -178,8 +178,8 @@ def parse_wake_up(document: Any) -> WakeUp:
     if not isinstance(document, dict):
         raise InvalidInput("the body must be a JSON object {msg_id, job_id, task_name}")
     msg_id = document.get("msg_id")
-    if isinstance(msg_id, bool) or not isinstance(msg_id, int) or msg_id < 1:
-        raise InvalidInput("msg_id must be a positive integer")
+    if isinstance(msg_id, bool) or not isinstance(msg_id, int) or not 1 <= msg_id < 2**63:
+        raise InvalidInput("msg_id must be a positive integer (a bigint)")
     job_id = document.get("job_id")
     if not isinstance(job_id, str):
         raise InvalidInput("job_id must be a UUID string")

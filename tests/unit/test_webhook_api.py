@@ -83,6 +83,7 @@ def test_a_caller_without_the_secret_is_401_and_nothing_is_invoked(
         (b"[" * 5000, "limit is 64"),
         (b'{"msg_id": 1, "job_id": "\\ud800", "task_name": "t"}', "surrogate"),
         (b'{"msg_id": 0, "job_id": "x", "task_name": "t"}', "msg_id"),
+        (b'{"msg_id": 9223372036854775808, "job_id": "x", "task_name": "t"}', "msg_id"),
         (b'{"msg_id": 1, "job_id": "nope", "task_name": "t"}', "job id"),
     ],
 )
