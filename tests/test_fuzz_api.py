@@ -13,6 +13,7 @@ import http.client
 import json
 import os
 import urllib.parse
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -196,7 +197,7 @@ def check(reply: Reply, before: tuple[int, int], after: tuple[int, int], keyed: 
 @FUZZ_SETTINGS
 @given(
     body=bodies,
-    content_type=st.one_of(st.none(), content_types),
+    content_type=st.one_of(st.just("application/json"), st.none(), content_types),
     key=idempotency_keys,
     query=queries,
 )
@@ -236,6 +237,59 @@ def test_any_method_path_query_and_header_is_answered_without_a_5xx(
         assert jobs_and_messages(server.database_url) == before
         return
     check(reply, before, jobs_and_messages(server.database_url), "Idempotency-Key" in extra)
+
+
+# --- idempotency keys against a model ------------------------------------------------------
+
+SAME_AS_FIRST = [
+    {"task_name": "a", "payload": {"x": 1, "y": [2]}},
+    {"payload": {"y": [2], "x": 1}, "task_name": " a "},  # the same request, written otherwise
+]
+OTHERS = [{"task_name": "a"}, {"task_name": "b", "payload": {"x": 1, "y": [2]}}]
+
+
+def _meaning(document: dict[str, Any]) -> str:
+    return json.dumps([document["task_name"].strip(), document.get("payload", {})], sort_keys=True)
+
+
+@settings(FUZZ_SETTINGS, max_examples=max(10, EXAMPLES // 6))
+@given(
+    steps=st.lists(
+        st.tuples(st.sampled_from(["k1", "k2"]), st.sampled_from(SAME_AS_FIRST + OTHERS)),
+        min_size=2,
+        max_size=6,
+    )
+)
+def test_keys_replay_the_same_request_and_refuse_another(
+    server: Server, steps: list[tuple[str, dict[str, Any]]]
+) -> None:
+    prefix = uuid.uuid4().hex  # keys of their own, whatever earlier examples stored
+    first: dict[str, tuple[str, str]] = {}  # key -> (meaning, job_id)
+    for name, document in steps:
+        key = f"{prefix}-{name}"
+        before = jobs_and_messages(server.database_url)
+        body = json.dumps(document).encode()
+        reply = send(
+            server,
+            "POST",
+            "/jobs",
+            body,
+            {"Content-Type": "application/json", "Idempotency-Key": key},
+        )
+        statuses_seen.add(reply.status)
+        after = jobs_and_messages(server.database_url)
+        if key not in first:
+            assert reply.status == 202, reply.text
+            first[key] = (_meaning(document), json.loads(reply.text)["job_id"])
+            assert after == (before[0] + 1, before[1] + 1)
+        elif first[key][0] == _meaning(document):
+            assert reply.status == 202, reply.text
+            assert json.loads(reply.text)["job_id"] == first[key][1]
+            assert after == before
+        else:
+            assert reply.status == 422, reply.text
+            assert json.loads(reply.text)["error"]["code"] == "idempotency_key_reused"
+            assert after == before
 
 
 # --- the OpenAPI description, through schemathesis ----------------------------------------
