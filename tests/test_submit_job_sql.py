@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import psycopg
 import pytest
 from psycopg.types.json import Jsonb
+
+from devstack import migrate
+from tests.conftest import PgServer
 
 
 def counts(db: psycopg.Connection) -> tuple[int, int]:
@@ -175,3 +179,24 @@ def test_the_trigger_queues_an_authenticated_webhook_call(db: psycopg.Connection
     assert (method, url) == ("POST", "http://127.0.0.1:9/hook")
     assert headers["Authorization"] == "Bearer sekrit"
     assert body == {"msg_id": msg[0], "job_id": str(row[0]), "task_name": "loud"}
+
+
+def test_keys_stored_before_fingerprints_survive_the_upgrade(pg_server: PgServer) -> None:
+    name = f"up_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_server.admin_url, autocommit=True) as admin:
+        admin.execute(f'create database "{name}"')
+    try:
+        url = pg_server.url_for(name)
+        everything = migrate.discover()
+        earlier = [m for m in everything if m.path.name < "20261130006000"]
+        with psycopg.connect(url, autocommit=True) as conn:
+            migrate.prepare(conn)
+            migrate.apply_migrations(conn, earlier)
+            before = submit(conn, "old", {}, "kept-key")
+            migrate.apply_migrations(conn, everything)  # this one and any later
+            assert submit(conn, "old", {}, "kept-key") == before
+            assert submit(conn, "anything else", {}, "kept-key") == before  # no fingerprint
+            assert counts(conn) == (1, 1)
+    finally:
+        with psycopg.connect(pg_server.admin_url, autocommit=True) as admin:
+            admin.execute(f'drop database if exists "{name}" with (force)')
