@@ -75,7 +75,9 @@ def response_for(exc: Exception, request: HttpRequest | None = None) -> HttpResp
     goes to the log, never to the caller)."""
     where = f"{request.method} {request.path[:100]}" if request else "request"
     if isinstance(exc, ConfigError):
-        exc = errors.Misconfigured(str(exc))
+        # The detail (which setting, which parameter) is for the operator, not the caller.
+        log.error("cannot start: %s", exc)
+        exc = errors.Misconfigured("the function is misconfigured; see its logs")
     if isinstance(exc, errors.JobSystemError):
         status = _status_for(exc)
         level = logging.WARNING if status >= 500 else logging.INFO

@@ -44,9 +44,13 @@ def test_each_error_has_its_status_and_its_code(error: errors.JobSystemError, st
     assert response.body == {"error": {"code": error.code, "message": "m"}}
 
 
-def test_a_config_error_is_503_misconfigured() -> None:
+def test_a_config_error_is_503_misconfigured_with_the_detail_in_the_log_only(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     response = response_for(ConfigError("DATABASE_URL is not set"))
     assert (response.status, response.body["error"]["code"]) == (503, "misconfigured")
+    assert "DATABASE_URL" not in json.dumps(response.body)
+    assert "DATABASE_URL is not set" in caplog.text
 
 
 def test_anything_else_is_500_without_detail() -> None:
