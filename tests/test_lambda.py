@@ -16,8 +16,7 @@ import psycopg
 import pytest
 from moto import mock_aws
 
-from functions import process_job, submit, webhook
-from functions.db import connections
+from functions import once, process_job, submit, webhook
 from functions.invokers import LambdaInvoker
 
 EVENTS = Path(__file__).resolve().parent / "events"
@@ -110,9 +109,9 @@ def webhook_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("WEBHOOK_SECRET", SECRET)
     monkeypatch.setenv("PROCESS_JOB_FUNCTION_NAME", FUNCTION)
     monkeypatch.delenv("PROCESS_JOB_URL", raising=False)
-    webhook.reset()
+    once.reset_all()
     yield
-    webhook.reset()
+    once.reset_all()
 
 
 @pytest.mark.parametrize(
@@ -147,10 +146,9 @@ def test_the_webhook_hands_the_message_to_process_job_as_one_event_invocation(
 @pytest.fixture
 def submit_env(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setenv("DATABASE_URL", db_url)
-    submit.reset()
+    once.reset_all()
     yield db_url
-    submit.reset()
-    connections.close_all()
+    once.reset_all()
 
 
 def test_post_jobs_accepts_the_job_and_stores_it(submit_env: str) -> None:
@@ -220,10 +218,9 @@ def worker_env(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("TASK_MODULES", raising=False)
-    process_job.reset()
+    once.reset_all()
     yield db_url
-    process_job.reset()
-    connections.close_all()
+    once.reset_all()
 
 
 def _submit_noop(db_url: str) -> tuple[str, int]:

@@ -1,9 +1,9 @@
-"""One deployable function: its handler is built on first use (once per cold start) and served
+"""One deployable function: its handler is built once per process (functions.once) and served
 to both platforms."""
 
 from __future__ import annotations
 
-import threading
+import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -11,29 +11,28 @@ from functions import logs
 from functions.adapters import flask_adapter, lambda_adapter
 from functions.config import ConfigError
 from functions.http.types import Handler, HttpRequest, HttpResponse, error_response
+from functions.once import PerProcess
 
 if TYPE_CHECKING:
     import flask
 
+log = logging.getLogger("functions.entry")
+
+
+def _logged(build: Callable[[], Handler]) -> Callable[[], Handler]:
+    def build_with_logs() -> Handler:
+        logs.configure()
+        return build()
+
+    return build_with_logs
+
 
 class Entry:
     def __init__(self, build: Callable[[], Handler]) -> None:
-        self._build = build
-        self._handler: Handler | None = None
-        self._lock = threading.Lock()
+        self._handler = PerProcess(_logged(build))
 
     def handler(self) -> Handler:
-        if self._handler is None:
-            with self._lock:
-                if self._handler is None:
-                    logs.configure()
-                    self._handler = self._build()
-        return self._handler
-
-    def reset(self) -> None:
-        """Build the handler afresh on next use (tests that change the environment)."""
-        with self._lock:
-            self._handler = None
+        return self._handler.get()
 
     def serve(self, request: HttpRequest | HttpResponse) -> HttpResponse:
         if isinstance(request, HttpResponse):
@@ -41,7 +40,11 @@ class Entry:
         try:
             handler = self.handler()
         except ConfigError as exc:
-            return error_response("misconfigured", str(exc), 503)
+            # The detail (which setting, which parameter) is for the operator, not the caller.
+            log.error("cannot start: %s", exc)
+            return error_response(
+                "misconfigured", "the function is misconfigured; see its logs", 503
+            )
         return handler(request)
 
     def flask(self, request: flask.Request) -> tuple[bytes, int, dict[str, str]]:
