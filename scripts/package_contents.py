@@ -27,16 +27,16 @@ HANDLERS = {
 }
 
 
-def closure(module: str) -> list[str]:
-    """Files of our package that ``module`` imports, directly or not, relative to ROOT."""
+def closure(module: str, root: Path = ROOT) -> list[str]:
+    """Files of our package that ``module`` imports, directly or not, relative to ``root``."""
     # Only the checkout is searched: the standard library and third-party modules are not
     # found, so they are neither followed nor packaged (the layer and the runtime hold them).
-    finder = modulefinder.ModuleFinder(path=[str(ROOT)])
+    finder = modulefinder.ModuleFinder(path=[str(root)])
     finder.import_hook(module)
     files = set()
     for name, found in finder.modules.items():
         if (name == PACKAGE or name.startswith(PACKAGE + ".")) and found.__file__:
-            files.add(Path(found.__file__).resolve().relative_to(ROOT).as_posix())
+            files.add(Path(found.__file__).resolve().relative_to(root.resolve()).as_posix())
     return sorted(files)
 
 

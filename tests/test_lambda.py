@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -267,3 +268,63 @@ def test_process_job_drains_the_queue(worker_env: str, make_event: EventMaker) -
     assert waiting == (0,)
     # The queue is empty now: another sweep finds nothing and returns at once.
     assert process_job.handler(load_event("scheduled_event"), None)["completed"] == 0
+
+
+def test_one_process_job_invocation_holds_at_most_two_connections(
+    worker_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """However many tasks run side by side, an invocation uses one connection for claiming
+    and recording and one for the visibility heartbeat (task threads never touch the
+    database): the 2 of the README's connection formula."""
+    monkeypatch.setenv("BATCH_SIZE", "8")
+    monkeypatch.setenv("VISIBILITY_TIMEOUT_SECONDS", "3")  # a heartbeat every second
+    monkeypatch.setenv("TASK_MAX_SECONDS", "10")
+    once.reset_all()
+    with psycopg.connect(worker_env, autocommit=True) as conn:
+        for _ in range(8):
+            conn.execute("""select submit_job('x', '{"kind": "simulate", "seconds": 2.5}')""")
+    peak = 0
+    finished = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        with psycopg.connect(worker_env, autocommit=True) as conn:
+            while not finished.wait(0.05):
+                row = conn.execute(
+                    "select count(*) from pg_stat_activity where datname = current_database()"
+                    " and application_name like 'supajobs-%'"
+                ).fetchone()
+                assert row is not None
+                peak = max(peak, int(row[0]))
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        report = process_job.handler(load_event("scheduled_event"), LambdaContext(900_000))
+    finally:
+        finished.set()
+        sampler.join()
+    assert report["completed"] == 8
+    assert peak == 2
+
+
+def test_a_warm_instance_keeps_one_connection_between_invocations(
+    worker_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The heartbeat's connection ends with its invocation; only the claiming one stays open
+    while the instance waits for the next event, however many invocations it has served."""
+    monkeypatch.setenv("VISIBILITY_TIMEOUT_SECONDS", "3")  # a heartbeat every second
+    monkeypatch.setenv("TASK_MAX_SECONDS", "10")
+    once.reset_all()
+    counts = []
+    for _ in range(2):
+        with psycopg.connect(worker_env, autocommit=True) as conn:
+            conn.execute("""select submit_job('x', '{"kind": "simulate", "seconds": 1.5}')""")
+        assert process_job.handler(load_event("scheduled_event"), None)["completed"] == 1
+        with psycopg.connect(worker_env) as conn:
+            row = conn.execute(
+                "select count(*) from pg_stat_activity where datname = current_database()"
+                " and application_name like 'supajobs-%'"
+            ).fetchone()
+        counts.append(row[0] if row else None)
+    assert counts == [1, 1]
