@@ -328,3 +328,23 @@ def test_a_warm_instance_keeps_one_connection_between_invocations(
             ).fetchone()
         counts.append(row[0] if row else None)
     assert counts == [1, 1]
+
+
+def test_submit_reads_its_database_url_from_an_ssm_securestring(
+    submit_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As deployed: the environment names the parameter, the value comes from SSM (moto)."""
+    monkeypatch.delenv("DATABASE_URL")
+    monkeypatch.setenv("DATABASE_URL_SSM_PARAMETER", "/supajobs/test/database-url")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    with mock_aws():
+        boto3.client("ssm", region_name=REGION).put_parameter(
+            Name="/supajobs/test/database-url", Value=submit_env, Type="SecureString"
+        )
+        monkeypatch.setattr(boto3, "DEFAULT_SESSION", boto3.Session(region_name=REGION))
+        once.reset_all()
+        response = submit.handler(load_event("http_post_jobs"), None)
+    assert response["statusCode"] == 202
+    assert submit_env not in json.dumps(response)
+    with psycopg.connect(submit_env) as conn:
+        assert conn.execute("select count(*) from job_results").fetchone() == (1,)
