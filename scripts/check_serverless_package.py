@@ -381,6 +381,10 @@ def check_zips(resources: dict[str, Any], ids: dict[str, str], report: Report, t
     closures = package_contents.contents()
     layer = resources.get(LAYER_ID, {}).get("Properties", {})
     layer_zip = OUT_DIR / str(layer.get("Content", {}).get("S3Key", "?")).rsplit("/", 1)[-1]
+    report.check(
+        layer.get("CompatibleRuntimes") == [RUNTIME],
+        f"layer: compatible runtimes {layer.get('CompatibleRuntimes')}, not [{RUNTIME}]",
+    )
     if report.check(layer_zip.is_file(), f"no layer artifact for {LAYER_ID}"):
         with zipfile.ZipFile(layer_zip) as archive:
             names = archive.namelist()
