@@ -256,7 +256,7 @@ def test_process_job_drains_the_queue(worker_env: str, make_event: EventMaker) -
     job_id, msg_id = _submit_noop(worker_env)
     event, context = make_event(job_id, msg_id)
     report = process_job.handler(event, context)
-    assert report == {"completed": 1, "failed": 0, "retried": 0, "skipped": 0}
+    assert report == {"completed": 1, "failed": 0, "retried": 0, "skipped": 0, "handed_back": 0}
     with psycopg.connect(worker_env) as conn:
         job = conn.execute(
             "select status, result from job_results where job_id = %s", (job_id,)

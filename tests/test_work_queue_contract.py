@@ -15,7 +15,7 @@ from psycopg.types.json import Jsonb
 from functions.core.models import Claim, ClaimedBatch, JobStatus, Outcome
 from functions.core.ports import WorkQueue
 from functions.db.store import PgWorkQueue
-from functions.memory import InMemoryWorkQueue
+from functions.testing import InMemoryWorkQueue
 
 
 class Harness(Protocol):

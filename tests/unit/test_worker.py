@@ -10,12 +10,12 @@ from functions.core.models import Outcome
 from functions.core.retry import RetryPolicy
 from functions.core.tasks import TaskContext, TaskRegistry
 from functions.core.worker import Worker, WorkerSettings
-from functions.memory import InMemoryWorkQueue
+from functions.testing import InMemoryWorkQueue
 
 
 def make_worker(queue: InMemoryWorkQueue, registry: TaskRegistry, **settings: float) -> Worker:
     return Worker(
-        queue_factory=lambda: queue,
+        queue=queue,
         registry=registry,
         policy=RetryPolicy(max_attempts=3, base_delay_s=0),
         settings=WorkerSettings(batch_size=4, visibility_s=30, **settings),  # type: ignore[arg-type]
