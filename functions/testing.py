@@ -29,6 +29,7 @@ class FakeClock:
     def __init__(self, start: float = 0.0) -> None:
         self._now = start
         self._changed = threading.Condition()
+        self._waits: list[float] = []  # the fake time each current waiter waits until
 
     def monotonic(self) -> float:
         with self._changed:
@@ -43,11 +44,25 @@ class FakeClock:
         stuck_at = time.monotonic() + _STUCK_AFTER_S
         with self._changed:
             until = self._now + max(0.0, timeout)
-            while not event.is_set() and self._now < until:
-                if time.monotonic() > stuck_at:
-                    raise AssertionError("FakeClock: nothing set the event or advanced time")
-                self._changed.wait(_POLL_S)
+            self._waits.append(until)
+            self._changed.notify_all()
+            try:
+                while not event.is_set() and self._now < until:
+                    if time.monotonic() > stuck_at:
+                        raise AssertionError("FakeClock: nothing set the event or advanced time")
+                    self._changed.wait(_POLL_S)
+            finally:
+                self._waits.remove(until)
         return event.is_set()
+
+    def wait_for_waiter(self, until: float, timeout: float = 10.0) -> None:
+        """Block, for up to ``timeout`` real seconds, until a thread waits until ``until``."""
+        with self._changed:
+            found = self._changed.wait_for(
+                lambda: any(abs(u - until) < 1e-9 for u in self._waits), timeout
+            )
+        if not found:
+            raise AssertionError(f"FakeClock: no thread waits until {until}; waits: {self._waits}")
 
 
 @dataclass

@@ -290,7 +290,13 @@ class _Drain:
                 # Earlier attempts died without recording anything (a crash or a kill).
                 error = f"gave up after {claim.attempt - 1} attempts that never finished"
                 exhausted.append(Outcome(claim, JobStatus.FAILED, None, error, Failure.PERMANENT))
+        self.finish(exhausted)
+        for claim in claims:
+            if claim.attempt > self.worker.policy.max_attempts:
                 continue
+            # Started even when the time left has shrunk since it was found to fit (a slow
+            # statement in between): most tasks end well within their limit, and one that
+            # does not is handed back at the deadline, its attempt uncounted.
             limit_s = self.worker.time_limit(claim)
             own_end = self.clock.monotonic() + limit_s
             future = self.pool.submit(self.worker.run_task, claim)
@@ -298,7 +304,6 @@ class _Drain:
             pending[future] = _Running(
                 claim, limit_s, min(own_end, self.deadline), own_end > self.deadline
             )
-        self.finish(exhausted)
 
         # Outcomes are recorded as their tasks end, each group that ends together in one
         # statement: a quick job never waits behind a slow batch-mate to be shown completed.
