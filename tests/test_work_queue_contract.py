@@ -19,7 +19,8 @@ from functions.testing import InMemoryWorkQueue
 
 
 class Harness(Protocol):
-    queue: WorkQueue
+    @property
+    def queue(self) -> WorkQueue: ...
 
     def submit(self, task_name: str, payload: dict[str, Any]) -> UUID: ...
 

@@ -36,15 +36,16 @@ def make_worker(
     registry: TaskRegistry,
     clock: FakeClock,
     base_delay_s: float = 0,
-    **settings: float,
+    batch_size: int = 4,
+    linger_s: float = 30,
 ) -> Worker:
     return Worker(
         queue=queue,
         registry=registry,
         policy=RetryPolicy(max_attempts=3, base_delay_s=base_delay_s),
         settings=WorkerSettings(
-            **{"batch_size": 4, "visibility_s": 30, "task_timeout_s": 60, **settings}
-        ),  # type: ignore[arg-type]
+            batch_size=batch_size, visibility_s=30, task_timeout_s=60, linger_s=linger_s
+        ),
         clock=clock,
         draw=lambda: 0.5,
     )
