@@ -268,7 +268,7 @@ class _Drain:
         self.hand_back(no_room, [])
         retries = self.run_together(runnable)
         for n, message in enumerate(batch.suspects):
-            if self.out_of_time or not self.room_for(self.shortest_s):
+            if not self.room_for(self.shortest_s):
                 self.hand_back([], batch.suspects[n:])
                 break
             suspect = self.queue.start(message)
