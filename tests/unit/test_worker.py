@@ -204,13 +204,18 @@ def assert_untouched(queue: InMemoryWorkQueue, job_id: UUID) -> None:
     assert (message.read_count, message.visible_at <= queue.clock.monotonic()) == (0, True)
 
 
-def test_an_invocation_with_too_little_time_claims_nothing(
-    clock: FakeClock, release: threading.Event
-) -> None:
+def test_an_invocation_with_too_little_time_claims_nothing(clock: FakeClock) -> None:
+    registry = TaskRegistry()
+
+    @registry.task("simulate", time_limit_s=11)  # runs 5-10 s
+    @registry.task("thumbnail", time_limit_s=60)
+    def work(ctx: TaskContext) -> str:
+        return "ran"
+
     queue = InMemoryWorkQueue(clock=clock)
-    job_id = queue.submit("report", {"kind": "thumbnail"})
-    # The case: five seconds left, a task that may take a minute.
-    report = drain(make_worker(queue, limited_tasks(clock, release), clock), seconds=5)
+    job_id = queue.submit("report", {"kind": "simulate"})
+    # The case: five seconds left, and no task that could finish in them.
+    report = drain(make_worker(queue, registry, clock), seconds=5)
     assert report == DrainReport()
     assert_untouched(queue, job_id)
 
