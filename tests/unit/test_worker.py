@@ -3,6 +3,7 @@ on real time."""
 
 from __future__ import annotations
 
+import random
 import threading
 from collections.abc import Iterator, Sequence
 from uuid import UUID
@@ -333,3 +334,21 @@ def test_a_retry_due_after_the_linger_is_left_to_the_next_invocation(clock: Fake
     assert (report.retried, clock.monotonic()) == (1, 0.0)
     assert message.visible_at == 75.0  # 50 s, plus 25 s from the draw of 0.5
     assert (queue.jobs[job_id].status, queue.jobs[job_id].error) == ("pending", "ValueError: nope")
+
+
+def test_jobs_failed_together_come_back_spread_out(clock: FakeClock) -> None:
+    queue = InMemoryWorkQueue(clock=clock)
+    for i in range(8):
+        queue.submit(f"j{i}", {"kind": "boom"})  # one blip fails them all at once
+    worker = Worker(
+        queue=queue,
+        registry=tasks(),
+        policy=RetryPolicy(max_attempts=3, base_delay_s=10),
+        settings=WorkerSettings(batch_size=8, linger_s=0),
+        clock=clock,
+        draw=random.Random(3).random,
+    )
+    assert drain(worker).retried == 8
+    due = sorted(m.visible_at for m in queue.queue.values())
+    assert len(set(due)) == 8  # no two in lockstep
+    assert due[0] >= 5 and due[-1] < 10  # none sooner than half the delay, none later than it
