@@ -19,13 +19,14 @@ if TYPE_CHECKING:
 
 # Time kept back from Lambda's limit so the last batch can record its outcome.
 LAMBDA_MARGIN_S = 30.0
+LAMBDA_MARGIN_SHARE = 0.1
 
 
 def _build_worker() -> tuple[Worker, WorkerConfig]:
     from functions import logs
     from functions.config import WorkerConfig
     from functions.core.retry import RetryPolicy
-    from functions.core.tasks import load_task_modules, registry
+    from functions.core.tasks import TaskSettings, load_task_modules, registry
     from functions.core.worker import Worker, WorkerSettings
     from functions.db.store import PgWorkQueue
 
@@ -34,14 +35,14 @@ def _build_worker() -> tuple[Worker, WorkerConfig]:
     load_task_modules(list(cfg.task_modules))
     queue = PgWorkQueue(cfg.database_url)
     worker = Worker(
-        queue_factory=lambda: queue,
+        queue=queue,
         registry=registry,
         policy=RetryPolicy(cfg.max_attempts, cfg.retry_base_delay_s),
         settings=WorkerSettings(
             batch_size=cfg.batch_size,
             visibility_s=cfg.visibility_s,
             task_timeout_s=cfg.task_timeout_s,
-            task_settings={"min_seconds": cfg.task_min_s, "max_seconds": cfg.task_max_s},
+            task_settings=TaskSettings(cfg.task_min_s, cfg.task_max_s),
         ),
     )
     return worker, cfg
@@ -69,7 +70,12 @@ def process_job(request: flask.Request) -> tuple[bytes, int, dict[str, str]]:
 def handler(event: Any, context: Any) -> dict[str, Any]:
     """An async invocation (the webhook's message) or a scheduled sweep: both drain the queue."""
     worker, cfg = _worker.get()
+    start = time.monotonic()
     budget = cfg.max_run_s
     if context is not None and hasattr(context, "get_remaining_time_in_millis"):
-        budget = min(budget, context.get_remaining_time_in_millis() / 1000 - LAMBDA_MARGIN_S)
-    return worker.drain(time.monotonic() + max(1.0, budget)).to_json()
+        remaining = context.get_remaining_time_in_millis() / 1000
+        # A short-lived invocation keeps a tenth back rather than all of it.
+        budget = min(budget, remaining - min(LAMBDA_MARGIN_S, remaining * LAMBDA_MARGIN_SHARE))
+    # The worker starts no task whose time limit does not fit in the budget, so a spent
+    # invocation returns at once and leaves the queue for the next one.
+    return worker.drain(start + budget).to_json()

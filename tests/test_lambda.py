@@ -224,9 +224,9 @@ def worker_env(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     once.reset_all()
 
 
-def _submit_noop(db_url: str) -> tuple[str, int]:
+def _submit_noop(db_url: str, kind: str = "noop") -> tuple[str, int]:
     with psycopg.connect(db_url, autocommit=True) as conn:
-        row = conn.execute("""select submit_job('x', '{"kind": "noop"}')""").fetchone()
+        row = conn.execute("select submit_job('x', %s)", (json.dumps({"kind": kind}),)).fetchone()
         assert row is not None
         job_id = str(row[0])
         msg = conn.execute(
@@ -254,7 +254,7 @@ def test_process_job_drains_the_queue(worker_env: str, make_event: EventMaker) -
     job_id, msg_id = _submit_noop(worker_env)
     event, context = make_event(job_id, msg_id)
     report = process_job.handler(event, context)
-    assert report == {"completed": 1, "failed": 0, "retried": 0, "skipped": 0}
+    assert report == {"completed": 1, "failed": 0, "retried": 0, "skipped": 0, "handed_back": 0}
     with psycopg.connect(worker_env) as conn:
         job = conn.execute(
             "select status, result from job_results where job_id = %s", (job_id,)
@@ -348,3 +348,43 @@ def test_submit_reads_its_database_url_from_an_ssm_securestring(
     assert submit_env not in json.dumps(response)
     with psycopg.connect(submit_env) as conn:
         assert conn.execute("select count(*) from job_results").fetchone() == (1,)
+
+
+def _untouched(db_url: str, job_id: str, msg_id: int) -> bool:
+    """Pending with no attempt counted, its message visible now and never counted as read."""
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute(
+            "select j.status, j.attempts, q.read_ct, q.vt <= clock_timestamp()"
+            " from job_results j join pgmq.q_work_queue q on q.msg_id = %s"
+            " where j.job_id = %s",
+            (msg_id, job_id),
+        ).fetchone()
+    return row == ("pending", 0, 0, True)
+
+
+def test_an_invocation_with_seconds_left_claims_nothing_it_cannot_finish(
+    worker_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The issue's case: simulate runs 5-10 s, and the invocation has 5 s left.
+    monkeypatch.setenv("TASK_MIN_SECONDS", "5")
+    monkeypatch.setenv("TASK_MAX_SECONDS", "10")
+    once.reset_all()
+    job_id, msg_id = _submit_noop(worker_env, kind="simulate")
+    report = process_job.handler(load_event("scheduled_event"), LambdaContext(remaining_ms=5000))
+    assert report == {"completed": 0, "failed": 0, "retried": 0, "skipped": 0, "handed_back": 0}
+    assert _untouched(worker_env, job_id, msg_id)
+
+
+def test_an_invocation_hands_back_at_once_what_it_claimed_but_cannot_finish(
+    worker_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TASK_MAX_SECONDS", "30")  # simulate may take 31 s; noop 5
+    once.reset_all()
+    noop_id, _ = _submit_noop(worker_env, kind="noop")
+    long_id, long_msg = _submit_noop(worker_env, kind="simulate")
+    report = process_job.handler(load_event("scheduled_event"), LambdaContext(remaining_ms=20_000))
+    assert report == {"completed": 1, "failed": 0, "retried": 0, "skipped": 0, "handed_back": 1}
+    assert _untouched(worker_env, long_id, long_msg)
+    with psycopg.connect(worker_env) as conn:
+        done = conn.execute("select status from job_results where job_id = %s", (noop_id,))
+        assert done.fetchone() == ("completed",)
