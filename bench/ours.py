@@ -124,7 +124,7 @@ def drain_worker(database_url: str) -> None:
 
     queue = PgWorkQueue(database_url)
     worker = Worker(
-        queue_factory=lambda: queue,
+        queue=queue,
         registry=registry,
         policy=RetryPolicy(),
         settings=WorkerSettings(batch_size=10, visibility_s=30, task_timeout_s=600),

@@ -1,7 +1,12 @@
 """Configuration, read once per cold start from the environment into frozen values.
 
 Each function reads only what it needs, so ``webhook`` runs without a database URL and
-``submit`` without a webhook secret.
+``submit`` without a webhook secret. The two secrets (``DATABASE_URL``, ``WEBHOOK_SECRET``) are
+each taken from exactly one of ``NAME_SSM_PARAMETER`` (a SecureString parameter's name, read
+with decryption), ``NAME_SECRET_ARN`` (a Secrets Manager secret) or ``NAME`` itself (the value,
+for local runs). Deployed, only the first two are set, so no value is in the template or the
+function's configuration; callers build their configuration once per process (functions.once),
+so each secret is fetched once per instance.
 """
 
 from __future__ import annotations
@@ -10,16 +15,14 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from functions import secrets
+
+SSM_SUFFIX = "_SSM_PARAMETER"
+SECRETS_MANAGER_SUFFIX = "_SECRET_ARN"
+
 
 class ConfigError(RuntimeError):
     """A required setting is missing or malformed."""
-
-
-def _required(env: Mapping[str, str], name: str, purpose: str) -> str:
-    value = env.get(name, "").strip()
-    if not value:
-        raise ConfigError(f"{name} is not set: it is needed {purpose}")
-    return value
 
 
 def _number(env: Mapping[str, str], name: str, default: float) -> float:
@@ -32,8 +35,43 @@ def _number(env: Mapping[str, str], name: str, default: float) -> float:
         raise ConfigError(f"{name} must be a number, not {raw!r}") from None
 
 
+def secret(env: Mapping[str, str], name: str, purpose: str) -> str:
+    """The secret ``name`` from the one source ``env`` names (the raw string, unparsed)."""
+    sources = {
+        suffix: env.get(name + suffix, "").strip()
+        for suffix in (SSM_SUFFIX, SECRETS_MANAGER_SUFFIX, "")
+    }
+    given = [name + suffix for suffix, value in sources.items() if value]
+    if len(given) > 1:
+        raise ConfigError(f"{' and '.join(given)} are set: set one, so {name} has one source")
+    try:
+        if sources[SSM_SUFFIX]:
+            value = secrets.from_ssm(sources[SSM_SUFFIX])
+        elif sources[SECRETS_MANAGER_SUFFIX]:
+            value = secrets.from_secrets_manager(sources[SECRETS_MANAGER_SUFFIX])
+        else:
+            value = sources[""]
+    except secrets.SecretUnreadable as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+    value = value.strip()
+    if not value:
+        raise ConfigError(
+            f"{name} is not set: it is needed {purpose} (set {name}{SSM_SUFFIX},"
+            f" {name}{SECRETS_MANAGER_SUFFIX} or, for local runs, {name})"
+        )
+    return value
+
+
 def database_url(env: Mapping[str, str] = os.environ) -> str:
-    return _required(env, "DATABASE_URL", "to reach the jobs database")
+    return secret(env, "DATABASE_URL", "to reach the jobs database")
+
+
+def pool_max_size(env: Mapping[str, str] = os.environ) -> int:
+    """Connections one process's pool may hold (1 on Lambda: one request at a time)."""
+    size = int(_number(env, "DB_POOL_MAX_SIZE", 10))
+    if size < 1:
+        raise ConfigError("DB_POOL_MAX_SIZE must be at least 1")
+    return size
 
 
 def cors_origin(env: Mapping[str, str] = os.environ) -> str:
@@ -56,7 +94,7 @@ class WebhookConfig:
                 " (AWS Lambda) so the webhook knows what to invoke"
             )
         return cls(
-            secret=_required(env, "WEBHOOK_SECRET", "to authenticate the database's calls"),
+            secret=secret(env, "WEBHOOK_SECRET", "to authenticate the database's calls"),
             process_job_url=url,
             process_job_function=function,
         )

@@ -8,6 +8,8 @@ import os
 import sys
 from datetime import UTC, datetime
 
+from functions.once import PerProcess
+
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
@@ -25,17 +27,17 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
-_configured = False
-
-
-def configure() -> None:
-    """Install the JSON formatter on the root logger, once per process."""
-    global _configured
-    if _configured:
-        return
+def _install() -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(os.environ.get("LOG_LEVEL", "INFO").upper())
-    _configured = True
+
+
+_installed = PerProcess(_install)
+
+
+def configure() -> None:
+    """Install the JSON formatter on the root logger, once per process."""
+    _installed.get()

@@ -23,11 +23,6 @@ def _build() -> Handler:
 _entry = Entry(_build)
 
 
-def reset() -> None:
-    """Build the handler afresh on next use (tests that change the environment)."""
-    _entry.reset()
-
-
 def submit(request: flask.Request) -> tuple[bytes, int, dict[str, str]]:
     return _entry.flask(request)
 

@@ -2,7 +2,7 @@
 
     python scripts/build_lambda_layer.py [--force]
 
-pip is asked for wheels of the Lambda runtime's platform (CPython 3.12, manylinux x86_64),
+pip is asked for wheels of the Lambda runtime's platform (CPython 3.13, manylinux x86_64),
 whatever Python and machine run this script, so no Docker is needed. The layer is rebuilt
 only when the requirements or the platform change.
 """
@@ -23,8 +23,10 @@ STAMP = LAYER_DIR / ".built-for"
 
 # What the functions import besides the standard library and boto3 (which the runtime has).
 REQUIREMENTS = ("psycopg[binary]==3.3.9", "psycopg-pool==3.3.3")
-# Must match serverless.yml's runtime and architecture.
-PYTHON_VERSION = "3.12"
+# Must match serverless.yml's runtime and architecture (scripts/check_serverless_package.py
+# checks the template against these; tests/test_lambda_artifacts.py imports every compiled
+# module of the layer under this CPython).
+PYTHON_VERSION = "3.13"
 PLATFORMS = ("manylinux_2_28_x86_64", "manylinux2014_x86_64")
 
 

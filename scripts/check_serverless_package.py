@@ -4,8 +4,10 @@
 
 Installs osls from deploy/serverless/package-lock.json when it is missing or stale, builds the
 dependency layer (scripts/build_lambda_layer.py), runs ``osls package`` into .serverless/ with
-dummy secrets, then checks the CloudFormation template and every zip. Prints each artifact's
-size; exits 1 with every miss listed.
+sentinel secret values in its environment, then checks the CloudFormation template and every
+zip: no sentinel anywhere in the output (secrets are read at run time, never deployed), each
+zip holding exactly its handler's import closure (scripts/package_contents.py). Prints each
+artifact's size; exits 1 with every miss listed.
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import build_lambda_layer
+import package_contents
+
 ROOT = Path(__file__).resolve().parent.parent
 TOOLS_DIR = ROOT / "deploy" / "serverless"
 OSLS = TOOLS_DIR / "node_modules" / ".bin" / "osls"
@@ -31,10 +36,21 @@ OUT_DIR = ROOT / ".serverless"
 TEMPLATE = OUT_DIR / "cloudformation-template-update-stack.json"
 STAGE = "ci"
 REGION = "eu-central-1"
-DUMMY_ENV = {
-    "DATABASE_URL": "postgresql://check:check@db.invalid:6543/postgres",
-    "WEBHOOK_SECRET": "check-webhook-secret",
+RUNTIME = f"python{build_lambda_layer.PYTHON_VERSION}"
+ABI = "cpython-" + build_lambda_layer.PYTHON_VERSION.replace(".", "")
+# Values a careless template would pick up from the packager's environment: none may appear in
+# anything osls writes.
+SENTINEL_ENV = {
+    "DATABASE_URL": "postgresql://sentinel:db-password-7f3a9c@db.invalid:6543/postgres",
+    "WEBHOOK_SECRET": "whsec_c2VudGluZWwtd2ViaG9vay1zZWNyZXQtN2YzYTlj",
 }
+# Each function's secrets, as the name of the SSM parameter holding them.
+SECRET_PARAMETERS = {
+    "submit": {"DATABASE_URL_SSM_PARAMETER": f"/supajobs/{STAGE}/database-url"},
+    "webhook": {"WEBHOOK_SECRET_SSM_PARAMETER": f"/supajobs/{STAGE}/webhook-secret"},
+    "process_job": {"DATABASE_URL_SSM_PARAMETER": f"/supajobs/{STAGE}/database-url"},
+}
+RESERVED = {"submit": True, "webhook": False, "process_job": True}
 # Anything that could hand osls credentials is removed, so packaging proves it needs none.
 CREDENTIAL_VARS = (
     "AWS_ACCESS_KEY_ID",
@@ -67,7 +83,7 @@ USES_LAYER = {"submit": True, "webhook": False, "process_job": True}
 # under TYPE_CHECKING (functions-framework's type, never imported on Lambda).
 PROVIDED_BY_RUNTIME = {"boto3", "botocore", "flask"}
 LAYER_FILES = ("python/psycopg/__init__.py", "python/psycopg_pool/__init__.py")
-LAYER_BINARY = re.compile(r"^python/psycopg_binary/.*\.cpython-312-x86_64-linux-gnu\.so$")
+LAYER_BINARY = re.compile(rf"^python/psycopg_binary/.*\.{ABI}-x86_64-linux-gnu\.so$")
 FORBIDDEN_IN_ZIP = re.compile(r"(^|/)(__pycache__|tests?)(/|$)|\.pyc$|(^|/)test_[^/]*\.py$")
 
 
@@ -106,7 +122,7 @@ def build_layer() -> None:
 
 def package() -> float:
     env = {k: v for k, v in os.environ.items() if k not in CREDENTIAL_VARS}
-    env.update(DUMMY_ENV)
+    env.update(SENTINEL_ENV)
     env.update(
         {
             "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
@@ -152,19 +168,25 @@ def check_functions(resources: dict[str, Any], report: Report) -> dict[str, str]
     report.check(len(found) == len(HANDLERS), f"expected {len(HANDLERS)} functions: {handlers}")
     for function, logical_id in ids.items():
         props = resources[logical_id]["Properties"]
-        report.check(props.get("Runtime") == "python3.12", f"{function}: runtime is not python3.12")
+        report.check(props.get("Runtime") == RUNTIME, f"{function}: runtime is not {RUNTIME}")
         has_layer = {"Ref": LAYER_ID} in props.get("Layers", [])
         report.check(
             has_layer == USES_LAYER[function],
             f"{function}: {'has' if has_layer else 'lacks'} the dependency layer",
         )
         variables = props.get("Environment", {}).get("Variables", {})
-        needed = ["WEBHOOK_SECRET"] if function == "webhook" else ["DATABASE_URL"]
-        for name in needed:
+        for name, parameter in SECRET_PARAMETERS[function].items():
             report.check(
-                variables.get(name) == DUMMY_ENV[name],
-                f"{function}: {name} does not come from the environment",
+                variables.get(name) == parameter,
+                f"{function}: {name} is {variables.get(name)!r}, not {parameter!r}",
             )
+        plain = sorted(set(variables) & set(SENTINEL_ENV))
+        report.check(not plain, f"{function}: secrets as plain variables: {plain}")
+        reserved = props.get("ReservedConcurrentExecutions")
+        report.check(
+            (isinstance(reserved, int) and reserved > 0) == RESERVED[function],
+            f"{function}: reserved concurrency is {reserved!r}",
+        )
     if "process_job" in ids:
         pj = resources[ids["process_job"]]["Properties"]
         report.check(pj.get("Timeout") == 900, "process_job: the timeout is not 900 s")
@@ -222,9 +244,47 @@ def _arn_text(resource: Any) -> str | None:
     return None
 
 
+def _parameter_arns() -> set[str]:
+    prefix = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter"
+    names = {name for params in SECRET_PARAMETERS.values() for name in params.values()}
+    return {prefix + name for name in names}
+
+
+def _check_lambda_statement(
+    role_id: str, actions: list[str], targets: list[Any], pj: str, pj_name: str, report: Report
+) -> None:
+    report.check(
+        actions == ["lambda:InvokeFunction"],
+        f"{role_id}: lambda actions beyond InvokeFunction: {actions}",
+    )
+    for target in targets:
+        arn = _arn_text(target)
+        report.check(
+            target == {"Fn::GetAtt": [pj, "Arn"]}
+            or (arn is not None and "*" not in arn and arn.endswith(f":function:{pj_name}")),
+            f"{role_id}: lambda:InvokeFunction on {target}, not process_job",
+        )
+
+
+def _check_kms_statement(role_id: str, statement: dict[str, Any], report: Report) -> None:
+    condition = statement.get("Condition", {})
+    via = condition.get("StringEquals", {}).get("kms:ViaService")
+    report.check(
+        _arn_text(via) == "ssm.${AWS::Region}.amazonaws.com",
+        f"{role_id}: kms:Decrypt is not limited to Parameter Store: {via}",
+    )
+    contexts = condition.get("StringEquals", {}).get("kms:EncryptionContext:PARAMETER_ARN", [])
+    arns = {_arn_text(a) for a in as_list(contexts)}
+    report.check(
+        arns == _parameter_arns(),
+        f"{role_id}: kms:Decrypt is not limited to the secret parameters: {sorted(map(str, arns))}",
+    )
+
+
 def check_iam(resources: dict[str, Any], pj: str, report: Report) -> None:
+    """Beyond logs: invoking process_job, reading the two secret parameters, decrypting them."""
     pj_name = resources[pj]["Properties"]["FunctionName"]
-    invoke_statements = 0
+    seen = {"lambda": 0, "ssm": 0, "kms": 0}
     for role_id, role in of_type(resources, "AWS::IAM::Role").items():
         report.check(
             not role.get("ManagedPolicyArns"),
@@ -241,26 +301,41 @@ def check_iam(resources: dict[str, Any], pj: str, report: Report) -> None:
                     f"{role_id}: wildcard action in {actions}",
                 )
                 report.check("*" not in targets, f"{role_id}: Resource '*' for {actions}")
-                lambda_actions = [a for a in actions if a.lower().startswith("lambda:")]
-                if not lambda_actions:
+                services = {a.split(":")[0].lower() for a in actions}
+                if services & {"logs"}:
                     continue
-                invoke_statements += 1
-                report.check(
-                    actions == ["lambda:InvokeFunction"],
-                    f"{role_id}: lambda actions beyond InvokeFunction: {actions}",
-                )
-                for target in targets:
-                    arn = _arn_text(target)
+                service = next(iter(services)) if len(services) == 1 else "mixed"
+                if not report.check(service in seen, f"{role_id}: unexpected actions {actions}"):
+                    continue
+                seen[service] += 1
+                if service == "lambda":
+                    _check_lambda_statement(role_id, actions, targets, pj, pj_name, report)
+                elif service == "ssm":
                     report.check(
-                        target == {"Fn::GetAtt": [pj, "Arn"]}
-                        or (
-                            arn is not None
-                            and "*" not in arn
-                            and arn.endswith(f":function:{pj_name}")
-                        ),
-                        f"{role_id}: lambda:InvokeFunction on {target}, not process_job",
+                        actions == ["ssm:GetParameter"],
+                        f"{role_id}: ssm actions beyond GetParameter: {actions}",
                     )
-    report.check(invoke_statements == 1, "no single statement allows invoking process_job")
+                    got = {_arn_text(t) for t in targets}
+                    report.check(
+                        got == _parameter_arns(),
+                        f"{role_id}: ssm:GetParameter on {sorted(map(str, got))}",
+                    )
+                else:
+                    report.check(actions == ["kms:Decrypt"], f"{role_id}: kms actions {actions}")
+                    _check_kms_statement(role_id, statement, report)
+    for service, count in seen.items():
+        report.check(count == 1, f"{count} statements for {service}, expected exactly one")
+
+
+def check_no_secret_values(report: Report, extracted: Path) -> None:
+    """No sentinel secret from the packager's environment in anything osls wrote."""
+    files = [p for p in OUT_DIR.rglob("*") if p.is_file() and p.suffix != ".zip"]
+    files += [p for p in extracted.rglob("*") if p.is_file()]
+    report.check(any(p.name == "serverless-state.json" for p in files), "no serverless-state.json")
+    for path in files:
+        data = path.read_bytes()
+        for name, value in SENTINEL_ENV.items():
+            report.check(value.encode() not in data, f"{path.name}: holds the value of {name}")
 
 
 def check_routes(resources: dict[str, Any], ids: dict[str, str], report: Report) -> None:
@@ -301,40 +376,49 @@ def _missing_imports(extracted: Path, module: str, layer: Path | None) -> list[s
     return sorted(missing)
 
 
-def check_zips(resources: dict[str, Any], ids: dict[str, str], report: Report) -> None:
+def check_zips(resources: dict[str, Any], ids: dict[str, str], report: Report, tmp: Path) -> None:
     layer_dir: Path | None = None
-    with tempfile.TemporaryDirectory() as tmp:
-        layer = resources.get(LAYER_ID, {}).get("Properties", {})
-        layer_zip = OUT_DIR / str(layer.get("Content", {}).get("S3Key", "?")).rsplit("/", 1)[-1]
-        if report.check(layer_zip.is_file(), f"no layer artifact for {LAYER_ID}"):
-            with zipfile.ZipFile(layer_zip) as archive:
-                names = archive.namelist()
-                archive.extractall(Path(tmp) / "layer")
-            layer_dir = Path(tmp) / "layer" / "python"
-            for wanted in LAYER_FILES:
-                report.check(wanted in names, f"layer: {wanted} missing")
-            report.check(
-                any(LAYER_BINARY.match(n) for n in names),
-                "layer: no psycopg_binary extension for CPython 3.12 on x86_64",
-            )
-            print(f"  {'layer (pythonDeps)':<20} {layer_zip.stat().st_size / 1024:10.1f} KiB")
-        for function, logical_id in ids.items():
-            key = resources[logical_id]["Properties"]["Code"]["S3Key"]
-            artifact = OUT_DIR / key.rsplit("/", 1)[-1]
-            if not report.check(artifact.is_file(), f"{function}: no artifact {artifact.name}"):
-                continue
-            print(f"  {function:<20} {artifact.stat().st_size / 1024:10.1f} KiB")
-            target = Path(tmp) / function
-            with zipfile.ZipFile(artifact) as archive:
-                names = archive.namelist()
-                archive.extractall(target)
-            strays = [
-                n for n in names if FORBIDDEN_IN_ZIP.search(n) or not n.startswith("functions/")
-            ]
-            report.check(not strays, f"{function}: unwanted files in the zip: {strays}")
-            module = HANDLERS[function].rsplit(".", 1)[0].replace("/", ".")
-            missing = _missing_imports(target, module, layer_dir if USES_LAYER[function] else None)
-            report.check(not missing, f"{function}: the zip cannot import {missing}")
+    closures = package_contents.contents()
+    layer = resources.get(LAYER_ID, {}).get("Properties", {})
+    layer_zip = OUT_DIR / str(layer.get("Content", {}).get("S3Key", "?")).rsplit("/", 1)[-1]
+    report.check(
+        layer.get("CompatibleRuntimes") == [RUNTIME],
+        f"layer: compatible runtimes {layer.get('CompatibleRuntimes')}, not [{RUNTIME}]",
+    )
+    if report.check(layer_zip.is_file(), f"no layer artifact for {LAYER_ID}"):
+        with zipfile.ZipFile(layer_zip) as archive:
+            names = archive.namelist()
+            archive.extractall(tmp / "layer")
+        layer_dir = tmp / "layer" / "python"
+        for wanted in LAYER_FILES:
+            report.check(wanted in names, f"layer: {wanted} missing")
+        report.check(
+            any(LAYER_BINARY.match(n) for n in names),
+            f"layer: no psycopg_binary extension for {ABI} on x86_64",
+        )
+        print(f"  {'layer (pythonDeps)':<20} {layer_zip.stat().st_size / 1024:10.1f} KiB")
+    for function, logical_id in ids.items():
+        key = resources[logical_id]["Properties"]["Code"]["S3Key"]
+        artifact = OUT_DIR / key.rsplit("/", 1)[-1]
+        if not report.check(artifact.is_file(), f"{function}: no artifact {artifact.name}"):
+            continue
+        print(f"  {function:<20} {artifact.stat().st_size / 1024:10.1f} KiB")
+        target = tmp / function
+        with zipfile.ZipFile(artifact) as archive:
+            names = archive.namelist()
+            archive.extractall(target)
+        strays = [n for n in names if FORBIDDEN_IN_ZIP.search(n) or not n.startswith("functions/")]
+        report.check(not strays, f"{function}: unwanted files in the zip: {strays}")
+        files = sorted(n for n in names if not n.endswith("/"))
+        closure = [n for n in closures[function] if not n.startswith("!")]
+        report.check(
+            files == closure,
+            f"{function}: the zip holds {sorted(set(files) - set(closure))} beyond its"
+            f" import closure and lacks {sorted(set(closure) - set(files))}",
+        )
+        module = HANDLERS[function].rsplit(".", 1)[0].replace("/", ".")
+        missing = _missing_imports(target, module, layer_dir if USES_LAYER[function] else None)
+        report.check(not missing, f"{function}: the zip cannot import {missing}")
 
 
 def main() -> int:
@@ -350,8 +434,14 @@ def main() -> int:
         check_async_and_schedule(resources, ids["process_job"], report)
         check_iam(resources, ids["process_job"], report)
     check_routes(resources, ids, report)
+    report.check(
+        package_contents.main(["--check"]) == 0,
+        "deploy/serverless/package-contents.json is stale",
+    )
     print("artifacts:")
-    check_zips(resources, ids, report)
+    with tempfile.TemporaryDirectory() as tmp:
+        check_zips(resources, ids, report, Path(tmp))
+        check_no_secret_values(report, Path(tmp))
     if report.failures:
         print(f"\n{len(report.failures)} problem(s) in the packaged service:", file=sys.stderr)
         for failure in report.failures:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 from devstack.services import ROOT
 from tests.conftest import PgServer
@@ -28,3 +29,36 @@ def test_serverless_packages_offline_with_the_expected_template() -> None:
     done = run([sys.executable, "scripts/check_serverless_package.py"], timeout_s=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "process_job" in done.stdout
+
+
+def test_the_package_contents_are_derived_from_the_current_imports() -> None:
+    done = run([sys.executable, "scripts/package_contents.py", "--check"], timeout_s=60)
+    assert done.returncode == 0, done.stderr
+
+
+def test_the_derived_contents_follow_every_import_and_nothing_else(tmp_path: Path) -> None:
+    """A module imported only inside a function body joins the package; one that nothing
+    imports stays out; third-party and standard-library imports are left to the layer."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import package_contents
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    pkg = tmp_path / "functions"
+    (pkg / "db").mkdir(parents=True)
+    for name, text in {
+        "__init__.py": "",
+        "hook.py": "import json, psycopg\n\ndef handler():\n    from functions.db import x\n",
+        "db/__init__.py": "",
+        "db/x.py": "from functions import shared\n",
+        "shared.py": "",
+        "unused.py": "",
+    }.items():
+        (pkg / name).write_text(text)
+    assert package_contents.closure("functions.hook", root=tmp_path) == [
+        "functions/__init__.py",
+        "functions/db/__init__.py",
+        "functions/db/x.py",
+        "functions/hook.py",
+        "functions/shared.py",
+    ]

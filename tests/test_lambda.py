@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -16,8 +17,7 @@ import psycopg
 import pytest
 from moto import mock_aws
 
-from functions import process_job, submit, webhook
-from functions.db import connections
+from functions import once, process_job, submit, webhook
 from functions.invokers import LambdaInvoker
 
 EVENTS = Path(__file__).resolve().parent / "events"
@@ -110,9 +110,9 @@ def webhook_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("WEBHOOK_SECRET", SECRET)
     monkeypatch.setenv("PROCESS_JOB_FUNCTION_NAME", FUNCTION)
     monkeypatch.delenv("PROCESS_JOB_URL", raising=False)
-    webhook.reset()
+    once.reset_all()
     yield
-    webhook.reset()
+    once.reset_all()
 
 
 @pytest.mark.parametrize(
@@ -147,10 +147,9 @@ def test_the_webhook_hands_the_message_to_process_job_as_one_event_invocation(
 @pytest.fixture
 def submit_env(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setenv("DATABASE_URL", db_url)
-    submit.reset()
+    once.reset_all()
     yield db_url
-    submit.reset()
-    connections.close_all()
+    once.reset_all()
 
 
 def test_post_jobs_accepts_the_job_and_stores_it(submit_env: str) -> None:
@@ -220,15 +219,14 @@ def worker_env(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("TASK_MODULES", raising=False)
-    process_job.reset()
+    once.reset_all()
     yield db_url
-    process_job.reset()
-    connections.close_all()
+    once.reset_all()
 
 
-def _submit_noop(db_url: str) -> tuple[str, int]:
+def _submit_noop(db_url: str, kind: str = "noop") -> tuple[str, int]:
     with psycopg.connect(db_url, autocommit=True) as conn:
-        row = conn.execute("""select submit_job('x', '{"kind": "noop"}')""").fetchone()
+        row = conn.execute("select submit_job('x', %s)", (json.dumps({"kind": kind}),)).fetchone()
         assert row is not None
         job_id = str(row[0])
         msg = conn.execute(
@@ -256,7 +254,7 @@ def test_process_job_drains_the_queue(worker_env: str, make_event: EventMaker) -
     job_id, msg_id = _submit_noop(worker_env)
     event, context = make_event(job_id, msg_id)
     report = process_job.handler(event, context)
-    assert report == {"completed": 1, "failed": 0, "retried": 0, "skipped": 0}
+    assert report == {"completed": 1, "failed": 0, "retried": 0, "skipped": 0, "handed_back": 0}
     with psycopg.connect(worker_env) as conn:
         job = conn.execute(
             "select status, result from job_results where job_id = %s", (job_id,)
@@ -270,3 +268,123 @@ def test_process_job_drains_the_queue(worker_env: str, make_event: EventMaker) -
     assert waiting == (0,)
     # The queue is empty now: another sweep finds nothing and returns at once.
     assert process_job.handler(load_event("scheduled_event"), None)["completed"] == 0
+
+
+def test_one_process_job_invocation_holds_at_most_two_connections(
+    worker_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """However many tasks run side by side, an invocation uses one connection for claiming
+    and recording and one for the visibility heartbeat (task threads never touch the
+    database): the 2 of the README's connection formula."""
+    monkeypatch.setenv("BATCH_SIZE", "8")
+    monkeypatch.setenv("VISIBILITY_TIMEOUT_SECONDS", "3")  # a heartbeat every second
+    monkeypatch.setenv("TASK_MAX_SECONDS", "10")
+    once.reset_all()
+    with psycopg.connect(worker_env, autocommit=True) as conn:
+        for _ in range(8):
+            conn.execute("""select submit_job('x', '{"kind": "simulate", "seconds": 2.5}')""")
+    peak = 0
+    finished = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        with psycopg.connect(worker_env, autocommit=True) as conn:
+            while not finished.wait(0.05):
+                row = conn.execute(
+                    "select count(*) from pg_stat_activity where datname = current_database()"
+                    " and application_name like 'supajobs-%'"
+                ).fetchone()
+                assert row is not None
+                peak = max(peak, int(row[0]))
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        report = process_job.handler(load_event("scheduled_event"), LambdaContext(900_000))
+    finally:
+        finished.set()
+        sampler.join()
+    assert report["completed"] == 8
+    assert peak == 2
+
+
+def test_a_warm_instance_keeps_one_connection_between_invocations(
+    worker_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The heartbeat's connection ends with its invocation; only the claiming one stays open
+    while the instance waits for the next event, however many invocations it has served."""
+    monkeypatch.setenv("VISIBILITY_TIMEOUT_SECONDS", "3")  # a heartbeat every second
+    monkeypatch.setenv("TASK_MAX_SECONDS", "10")
+    once.reset_all()
+    counts = []
+    for _ in range(2):
+        with psycopg.connect(worker_env, autocommit=True) as conn:
+            conn.execute("""select submit_job('x', '{"kind": "simulate", "seconds": 1.5}')""")
+        assert process_job.handler(load_event("scheduled_event"), None)["completed"] == 1
+        with psycopg.connect(worker_env) as conn:
+            row = conn.execute(
+                "select count(*) from pg_stat_activity where datname = current_database()"
+                " and application_name like 'supajobs-%'"
+            ).fetchone()
+        counts.append(row[0] if row else None)
+    assert counts == [1, 1]
+
+
+def test_submit_reads_its_database_url_from_an_ssm_securestring(
+    submit_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As deployed: the environment names the parameter, the value comes from SSM (moto)."""
+    monkeypatch.delenv("DATABASE_URL")
+    monkeypatch.setenv("DATABASE_URL_SSM_PARAMETER", "/supajobs/test/database-url")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    with mock_aws():
+        boto3.client("ssm", region_name=REGION).put_parameter(
+            Name="/supajobs/test/database-url", Value=submit_env, Type="SecureString"
+        )
+        monkeypatch.setattr(boto3, "DEFAULT_SESSION", boto3.Session(region_name=REGION))
+        once.reset_all()
+        response = submit.handler(load_event("http_post_jobs"), None)
+    assert response["statusCode"] == 202
+    assert submit_env not in json.dumps(response)
+    with psycopg.connect(submit_env) as conn:
+        assert conn.execute("select count(*) from job_results").fetchone() == (1,)
+
+
+def _untouched(db_url: str, job_id: str, msg_id: int) -> bool:
+    """Pending with no attempt counted, its message visible now and never counted as read."""
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute(
+            "select j.status, j.attempts, q.read_ct, q.vt <= clock_timestamp()"
+            " from job_results j join pgmq.q_work_queue q on q.msg_id = %s"
+            " where j.job_id = %s",
+            (msg_id, job_id),
+        ).fetchone()
+    return row == ("pending", 0, 0, True)
+
+
+def test_an_invocation_with_seconds_left_claims_nothing_it_cannot_finish(
+    worker_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The issue's case: simulate runs 5-10 s, and the invocation has 5 s left.
+    monkeypatch.setenv("TASK_MIN_SECONDS", "5")
+    monkeypatch.setenv("TASK_MAX_SECONDS", "10")
+    once.reset_all()
+    job_id, msg_id = _submit_noop(worker_env, kind="simulate")
+    report = process_job.handler(load_event("scheduled_event"), LambdaContext(remaining_ms=5000))
+    assert report == {"completed": 0, "failed": 0, "retried": 0, "skipped": 0, "handed_back": 0}
+    assert _untouched(worker_env, job_id, msg_id)
+
+
+def test_an_invocation_hands_back_at_once_what_it_claimed_but_cannot_finish(
+    worker_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TASK_MAX_SECONDS", "30")  # simulate may take 31 s; noop 5
+    once.reset_all()
+    noop_id, _ = _submit_noop(worker_env, kind="noop")
+    long_id, long_msg = _submit_noop(worker_env, kind="simulate")
+    report = process_job.handler(load_event("scheduled_event"), LambdaContext(remaining_ms=20_000))
+    assert report == {"completed": 1, "failed": 0, "retried": 0, "skipped": 0, "handed_back": 1}
+    assert _untouched(worker_env, long_id, long_msg)
+    with psycopg.connect(worker_env) as conn:
+        done = conn.execute("select status from job_results where job_id = %s", (noop_id,))
+        assert done.fetchone() == ("completed",)

@@ -15,11 +15,12 @@ from psycopg.types.json import Jsonb
 from functions.core.models import Claim, ClaimedBatch, JobStatus, Outcome
 from functions.core.ports import WorkQueue
 from functions.db.store import PgWorkQueue
-from functions.memory import InMemoryWorkQueue
+from functions.testing import InMemoryWorkQueue
 
 
 class Harness(Protocol):
-    queue: WorkQueue
+    @property
+    def queue(self) -> WorkQueue: ...
 
     def submit(self, task_name: str, payload: dict[str, Any]) -> UUID: ...
 
@@ -150,3 +151,45 @@ def test_a_finished_job_is_not_started_again(harness: Harness) -> None:
     assert finish(harness, claim, JobStatus.FAILED, "bad")
     assert harness.queue.start(claim.message) is None
     assert harness.queued() == 0
+
+
+def test_hand_back_returns_a_started_claim_uncounted(harness: Harness) -> None:
+    job_id = harness.submit("a", {})
+    (claim,) = harness.queue.claim(10, 30).started
+    assert harness.queue.hand_back([claim], []) == {claim.message.msg_id}
+    assert harness.state(job_id) == ("pending", 0, None, None)
+    # Visible at once, and a first delivery again (not a suspect to be run alone).
+    again = harness.queue.claim(10, 30)
+    (restarted,) = again.started
+    assert again.suspects == []
+    assert (restarted.attempt, restarted.message.read_count) == (1, 1)
+
+
+def test_hand_back_returns_an_unstarted_redelivery(harness: Harness) -> None:
+    job_id = harness.submit("a", {})
+    harness.queue.claim(10, 0)  # a worker that died after starting it
+    (suspect,) = harness.queue.claim(10, 30).suspects
+    assert harness.queue.hand_back([], [suspect]) == {suspect.msg_id}
+    assert harness.state(job_id) == ("running", 1, None, None)  # the dead worker's attempt
+    (again,) = harness.queue.claim(10, 30).suspects
+    assert again.read_count == 2  # this delivery's read was not counted
+
+
+def test_hand_back_leaves_what_it_no_longer_owns(harness: Harness) -> None:
+    job_id = harness.submit("a", {})
+    (stale,) = harness.queue.claim(10, 0).started
+    (suspect,) = harness.queue.claim(10, 30).suspects  # another worker has it now
+    current = harness.queue.start(suspect)
+    assert current is not None
+    assert harness.queue.hand_back([stale], []) == set()
+    assert harness.queue.hand_back([], [stale.message]) == set()
+    assert harness.state(job_id) == ("running", 2, None, None)
+    assert harness.queue.claim(10, 30) == ClaimedBatch([], [], 0)  # still invisible
+
+
+def test_retry_later_keeps_a_fraction_of_a_second(harness: Harness) -> None:
+    harness.submit("a", {})
+    (claim,) = harness.queue.claim(10, 30).started
+    # Jitter lives in the fraction: 0.4 s must not be rounded down to "visible now".
+    assert harness.queue.retry_later(claim, "blip", 0.4)
+    assert harness.queue.claim(10, 30) == ClaimedBatch([], [], 0)

@@ -1,38 +1,34 @@
-"""One deployable function: its handler is built on first use (once per cold start) and served
+"""One deployable function: its handler is built once per process (functions.once) and served
 to both platforms."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from functions import logs
 from functions.adapters import flask_adapter, lambda_adapter
 from functions.http.types import Handler, HttpRequest, HttpResponse, response_for
+from functions.once import PerProcess
 
 if TYPE_CHECKING:
     import flask
 
 
+def _logged(build: Callable[[], Handler]) -> Callable[[], Handler]:
+    def build_with_logs() -> Handler:
+        logs.configure()
+        return build()
+
+    return build_with_logs
+
+
 class Entry:
     def __init__(self, build: Callable[[], Handler]) -> None:
-        self._build = build
-        self._handler: Handler | None = None
-        self._lock = threading.Lock()
+        self._handler = PerProcess(_logged(build))
 
     def handler(self) -> Handler:
-        if self._handler is None:
-            with self._lock:
-                if self._handler is None:
-                    logs.configure()
-                    self._handler = self._build()
-        return self._handler
-
-    def reset(self) -> None:
-        """Build the handler afresh on next use (tests that change the environment)."""
-        with self._lock:
-            self._handler = None
+        return self._handler.get()
 
     def serve(self, read: Callable[[], HttpRequest]) -> HttpResponse:
         """The handler's response to the request ``read`` gives; what building the handler or

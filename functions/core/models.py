@@ -110,12 +110,21 @@ class ClaimedBatch:
     skipped: int = 0
 
 
+class Failure(enum.Enum):
+    """Why an attempt ended without a result; the retry rule (``core.retry``) decides what next."""
+
+    RAISED = "raised"  # the task raised: another attempt may succeed
+    TIMED_OUT = "timed_out"  # the task ran past its own time limit
+    PERMANENT = "permanent"  # another attempt cannot help (an unknown task, attempts used up)
+    INTERRUPTED = "interrupted"  # stopped at the invocation's deadline, before its own limit
+
+
 @dataclass(frozen=True)
 class Outcome:
-    """How one attempt ended; ``retryable`` is False where another attempt cannot help."""
+    """How one attempt ended; ``failure`` says why when it produced no result."""
 
     claim: Claim
     status: JobStatus
     result: str | None
     error: str | None
-    retryable: bool = True
+    failure: Failure | None = None

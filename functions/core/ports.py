@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Any, Protocol
 from uuid import UUID
@@ -41,8 +42,25 @@ class WorkQueue(Protocol):
         """Put the job back to pending and make the message visible after ``delay_s``."""
         ...
 
+    def hand_back(self, claims: Sequence[Claim], unstarted: Sequence[QueueMessage]) -> set[int]:
+        """Make messages visible at once, as if this delivery had not happened: a claim's job
+        goes back to pending with its attempt uncounted, and the message's read count drops
+        by one. Only what this worker still owns (the job at the claim's attempt, the message
+        at the read count it was claimed with) is handed back; the msg_ids that were."""
+        ...
+
     def extend(self, msg_ids: Sequence[int], visibility_s: int) -> None:
         """Keep claimed messages invisible for another ``visibility_s`` seconds."""
+        ...
+
+
+class Clock(Protocol):
+    """Time as the worker sees it: a monotonic reading, and waits that end early on an event."""
+
+    def monotonic(self) -> float: ...
+
+    def wait(self, event: threading.Event, timeout: float) -> bool:
+        """Wait until ``event`` is set or ``timeout`` seconds pass; whether it is set."""
         ...
 
 

@@ -1,4 +1,5 @@
-"""The task registry: a name maps to a function that does the work of one job.
+"""The task registry: a name maps to a function that does the work of one job, and the time
+it may take.
 
 The task a job runs is its payload's ``kind`` (``simulate`` when absent); the job's
 ``task_name`` is the caller's own label for it.
@@ -17,6 +18,19 @@ from uuid import UUID
 from functions.core.errors import UnknownTask
 
 DEFAULT_KIND = "simulate"
+# The built-in tasks that return at once still declare a limit, so a nearly spent invocation
+# can run them; the margin covers a thread that is slow to be scheduled.
+INSTANT_LIMIT_S = 5.0
+# simulate sleeps at most its configured maximum; this covers the sleep's overshoot.
+SIMULATE_OVERRUN_S = 1.0
+
+
+@dataclass(frozen=True)
+class TaskSettings:
+    """Settings the built-in tasks read, from the worker's configuration."""
+
+    simulate_min_s: float = 5.0
+    simulate_max_s: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -25,31 +39,63 @@ class TaskContext:
     task_name: str
     payload: dict[str, Any]
     attempt: int
-    settings: dict[str, float] = field(default_factory=dict)
+    settings: TaskSettings = field(default_factory=TaskSettings)
 
 
 TaskFunction = Callable[[TaskContext], Any]
+# Seconds, or seconds computed from the settings (simulate's limit follows its maximum).
+TimeLimit = float | Callable[[TaskSettings], float]
+
+
+@dataclass(frozen=True)
+class RegisteredTask:
+    function: TaskFunction
+    time_limit_s: TimeLimit | None
 
 
 class TaskRegistry:
     def __init__(self) -> None:
-        self._tasks: dict[str, TaskFunction] = {}
+        self._tasks: dict[str, RegisteredTask] = {}
 
-    def task(self, name: str) -> Callable[[TaskFunction], TaskFunction]:
-        """Decorator: register ``function`` as the task called ``name``."""
+    def task(
+        self, name: str, *, time_limit_s: TimeLimit | None = None
+    ) -> Callable[[TaskFunction], TaskFunction]:
+        """Decorator: register ``function`` as the task called ``name``.
+
+        ``time_limit_s`` is the longest it may run (the worker's default, TASK_TIMEOUT_SECONDS,
+        when not given). Past it the attempt fails; and the worker starts it only when the
+        whole limit fits in the time its invocation has left.
+        """
+        if isinstance(time_limit_s, int | float) and not time_limit_s > 0:
+            raise ValueError(f"task {name!r}: time_limit_s must be positive")
 
         def register(function: TaskFunction) -> TaskFunction:
-            self._tasks[name] = function
+            self._tasks[name] = RegisteredTask(function, time_limit_s)
             return function
 
         return register
 
     def resolve(self, kind: str) -> TaskFunction:
         try:
-            return self._tasks[kind]
+            return self._tasks[kind].function
         except KeyError:
             known = ", ".join(sorted(self._tasks))
             raise UnknownTask(f"unknown task {kind!r}; known tasks: {known}") from None
+
+    def time_limit(self, kind: str, settings: TaskSettings, default_s: float) -> float:
+        """Seconds a task of ``kind`` may run; an unknown kind needs none (it fails at once)."""
+        task = self._tasks.get(kind)
+        if task is None:
+            return 0.0
+        declared = task.time_limit_s
+        if declared is None:
+            return default_s
+        return float(declared(settings) if callable(declared) else declared)
+
+    def shortest_limit(self, settings: TaskSettings, default_s: float) -> float:
+        """The least time in which some registered task could finish."""
+        limits = [self.time_limit(kind, settings, default_s) for kind in self._tasks]
+        return min(limits, default=default_s)
 
     def names(self) -> list[str]:
         return sorted(self._tasks)
@@ -69,11 +115,10 @@ def load_task_modules(modules: list[str]) -> None:
         importlib.import_module(module)
 
 
-@registry.task("simulate")
+@registry.task("simulate", time_limit_s=lambda s: s.simulate_max_s + SIMULATE_OVERRUN_S)
 def simulate(ctx: TaskContext) -> str:
     """The reference behaviour: pretend to work for a while, then say how long it took."""
-    low = float(ctx.settings.get("min_seconds", 5.0))
-    high = float(ctx.settings.get("max_seconds", 10.0))
+    low, high = ctx.settings.simulate_min_s, ctx.settings.simulate_max_s
     requested = ctx.payload.get("seconds")
     if isinstance(requested, int | float) and not isinstance(requested, bool):
         duration = max(0.0, min(float(requested), high))
@@ -85,18 +130,18 @@ def simulate(ctx: TaskContext) -> str:
     return f"Task '{ctx.task_name}' completed in {took:.2f} seconds"
 
 
-@registry.task("noop")
+@registry.task("noop", time_limit_s=INSTANT_LIMIT_S)
 def noop(ctx: TaskContext) -> str:
     return "ok"
 
 
-@registry.task("fail")
+@registry.task("fail", time_limit_s=INSTANT_LIMIT_S)
 def fail(ctx: TaskContext) -> str:
     """Always raises: shows the retry path and how a failed job looks."""
     message = ctx.payload.get("message")
     raise RuntimeError(message if isinstance(message, str) else "this task always fails")
 
 
-@registry.task("echo")
+@registry.task("echo", time_limit_s=INSTANT_LIMIT_S)
 def echo(ctx: TaskContext) -> Any:
     return ctx.payload

@@ -1,41 +1,49 @@
-"""process_job's loop: claim a batch, run each task, record the outcome exactly once.
+"""process_job's loop: claim a batch, run each task within its deadline, record the outcome once.
 
 Delivery is at least once (a crashed worker's message reappears after its visibility timeout);
 the result is written at most once, because every write is conditional on this attempt still
 owning the job (status running, same attempt number) and happens in the transaction that
 archives the message.
+
+A drain has a deadline (the invocation's, less a margin). A task must end by the earlier of
+its own time limit and that deadline, so the worker starts only tasks whose declared limit
+fits in the time left; what it claimed but cannot run, it hands back at once.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import random
 import threading
-import time
 import traceback
-from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from functions.core.clock import SystemClock
 from functions.core.errors import UnknownTask
-from functions.core.models import Claim, ClaimedBatch, JobStatus, Outcome
-from functions.core.ports import WorkQueue
-from functions.core.retry import RetryPolicy
-from functions.core.tasks import TaskContext, TaskRegistry, kind_of
+from functions.core.models import Claim, ClaimedBatch, Failure, JobStatus, Outcome, QueueMessage
+from functions.core.ports import Clock, WorkQueue
+from functions.core.retry import HandBack, Retry, RetryPolicy, next_step
+from functions.core.tasks import TaskContext, TaskRegistry, TaskSettings, kind_of
 
 log = logging.getLogger("functions.worker")
 
 MAX_ERROR_CHARS = 4000
+# A retry is claimed this long after it is due by our clock: the database compares
+# visibility with its own clock, and a hair's difference must not miss the message.
+VISIBILITY_SLACK_S = 0.05
 
 
 @dataclass(frozen=True)
 class WorkerSettings:
     batch_size: int = 10
     visibility_s: int = 30
-    task_timeout_s: float = 900.0
+    task_timeout_s: float = 600.0  # the time limit of a task kind that declares none
     linger_s: float = 30.0
-    task_settings: dict[str, float] = field(default_factory=dict)
+    task_settings: TaskSettings = field(default_factory=TaskSettings)
 
 
 @dataclass
@@ -44,10 +52,11 @@ class DrainReport:
     failed: int = 0
     retried: int = 0
     skipped: int = 0
+    handed_back: int = 0
 
     @property
     def handled(self) -> int:
-        return self.completed + self.failed + self.retried + self.skipped
+        return self.completed + self.failed + self.retried + self.skipped + self.handed_back
 
     def to_json(self) -> dict[str, int]:
         return {
@@ -55,6 +64,7 @@ class DrainReport:
             "failed": self.failed,
             "retried": self.retried,
             "skipped": self.skipped,
+            "handed_back": self.handed_back,
         }
 
 
@@ -70,9 +80,10 @@ def render_result(value: Any) -> str:
 class _Heartbeat:
     """Extends the visibility of in-flight messages so a long task keeps its claim."""
 
-    def __init__(self, queue_factory: Callable[[], WorkQueue], visibility_s: int) -> None:
-        self._queue_factory = queue_factory
+    def __init__(self, queue: WorkQueue, visibility_s: int, clock: Clock) -> None:
+        self._queue = queue
         self._visibility_s = visibility_s
+        self._clock = clock
         self._in_flight: set[int] = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -95,178 +106,91 @@ class _Heartbeat:
             self._in_flight.discard(msg_id)
 
     def _run(self) -> None:
-        queue: WorkQueue | None = None
-        while not self._stop.wait(self._visibility_s / 3):
+        while not self._clock.wait(self._stop, self._visibility_s / 3):
             with self._lock:
                 msg_ids = sorted(self._in_flight)
             if not msg_ids:
                 continue
             try:
-                queue = queue or self._queue_factory()
-                queue.extend(msg_ids, self._visibility_s)
+                self._queue.extend(msg_ids, self._visibility_s)
             except Exception:
                 log.exception("could not extend visibility of %s", msg_ids)
-                queue = None
+
+
+@dataclass(frozen=True)
+class _Running:
+    """A task in flight: when it must stop, and whether that is the invocation's doing."""
+
+    claim: Claim
+    limit_s: float
+    stop_at: float
+    cut_short: bool  # the invocation's deadline comes before the task's own limit
 
 
 class Worker:
-    """Drains work_queue. ``queue_factory`` gives a WorkQueue per thread (one connection each)."""
+    """Drains work_queue. ``clock`` and ``draw`` (the backoff's random source, in [0, 1)) are
+    there for tests to drive; ``queue`` must be usable from several threads."""
 
     def __init__(
         self,
-        queue_factory: Callable[[], WorkQueue],
+        queue: WorkQueue,
         registry: TaskRegistry,
         policy: RetryPolicy,
         settings: WorkerSettings,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock | None = None,
+        draw: Callable[[], float] = random.random,
     ) -> None:
-        self._queue_factory = queue_factory
-        self._registry = registry
-        self._policy = policy
-        self._settings = settings
-        self._clock = clock
+        self.queue = queue
+        self.registry = registry
+        self.policy = policy
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.draw = draw
 
     def drain(self, deadline: float) -> DrainReport:
-        """Process visible messages until none is left or ``deadline`` (clock time) is near.
+        """Process visible messages until none is left or no task could finish before
+        ``deadline`` (a reading of this worker's clock).
 
         A retry this call scheduled soon enough is waited for, so a failing task's attempts run
         without needing another wake-up.
         """
-        queue = self._queue_factory()
         # Not a with-block: shutting down must not wait for a task that overran its time limit.
-        pool = ThreadPoolExecutor(self._settings.batch_size, thread_name_prefix="task")
+        pool = ThreadPoolExecutor(self.settings.batch_size, thread_name_prefix="task")
         try:
-            with _Heartbeat(self._queue_factory, self._settings.visibility_s) as heartbeat:
-                report = self._drain(queue, pool, heartbeat, deadline)
+            with _Heartbeat(self.queue, self.settings.visibility_s, self.clock) as heartbeat:
+                return _Drain(self, pool, heartbeat, deadline).run()
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
-        return report
 
-    def _drain(
-        self, queue: WorkQueue, pool: ThreadPoolExecutor, heartbeat: _Heartbeat, deadline: float
-    ) -> DrainReport:
-        report = DrainReport()
-        next_retry_at: float | None = None
-        while self._clock() < deadline:
-            batch = queue.claim(self._settings.batch_size, self._settings.visibility_s)
-            report.skipped += batch.skipped
-            if not batch.started and not batch.suspects:
-                if batch.skipped:
-                    continue
-                if next_retry_at is None or next_retry_at > deadline:
-                    break
-                time.sleep(max(0.0, next_retry_at - self._clock()) + 0.05)
-                next_retry_at = None
-                continue
-            for retry_at in self._run_batch(queue, batch, pool, heartbeat, report):
-                if retry_at - self._clock() <= self._settings.linger_s:
-                    next_retry_at = min(next_retry_at or retry_at, retry_at)
-        return report
+    def time_limit(self, claim: Claim) -> float:
+        return self.registry.time_limit(
+            kind_of(claim.payload), self.settings.task_settings, self.settings.task_timeout_s
+        )
 
-    def _run_batch(
-        self,
-        queue: WorkQueue,
-        batch: ClaimedBatch,
-        pool: ThreadPoolExecutor,
-        heartbeat: _Heartbeat,
-        report: DrainReport,
-    ) -> list[float]:
-        """Run first deliveries side by side, then redeliveries one at a time: a message seen
-        before may be the one that crashed a worker, and alone it can take nothing else down."""
-        for message in [c.message for c in batch.started] + batch.suspects:
-            heartbeat.add(message.msg_id)
-        retries = self._run_together(queue, batch.started, pool, heartbeat, report)
-        for message in batch.suspects:
-            suspect = queue.start(message)
-            if suspect is None:
-                report.skipped += 1
-                heartbeat.remove(message.msg_id)
-                continue
-            retries += self._run_together(queue, [suspect], pool, heartbeat, report)
-        return retries
-
-    def _run_together(
-        self,
-        queue: WorkQueue,
-        claims: list[Claim],
-        pool: ThreadPoolExecutor,
-        heartbeat: _Heartbeat,
-        report: DrainReport,
-    ) -> list[float]:
-        retries: list[float] = []
-        pending: dict[Future[Any], tuple[Claim, float]] = {}
-        exhausted: list[Outcome] = []
-        for claim in claims:
-            if claim.attempt > self._policy.max_attempts:
-                # Earlier attempts died without recording anything (a crash or a kill).
-                error = f"gave up after {claim.attempt - 1} attempts that never finished"
-                exhausted.append(Outcome(claim, JobStatus.FAILED, None, error))
-                continue
-            time_limit = self._clock() + self._settings.task_timeout_s
-            pending[pool.submit(self._run_task, claim)] = (claim, time_limit)
-        self._finish(queue, exhausted, heartbeat, report)
-
-        # Outcomes are recorded as their tasks end, each group that ends together in one
-        # statement: a quick job never waits behind a slow batch-mate to be shown completed.
-        while pending:
-            nearest = min(limit for _, limit in pending.values())
-            done, _ = wait(
-                pending, timeout=max(0.0, nearest - self._clock()), return_when=FIRST_COMPLETED
+    def run_task(self, claim: Claim) -> Any:
+        function = self.registry.resolve(kind_of(claim.payload))
+        return function(
+            TaskContext(
+                job_id=claim.message.job_id,
+                task_name=claim.task_name,
+                payload=claim.payload,
+                attempt=claim.attempt,
+                settings=self.settings.task_settings,
             )
-            if not done:  # the nearest time limit passed
-                done = {f for f, (_, limit) in pending.items() if limit <= self._clock()}
-            else:  # take every task that has ended by now, so one statement records them all
-                done |= wait(pending.keys() - done, timeout=0).done
-            finished: list[Outcome] = []
-            for future in done:
-                claim, _ = pending.pop(future)
-                outcome = self._outcome(claim, future)
-                if (
-                    outcome.status == JobStatus.FAILED
-                    and outcome.retryable
-                    and (self._policy.should_retry(claim.attempt))
-                ):
-                    delay = self._policy.delay_after(claim.attempt)
-                    if queue.retry_later(claim, outcome.error or "", delay):
-                        report.retried += 1
-                        retries.append(self._clock() + delay)
-                    heartbeat.remove(claim.message.msg_id)
-                else:
-                    finished.append(outcome)
-            self._finish(queue, finished, heartbeat, report)
-        return retries
+        )
 
-    def _finish(
-        self, queue: WorkQueue, outcomes: list[Outcome], heartbeat: _Heartbeat, report: DrainReport
-    ) -> None:
-        if not outcomes:
-            return
-        recorded = queue.finish(outcomes)
-        for outcome in outcomes:
-            msg_id = outcome.claim.message.msg_id
-            heartbeat.remove(msg_id)
-            if msg_id not in recorded:
-                continue  # a newer attempt owns the job; this one's outcome is dropped
-            if outcome.status == JobStatus.COMPLETED:
-                report.completed += 1
-            else:
-                report.failed += 1
-                log.info(
-                    "failed on attempt %d: %s",
-                    outcome.claim.attempt,
-                    outcome.error,
-                    extra={"job_id": outcome.claim.message.job_id},
-                )
-
-    def _outcome(self, claim: Claim, future: Future[Any]) -> Outcome:
+    def outcome(self, run: _Running, future: Future[Any]) -> Outcome:
+        claim = run.claim
         if not future.done():
-            timeout = f"timed out after {self._settings.task_timeout_s:g} s"
-            return Outcome(claim, JobStatus.FAILED, None, timeout)
+            if run.cut_short:
+                error = "stopped at the invocation's deadline"
+                return Outcome(claim, JobStatus.FAILED, None, error, Failure.INTERRUPTED)
+            error = f"timed out after {run.limit_s:g} s"
+            return Outcome(claim, JobStatus.FAILED, None, error, Failure.TIMED_OUT)
         try:
             result = future.result()
         except UnknownTask as exc:
-            # Retrying cannot make an unknown task known.
-            return Outcome(claim, JobStatus.FAILED, None, str(exc), retryable=False)
+            return Outcome(claim, JobStatus.FAILED, None, str(exc), Failure.PERMANENT)
         except Exception as exc:
             log.warning(
                 "attempt %d raised\n%s",
@@ -274,17 +198,188 @@ class Worker:
                 "".join(traceback.format_exception(exc)),
                 extra={"job_id": claim.message.job_id},
             )
-            return Outcome(claim, JobStatus.FAILED, None, describe_error(exc))
+            return Outcome(claim, JobStatus.FAILED, None, describe_error(exc), Failure.RAISED)
         return Outcome(claim, JobStatus.COMPLETED, render_result(result), None)
 
-    def _run_task(self, claim: Claim) -> Any:
-        function = self._registry.resolve(kind_of(claim.payload))
-        return function(
-            TaskContext(
-                job_id=claim.message.job_id,
-                task_name=claim.task_name,
-                payload=claim.payload,
-                attempt=claim.attempt,
-                settings=self._settings.task_settings,
-            )
+
+class _Drain:
+    """One call of ``Worker.drain``: its deadline, its tally, and whether time ran out."""
+
+    def __init__(
+        self, worker: Worker, pool: ThreadPoolExecutor, heartbeat: _Heartbeat, deadline: float
+    ) -> None:
+        self.worker = worker
+        self.queue = worker.queue
+        self.clock = worker.clock
+        self.pool = pool
+        self.heartbeat = heartbeat
+        self.deadline = deadline
+        self.budget_s = deadline - self.clock.monotonic()
+        self.report = DrainReport()
+        self.shortest_s = worker.registry.shortest_limit(
+            worker.settings.task_settings, worker.settings.task_timeout_s
         )
+        # Set once anything was handed back for want of time: claiming again would only
+        # fetch the same messages.
+        self.out_of_time = False
+        self.task_ended = threading.Event()
+        self.idle = threading.Event()  # never set: waiting on it is waiting for time to pass
+
+    def room_for(self, limit_s: float, at: float | None = None) -> bool:
+        start = self.clock.monotonic() if at is None else at
+        return start + limit_s <= self.deadline
+
+    def fits(self, claim: Claim) -> bool:
+        exhausted = claim.attempt > self.worker.policy.max_attempts  # fails without running
+        return exhausted or self.room_for(self.worker.time_limit(claim))
+
+    def run(self) -> DrainReport:
+        settings = self.worker.settings
+        next_retry_at: float | None = None
+        while not self.out_of_time and self.room_for(self.shortest_s):
+            batch = self.queue.claim(settings.batch_size, settings.visibility_s)
+            self.report.skipped += batch.skipped
+            if not batch.started and not batch.suspects:
+                if batch.skipped:
+                    continue
+                if next_retry_at is None or not self.room_for(self.shortest_s, next_retry_at):
+                    break
+                wait_s = next_retry_at - self.clock.monotonic()
+                if wait_s > 0:
+                    self.clock.wait(self.idle, wait_s + VISIBILITY_SLACK_S)
+                next_retry_at = None
+                continue
+            for retry_at in self.run_batch(batch):
+                if retry_at - self.clock.monotonic() <= settings.linger_s:
+                    next_retry_at = (
+                        retry_at if next_retry_at is None else min(next_retry_at, retry_at)
+                    )
+        return self.report
+
+    def run_batch(self, batch: ClaimedBatch) -> list[float]:
+        """Run first deliveries side by side, then redeliveries one at a time: a message seen
+        before may be the one that crashed a worker, and alone it can take nothing else down."""
+        for message in [c.message for c in batch.started] + batch.suspects:
+            self.heartbeat.add(message.msg_id)
+        runnable: list[Claim] = []
+        no_room: list[Claim] = []
+        for claim in batch.started:
+            (runnable if self.fits(claim) else no_room).append(claim)
+        self.hand_back(no_room, [])
+        retries = self.run_together(runnable)
+        for n, message in enumerate(batch.suspects):
+            if not self.room_for(self.shortest_s):
+                self.hand_back([], batch.suspects[n:])
+                break
+            suspect = self.queue.start(message)
+            if suspect is None:
+                self.report.skipped += 1
+                self.heartbeat.remove(message.msg_id)
+            elif not self.fits(suspect):
+                self.hand_back([suspect], [])
+            else:
+                retries += self.run_together([suspect])
+        return retries
+
+    def run_together(self, claims: list[Claim]) -> list[float]:
+        retries: list[float] = []
+        pending: dict[Future[Any], _Running] = {}
+        exhausted: list[Outcome] = []
+        for claim in claims:
+            if claim.attempt > self.worker.policy.max_attempts:
+                # Earlier attempts died without recording anything (a crash or a kill).
+                error = f"gave up after {claim.attempt - 1} attempts that never finished"
+                exhausted.append(Outcome(claim, JobStatus.FAILED, None, error, Failure.PERMANENT))
+        self.finish(exhausted)
+        for claim in claims:
+            if claim.attempt > self.worker.policy.max_attempts:
+                continue
+            # Started even when the time left has shrunk since it was found to fit (a slow
+            # statement in between): most tasks end well within their limit, and one that
+            # does not is handed back at the deadline, its attempt uncounted.
+            limit_s = self.worker.time_limit(claim)
+            own_end = self.clock.monotonic() + limit_s
+            future = self.pool.submit(self.worker.run_task, claim)
+            future.add_done_callback(lambda _: self.task_ended.set())
+            pending[future] = _Running(
+                claim, limit_s, min(own_end, self.deadline), own_end > self.deadline
+            )
+
+        # Outcomes are recorded as their tasks end, each group that ends together in one
+        # statement: a quick job never waits behind a slow batch-mate to be shown completed.
+        while pending:
+            self.task_ended.clear()  # before looking, so an end after the look still wakes us
+            now = self.clock.monotonic()
+            due = [f for f, run in pending.items() if f.done() or run.stop_at <= now]
+            if not due:
+                nearest = min(run.stop_at for run in pending.values())
+                self.clock.wait(self.task_ended, nearest - now)
+                continue
+            finished: list[Outcome] = []
+            interrupted: list[Claim] = []
+            for future in due:
+                run = pending.pop(future)
+                outcome = self.worker.outcome(run, future)
+                if outcome.failure is None:
+                    finished.append(outcome)
+                    continue
+                step = next_step(
+                    run.claim.attempt, outcome.failure, self.worker.policy, self.worker.draw
+                )
+                if isinstance(step, Retry):
+                    if self.queue.retry_later(run.claim, outcome.error or "", step.delay_s):
+                        self.report.retried += 1
+                        retries.append(self.clock.monotonic() + step.delay_s)
+                    self.heartbeat.remove(run.claim.message.msg_id)
+                elif isinstance(step, HandBack):
+                    interrupted.append(run.claim)
+                else:
+                    finished.append(outcome)
+            self.hand_back(interrupted, [])
+            self.finish(finished)
+        return retries
+
+    def hand_back(self, claims: Sequence[Claim], unstarted: Sequence[QueueMessage]) -> None:
+        if not claims and not unstarted:
+            return
+        self.out_of_time = True
+        handed = self.queue.hand_back(claims, unstarted)
+        self.report.handed_back += len(handed)
+        for message in [c.message for c in claims] + list(unstarted):
+            self.heartbeat.remove(message.msg_id)
+        for claim in claims:
+            limit_s = self.worker.time_limit(claim)
+            if limit_s > self.budget_s:
+                log.warning(
+                    "task %r declares %g s, more than this invocation's whole %g s: it can"
+                    " only run in a longer one",
+                    kind_of(claim.payload),
+                    limit_s,
+                    self.budget_s,
+                    extra={"job_id": claim.message.job_id},
+                )
+        log.info(
+            "handed back %d message(s) for want of time: %s",
+            len(handed),
+            sorted(handed),
+        )
+
+    def finish(self, outcomes: list[Outcome]) -> None:
+        if not outcomes:
+            return
+        recorded = self.queue.finish(outcomes)
+        for outcome in outcomes:
+            msg_id = outcome.claim.message.msg_id
+            self.heartbeat.remove(msg_id)
+            if msg_id not in recorded:
+                continue  # a newer attempt owns the job; this one's outcome is dropped
+            if outcome.status == JobStatus.COMPLETED:
+                self.report.completed += 1
+            else:
+                self.report.failed += 1
+                log.info(
+                    "failed on attempt %d: %s",
+                    outcome.claim.attempt,
+                    outcome.error,
+                    extra={"job_id": outcome.claim.message.job_id},
+                )

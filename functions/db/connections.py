@@ -1,4 +1,10 @@
-"""Connections for one warm function instance: a small pool, opened on first use."""
+"""Connections for one warm function instance: a small pool, opened on first use.
+
+Sizing: a Lambda instance serves one request at a time and ``submit`` holds one connection per
+request, so ``DB_POOL_MAX_SIZE`` is 1 there (serverless.yml); under functions-framework, where
+one process serves concurrent requests on threads, it defaults to 10. The pool counts against
+the database's connection limit once per instance: see the README's "Connections" section.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +15,17 @@ from contextlib import contextmanager
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from functions.config import pool_max_size
 from functions.core.errors import Unavailable
+from functions.once import PerProcess
 
-_pools: dict[str, ConnectionPool] = {}
+
+def _close_pools(pools: dict[str, ConnectionPool]) -> None:
+    for pool in pools.values():
+        pool.close()
+
+
+_pools: PerProcess[dict[str, ConnectionPool]] = PerProcess(dict, close=_close_pools)
 _lock = threading.Lock()
 
 
@@ -19,14 +33,16 @@ def _configure(conn: psycopg.Connection) -> None:
     conn.autocommit = True
 
 
-def pool_for(database_url: str, max_size: int = 10) -> ConnectionPool:
+def pool_for(database_url: str, max_size: int | None = None) -> ConnectionPool:
     with _lock:
-        pool = _pools.get(database_url)
+        pools = _pools.get()
+        pool = pools.get(database_url)
         if pool is None:
+            size = pool_max_size() if max_size is None else max_size
             pool = ConnectionPool(
                 database_url,
                 min_size=1,
-                max_size=max_size,
+                max_size=size,
                 configure=_configure,
                 # A server restart leaves dead sockets in the pool; check before handing one out.
                 check=ConnectionPool.check_connection,
@@ -34,7 +50,7 @@ def pool_for(database_url: str, max_size: int = 10) -> ConnectionPool:
                 open=False,
             )
             pool.open(wait=False)
-            _pools[database_url] = pool
+            pools[database_url] = pool
         return pool
 
 
@@ -48,10 +64,3 @@ def connection(database_url: str, timeout_s: float = 5.0) -> Iterator[psycopg.Co
         raise Unavailable("the database is not reachable right now; try again shortly") from None
     except psycopg.OperationalError:
         raise Unavailable("the database connection failed; try again shortly") from None
-
-
-def close_all() -> None:
-    with _lock:
-        for pool in _pools.values():
-            pool.close()
-        _pools.clear()

@@ -57,9 +57,38 @@ RETRY_ATTEMPT = """update public.job_results
 
 ARCHIVE_MESSAGES = "select pgmq.archive(%(queue)s, %(msg_ids)s::bigint[])"
 
-SET_VISIBILITY = (
-    "select msg_id from pgmq.set_vt(%(queue)s, %(msg_id)s::bigint, %(delay_s)s::integer)"
-)
+# Not pgmq.set_vt: its integer seconds would round a jittered backoff back into lockstep.
+SET_VISIBILITY = """update pgmq.q_work_queue
+    set vt = clock_timestamp() + make_interval(secs => %(delay_s)s)
+    where msg_id = %(msg_id)s"""
+
+# Messages returned unrun (or cut short by the invocation's deadline), as if this delivery had
+# not happened: a started job goes back to pending with the attempt uncounted, and the read
+# count drops so the next delivery is not mistaken for a redelivery (one that may have crashed
+# a worker, and is run alone). Only what the caller still owns changes: the job at the claim's
+# attempt, the message at the read count it was claimed with. Not pgmq.set_vt, which cannot
+# touch the read count.
+HAND_BACK = """with handed as (
+        select * from unnest(
+            %(msg_ids)s::bigint[], %(read_counts)s::int[], %(job_ids)s::uuid[], %(attempts)s::int[]
+        ) as h(msg_id, read_ct, job_id, attempt)
+    ), released as (
+        update public.job_results j
+        set status = 'pending', attempts = j.attempts - 1
+        from handed h
+        where h.attempt is not null and j.job_id = h.job_id
+          and j.status = 'running' and j.attempts = h.attempt
+          and exists (
+              select from pgmq.q_work_queue q where q.msg_id = h.msg_id and q.read_ct = h.read_ct
+          )
+        returning h.msg_id
+    )
+    update pgmq.q_work_queue q
+    set vt = clock_timestamp(), read_ct = q.read_ct - 1
+    from handed h
+    where q.msg_id = h.msg_id and q.read_ct = h.read_ct
+      and (h.attempt is null or h.msg_id in (select msg_id from released))
+    returning q.msg_id"""
 
 EXTEND_VISIBILITY = """update pgmq.q_work_queue
     set vt = clock_timestamp() + make_interval(secs => %(visibility_s)s)

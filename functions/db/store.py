@@ -171,13 +171,26 @@ class PgWorkQueue:
             if updated:
                 conn.execute(
                     queries.SET_VISIBILITY,
-                    {
-                        "queue": queries.QUEUE,
-                        "msg_id": claim.message.msg_id,
-                        "delay_s": max(0, round(delay_s)),
-                    },
+                    {"msg_id": claim.message.msg_id, "delay_s": max(0.0, delay_s)},
                 )
         return bool(updated)
+
+    def hand_back(self, claims: Sequence[Claim], unstarted: Sequence[QueueMessage]) -> set[int]:
+        messages = [c.message for c in claims] + list(unstarted)
+        if not messages:
+            return set()
+        attempts: list[int | None] = [c.attempt for c in claims]
+        with self._conn() as conn:
+            rows = conn.execute(
+                queries.HAND_BACK,
+                {
+                    "msg_ids": [m.msg_id for m in messages],
+                    "read_counts": [m.read_count for m in messages],
+                    "job_ids": [m.job_id for m in messages],
+                    "attempts": attempts + [None] * len(unstarted),
+                },
+            ).fetchall()
+        return {row[0] for row in rows}
 
     def extend(self, msg_ids: Sequence[int], visibility_s: int) -> None:
         with self._conn() as conn:

@@ -1,16 +1,68 @@
-"""In-memory WorkQueue for fast tests of the worker; the contract tests hold it to the same
-behaviour as the Postgres one."""
+"""Testing aids, never deployed: an in-memory WorkQueue held to the Postgres one's contract
+(tests/test_work_queue_contract.py), and a clock that tests move by hand."""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID, uuid4
 
+from functions.core.clock import SystemClock
 from functions.core.models import Claim, ClaimedBatch, JobStatus, Outcome, QueueMessage
+from functions.core.ports import Clock
+
+# How often a FakeClock's waiter looks at its event (threading.Event cannot notify a
+# condition), and how long in real time it waits for an event or an advance before it
+# declares the test stuck.
+_POLL_S = 0.002
+_STUCK_AFTER_S = 30.0
+
+
+class FakeClock:
+    """A Clock whose time moves only by ``advance``: a task that "takes" ten seconds calls
+    ``clock.advance(10)``. A wait returns when its event is set or enough time has been
+    advanced; nothing else moves time, so a test decides exactly when a limit passes."""
+
+    def __init__(self, start: float = 0.0) -> None:
+        self._now = start
+        self._changed = threading.Condition()
+        self._waits: list[float] = []  # the fake time each current waiter waits until
+
+    def monotonic(self) -> float:
+        with self._changed:
+            return self._now
+
+    def advance(self, seconds: float) -> None:
+        with self._changed:
+            self._now += seconds
+            self._changed.notify_all()
+
+    def wait(self, event: threading.Event, timeout: float) -> bool:
+        stuck_at = time.monotonic() + _STUCK_AFTER_S
+        with self._changed:
+            until = self._now + max(0.0, timeout)
+            self._waits.append(until)
+            self._changed.notify_all()
+            try:
+                while not event.is_set() and self._now < until:
+                    if time.monotonic() > stuck_at:
+                        raise AssertionError("FakeClock: nothing set the event or advanced time")
+                    self._changed.wait(_POLL_S)
+            finally:
+                self._waits.remove(until)
+        return event.is_set()
+
+    def wait_for_waiter(self, until: float, timeout: float = 10.0) -> None:
+        """Block, for up to ``timeout`` real seconds, until a thread waits until ``until``."""
+        with self._changed:
+            found = self._changed.wait_for(
+                lambda: any(abs(u - until) < 1e-9 for u in self._waits), timeout
+            )
+        if not found:
+            raise AssertionError(f"FakeClock: no thread waits until {until}; waits: {self._waits}")
 
 
 @dataclass
@@ -35,7 +87,7 @@ class _Message:
 
 @dataclass
 class InMemoryWorkQueue:
-    clock: Callable[[], float] = time.monotonic
+    clock: Clock = field(default_factory=SystemClock)
     jobs: dict[UUID, MemoryJob] = field(default_factory=dict)
     queue: dict[int, _Message] = field(default_factory=dict)
     archive: dict[int, _Message] = field(default_factory=dict)
@@ -46,13 +98,15 @@ class InMemoryWorkQueue:
         with self._lock:
             job_id = uuid4()
             self.jobs[job_id] = MemoryJob(task_name, dict(payload or {}))
-            self.queue[self._next_id] = _Message(self._next_id, job_id, task_name, self.clock())
+            self.queue[self._next_id] = _Message(
+                self._next_id, job_id, task_name, self.clock.monotonic()
+            )
             self._next_id += 1
             return job_id
 
     def claim(self, batch_size: int, visibility_s: int) -> ClaimedBatch:
         with self._lock:
-            now = self.clock()
+            now = self.clock.monotonic()
             ordered = sorted(self.queue.values(), key=lambda m: m.msg_id)
             visible = [m for m in ordered if m.visible_at <= now][:batch_size]
             started: list[Claim] = []
@@ -119,11 +173,28 @@ class InMemoryWorkQueue:
             if job is None or message is None:
                 return False
             job.status, job.error = JobStatus.PENDING, error
-            message.visible_at = self.clock() + round(delay_s)
+            message.visible_at = self.clock.monotonic() + max(0.0, delay_s)
             return True
+
+    def hand_back(self, claims: Sequence[Claim], unstarted: Sequence[QueueMessage]) -> set[int]:
+        handed: set[int] = set()
+        with self._lock:
+            for message, claim in [(c.message, c) for c in claims] + [(m, None) for m in unstarted]:
+                entry = self.queue.get(message.msg_id)
+                if entry is None or entry.read_count != message.read_count:
+                    continue
+                if claim is not None:
+                    job = self._owned(claim)
+                    if job is None:
+                        continue
+                    job.status, job.attempts = JobStatus.PENDING, job.attempts - 1
+                entry.visible_at = self.clock.monotonic()
+                entry.read_count -= 1
+                handed.add(message.msg_id)
+        return handed
 
     def extend(self, msg_ids: Sequence[int], visibility_s: int) -> None:
         with self._lock:
             for msg_id in msg_ids:
                 if msg_id in self.queue:
-                    self.queue[msg_id].visible_at = self.clock() + visibility_s
+                    self.queue[msg_id].visible_at = self.clock.monotonic() + visibility_s
