@@ -11,10 +11,10 @@ from typing import Protocol
 import psycopg
 import pytest
 
+from functions import once
 from functions.core.errors import IdempotencyKeyInFlight, IdempotencyKeyReused, InvalidInput
 from functions.core.models import NewJob
 from functions.core.ports import JobStore
-from functions.db import connections
 from functions.db.store import PgJobStore
 from functions.fakes import IDEMPOTENCY_TTL_S, InMemoryJobStore
 from tests.db_state import jobs_and_messages
@@ -76,7 +76,7 @@ def harness(request: pytest.FixtureRequest) -> Iterator[Harness]:
         return
     url = request.getfixturevalue("embedded_db_url")
     yield PostgresHarness(PgJobStore(url), url)
-    connections.close_all()  # the store's pool, before its database is dropped
+    once.reset_all()  # closes the store's pool before its database is dropped
 
 
 def test_a_job_is_stored_trimmed_and_listed_newest_first(harness: Harness) -> None:
