@@ -3,6 +3,7 @@ and idempotency keys as the Postgres store (submit_job) does."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -97,7 +98,13 @@ def test_a_job_is_stored_trimmed_and_listed_newest_first(harness: Harness) -> No
 
 @pytest.mark.parametrize(
     "job",
-    [NewJob("", {}), NewJob("x" * 201, {}), NewJob("a\tb", {}), NewJob("ok", {"s": "y" * 70_000})],
+    [
+        NewJob("", {}),
+        NewJob("x" * 201, {}),
+        NewJob("a\tb", {}),
+        NewJob("ok", {"s": "y" * 70_000}),
+        NewJob("ok", {"deep": json.loads("[" * 65 + "]" * 65)}),
+    ],
 )
 def test_the_store_refuses_what_submit_job_refuses(harness: Harness, job: NewJob) -> None:
     with pytest.raises(InvalidInput):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 from psycopg.types.json import Jsonb
 
 from devstack import migrate
+from functions.core import validation
 from tests.conftest import PgServer
 
 
@@ -31,7 +33,15 @@ BAD_ARGUMENTS: list[tuple[Any, Any, str]] = [
     ("ok", "text", "JSON object"),
     ("ok", 42, "JSON object"),
     ("ok", {"blob": "y" * 70_000}, "limit is 65535"),
+    ("ok", {"deep": json.loads("[" * 65 + "]" * 65)}, "deeper than 64 levels"),  # level 65
 ]
+
+
+def test_the_deepest_payload_the_functions_accept_is_stored(db: psycopg.Connection) -> None:
+    deepest = {"deep": json.loads("[" * 63 + "1" + "]" * 63)}  # the 1 sits at level 64
+    assert validation.validate_payload(deepest) == deepest
+    db.execute("select submit_job('deep', %s)", (Jsonb(deepest),))
+    assert counts(db) == (1, 1)
 
 
 @pytest.mark.parametrize(("task_name", "payload", "message"), BAD_ARGUMENTS)

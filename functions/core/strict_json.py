@@ -76,9 +76,10 @@ def _walk(document: Any) -> Iterator[tuple[Any, int]]:
             stack.extend((item, depth + 1) for item in value)
 
 
-def depth_of(document: Any) -> int:
-    """How deep a parsed value nests: 0 for a scalar, 1 for ``[]`` or ``{"a": 1}``."""
-    return max((d + 1 for v, d in _walk(document) if isinstance(v, dict | list)), default=0)
+def max_level(document: Any) -> int:
+    """How deep the deepest value sits: 0 for a scalar or an empty container, 1 for the
+    values in ``[1]`` or ``{"a": 1}``; the same count as Postgres' jsonpath ``.**{level}``."""
+    return max((depth for _, depth in _walk(document)), default=0)
 
 
 def _check_strings(document: Any) -> None:

@@ -82,7 +82,7 @@ def validate_payload(raw: Any) -> dict[str, Any]:
         return {}
     if not isinstance(raw, dict):
         raise InvalidInput(f"payload must be a JSON object, not {type(raw).__name__}")
-    if strict_json.depth_of(raw) > strict_json.MAX_DEPTH:
+    if strict_json.max_level(raw) > strict_json.MAX_DEPTH:
         raise InvalidInput(f"payload nests deeper than {strict_json.MAX_DEPTH} levels")
     if strict_json.contains_nul(raw):
         raise InvalidInput("payload may not contain NUL characters (\\u0000)")

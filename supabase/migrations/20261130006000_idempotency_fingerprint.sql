@@ -1,3 +1,5 @@
+-- submit_job also refuses payloads nested deeper than 64 levels, as the functions do.
+--
 -- Idempotency keys remember the request they first came with (a SHA-256 fingerprint) for 24
 -- hours, as the IETF Idempotency-Key draft describes: the same key with the same request
 -- answers with the first job; with a different request, SQLSTATE SJ422 (HTTP 422); while the
@@ -55,6 +57,10 @@ begin
   if jsonb_typeof(payload) <> 'object' then
     raise exception 'payload must be a JSON object, not %', jsonb_typeof(payload)
       using errcode = '22023';
+  end if;
+  -- As deep as the functions' strict JSON parser allows: no value below level 64.
+  if jsonb_path_exists(payload, 'strict $.**{65 to last}') then
+    raise exception 'payload nests deeper than 64 levels' using errcode = '22023';
   end if;
   if octet_length(payload::text) >= 65536 then
     raise exception 'payload is % bytes as JSON; the limit is 65535', octet_length(payload::text)
