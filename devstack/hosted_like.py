@@ -58,7 +58,7 @@ def _install_pgmq(conn: psycopg.Connection, schema_owner: PgmqSchemaOwner) -> No
 
 
 def prepare_database(
-    server: EmbeddedPostgres, database: str, pgmq_schema_owner: PgmqSchemaOwner = MIGRATOR
+    server: EmbeddedPostgres, database: str, pgmq_schema_owner: PgmqSchemaOwner = "postgres"
 ) -> str:
     """Create ``database`` as a fresh hosted project has it; return postgres's URL for it.
 
@@ -67,9 +67,7 @@ def prepare_database(
     supautils' path. pg_net is the shim with pg_net's grants plus hosted Supabase's.
     """
     with psycopg.connect(server.url, autocommit=True) as admin:
-        admin.execute(
-            sql.SQL("create database {} owner postgres").format(sql.Identifier(database))
-        )
+        admin.execute(sql.SQL("create database {} owner postgres").format(sql.Identifier(database)))
     with psycopg.connect(server.url_for(database), autocommit=True) as conn:
         conn.execute("set client_min_messages = warning")
         with conn.transaction():
@@ -111,7 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, default=ROOT / ".devstack" / "hosted-like")
     parser.add_argument("--bin-dir", type=Path, help="an installed server's bin directory")
     parser.add_argument("--database", default="supajobs")
-    parser.add_argument("--pgmq-schema-owner", choices=["postgres", "supabase_admin"], default="postgres")
+    parser.add_argument(
+        "--pgmq-schema-owner", choices=["postgres", "supabase_admin"], default="postgres"
+    )
     parser.add_argument("--apply", action="store_true", help="apply the migrations with the CLI")
     args = parser.parse_args(argv)
     server = cluster(args.data_dir.resolve(), args.bin_dir)
