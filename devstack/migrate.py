@@ -159,7 +159,10 @@ def inspect_pg_net(conn: psycopg.Connection) -> PgNetReport:
 
 
 def _ensure_net(conn: psycopg.Connection) -> NetPlan:
-    plan = plan_net(inspect_pg_net(conn))
+    return apply_net_plan(conn, plan_net(inspect_pg_net(conn)))
+
+
+def apply_net_plan(conn: psycopg.Connection, plan: NetPlan) -> NetPlan:
     if plan.warning:
         log.warning("%s", plan.warning)
     if plan.action == "create_extension":
