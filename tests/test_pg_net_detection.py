@@ -68,9 +68,13 @@ def test_the_server_report_and_the_fallback_on_a_real_server(
             report = migrate.inspect_pg_net(conn)
             assert report.database == name
             assert (report.installed, report.net_present) == (False, False)
-            # Neither server under test preloads pg_net, so whatever it has, the shim is used.
-            assert report.preloaded is False and report.served_database is None
-            unusable = plan_net(replace(report, available=True))
+            # The setting exists only where the library is loaded; a fresh database is never
+            # the one pg_net serves, so the shim is what the runner installs here either way.
+            assert (report.served_database is not None) == report.preloaded
+            assert plan_net(report).action == "install_shim"
+            unusable = plan_net(
+                replace(report, available=True, preloaded=False, served_database=None)
+            )
             with caplog.at_level(logging.WARNING, logger="devstack.migrate"):
                 migrate.apply_net_plan(conn, unusable)
             assert "shared_preload_libraries" in caplog.text
