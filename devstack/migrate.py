@@ -2,8 +2,9 @@
 
 On a plain Postgres it first provides what Supabase would: the API roles and Realtime
 publication, PGMQ (from the ``pgmq`` package's bundled SQL when the extension is not available)
-and a ``net`` schema with pg_net's interface. Applied migrations are recorded in the same table
-the Supabase CLI uses, so running it again applies nothing twice.
+and ``net``: the real pg_net where it is preloaded and its worker serves this database,
+otherwise a shim with pg_net's interface and grants (see ``plan_net``). Applied migrations are
+recorded in the same table the Supabase CLI uses, so running it again applies nothing twice.
 
     python -m devstack.migrate [--database-url URL] [--webhook-url URL --webhook-secret S]
 """
