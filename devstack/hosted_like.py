@@ -25,6 +25,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import psycopg
 from psycopg import sql
 
+from devstack import migrate
 from devstack.migrate import ROOT, SQL_DIR
 from devstack.postgres import EmbeddedPostgres, embedded
 
@@ -64,7 +65,8 @@ def prepare_database(
 
     PGMQ is installed up front, as the platform would on the project's behalf: neither server
     here has pgmq as an extension, so a migration's ``create extension pgmq`` could not reach
-    supautils' path. pg_net is the shim with pg_net's grants plus hosted Supabase's.
+    supautils' path. ``net`` is the real pg_net where the cluster preloads it for this database,
+    otherwise the shim with pg_net's grants; hosted Supabase's grants are added to either.
     """
     with psycopg.connect(server.url, autocommit=True) as admin:
         admin.execute(sql.SQL("create database {} owner postgres").format(sql.Identifier(database)))
@@ -72,7 +74,11 @@ def prepare_database(
         conn.execute("set client_min_messages = warning")
         with conn.transaction():
             conn.execute((SQL_DIR / "hosted_database.sql").read_bytes())
-            conn.execute((SQL_DIR / "pg_net_shim.sql").read_bytes())
+            if migrate.plan_net(migrate.inspect_pg_net(conn)).real:
+                # migrations/20240822021428_enable_webhooks_by_default.sql
+                conn.execute("create extension pg_net schema extensions")
+            else:
+                conn.execute((SQL_DIR / "pg_net_shim.sql").read_bytes())
             conn.execute((SQL_DIR / "hosted_pg_net_access.sql").read_bytes())
             _install_pgmq(conn, pgmq_schema_owner)
     return server.url_for(database, user=MIGRATOR)

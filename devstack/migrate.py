@@ -142,9 +142,13 @@ def inspect_pg_net(conn: psycopg.Connection) -> PgNetReport:
                exists (select 1 from pg_available_extensions where name = 'pg_net'),
                exists (select 1 from pg_extension where extname = 'pg_net'),
                to_regprocedure('net.http_post(text, jsonb, jsonb, jsonb, integer)') is not null,
-               'pg_net' = any (string_to_array(
-                 replace(replace(current_setting('shared_preload_libraries'), ' ', ''), '"', ''),
-                 ',')),
+               case when pg_has_role('pg_read_all_settings', 'USAGE')
+                 then 'pg_net' = any (string_to_array(replace(replace(
+                        current_setting('shared_preload_libraries'), ' ', ''), '"', ''), ','))
+                 -- Without the right to read that list: pg_net's settings exist in every
+                 -- session only when the server preloads it.
+                 else current_setting('pg_net.database_name', true) is not null
+               end,
                current_setting('pg_net.database_name', true)
         """
     ).fetchone()

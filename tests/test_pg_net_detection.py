@@ -85,3 +85,13 @@ def test_the_server_report_and_the_fallback_on_a_real_server(
     finally:
         with psycopg.connect(pg_server.admin_url, autocommit=True) as admin:
             admin.execute(f'drop database if exists "{name}" with (force)')
+
+
+def test_a_role_that_may_not_read_the_preload_list_gets_the_same_report(db_url: str) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        as_owner = migrate.inspect_pg_net(conn)
+        conn.execute("set role anon")
+        assert conn.execute("select pg_has_role('pg_read_all_settings', 'USAGE')").fetchone() == (
+            False,
+        )
+        assert migrate.inspect_pg_net(conn) == as_owner

@@ -34,5 +34,8 @@ grant anon, authenticated, service_role to authenticator;
 -- migrations/20230201083204_grant_auth_roles_to_postgres.sql
 grant anon, authenticated, service_role to postgres;
 grant supabase_functions_admin to postgres;
+-- migrations/20230306081037_grant_pg_monitor_to_postgres.sql and
+-- migrations/20240606060239_grant_predefined_roles_to_postgres.sql
+grant pg_monitor, pg_read_all_data, pg_signal_backend to postgres;
 -- init-scripts/00000000000003-post-setup.sql
 alter role postgres set search_path to "$user", public, extensions;
