@@ -36,6 +36,17 @@ def database_url(env: Mapping[str, str] = os.environ) -> str:
     return _required(env, "DATABASE_URL", "to reach the jobs database")
 
 
+def webhook_keys(raw: str) -> tuple[bytes, ...]:
+    """The keys of ``WEBHOOK_SECRET``: one ``whsec_`` secret, or several separated by spaces or
+    commas while a rotation is under way (the old and the new both verify)."""
+    from functions.core.signatures import parse_secrets
+
+    try:
+        return parse_secrets(raw)
+    except ValueError as exc:
+        raise ConfigError(f"WEBHOOK_SECRET is malformed: {exc}") from None
+
+
 def cors_origin(env: Mapping[str, str] = os.environ) -> str:
     return env.get("CORS_ALLOW_ORIGIN", "*").strip() or "*"
 
@@ -45,6 +56,10 @@ class WebhookConfig:
     secret: str
     process_job_url: str | None
     process_job_function: str | None
+    keys: tuple[bytes, ...] = ()
+    tolerance_s: float = 300.0
+    # Only the local HTTP invoker sends it; on AWS the invocation is authorised by IAM.
+    process_job_secret: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> WebhookConfig:
@@ -55,10 +70,17 @@ class WebhookConfig:
                 "set PROCESS_JOB_URL (local functions-framework) or PROCESS_JOB_FUNCTION_NAME"
                 " (AWS Lambda) so the webhook knows what to invoke"
             )
+        secret = _required(env, "WEBHOOK_SECRET", "to verify the database's signed calls")
+        tolerance_s = _number(env, "WEBHOOK_TOLERANCE_SECONDS", 300.0)
+        if tolerance_s <= 0:
+            raise ConfigError("WEBHOOK_TOLERANCE_SECONDS must be above 0")
         return cls(
-            secret=_required(env, "WEBHOOK_SECRET", "to authenticate the database's calls"),
+            secret=secret,
             process_job_url=url,
             process_job_function=function,
+            keys=webhook_keys(secret),
+            tolerance_s=tolerance_s,
+            process_job_secret=env.get("PROCESS_JOB_SECRET", secret),
         )
 
 
