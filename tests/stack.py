@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import secrets
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping
@@ -14,6 +13,7 @@ from typing import Any
 import psycopg
 
 from devstack import migrate
+from devstack.config import generate_webhook_secret
 from devstack.postgres import free_port
 from devstack.relay import start_in_thread
 from devstack.services import ManagedProcess, function_process
@@ -116,7 +116,7 @@ def running_stack(
 ) -> Iterator[Stack]:
     stack = Stack(
         database_url=database_url,
-        secret=secrets.token_urlsafe(24),
+        secret=generate_webhook_secret(),
         ports={name: free_port() for name in ("submit", "webhook", "process_job")},
         extra_env=dict(extra_env or {}),
     )
