@@ -1,15 +1,27 @@
-"""Connections for one warm function instance: a small pool, opened on first use."""
+"""Connections for one warm function instance: a small pool, opened on first use.
+
+Every connection is safe behind a transaction pooler (Supabase's on port 6543, pgbouncer in
+transaction mode): each statement or ``transaction()`` block may run on a different server
+session, so nothing relies on session state (no SET, temporary tables, session advisory locks or
+LISTEN; those belong on a direct connection) and no statement is prepared on the server.
+"""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from functions.core.errors import Unavailable
+
+# psycopg prepares a statement after its fifth execution by default; behind a transaction
+# pooler the next execution may reach a session that never saw it. Unnamed statements cost a
+# parse per execution, measured at a few percent of a short query (README, "Two URLs").
+CONNECT_OPTIONS: dict[str, Any] = {"prepare_threshold": None, "connect_timeout": 5}
 
 _pools: dict[str, ConnectionPool] = {}
 _lock = threading.Lock()
@@ -17,6 +29,13 @@ _lock = threading.Lock()
 
 def _configure(conn: psycopg.Connection) -> None:
     conn.autocommit = True
+
+
+def connect(database_url: str, application_name: str) -> psycopg.Connection:
+    """One autocommit connection of its own, with the same pooler-safe options as the pool's."""
+    return psycopg.connect(
+        database_url, autocommit=True, application_name=application_name, **CONNECT_OPTIONS
+    )
 
 
 def pool_for(database_url: str, max_size: int = 10) -> ConnectionPool:
@@ -30,7 +49,7 @@ def pool_for(database_url: str, max_size: int = 10) -> ConnectionPool:
                 configure=_configure,
                 # A server restart leaves dead sockets in the pool; check before handing one out.
                 check=ConnectionPool.check_connection,
-                kwargs={"connect_timeout": 5, "application_name": "supajobs-functions"},
+                kwargs={**CONNECT_OPTIONS, "application_name": "supajobs-functions"},
                 open=False,
             )
             pool.open(wait=False)
