@@ -33,7 +33,32 @@ def _number(env: Mapping[str, str], name: str, default: float) -> float:
 
 
 def database_url(env: Mapping[str, str] = os.environ) -> str:
-    return _required(env, "DATABASE_URL", "to reach the jobs database")
+    url = _required(env, "DATABASE_URL", "to reach the jobs database")
+    behind_transaction_pooler(url, env)  # a malformed DATABASE_POOLER fails at cold start
+    return url
+
+
+# Supabase's transaction pooler (Supavisor, or the dedicated PgBouncer) listens on this port.
+TRANSACTION_POOLER_PORT = "6543"
+
+
+def behind_transaction_pooler(database_url: str, env: Mapping[str, str] = os.environ) -> bool:
+    """Whether ``database_url`` reaches Postgres through a transaction pooler: its port is
+    6543, or ``DATABASE_POOLER=transaction`` says so (``direct``/``session`` says it is not)."""
+    declared = env.get("DATABASE_POOLER", "").strip().lower()
+    if declared in ("transaction", "direct", "session"):
+        return declared == "transaction"
+    if declared:
+        raise ConfigError(
+            f"DATABASE_POOLER must be transaction, session or direct, not {declared!r}"
+        )
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        ports = str(conninfo_to_dict(database_url).get("port") or "")
+    except Exception:
+        return False  # an unreadable URL fails at connect time with a clearer message
+    return TRANSACTION_POOLER_PORT in ports.split(",")
 
 
 def webhook_keys(raw: str) -> tuple[bytes, ...]:

@@ -101,6 +101,7 @@ class Stack:
         common = {
             "DATABASE_URL": self.functions_database_url or self.database_url,
             "WEBHOOK_SECRET": self.secret,
+            **self.database_env,
         }
         if name == "webhook":
             return {"WEBHOOK_SECRET": self.secret, "PROCESS_JOB_URL": self.url("process_job")}
@@ -112,6 +113,7 @@ class Stack:
     # Where the functions connect when not directly (a transaction pooler in front of it).
     functions_database_url: str | None = None
     log_sink: IO[str] | None = None
+    database_env: dict[str, str] = field(default_factory=dict)
 
 
 @contextmanager
@@ -122,6 +124,7 @@ def running_stack(
     extra_env: Mapping[str, str] | None = None,
     functions_database_url: str | None = None,
     log_sink: IO[str] | None = None,
+    database_env: Mapping[str, str] | None = None,
 ) -> Iterator[Stack]:
     stack = Stack(
         database_url=database_url,
@@ -130,6 +133,7 @@ def running_stack(
         extra_env=dict(extra_env or {}),
         functions_database_url=functions_database_url,
         log_sink=log_sink,
+        database_env=dict(database_env or {}),
     )
     with psycopg.connect(database_url, autocommit=True) as conn:
         migrate.configure_webhook(conn, stack.url("webhook"), stack.secret)

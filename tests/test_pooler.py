@@ -17,6 +17,7 @@ import psycopg
 import pytest
 
 from devstack.sweeper import Sweeper
+from functions.config import ConfigError, behind_transaction_pooler
 from functions.db.connections import connect
 from tests.conftest import PgServer, get_server
 from tests.pooler import Pooler, pgbouncer
@@ -25,6 +26,8 @@ from tests.test_faults import all_finished, install_status_log
 from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
+# What a user sets where the pooler's port is not Supabase's 6543 (here a free port).
+POOLED = {"DATABASE_POOLER": "transaction"}
 PREPARED_ERROR = re.compile(r"prepared statement .* (does not exist|already exists)", re.I)
 
 
@@ -74,13 +77,38 @@ def test_psycopgs_default_prepared_statements_break_behind_the_pooler(
 
 
 def test_the_functions_connections_survive_the_pooler_switching_sessions(
-    pooler: Pooler, db_url: str
+    pooler: Pooler, db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("DATABASE_POOLER", "transaction")
     url = pooler.url_for(database_of(db_url))
     with connect(url, "test") as conn, connect(url, "test-other") as other:
+        assert conn.prepare_threshold is None
         _switch_sessions_under(conn, other)
-        pids = {conn.execute("select pg_backend_pid()").fetchone() for _ in range(3)}
-    assert pids
+
+
+@pytest.mark.parametrize(
+    ("url", "declared", "pooled"),
+    [
+        ("postgresql://u:p@aws-0-eu-central-1.pooler.supabase.com:6543/postgres", "", True),
+        ("postgresql://u:p@aws-0-eu-central-1.pooler.supabase.com:5432/postgres", "", False),
+        ("postgresql://postgres@db.abc.supabase.co:5432/postgres", "", False),
+        ("host=127.0.0.1 port=6543 dbname=postgres", "", True),
+        ("postgresql://postgres@127.0.0.1/postgres", "", False),
+        ("postgresql://postgres@127.0.0.1:41234/postgres", "transaction", True),
+        ("postgresql://postgres@127.0.0.1:6543/postgres", "direct", False),
+        ("postgresql://postgres@127.0.0.1:6543/postgres", "Session", False),
+    ],
+)
+def test_a_transaction_pooler_is_recognised_by_its_port_or_declared(
+    url: str, declared: str, pooled: bool
+) -> None:
+    env = {"DATABASE_POOLER": declared} if declared else {}
+    assert behind_transaction_pooler(url, env) is pooled
+
+
+def test_a_misspelt_pooler_setting_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="DATABASE_POOLER"):
+        behind_transaction_pooler("postgresql://x@h/db", {"DATABASE_POOLER": "transactoin"})
 
 
 SESSION_STATE = re.compile(
@@ -106,8 +134,11 @@ def test_the_whole_pipeline_runs_with_the_functions_behind_the_pooler(
 ) -> None:
     log = LockedLog()
     pooled = pooler.url_for(database_of(db_url))
-    with running_stack(db_url, functions_database_url=pooled, log_sink=log) as stack:
+    with running_stack(
+        db_url, functions_database_url=pooled, log_sink=log, database_env=POOLED
+    ) as stack:
         assert stack.env_for("process_job")["DATABASE_URL"] == pooled
+        assert stack.env_for("submit")["DATABASE_POOLER"] == "transaction"
         good = [stack.submit(f"pooled-{i}", kind="noop") for i in range(30)]
         doomed = stack.submit("pooled-fail", kind="fail", payload={"message": "no"})
         flaky = stack.submit("pooled-flaky", kind="flaky", payload={"succeed_on": 2})
@@ -155,6 +186,7 @@ def test_1000_jobs_through_pgbouncer_complete_without_a_prepared_statement_error
             extra_env={"BATCH_SIZE": "50"},
             functions_database_url=pooled,
             log_sink=log,
+            database_env=POOLED,
         ) as stack:
             sweeper = Sweeper(stack.url("process_job"), stack.secret, interval_s=2.0).start()
             try:
