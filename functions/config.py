@@ -7,6 +7,8 @@ Each function reads only what it needs, so ``webhook`` runs without a database U
 from __future__ import annotations
 
 import os
+import re
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -52,13 +54,19 @@ def behind_transaction_pooler(database_url: str, env: Mapping[str, str] = os.env
         raise ConfigError(
             f"DATABASE_POOLER must be transaction, session or direct, not {declared!r}"
         )
-    from psycopg.conninfo import conninfo_to_dict
+    return TRANSACTION_POOLER_PORT in _ports(database_url)
 
-    try:
-        ports = str(conninfo_to_dict(database_url).get("port") or "")
-    except Exception:
-        return False  # an unreadable URL fails at connect time with a clearer message
-    return TRANSACTION_POOLER_PORT in ports.split(",")
+
+def _ports(database_url: str) -> list[str]:
+    """The ports a libpq URI or key=value string names (several for a multi-host URL)."""
+    if "://" not in database_url:
+        found = re.findall(r"(?:^|\s)port\s*=\s*'?([\d,]+)", database_url)
+        return [port for group in found for port in group.split(",")]
+    parts = urllib.parse.urlsplit(database_url)
+    hosts = parts.netloc.rpartition("@")[2].split(",")
+    ports = [host.rpartition(":")[2] for host in hosts if ":" in host.rpartition("]")[2]]
+    ports += urllib.parse.parse_qs(parts.query).get("port", [])
+    return ports
 
 
 def webhook_keys(raw: str) -> tuple[bytes, ...]:
