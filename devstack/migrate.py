@@ -183,6 +183,25 @@ def real_pg_net(database_url: str) -> bool:
         return plan_net(inspect_pg_net(conn)).real
 
 
+def _ensure_hmac(conn: psycopg.Connection) -> str:
+    """extensions.hmac for the signed-webhook trigger: pgcrypto where available (in schema
+    ``extensions``, as on hosted Supabase), else a SQL stand-in with the same signature."""
+    present = conn.execute(
+        "select to_regprocedure('extensions.hmac(bytea, bytea, text)') is not null"
+    ).fetchone()
+    if present and present[0]:
+        return "present"
+    installed = conn.execute("select 1 from pg_extension where extname = 'pgcrypto'").fetchone()
+    if not installed and _extension_available(conn, "pgcrypto"):
+        conn.execute("create schema if not exists extensions")
+        conn.execute("create extension pgcrypto with schema extensions")
+        return "pgcrypto"
+    if installed:
+        return "pgcrypto in another schema (the migration says how to move it)"
+    conn.execute((SQL_DIR / "pgcrypto_hmac_shim.sql").read_text())
+    return "SQL stand-in"
+
+
 def prepare(conn: psycopg.Connection) -> None:
     """Give a plain Postgres what the migrations expect of a Supabase database."""
     with conn.transaction():
@@ -191,6 +210,7 @@ def prepare(conn: psycopg.Connection) -> None:
         log.info("pgmq: %s", _ensure_pgmq(conn))
         plan = _ensure_net(conn)
         log.info("net: %s", "pg_net" if plan.real else "shim (deliver with the relay)")
+        log.info("hmac: %s", _ensure_hmac(conn))
 
 
 def apply_migrations(conn: psycopg.Connection, migrations: list[Migration]) -> list[str]:
@@ -256,7 +276,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
     parser.add_argument("--webhook-url")
-    parser.add_argument("--webhook-secret", default=os.environ.get("WEBHOOK_SECRET"))
+    parser.add_argument(
+        "--webhook-secret",
+        default=os.environ.get("WEBHOOK_SECRET"),
+        help="the webhook's whsec_ secret (several, space-separated, during a rotation);"
+        " generated and printed when --webhook-url is given without one",
+    )
     parser.add_argument(
         "--prepare-only",
         action="store_true",
@@ -265,6 +290,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.database_url:
         parser.error("give --database-url or set DATABASE_URL")
+    if args.webhook_url and not args.webhook_secret:
+        from devstack.config import generate_webhook_secret
+
+        args.webhook_secret = generate_webhook_secret()
+        print(f"generated webhook secret (the webhook's WEBHOOK_SECRET): {args.webhook_secret}")
+    elif args.webhook_secret and not all(
+        part.startswith("whsec_") for part in args.webhook_secret.replace(",", " ").split()
+    ):
+        parser.error("--webhook-secret takes whsec_<base64> secrets (Standard Webhooks)")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     applied = migrate(
         args.database_url,

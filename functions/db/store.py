@@ -15,7 +15,7 @@ from psycopg.types.json import Jsonb
 from functions.core.errors import InvalidInput, Unavailable
 from functions.core.models import Claim, ClaimedBatch, Job, JobStatus, NewJob, Outcome, QueueMessage
 from functions.db import queries
-from functions.db.connections import connection
+from functions.db.connections import connect, connection
 
 INVALID_PARAMETER_VALUE = "22023"
 
@@ -80,12 +80,7 @@ class PgWorkQueue:
         conn: psycopg.Connection | None = getattr(self._local, "conn", None)
         try:
             if conn is None or conn.closed:
-                conn = psycopg.connect(
-                    self._url,
-                    autocommit=True,
-                    connect_timeout=5,
-                    application_name="supajobs-process-job",
-                )
+                conn = connect(self._url, "supajobs-process-job")
                 self._local.conn = conn
             yield conn
         except psycopg.OperationalError:
