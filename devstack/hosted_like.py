@@ -77,6 +77,14 @@ def prepare_database(
         conn.execute("set client_min_messages = warning")
         with conn.transaction():
             conn.execute((SQL_DIR / "hosted_database.sql").read_bytes())
+            if conn.execute(
+                "select to_regprocedure('extensions.hmac(bytea, bytea, text)')"
+            ).fetchone() == (None,):
+                # Hosted projects have pgcrypto (owned by postgres, init-scripts); where this
+                # server lacks it, the same stand-in devstack.migrate uses, owned the same way.
+                conn.execute("set role postgres")
+                conn.execute((SQL_DIR / "pgcrypto_hmac_shim.sql").read_bytes())
+                conn.execute("reset role")
             if migrate.plan_net(migrate.inspect_pg_net(conn)).real:
                 # migrations/20240822021428_enable_webhooks_by_default.sql
                 conn.execute("create extension pg_net schema extensions")

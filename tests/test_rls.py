@@ -16,7 +16,7 @@ def anon(any_db_url: str) -> Iterator[psycopg.Connection]:
         setup.execute(
             "insert into private.settings (name, value) values"
             " ('job_webhook_url', 'http://127.0.0.1:9/webhook'),"
-            " ('job_webhook_secret', 'the-secret')"
+            " ('job_webhook_secret', 'whsec_cmxzLXRlc3QtcXVldWVkLWNhbGwtc2VjcmV0LTMy')"
         )
         setup.execute("select submit_job('visible')")
     with psycopg.connect(any_db_url, autocommit=True) as conn:
