@@ -20,12 +20,14 @@ from bench.rows import OURS, Row
 from bench.stats import median
 from devstack.postgres import free_port
 from devstack.services import FUNCTIONS, ROOT, function_process
+from functions.core.signatures import parse_secret, sign
 
 IMPORT_CODE = (
     "import time; began = time.perf_counter(); import functions.{name}; "
     "print(time.perf_counter() - began)"
 )
-SECRET = "bench-cold-start-secret"
+# A fixed Standard Webhooks secret: the webhook's first request is a signed wake-up.
+SECRET = "whsec_YmVuY2gtY29sZC1zdGFydC13ZWJob29rLXNlY3JldC0zMg=="
 
 
 def import_seconds(name: str) -> float:
@@ -40,13 +42,24 @@ def import_seconds(name: str) -> float:
     return float(out.stdout.strip())
 
 
+def signed_headers(body: bytes) -> dict[str, str]:
+    now = int(time.time())
+    signature = sign([parse_secret(SECRET)], "msg_1", now, body)
+    return {
+        "Content-Type": "application/json",
+        "webhook-id": "msg_1",
+        "webhook-timestamp": str(now),
+        "webhook-signature": signature,
+    }
+
+
 def _request(name: str) -> tuple[str, str, bytes, dict[str, str]]:
     auth = {"Authorization": f"Bearer {SECRET}", "Content-Type": "application/json"}
     if name == "submit":
         return "GET", "/jobs?limit=1", b"", {}
     if name == "webhook":
-        body = {"msg_id": 1, "job_id": str(uuid.uuid4()), "task_name": "bench"}
-        return "POST", "/", json.dumps(body).encode(), auth
+        body = json.dumps({"msg_id": 1, "job_id": str(uuid.uuid4()), "task_name": "bench"})
+        return "POST", "/", body.encode(), signed_headers(body.encode())
     return "POST", "/", b"{}", auth
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
-import secrets
 import sys
 import time
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ from bench import procs
 from bench.clients import SyncSend, time_threads
 from bench.marks import MarkListener
 from devstack import migrate
+from devstack.config import generate_webhook_secret
 from devstack.postgres import free_port
 from devstack.services import ManagedProcess, function_process
 from functions.db import queries
@@ -155,7 +155,7 @@ class Dispatch:
 
     def launch(self) -> None:
         """Spawn the processes (without waiting for them)."""
-        secret = secrets.token_urlsafe(24)
+        secret = generate_webhook_secret()
         self._ports = {"webhook": free_port(), "process_job": free_port()}
         process_job_url = f"http://127.0.0.1:{self._ports['process_job']}"
         reset(self._url)

@@ -13,6 +13,7 @@ from bench.clients import shares
 from bench.context import Context
 from bench.peers import celery_peer, pgmq_raw, pgqueuer_peer, procrastinate_peer
 from bench.rows import CELERY, OURS, PGMQ, PGQUEUER, PROCRASTINATE, Row
+from devstack.config import generate_webhook_secret
 
 Timer = Callable[[int, int], float]  # (clients, jobs) -> seconds
 
@@ -38,7 +39,7 @@ def run(ctx: Context) -> list[Row]:
     sizes = ctx.sizes
     # The webhook is configured as in production, so submit_job pays for its trigger's
     # net.http_post; nothing delivers those requests during this metric.
-    ours.set_webhook(ctx.dbs.ours, ours.DEAD_WEBHOOK, "unused")
+    ours.set_webhook(ctx.dbs.ours, ours.DEAD_WEBHOOK, generate_webhook_secret())
     timers = _timers(ctx)
     sql = {
         c: Row(f"submit_sql_{c}c", f"submit in SQL, {c} client{'s' * (c > 1)}", "jobs/s", True)

@@ -113,8 +113,13 @@ def run(
             webhook_secret=secrets.webhook_secret,
         )
         print(f"[devstack] migrations applied: {len(applied)}", flush=True)
+        # Real pg_net's worker sends this database's requests itself; the relay is its stand-in.
+        real_pg_net = migrate.real_pg_net(database_url)
+        if real_pg_net:
+            print("[devstack] pg_net serves this database: no relay", flush=True)
         for child in _children(cfg, database_url, secrets):
-            started.append(child.start())
+            if not (real_pg_net and child.name == "relay"):
+                started.append(child.start())
         sweeper = Sweeper(
             cfg.url(cfg.ports.process_job), secrets.webhook_secret, cfg.sweep_interval_s
         ).start()

@@ -3,6 +3,7 @@ folder (never in the repo), and the page's generated config file."""
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
 from dataclasses import asdict, dataclass
@@ -62,17 +63,28 @@ class LocalSecrets:
     service_role_key: str
 
 
+def generate_webhook_secret() -> str:
+    """A Standard Webhooks secret: ``whsec_`` and the base64 of a random 32-byte key."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode("ascii")
+
+
 def load_or_create_secrets(data_dir: Path) -> LocalSecrets:
     """The stack's secrets and API keys, made on first run and kept (mode 0600) for the next,
     so a page left open keeps a valid key across restarts."""
     path = data_dir / "secrets.json"
     if path.exists():
-        return LocalSecrets(**json.loads(path.read_text()))
+        local = LocalSecrets(**json.loads(path.read_text()))
+        if local.webhook_secret.startswith("whsec_"):
+            return local
+        # A bearer secret from before webhooks were signed: replace it, keep the API keys.
+        local = LocalSecrets(**{**asdict(local), "webhook_secret": generate_webhook_secret()})
+        path.write_text(json.dumps(asdict(local)))
+        return local
     jwt_secret = generate_jwt_secret()
     keys = mint_keys(jwt_secret)
     local = LocalSecrets(
         jwt_secret=jwt_secret,
-        webhook_secret=secrets.token_urlsafe(32),
+        webhook_secret=generate_webhook_secret(),
         anon_key=keys.anon_key,
         service_role_key=keys.service_role_key,
     )

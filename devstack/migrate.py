@@ -2,8 +2,9 @@
 
 On a plain Postgres it first provides what Supabase would: the API roles and Realtime
 publication, PGMQ (from the ``pgmq`` package's bundled SQL when the extension is not available)
-and a ``net`` schema with pg_net's interface. Applied migrations are recorded in the same table
-the Supabase CLI uses, so running it again applies nothing twice.
+and ``net``: the real pg_net where it is preloaded and its worker serves this database,
+otherwise a shim with pg_net's interface and grants (see ``plan_net``). Applied migrations are
+recorded in the same table the Supabase CLI uses, so running it again applies nothing twice.
 
     python -m devstack.migrate [--database-url URL] [--webhook-url URL --webhook-secret S]
 """
@@ -16,6 +17,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import psycopg
 
@@ -67,17 +69,137 @@ def _ensure_pgmq(conn: psycopg.Connection) -> str:
     return "bundled SQL"
 
 
-def _ensure_net(conn: psycopg.Connection) -> str:
+@dataclass(frozen=True)
+class PgNetReport:
+    """What the server says about pg_net, as seen from one database."""
+
+    database: str
+    available: bool  # the server has pg_net's files (pg_available_extensions)
+    installed: bool  # CREATE EXTENSION pg_net was run in this database
+    net_present: bool  # net.http_post exists here: the extension's or the shim's
+    preloaded: bool  # pg_net is in shared_preload_libraries, so its worker runs
+    served_database: str | None  # pg_net.database_name; None when the library is not loaded
+
+
+@dataclass(frozen=True)
+class NetPlan:
+    """What to do about ``net`` in one database, and whether real pg_net delivers there."""
+
+    action: Literal["create_extension", "install_shim", "none"]
+    real: bool
+    warning: str | None = None
+
+
+def plan_net(report: PgNetReport) -> NetPlan:
+    """Use real pg_net only where its worker serves this database; otherwise the shim and relay.
+
+    An unusable pg_net falls back to the shim with a warning rather than failing: CREATE
+    EXTENSION would fail when the library is not preloaded, and where the worker serves another
+    database every request queued here would silently never be sent. The shim and relay keep
+    the local stack working, and the warning says what to change to get the real thing.
+    """
+    serves_here = report.preloaded and report.served_database == report.database
+    if report.installed:
+        if serves_here:
+            return NetPlan("none", real=True)
+        return NetPlan("none", real=False, warning=_unserved(report))
+    if report.net_present:
+        return NetPlan("none", real=False)
+    if not report.available:
+        return NetPlan("install_shim", real=False)
+    if serves_here:
+        return NetPlan("create_extension", real=True)
+    return NetPlan("install_shim", real=False, warning=_unserved(report))
+
+
+def _unserved(report: PgNetReport) -> str:
+    if not report.preloaded:
+        why = (
+            "is not in shared_preload_libraries, so its worker does not run"
+            " (add it there and restart the server to use it)"
+        )
+    else:
+        why = (
+            f"its worker serves database {report.served_database!r} (pg_net.database_name),"
+            f" not {report.database!r}, so requests queued here would never be sent"
+            f" (set pg_net.database_name = '{report.database}' and restart to use it)"
+        )
+    if report.installed:
+        return (
+            f"pg_net is installed in this database but {why}; nothing sends its queued"
+            " requests, so jobs wait for the sweeper"
+        )
+    return (
+        f"pg_net is on this server but {why}; using the pg_net-compatible shim instead,"
+        " whose requests the relay (python -m devstack.relay) delivers"
+    )
+
+
+def inspect_pg_net(conn: psycopg.Connection) -> PgNetReport:
+    row = conn.execute(
+        """
+        select current_database(),
+               exists (select 1 from pg_available_extensions where name = 'pg_net'),
+               exists (select 1 from pg_extension where extname = 'pg_net'),
+               to_regprocedure('net.http_post(text, jsonb, jsonb, jsonb, integer)') is not null,
+               case when pg_has_role('pg_read_all_settings', 'USAGE')
+                 then 'pg_net' = any (string_to_array(replace(replace(
+                        current_setting('shared_preload_libraries'), ' ', ''), '"', ''), ','))
+                 -- Without the right to read that list: pg_net's settings exist in every
+                 -- session only when the server preloads it.
+                 else current_setting('pg_net.database_name', true) is not null
+               end,
+               current_setting('pg_net.database_name', true)
+        """
+    ).fetchone()
+    assert row is not None
+    return PgNetReport(
+        database=row[0],
+        available=row[1],
+        installed=row[2],
+        net_present=row[3],
+        preloaded=row[4],
+        served_database=row[5],
+    )
+
+
+def _ensure_net(conn: psycopg.Connection) -> NetPlan:
+    return apply_net_plan(conn, plan_net(inspect_pg_net(conn)))
+
+
+def apply_net_plan(conn: psycopg.Connection, plan: NetPlan) -> NetPlan:
+    if plan.warning:
+        log.warning("%s", plan.warning)
+    if plan.action == "create_extension":
+        conn.execute("create extension if not exists pg_net")
+    elif plan.action == "install_shim":
+        conn.execute((SQL_DIR / "pg_net_shim.sql").read_text())
+    return plan
+
+
+def real_pg_net(database_url: str) -> bool:
+    """Does a real pg_net worker deliver this database's requests (so no relay is wanted)?"""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        return plan_net(inspect_pg_net(conn)).real
+
+
+def _ensure_hmac(conn: psycopg.Connection) -> str:
+    """extensions.hmac for the signed-webhook trigger: pgcrypto where available (in schema
+    ``extensions``, as on hosted Supabase), else a SQL stand-in with the same signature."""
     present = conn.execute(
-        "select to_regprocedure('net.http_post(text, jsonb, jsonb, jsonb, integer)') is not null"
+        "select to_regprocedure('extensions.hmac(bytea, bytea, text)') is not null"
     ).fetchone()
     if present and present[0]:
         return "present"
-    if _extension_available(conn, "pg_net"):
-        conn.execute("create extension if not exists pg_net")
-        return "extension"
-    conn.execute((SQL_DIR / "pg_net_shim.sql").read_text())
-    return "shim"
+    installed = conn.execute("select 1 from pg_extension where extname = 'pgcrypto'").fetchone()
+    if not installed and _extension_available(conn, "pgcrypto"):
+        conn.execute("create schema if not exists extensions")
+        conn.execute("create extension pgcrypto with schema extensions")
+        return "pgcrypto"
+    if installed:
+        return "pgcrypto in another schema (the migration says how to move it)"
+    conn.execute((SQL_DIR / "pgcrypto_hmac_shim.sql").read_text())
+    return "SQL stand-in"
 
 
 def prepare(conn: psycopg.Connection) -> None:
@@ -86,7 +208,9 @@ def prepare(conn: psycopg.Connection) -> None:
         conn.execute("select pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_KEY,))
         conn.execute((SQL_DIR / "supabase_compat.sql").read_text())
         log.info("pgmq: %s", _ensure_pgmq(conn))
-        log.info("net: %s", _ensure_net(conn))
+        plan = _ensure_net(conn)
+        log.info("net: %s", "pg_net" if plan.real else "shim (deliver with the relay)")
+        log.info("hmac: %s", _ensure_hmac(conn))
 
 
 def apply_migrations(conn: psycopg.Connection, migrations: list[Migration]) -> list[str]:
@@ -152,7 +276,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
     parser.add_argument("--webhook-url")
-    parser.add_argument("--webhook-secret", default=os.environ.get("WEBHOOK_SECRET"))
+    parser.add_argument(
+        "--webhook-secret",
+        default=os.environ.get("WEBHOOK_SECRET"),
+        help="the webhook's whsec_ secret (several, space-separated, during a rotation);"
+        " generated and printed when --webhook-url is given without one",
+    )
     parser.add_argument(
         "--prepare-only",
         action="store_true",
@@ -161,6 +290,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.database_url:
         parser.error("give --database-url or set DATABASE_URL")
+    if args.webhook_url and not args.webhook_secret:
+        from devstack.config import generate_webhook_secret
+
+        args.webhook_secret = generate_webhook_secret()
+        print(f"generated webhook secret (the webhook's WEBHOOK_SECRET): {args.webhook_secret}")
+    elif args.webhook_secret and not all(
+        part.startswith("whsec_") for part in args.webhook_secret.replace(",", " ").split()
+    ):
+        parser.error("--webhook-secret takes whsec_<base64> secrets (Standard Webhooks)")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     applied = migrate(
         args.database_url,

@@ -68,13 +68,16 @@ class EmbeddedPostgres:
 
     data_dir: Path
     port: int
+    # The bootstrap superuser, and where initdb/pg_ctl live (the wheel's by default).
+    superuser: str = "postgres"
+    bin_dir: Path | None = None
 
     @property
     def url(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        return self.url_for("postgres")
 
-    def url_for(self, database: str) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+    def url_for(self, database: str, user: str | None = None) -> str:
+        return f"postgresql://{user or self.superuser}@127.0.0.1:{self.port}/{database}"
 
     @property
     def _pgdata(self) -> Path:
@@ -82,7 +85,7 @@ class EmbeddedPostgres:
 
     def _run(self, args: list[str], timeout: float = 60) -> None:
         user = _ensure_system_user()
-        cmd = [str(_bin_dir() / args[0]), *args[1:]]
+        cmd = [str((self.bin_dir or _bin_dir()) / args[0]), *args[1:]]
         # Drop root's groups too, not only its uid: the server must own nothing of root's.
         identity: dict[str, object] = (
             {"user": user, "group": pwd.getpwnam(user).pw_gid, "extra_groups": []} if user else {}
@@ -111,7 +114,7 @@ class EmbeddedPostgres:
         user = _ensure_system_user()
         if user is not None:
             _make_traversable(self.data_dir)
-            _make_traversable(_bin_dir())
+            _make_traversable(self.bin_dir or _bin_dir())
             shutil.chown(self.data_dir, user)
         if not (self._pgdata / "PG_VERSION").exists():
             self._run(
@@ -120,7 +123,7 @@ class EmbeddedPostgres:
                     "-D",
                     str(self._pgdata),
                     "-U",
-                    "postgres",
+                    self.superuser,
                     "--auth=trust",
                     "--encoding=UTF8",
                     "--no-sync",
@@ -158,11 +161,19 @@ class EmbeddedPostgres:
         self._run(["pg_ctl", "-D", str(self._pgdata), "-m", mode, "-w", "stop"], timeout=90)
 
 
-def embedded(data_dir: Path, port: int | None = None) -> EmbeddedPostgres:
+def embedded(
+    data_dir: Path,
+    port: int | None = None,
+    *,
+    superuser: str = "postgres",
+    bin_dir: Path | None = None,
+) -> EmbeddedPostgres:
     """The embedded cluster in ``data_dir``; the port is remembered there across runs."""
     data_dir.mkdir(parents=True, exist_ok=True)
     port_file = data_dir / "port"
     if port is None:
         port = int(port_file.read_text()) if port_file.exists() else free_port()
     port_file.write_text(str(port))
-    return EmbeddedPostgres(data_dir=data_dir.resolve(), port=port)
+    return EmbeddedPostgres(
+        data_dir=data_dir.resolve(), port=port, superuser=superuser, bin_dir=bin_dir
+    )

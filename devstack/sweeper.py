@@ -68,7 +68,8 @@ def main() -> None:
     if not args.url:
         parser.error("give --url or set PROCESS_JOB_URL")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    sweeper = Sweeper(args.url, os.environ.get("WEBHOOK_SECRET", ""), args.interval)
+    secret = os.environ.get("PROCESS_JOB_SECRET", os.environ.get("WEBHOOK_SECRET", ""))
+    sweeper = Sweeper(args.url, secret, args.interval)
     sweeper.run()
 
 

@@ -12,6 +12,8 @@ so each secret is fetched once per instance.
 from __future__ import annotations
 
 import os
+import re
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -63,7 +65,9 @@ def secret(env: Mapping[str, str], name: str, purpose: str) -> str:
 
 
 def database_url(env: Mapping[str, str] = os.environ) -> str:
-    return secret(env, "DATABASE_URL", "to reach the jobs database")
+    url = secret(env, "DATABASE_URL", "to reach the jobs database")
+    behind_transaction_pooler(url, env)  # a malformed DATABASE_POOLER fails at cold start
+    return url
 
 
 def pool_max_size(env: Mapping[str, str] = os.environ) -> int:
@@ -72,6 +76,46 @@ def pool_max_size(env: Mapping[str, str] = os.environ) -> int:
     if size < 1:
         raise ConfigError("DB_POOL_MAX_SIZE must be at least 1")
     return size
+
+
+# Supabase's transaction pooler (Supavisor, or the dedicated PgBouncer) listens on this port.
+TRANSACTION_POOLER_PORT = "6543"
+
+
+def behind_transaction_pooler(database_url: str, env: Mapping[str, str] = os.environ) -> bool:
+    """Whether ``database_url`` reaches Postgres through a transaction pooler: its port is
+    6543, or ``DATABASE_POOLER=transaction`` says so (``direct``/``session`` says it is not)."""
+    declared = env.get("DATABASE_POOLER", "").strip().lower()
+    if declared in ("transaction", "direct", "session"):
+        return declared == "transaction"
+    if declared:
+        raise ConfigError(
+            f"DATABASE_POOLER must be transaction, session or direct, not {declared!r}"
+        )
+    return TRANSACTION_POOLER_PORT in _ports(database_url)
+
+
+def _ports(database_url: str) -> list[str]:
+    """The ports a libpq URI or key=value string names (several for a multi-host URL)."""
+    if "://" not in database_url:
+        found = re.findall(r"(?:^|\s)port\s*=\s*'?([\d,]+)", database_url)
+        return [port for group in found for port in group.split(",")]
+    parts = urllib.parse.urlsplit(database_url)
+    hosts = parts.netloc.rpartition("@")[2].split(",")
+    ports = [host.rpartition(":")[2] for host in hosts if ":" in host.rpartition("]")[2]]
+    ports += urllib.parse.parse_qs(parts.query).get("port", [])
+    return ports
+
+
+def webhook_keys(raw: str) -> tuple[bytes, ...]:
+    """The keys of ``WEBHOOK_SECRET``: one ``whsec_`` secret, or several separated by spaces or
+    commas while a rotation is under way (the old and the new both verify)."""
+    from functions.core.signatures import parse_secrets
+
+    try:
+        return parse_secrets(raw)
+    except ValueError as exc:
+        raise ConfigError(f"WEBHOOK_SECRET is malformed: {exc}") from None
 
 
 def cors_origin(env: Mapping[str, str] = os.environ) -> str:
@@ -83,6 +127,10 @@ class WebhookConfig:
     secret: str
     process_job_url: str | None
     process_job_function: str | None
+    keys: tuple[bytes, ...] = ()
+    tolerance_s: float = 300.0
+    # Only the local HTTP invoker sends it; on AWS the invocation is authorised by IAM.
+    process_job_secret: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> WebhookConfig:
@@ -93,10 +141,17 @@ class WebhookConfig:
                 "set PROCESS_JOB_URL (local functions-framework) or PROCESS_JOB_FUNCTION_NAME"
                 " (AWS Lambda) so the webhook knows what to invoke"
             )
+        secret_value = secret(env, "WEBHOOK_SECRET", "to verify the database's signed calls")
+        tolerance_s = _number(env, "WEBHOOK_TOLERANCE_SECONDS", 300.0)
+        if tolerance_s <= 0:
+            raise ConfigError("WEBHOOK_TOLERANCE_SECONDS must be above 0")
         return cls(
-            secret=secret(env, "WEBHOOK_SECRET", "to authenticate the database's calls"),
+            secret=secret_value,
             process_job_url=url,
             process_job_function=function,
+            keys=webhook_keys(secret_value),
+            tolerance_s=tolerance_s,
+            process_job_secret=env.get("PROCESS_JOB_SECRET", secret_value),
         )
 
 

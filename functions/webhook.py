@@ -1,4 +1,4 @@
-"""The ``webhook`` function: authenticates the database's call and invokes process_job
+"""The ``webhook`` function: verifies the database's signed call and invokes process_job
 asynchronously. Imports neither the database driver nor the task code."""
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ def _build() -> Handler:
         invoker = LambdaInvoker(cfg.process_job_function)
     else:
         assert cfg.process_job_url is not None
-        invoker = HttpInvoker(cfg.process_job_url, cfg.secret)
-    return WebhookApi(cfg.secret, invoker).handle
+        invoker = HttpInvoker(cfg.process_job_url, cfg.process_job_secret)
+    return WebhookApi(cfg.keys, invoker, cfg.tolerance_s).handle
 
 
 _entry = Entry(_build)

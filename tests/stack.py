@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import json
-import secrets
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
 import psycopg
 
 from devstack import migrate
+from devstack.config import generate_webhook_secret
 from devstack.postgres import free_port
 from devstack.relay import start_in_thread
 from devstack.services import ManagedProcess, function_process
@@ -92,12 +92,17 @@ class Stack:
         return bool(row and row[0])
 
     def start_function(self, name: str) -> ManagedProcess:
-        process = function_process(name, self.ports[name], self.env_for(name)).start()
+        sink = {"log_sink": self.log_sink} if self.log_sink is not None else {}
+        process = function_process(name, self.ports[name], self.env_for(name), **sink).start()
         self.processes[name] = process
         return process
 
     def env_for(self, name: str) -> dict[str, str]:
-        common = {"DATABASE_URL": self.database_url, "WEBHOOK_SECRET": self.secret}
+        common = {
+            "DATABASE_URL": self.functions_database_url or self.database_url,
+            "WEBHOOK_SECRET": self.secret,
+            **self.database_env,
+        }
         if name == "webhook":
             return {"WEBHOOK_SECRET": self.secret, "PROCESS_JOB_URL": self.url("process_job")}
         if name == "process_job":
@@ -105,6 +110,10 @@ class Stack:
         return common
 
     extra_env: dict[str, str] = field(default_factory=dict)
+    # Where the functions connect when not directly (a transaction pooler in front of it).
+    functions_database_url: str | None = None
+    log_sink: IO[str] | None = None
+    database_env: dict[str, str] = field(default_factory=dict)
 
 
 @contextmanager
@@ -113,12 +122,18 @@ def running_stack(
     functions: tuple[str, ...] = ("submit", "webhook", "process_job"),
     relay: bool = True,
     extra_env: Mapping[str, str] | None = None,
+    functions_database_url: str | None = None,
+    log_sink: IO[str] | None = None,
+    database_env: Mapping[str, str] | None = None,
 ) -> Iterator[Stack]:
     stack = Stack(
         database_url=database_url,
-        secret=secrets.token_urlsafe(24),
+        secret=generate_webhook_secret(),
         ports={name: free_port() for name in ("submit", "webhook", "process_job")},
         extra_env=dict(extra_env or {}),
+        functions_database_url=functions_database_url,
+        log_sink=log_sink,
+        database_env=dict(database_env or {}),
     )
     with psycopg.connect(database_url, autocommit=True) as conn:
         migrate.configure_webhook(conn, stack.url("webhook"), stack.secret)

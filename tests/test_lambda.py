@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -18,12 +19,14 @@ import pytest
 from moto import mock_aws
 
 from functions import once, process_job, submit, webhook
+from functions.core.signatures import parse_secret, sign
 from functions.invokers import LambdaInvoker
 
 EVENTS = Path(__file__).resolve().parent / "events"
 REGION = "eu-central-1"
 FUNCTION = "process-job-fn"
-SECRET = "lambda-test-webhook-secret"
+SECRET = "whsec_bGFtYmRhLXRlc3Qtd2ViaG9vay1zZWNyZXQtMzItYnl0ZXM="
+OTHER_SECRET = "whsec_YW5vdGhlci1zZWNyZXQtbm9ib2R5LWdhdmUtdGhlLWRi"
 
 
 def load_event(name: str) -> dict[str, Any]:
@@ -38,9 +41,18 @@ def with_body(event: dict[str, Any], body: str) -> dict[str, Any]:
     return changed
 
 
-def with_authorization(event: dict[str, Any], value: str) -> dict[str, Any]:
+def signed(
+    event: dict[str, Any], secret: str = SECRET, at: float | None = None, body: str | None = None
+) -> dict[str, Any]:
+    """``event`` with Standard Webhooks headers signing ``body`` (default: the event's own) by
+    ``secret`` at ``at`` (default: now); the event keeps its own body."""
     changed = copy.deepcopy(event)
-    changed["headers"]["authorization"] = value
+    timestamp = int(time.time() if at is None else at)
+    content = (changed["body"] if body is None else body).encode()
+    changed["headers"]["webhook-timestamp"] = str(timestamp)
+    changed["headers"]["webhook-signature"] = sign(
+        [parse_secret(secret)], changed["headers"]["webhook-id"], timestamp, content
+    )
     return changed
 
 
@@ -115,18 +127,43 @@ def webhook_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     once.reset_all()
 
 
+def _stale(event: dict[str, Any]) -> dict[str, Any]:
+    return signed(event, at=time.time() - 301)
+
+
+def _other_key(event: dict[str, Any]) -> dict[str, Any]:
+    return signed(event, secret=OTHER_SECRET)
+
+
+def _other_body(event: dict[str, Any]) -> dict[str, Any]:
+    return signed(event, body=event["body"].replace("17", "18"))
+
+
+def _bearer_only(event: dict[str, Any]) -> dict[str, Any]:
+    changed = copy.deepcopy(event)
+    for name in ("webhook-id", "webhook-timestamp", "webhook-signature"):
+        del changed["headers"][name]
+    changed["headers"]["authorization"] = f"Bearer {SECRET}"
+    return changed
+
+
 @pytest.mark.parametrize(
-    "authorization", ["Bearer change-me-webhook-secret", f"Bearer {SECRET}x", "", f"Basic {SECRET}"]
+    "tamper",
+    [load_event, _stale, _other_key, _other_body, _bearer_only],
+    ids=["recorded-long-ago", "stale", "other-key", "other-body", "bearer-only"],
 )
-def test_the_webhook_rejects_a_wrong_secret_and_invokes_nothing(
-    webhook_env: None, lambda_calls: list[InvokeCall], authorization: str
+def test_the_webhook_rejects_an_unverified_call_and_invokes_nothing(
+    webhook_env: None,
+    lambda_calls: list[InvokeCall],
+    tamper: Callable[[dict[str, Any]], dict[str, Any]],
 ) -> None:
-    event = with_authorization(load_event("http_post_webhook"), authorization)
-    response = webhook.handler(event, None)
+    event = load_event("http_post_webhook")
+    response = webhook.handler(event if tamper is load_event else tamper(event), None)
     assert response["statusCode"] == 401
     assert response["headers"]["Content-Type"] == "application/json"
-    assert body_of(response) == {
-        "error": {"code": "unauthorized", "message": "missing or wrong bearer secret"}
+    assert body_of(response)["error"] == {
+        "code": "unauthorized",
+        "message": "the request's signature could not be verified",
     }
     assert lambda_calls == []
 
@@ -134,11 +171,23 @@ def test_the_webhook_rejects_a_wrong_secret_and_invokes_nothing(
 def test_the_webhook_hands_the_message_to_process_job_as_one_event_invocation(
     webhook_env: None, lambda_calls: list[InvokeCall]
 ) -> None:
-    event = with_authorization(load_event("http_post_webhook"), f"Bearer {SECRET}")
+    event = signed(load_event("http_post_webhook"))
     response = webhook.handler(event, None)
     assert response["statusCode"] == 202
     assert body_of(response) == {"accepted": True, "msg_id": 17}
     assert lambda_calls == [InvokeCall(FUNCTION, "Event", json.loads(event["body"]))]
+
+
+def test_a_malformed_secret_makes_the_webhook_answer_503_without_the_secret(
+    webhook_env: None, lambda_calls: list[InvokeCall], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WEBHOOK_SECRET", "not-a-whsec-secret")
+    once.reset_all()
+    response = webhook.handler(signed(load_event("http_post_webhook")), None)
+    assert response["statusCode"] == 503
+    assert body_of(response)["error"]["code"] == "misconfigured"
+    assert "not-a-whsec-secret" not in response["body"]
+    assert lambda_calls == []
 
 
 # -- submit -------------------------------------------------------------------------------------

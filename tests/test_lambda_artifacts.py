@@ -18,6 +18,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from functions.core.signatures import parse_secret, sign
 from tests.http_recorder import recording_server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,12 +37,16 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import build_lambda_layer  # noqa: E402
 import check_serverless_package as packaging  # noqa: E402
 
-SECRET = "artifact-test-webhook-secret"
+SECRET = "whsec_YXJ0aWZhY3QtdGVzdC13ZWJob29rLXNlY3JldC0zMmI="
+FORGED_SECRET = "whsec_Zm9yZ2VkLWFydGlmYWN0LXdlYmhvb2stc2VjcmV0LTMy"
 
 
-def webhook_headers(secret: str, body: str) -> dict[str, str]:
-    """The headers that authorise a webhook call (the one place tests build them)."""
-    return {"authorization": f"Bearer {secret}"}
+def webhook_headers(secret: str, msg_id: str, body: str) -> dict[str, str]:
+    """The Standard Webhooks headers that authorise a webhook call (the one place tests build
+    them), signed now as the database's trigger signs."""
+    timestamp = int(time.time())
+    signature = sign([parse_secret(secret)], msg_id, timestamp, body.encode())
+    return {"webhook-timestamp": str(timestamp), "webhook-signature": signature}
 
 
 def runtime_python() -> Path:
@@ -244,7 +250,7 @@ def test_submit_answers_202_and_stores_the_job(artifacts: Artifacts, embedded_db
 def _webhook_event(secret: str) -> dict[str, Any]:
     event = copy.deepcopy(load_event("http_post_webhook"))
     event["headers"].pop("authorization", None)
-    event["headers"].update(webhook_headers(secret, event["body"]))
+    event["headers"].update(webhook_headers(secret, event["headers"]["webhook-id"], event["body"]))
     return event
 
 
@@ -259,7 +265,7 @@ def test_webhook_accepts_an_authorised_call_and_rejects_a_forged_one(
             "PROCESS_JOB_FUNCTION_NAME": "",
         }
         report = artifacts.run(
-            "webhook", [_webhook_event(SECRET), _webhook_event("forged-" + SECRET)], env
+            "webhook", [_webhook_event(SECRET), _webhook_event(FORGED_SECRET)], env
         )
         accepted, forged = report["responses"]
         # The interpreter has exited, so its background invocation has finished.
@@ -293,7 +299,7 @@ def test_process_job_completes_the_job(artifacts: Artifacts, embedded_db_url: st
         remaining_ms=120_000,
     )
     (answer,) = report["responses"]
-    assert answer == {"completed": 1, "failed": 0, "retried": 0, "skipped": 0}
+    assert answer == {"completed": 1, "failed": 0, "retried": 0, "skipped": 0, "handed_back": 0}
     assert report["psycopg_impl"] == "binary"
     with psycopg.connect(embedded_db_url) as conn:
         status = conn.execute(

@@ -7,6 +7,7 @@ import logging
 import re
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,7 +22,10 @@ from devstack.migrate import configure_webhook
 from devstack.pg_async import Backoff
 from devstack.postgres import free_port
 from devstack.relay import start_in_thread
+from functions.core.signatures import parse_secret, verify
 from tests.waiting import wait_for
+
+SIGNING_SECRET = "whsec_cmVsYXktdGVzdC1zaWduaW5nLXNlY3JldC0zMmI="
 
 
 @dataclass(frozen=True)
@@ -272,7 +276,7 @@ def test_the_relay_reconnects_and_drains_after_losing_the_database(
 def test_submit_job_wakes_the_webhook_through_the_trigger(
     db: psycopg.Connection, relay: ThreadedService, server: Server
 ) -> None:
-    configure_webhook(db, server.url("/webhook"), "s3cret")
+    configure_webhook(db, server.url("/webhook"), SIGNING_SECRET)
     row = db.execute("select submit_job('x')").fetchone()
     assert row is not None
     job_id = str(row[0])
@@ -281,7 +285,15 @@ def test_submit_job_wakes_the_webhook_through_the_trigger(
     assert msg is not None
     assert (hit.method, hit.path) == ("POST", "/webhook")
     assert hit.json() == {"msg_id": msg[0], "job_id": job_id, "task_name": "x"}
-    assert hit.headers["authorization"] == "Bearer s3cret"
+    # The relay sends the exact bytes the trigger signed.
+    verify(
+        [parse_secret(SIGNING_SECRET)],
+        hit.headers["webhook-id"],
+        hit.headers["webhook-timestamp"],
+        hit.headers["webhook-signature"],
+        hit.body,
+        now=time.time(),
+    )
     assert hit.headers["content-type"] == "application/json"
 
 

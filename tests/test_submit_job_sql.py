@@ -176,7 +176,7 @@ def test_the_trigger_without_webhook_config_still_enqueues(db: psycopg.Connectio
 def test_the_trigger_queues_an_authenticated_webhook_call(db: psycopg.Connection) -> None:
     db.execute(
         "insert into private.settings values ('job_webhook_url', 'http://127.0.0.1:9/hook'),"
-        " ('job_webhook_secret', 'sekrit')"
+        " ('job_webhook_secret', 'whsec_c2Vrcml0LXNla3JpdC1zZWtyaXQtc2Vrcml0')"
     )
     row = db.execute("select submit_job('loud')").fetchone()
     assert row is not None
@@ -187,7 +187,9 @@ def test_the_trigger_queues_an_authenticated_webhook_call(db: psycopg.Connection
     assert request is not None and msg is not None
     method, url, headers, body = request
     assert (method, url) == ("POST", "http://127.0.0.1:9/hook")
-    assert headers["Authorization"] == "Bearer sekrit"
+    assert "Authorization" not in headers
+    assert headers["webhook-id"] == f"msg_{msg[0]}"
+    assert headers["webhook-signature"].startswith("v1,")  # checked in test_signed_webhooks
     assert body == {"msg_id": msg[0], "job_id": str(row[0]), "task_name": "loud"}
 
 

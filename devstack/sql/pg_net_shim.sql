@@ -1,4 +1,4 @@
--- A `net` schema with pg_net's SQL interface, for a Postgres without the pg_net extension.
+-- A `net` schema with pg_net's SQL interface and grants, for a Postgres without pg_net.
 -- Requests wait in net.http_request_queue; the relay (python -m devstack.relay) delivers them.
 -- As in pg_net, a request is seen only once its transaction commits: the NOTIFY that wakes the
 -- relay is itself delivered at commit, and a rolled-back request never existed.
@@ -72,4 +72,10 @@ as $$
   select net._enqueue('GET', url, params, headers, null, timeout_milliseconds)
 $$;
 
-revoke all on schema net from public, anon, authenticated;
+-- Exactly the grants pg_net's own install script ends with (pg_net sql/pg_net.sql): every role may
+-- use the schema and read, rewrite or delete queued requests and responses, and, as with pg_net
+-- 0.12 and later, call net.http_post (functions are executable by PUBLIC unless revoked). The
+-- stand-in must be no stricter than the real thing, or tests pass here that fail on Supabase.
+grant usage on schema net to public;
+grant all on all sequences in schema net to public;
+grant all on all tables in schema net to public;

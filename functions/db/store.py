@@ -21,7 +21,7 @@ from functions.core.errors import (
 )
 from functions.core.models import Claim, ClaimedBatch, Job, JobStatus, NewJob, Outcome, QueueMessage
 from functions.db import queries
-from functions.db.connections import connection
+from functions.db.connections import connect, connection
 
 # What submit_job raises for the caller, by SQLSTATE (SJ4xx are ours; see the migrations).
 SUBMIT_ERRORS: dict[str, type[JobSystemError]] = {
@@ -92,12 +92,7 @@ class PgWorkQueue:
         conn: psycopg.Connection | None = getattr(self._local, "conn", None)
         try:
             if conn is None or conn.closed:
-                conn = psycopg.connect(
-                    self._url,
-                    autocommit=True,
-                    connect_timeout=5,
-                    application_name="supajobs-process-job",
-                )
+                conn = connect(self._url, "supajobs-process-job")
                 self._local.conn = conn
             yield conn
         except psycopg.OperationalError:

@@ -1,28 +1,40 @@
-"""The webhook the database calls when a message is enqueued: check, hand off, answer."""
+"""The webhook the database calls when a message is enqueued: verify, hand off, answer."""
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable, Sequence
 
 from functions.core import validation
 from functions.core.errors import MethodNotAllowed, Unavailable
 from functions.core.ports import Invoker
-from functions.http.auth import require_bearer
+from functions.core.signatures import DEFAULT_TOLERANCE_S
+from functions.http.auth import require_signature
 from functions.http.types import HttpRequest, HttpResponse, guarded
 
 log = logging.getLogger("functions.webhook")
 
 
 class WebhookApi:
-    def __init__(self, secret: str, invoker: Invoker) -> None:
-        self._secret = secret
+    def __init__(
+        self,
+        keys: Sequence[bytes],
+        invoker: Invoker,
+        tolerance_s: float = DEFAULT_TOLERANCE_S,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._keys = tuple(keys)
         self._invoker = invoker
+        self._tolerance_s = tolerance_s
+        self._clock = clock
         self.handle = guarded(self._handle)
 
     def _handle(self, request: HttpRequest) -> HttpResponse:
         if request.method != "POST":
             raise MethodNotAllowed("the webhook accepts POST only")
-        require_bearer(request.header("authorization"), self._secret)
+        # The signature covers the raw body, so it is checked before anything parses it.
+        require_signature(request, self._keys, self._clock(), self._tolerance_s)
         wake_up = validation.parse_wake_up(
             validation.parse_json_body(request.body, request.header("content-type"))
         )

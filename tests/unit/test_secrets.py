@@ -59,7 +59,7 @@ def test_a_securestring_parameter_is_read_with_decryption(aws: list[str]) -> Non
 
 def test_a_secrets_manager_secret_is_read_as_its_raw_string(aws: list[str]) -> None:
     # A Standard Webhooks secret, possibly several separated by spaces: passed on unparsed.
-    value = f"{WEBHOOK_SECRET} whsec_b2xkZXItc2VjcmV0"
+    value = f"{WEBHOOK_SECRET} whsec_b2xkZXItcm90YXRpb24tc2VjcmV0LTMyLWJ5dGVzISE="
     arn = create_secret("supajobs/test/webhook-secret", value)
     env = {"WEBHOOK_SECRET_SECRET_ARN": arn, "PROCESS_JOB_FUNCTION_NAME": "pj"}
     assert WebhookConfig.from_env(env).secret == value

@@ -9,16 +9,23 @@ from typing import Any
 
 import pytest
 
+from functions.core import signatures
 from functions.fakes import RecordingInvoker
 from functions.http.types import HttpRequest, HttpResponse
 from functions.http.webhook_api import WebhookApi
 
-SECRET = "a-long-random-test-secret"
+KEY = b"k" * 32
+NOW = 1_800_000_000
 
 
-def authorized(body: bytes) -> dict[str, str]:
-    """The headers the database's call carries (the one place that knows how it signs)."""
-    return {"authorization": f"Bearer {SECRET}", "content-type": "application/json"}
+def authorized(body: bytes, key: bytes = KEY, at: int = NOW) -> dict[str, str]:
+    """The headers the database's call carries: a Standard Webhooks signature of ``body``."""
+    return {
+        "webhook-id": "msg_1",
+        "webhook-timestamp": str(at),
+        "webhook-signature": signatures.sign([key], "msg_1", at, body),
+        "content-type": "application/json",
+    }
 
 
 def call(api: WebhookApi, body: bytes, headers: dict[str, str], method: str = "POST") -> Any:
@@ -37,7 +44,7 @@ def invoker() -> RecordingInvoker:
 
 @pytest.fixture
 def api(invoker: RecordingInvoker) -> WebhookApi:
-    return WebhookApi(SECRET, invoker)
+    return WebhookApi([KEY], invoker, clock=lambda: NOW)
 
 
 def test_a_wake_up_is_handed_to_process_job_and_answered_202(
@@ -58,20 +65,33 @@ def assert_error(response: HttpResponse, status: int, code: str) -> None:
     assert set(response.body["error"]) == {"code", "message"}
 
 
-@pytest.mark.parametrize(
-    "headers",
-    [
+def unsigned_variants(body: bytes) -> list[dict[str, str]]:
+    good = authorized(body)
+    return [
         {"content-type": "application/json"},
-        {"authorization": "Bearer wrong", "content-type": "application/json"},
-        {"authorization": f"Basic {SECRET}", "content-type": "application/json"},
-    ],
-)
-def test_a_caller_without_the_secret_is_401_and_nothing_is_invoked(
-    api: WebhookApi, invoker: RecordingInvoker, headers: dict[str, str]
+        authorized(body, key=b"x" * 32),
+        authorized(body, at=NOW - 3600),
+        {**good, "webhook-id": "msg_2"},
+        {**good, "webhook-signature": "v1,not-base64!"},
+    ]
+
+
+@pytest.mark.parametrize("variant", range(5))
+def test_a_call_not_signed_by_our_key_now_is_401_and_nothing_is_invoked(
+    api: WebhookApi, invoker: RecordingInvoker, variant: int
 ) -> None:
-    response = call(api, json.dumps(wake_up()).encode(), headers)
+    body = json.dumps(wake_up()).encode()
+    response = call(api, body, unsigned_variants(body)[variant])
     assert_error(response, 401, "unauthorized")
-    assert SECRET not in json.dumps(response.body)
+    assert invoker.calls == []
+
+
+def test_a_signed_body_changed_in_transit_is_401(
+    api: WebhookApi, invoker: RecordingInvoker
+) -> None:
+    body = json.dumps(wake_up()).encode()
+    response = call(api, body.replace(b"7", b"8"), authorized(body))
+    assert_error(response, 401, "unauthorized")
     assert invoker.calls == []
 
 
