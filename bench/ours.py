@@ -40,7 +40,10 @@ def set_webhook(database_url: str, url: str | None, secret: str = "") -> None:
 
 def reset(database_url: str) -> None:
     with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute("truncate public.job_results, pgmq.q_work_queue, pgmq.a_work_queue")
+        conn.execute(
+            "truncate private.idempotency_keys, public.job_results,"
+            " pgmq.q_work_queue, pgmq.a_work_queue"
+        )
         conn.execute("truncate net.http_request_queue, net._http_response")
 
 
