@@ -44,15 +44,27 @@ def _clean_env(**extra: str) -> dict[str, str]:
     return {**env, "PYTHONUNBUFFERED": "1", **extra}
 
 
+def _project_files() -> list[str]:
+    """The checkout's files, as git sees them (tracked, or new and not ignored)."""
+    listed = _run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], ROOT)
+    return [name for name in listed.splitlines() if (ROOT / name).is_file()]
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel, built from a copy of the project's files: a build in the checkout would leave
+    build/ behind, whose stale files would go into later wheels."""
+    source = tmp_path_factory.mktemp("source")
+    for name in _project_files():
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, source / name)
     out = tmp_path_factory.mktemp("wheel")
     uv = _uv()
     if uv:
-        _run([uv, "build", "--quiet", "--wheel", "--out-dir", str(out), str(ROOT)], out)
+        _run([uv, "build", "--quiet", "--wheel", "--out-dir", str(out), str(source)], out)
     else:
         pip = [sys.executable, "-m", "pip"]
-        _run([*pip, "wheel", "-q", "--no-deps", "-w", str(out), str(ROOT)], out)
+        _run([*pip, "wheel", "-q", "--no-deps", "-w", str(out), str(source)], out)
     [built] = out.glob("supajobs-*.whl")
     return built
 
@@ -88,8 +100,8 @@ def empty_database() -> Iterator[str]:
 
 
 def test_the_wheel_holds_every_module_sql_file_migration_and_the_licence(wheel: Path) -> None:
-    tracked = _run(["git", "ls-files", "functions", "devstack", "client"], ROOT).split()
-    wanted = {p for p in tracked if p.endswith((".py", ".sql"))}
+    packaged = ("functions/", "devstack/", "client/")
+    wanted = {p for p in _project_files() if p.startswith(packaged) and p.endswith((".py", ".sql"))}
     migrations = sorted(p.name for p in (ROOT / "supabase" / "migrations").glob("*.sql"))
     assert migrations, "no migrations in the checkout"
     wanted |= {f"devstack/migrations/{name}" for name in migrations}
