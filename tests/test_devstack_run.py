@@ -70,6 +70,18 @@ def test_the_stack_comes_up_and_shuts_down_clean(tmp_path: Path) -> None:
             config_js = config.read().decode()
         local = load_or_create_secrets(tmp_path / "data")
         assert local.anon_key in config_js
+        # The banner names everything the README's examples need.
+        shown = (tmp_path / "run.log").read_text()
+        for needed in (
+            f"page          http://127.0.0.1:{base}",
+            f"jobs API      http://127.0.0.1:{base + 3}/jobs",
+            f"Supabase URL  http://127.0.0.1:{base + 1}",
+            f"anon key      {local.anon_key}",
+            f"data          {tmp_path / 'data'}",
+        ):
+            assert needed in shown, needed
+        for step in ("creating and starting the embedded Postgres", "applying migrations"):
+            assert f"[devstack] {step}" in shown
         for secret in (local.service_role_key, local.jwt_secret, local.webhook_secret, "postgres"):
             assert secret not in config_js
         request = urllib.request.Request(
