@@ -42,12 +42,18 @@ $(PAGE_STAMP): $(PAGE_SOURCES) $(NODE_STAMP)
 	@$(PYTHON) -m devstack.page_build >/dev/null
 	@touch $@
 
+# The Python install and the page's (npm ci, then the build) share nothing: on a first run they
+# go side by side, which saves the npm ci's 4-7 s.
+SETUP := $(MAKE) --no-print-directory -j2
+
 ## The whole system on this machine: embedded Postgres, functions, relay, Realtime, page.
-run: $(RUN_STAMP) $(PAGE_STAMP)
+run:
+	@$(SETUP) $(RUN_STAMP) $(PAGE_STAMP)
 	@$(PY) -m devstack
 
 ## Every test: unit, database, end to end, browser, deployment artifacts.
-test: $(TEST_STAMP) $(PAGE_STAMP)
+test:
+	@$(SETUP) $(TEST_STAMP) $(PAGE_STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: $(TEST_STAMP)
