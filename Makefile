@@ -46,14 +46,20 @@ $(PAGE_STAMP): $(PAGE_SOURCES) $(NODE_STAMP)
 # go side by side, which saves the npm ci's 4-7 s.
 SETUP := $(MAKE) --no-print-directory -j2
 
+.PHONY: setup-run setup-test
+setup-run: $(RUN_STAMP) $(PAGE_STAMP)
+	@:
+setup-test: $(TEST_STAMP) $(PAGE_STAMP)
+	@:
+
 ## The whole system on this machine: embedded Postgres, functions, relay, Realtime, page.
 run:
-	@$(SETUP) $(RUN_STAMP) $(PAGE_STAMP)
+	@$(SETUP) setup-run
 	@$(PY) -m devstack
 
 ## Every test: unit, database, end to end, browser, deployment artifacts.
 test:
-	@$(SETUP) $(TEST_STAMP) $(PAGE_STAMP)
+	@$(SETUP) setup-test
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: $(TEST_STAMP)
