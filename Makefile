@@ -43,7 +43,7 @@ $(PAGE_STAMP): $(PAGE_SOURCES) $(NODE_STAMP)
 	@touch $@
 
 # The Python install and the page's (npm ci, then the build) share nothing: on a first run they
-# go side by side, which saves the npm ci's 4-7 s.
+# go side by side, which saves the npm ci's 3-7 s.
 SETUP := $(MAKE) --no-print-directory -j2
 
 .PHONY: setup-run setup-test
