@@ -99,9 +99,10 @@ def empty_database() -> Iterator[str]:
             conn.execute(f'drop database if exists "{name}" with (force)')
 
 
-def test_the_wheel_holds_every_module_sql_file_migration_and_the_licence(wheel: Path) -> None:
+def test_the_wheel_holds_every_package_file_migration_and_the_licence(wheel: Path) -> None:
     packaged = ("functions/", "devstack/", "client/")
-    wanted = {p for p in _project_files() if p.startswith(packaged) and p.endswith((".py", ".sql"))}
+    # Every file in the package folders: modules, SQL, and any data file they read.
+    wanted = {p for p in _project_files() if p.startswith(packaged)}
     migrations = sorted(p.name for p in (ROOT / "supabase" / "migrations").glob("*.sql"))
     assert migrations, "no migrations in the checkout"
     wanted |= {f"devstack/migrations/{name}" for name in migrations}
