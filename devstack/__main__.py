@@ -13,22 +13,35 @@ import os
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 
-from devstack import migrate
-from devstack.config import LocalSecrets, StackConfig, load_or_create_secrets, page_config_js
+from devstack import migrate, page_build
+from devstack.config import (
+    DEFAULT_BASE_PORT,
+    LocalSecrets,
+    StackConfig,
+    default_data_dir,
+    load_or_create_secrets,
+    page_config_js,
+)
 from devstack.postgres import EmbeddedPostgres, embedded
-from devstack.services import ROOT, ManagedProcess, function_process
+from devstack.services import ManagedProcess, function_process
 from devstack.sweeper import Sweeper
 
-DATA_DIR = ROOT / ".devstack"
+
+def say(line: str) -> None:
+    """One progress line: each step that can take a second says what it does first."""
+    print(f"[devstack] {line}", flush=True)
 
 
 def _parse(argv: list[str] | None) -> StackConfig:
     parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__)
-    parser.add_argument("--data-dir", type=Path, default=DATA_DIR)
+    parser.add_argument("--data-dir", type=Path, default=default_data_dir())
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
-    parser.add_argument("--base-port", type=int, default=int(os.environ.get("BASE_PORT", 54320)))
+    parser.add_argument(
+        "--base-port", type=int, default=int(os.environ.get("BASE_PORT", DEFAULT_BASE_PORT))
+    )
     parser.add_argument("--task-min-seconds", default=os.environ.get("TASK_MIN_SECONDS", "5"))
     parser.add_argument("--task-max-seconds", default=os.environ.get("TASK_MAX_SECONDS", "10"))
     parser.add_argument("--sweep-interval", type=float, default=5.0)
@@ -42,7 +55,21 @@ def _parse(argv: list[str] | None) -> StackConfig:
     )
 
 
-def _children(cfg: StackConfig, database_url: str, local: LocalSecrets) -> list[ManagedProcess]:
+def _page_dir() -> Path | None:
+    """The built page (``make page``), built here when missing; None when it cannot be."""
+    if (page_build.DIST / "index.html").is_file():
+        return page_build.DIST
+    say(f"building the page into {page_build.DIST}")
+    try:
+        return page_build.build()
+    except (page_build.PageBuildError, OSError) as error:
+        say(f"no page: {error}; the jobs API and Realtime run without it")
+        return None
+
+
+def _children(
+    cfg: StackConfig, database_url: str, local: LocalSecrets, page_dir: Path | None
+) -> list[ManagedProcess]:
     python = sys.executable
     webhook_secret, jwt_secret = local.webhook_secret, local.jwt_secret
     page_config = page_config_js(
@@ -55,7 +82,7 @@ def _children(cfg: StackConfig, database_url: str, local: LocalSecrets) -> list[
         "TASK_MIN_SECONDS": cfg.task_seconds[0],
         "TASK_MAX_SECONDS": cfg.task_seconds[1],
     }
-    return [
+    children = [
         function_process("submit", cfg.ports.submit, {"DATABASE_URL": database_url}),
         function_process(
             "webhook",
@@ -83,13 +110,51 @@ def _children(cfg: StackConfig, database_url: str, local: LocalSecrets) -> list[
             env={"PYTHONUNBUFFERED": "1", "JWT_SECRET": jwt_secret},
             port=cfg.ports.realtime,
         ),
-        ManagedProcess(
-            "page",
-            [python, "-m", "devstack.page_server", "--port", str(cfg.ports.page)],
-            env={"PYTHONUNBUFFERED": "1", "PAGE_CONFIG_JS": page_config},
-            port=cfg.ports.page,
-        ),
     ]
+    if page_dir is not None:
+        children.append(
+            ManagedProcess(
+                "page",
+                [
+                    python,
+                    "-m",
+                    "devstack.page_server",
+                    "--port",
+                    str(cfg.ports.page),
+                    "--directory",
+                    str(page_dir),
+                ],
+                env={"PYTHONUNBUFFERED": "1", "PAGE_CONFIG_JS": page_config},
+                port=cfg.ports.page,
+            )
+        )
+    return children
+
+
+def banner(
+    cfg: StackConfig, database_url: str, local: LocalSecrets, page: bool, took_s: float
+) -> str:
+    """What a newcomer needs for the README's examples, printed once everything answers."""
+    api = cfg.url(cfg.ports.submit)
+    supabase = cfg.url(cfg.ports.realtime)
+    rows = [
+        ("page", cfg.url(cfg.ports.page) if page else "(not built: run make page)"),
+        ("jobs API", f"{api}/jobs"),
+        ("Supabase URL", f"{supabase}  (Realtime: ws://127.0.0.1:{cfg.ports.realtime}/realtime/v1)"),
+        ("anon key", local.anon_key),
+        ("database", database_url),
+        ("data", f"{cfg.data_dir}  (make clean-data forgets it)"),
+    ]
+    width = max(len(name) for name, _ in rows)
+    lines = [f"[devstack] ready in {took_s:.1f} s"]
+    lines += [f"  {name.ljust(width)}  {value}" for name, value in rows]
+    lines += [
+        "  a job from a terminal:",
+        f"    FUNCTIONS_URL={api} SUPABASE_URL={supabase} SUPABASE_ANON_KEY={local.anon_key} \\",
+        "    .venv/bin/supajobs 'Weekly report' --payload '{\"seconds\": 3}' --wait",
+        "[devstack] Ctrl-C stops everything",
+    ]
+    return "\n" + "\n".join(lines) + "\n"
 
 
 def run(
@@ -97,39 +162,43 @@ def run(
 ) -> int:
     """Run the stack until ``stop`` is set (or SIGINT/SIGTERM when run as a program)."""
     stop = stop or threading.Event()
+    began = time.monotonic()
     secrets = load_or_create_secrets(cfg.data_dir)
     postgres: EmbeddedPostgres | None = None
     database_url = cfg.database_url
     if database_url is None:
-        print(f"[devstack] starting embedded Postgres in {cfg.data_dir / 'postgres'}", flush=True)
-        postgres = embedded(cfg.data_dir / "postgres", cfg.ports.postgres).start()
+        cluster = cfg.data_dir / "postgres"
+        first = not (cluster / "pgdata" / "PG_VERSION").exists()
+        say(
+            f"{'creating and starting' if first else 'starting'} the embedded Postgres"
+            f" in {cluster}"
+        )
+        postgres = embedded(cluster, cfg.ports.postgres).start()
         database_url = postgres.url
     started: list[ManagedProcess] = []
     sweeper: Sweeper | None = None
     try:
+        say("applying migrations")
         applied = migrate.migrate(
             database_url,
             webhook_url=cfg.url(cfg.ports.webhook),
             webhook_secret=secrets.webhook_secret,
         )
-        print(f"[devstack] migrations applied: {len(applied)}", flush=True)
+        say(f"migrations applied: {len(applied)} new")
+        page_dir = _page_dir()
         # Real pg_net's worker sends this database's requests itself; the relay is its stand-in.
         real_pg_net = migrate.real_pg_net(database_url)
         if real_pg_net:
-            print("[devstack] pg_net serves this database: no relay", flush=True)
-        for child in _children(cfg, database_url, secrets):
+            say("pg_net serves this database: no relay")
+        say("starting the functions, the pg_net relay, the Realtime gateway and the page")
+        for child in _children(cfg, database_url, secrets, page_dir):
             if not (real_pg_net and child.name == "relay"):
                 started.append(child.start())
         sweeper = Sweeper(
             cfg.url(cfg.ports.process_job), secrets.webhook_secret, cfg.sweep_interval_s
         ).start()
-        print(
-            f"\n[devstack] ready: open {cfg.url(cfg.ports.page)}\n"
-            f"[devstack] jobs API {cfg.url(cfg.ports.submit)}/jobs"
-            f" · Realtime ws://127.0.0.1:{cfg.ports.realtime}/realtime/v1"
-            f" · database {database_url}\n[devstack] Ctrl-C stops everything\n",
-            flush=True,
-        )
+        took = time.monotonic() - began
+        print(banner(cfg, database_url, secrets, page_dir is not None, took), flush=True)
         if ready is not None:
             ready.set()
         while not stop.wait(0.5):

@@ -22,6 +22,17 @@ class Ports:
     process_job: int
 
 
+DEFAULT_BASE_PORT = 24320
+CHECKOUT = Path(__file__).resolve().parent.parent
+
+
+def default_data_dir() -> Path:
+    """``.devstack/`` in the checkout; for an installed package, in the current folder."""
+    if (CHECKOUT / "pyproject.toml").is_file():
+        return CHECKOUT / ".devstack"
+    return Path.cwd() / ".devstack"
+
+
 @dataclass(frozen=True)
 class StackConfig:
     data_dir: Path
@@ -39,7 +50,9 @@ class StackConfig:
         task_seconds: tuple[str, str],
         sweep_interval_s: float,
     ) -> StackConfig:
-        # Beside the Supabase CLI's own numbering: API 54321, database 54322.
+        # The Supabase CLI's order (API after the page, then the database), but in a range of
+        # its own: the CLI takes 54320-54329, and Linux hands out 32768-60999 for outgoing
+        # connections, where a fixed port can be taken by any client at any moment.
         ports = Ports(
             page=base_port,
             realtime=base_port + 1,

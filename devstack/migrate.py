@@ -22,8 +22,14 @@ from typing import Literal
 import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
-MIGRATIONS_DIR = ROOT / "supabase" / "migrations"
-SQL_DIR = Path(__file__).resolve().parent / "sql"
+PACKAGE = Path(__file__).resolve().parent
+# A checkout keeps them where the Supabase CLI reads them; an installed wheel carries them as
+# devstack/migrations (pyproject.toml maps that package to supabase/migrations).
+MIGRATIONS_DIR = next(
+    (d for d in (PACKAGE / "migrations", ROOT / "supabase" / "migrations") if d.is_dir()),
+    ROOT / "supabase" / "migrations",
+)
+SQL_DIR = PACKAGE / "sql"
 # Any constant works; it only keeps two runners from migrating one database at once.
 MIGRATION_LOCK_KEY = 7_302_911_004
 
@@ -45,6 +51,9 @@ def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
         if not version.isdigit():
             raise ValueError(f"{path.name}: a migration file name starts with digits and '_'")
         found.append(Migration(version=version, name=name, path=path))
+    if not found:
+        # A database "migrated" with nothing would only fail later, far from the cause.
+        raise FileNotFoundError(f"no migrations (<version>_<name>.sql) in {directory}")
     return found
 
 

@@ -1,5 +1,6 @@
-"""A static server for ``frontend/`` that answers ``/config.js`` with the stack's generated
-configuration, so the page gets its settings without any file written into the tree."""
+"""A static server for the built page (``frontend/dist/``, see ``devstack.page_build``) that
+answers ``/config.js`` with the stack's generated configuration, so the page gets its settings
+without any file written into the tree."""
 
 from __future__ import annotations
 
@@ -10,9 +11,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from devstack.services import ROOT
-
-FRONTEND = ROOT / "frontend"
+from devstack.page_build import DIST
 
 
 class PageHandler(SimpleHTTPRequestHandler):
@@ -37,7 +36,9 @@ class PageHandler(SimpleHTTPRequestHandler):
         print(f"{self.address_string()} {format % args}", flush=True)
 
 
-def serve(port: int, config_js: str, directory: Path = FRONTEND) -> ThreadingHTTPServer:
+def serve(port: int, config_js: str, directory: Path = DIST) -> ThreadingHTTPServer:
+    if not (directory / "index.html").is_file():
+        raise FileNotFoundError(f"no page in {directory}: build it with `make page`")
     handler = functools.partial(
         type("Handler", (PageHandler,), {"config_js": config_js.encode("utf-8")}),
         directory=str(directory),
@@ -46,10 +47,11 @@ def serve(port: int, config_js: str, directory: Path = FRONTEND) -> ThreadingHTT
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="serve frontend/ with a generated config.js")
+    parser = argparse.ArgumentParser(description="serve the built page with a generated config.js")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--directory", type=Path, default=DIST)
     args = parser.parse_args()
-    server = serve(args.port, os.environ.get("PAGE_CONFIG_JS", ""))
+    server = serve(args.port, os.environ.get("PAGE_CONFIG_JS", ""), args.directory)
     server.serve_forever()
 
 

@@ -1,11 +1,14 @@
 // The jobs page: submit a job through the jobs API, list the newest jobs, and keep the list
-// current through Supabase Realtime (postgres_changes on public.job_results).
+// current through Supabase Realtime (postgres_changes on public.job_results). When supabase.js
+// or Realtime cannot be reached, the page says so and reads the list through the API every
+// REFRESH_MS instead, so a finished job never shows as pending for longer than that.
 //
 // Every value that comes from a user or a job is put on the page as text (textContent,
 // setAttribute), never parsed as HTML.
 
 const LIST_LIMIT = 50;
 const TICK_MS = 500;
+const REFRESH_MS = 3000;
 const RESUBSCRIBE_AFTER_MS = [1000, 2000, 5000, 10000];
 const STATUSES = new Set(["pending", "running", "completed", "failed"]);
 const COLUMNS = ["ID", "Task", "Status", "Attempts", "Result", "Created", "Started", "Finished"];
@@ -13,6 +16,7 @@ const COLUMNS = ["ID", "Task", "Status", "Attempts", "Result", "Created", "Start
 const $ = (id) => document.getElementById(id);
 const ui = {
   problem: $("config-problem"),
+  liveOff: $("live-off"),
   connection: $("connection"),
   form: $("job-form"),
   taskName: $("task-name"),
@@ -37,8 +41,8 @@ function readConfig() {
   if (missing.length) {
     showProblem(
       `The page has no configuration for ${missing.join(", ")}. ` +
-        "Copy config.example.js to config.js beside index.html and fill it in " +
-        "(make run writes it for the local stack).",
+        "Fill in config.js beside index.html (the build writes it as a template; " +
+        "make run serves one for the local stack).",
     );
     return null;
   }
@@ -450,6 +454,29 @@ function setConnection(state, detail) {
   setTitle(ui.connection, detail || "");
 }
 
+// Without Realtime, the list is read again every REFRESH_MS, and the page says so.
+let refreshTimer = null;
+
+function liveUpdatesOff(config, reason) {
+  setText(
+    ui.liveOff,
+    `Live updates are off (${reason}); the list refreshes every ${REFRESH_MS / 1000} s.`,
+  );
+  ui.liveOff.hidden = false;
+  if (refreshTimer === null) {
+    loadJobs(config);
+    refreshTimer = setInterval(() => loadJobs(config), REFRESH_MS);
+  }
+}
+
+function liveUpdatesOn() {
+  ui.liveOff.hidden = true;
+  if (refreshTimer !== null) {
+    clearInterval(refreshTimer);
+    refreshTimer = null;
+  }
+}
+
 function onChange(change) {
   if (change.eventType === "DELETE") {
     const jobId = change.old && change.old.job_id;
@@ -464,19 +491,30 @@ function onChange(change) {
 
 function startRealtime(config) {
   if (!window.supabase || typeof window.supabase.createClient !== "function") {
-    setConnection("offline", "supabase-js did not load");
-    showProblem(
-      "supabase-js did not load, so the list will not update live. " +
-        "Run npm ci in the frontend folder.",
-    );
+    setConnection("offline", "supabase.js did not load");
+    liveUpdatesOff(config, "supabase.js could not be loaded");
     return;
   }
-  const client = window.supabase.createClient(config.supabaseUrl, config.supabaseAnonKey, {
-    auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
-  });
+  let client;
+  try {
+    client = window.supabase.createClient(config.supabaseUrl, config.supabaseAnonKey, {
+      auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
+    });
+  } catch (error) {
+    setConnection("offline", String(error.message || error));
+    liveUpdatesOff(config, "the Supabase URL was refused");
+    return;
+  }
   let channel = null;
   let closedAttempts = 0;
   let joins = 0;
+  let subscribed = false;
+  // A Realtime that never answers (a dead port, a proxy that swallows WebSockets) may give no
+  // error for a long time: not joined within REFRESH_MS counts as down.
+  const watch = () =>
+    setTimeout(() => {
+      if (!subscribed) liveUpdatesOff(config, "Realtime did not answer");
+    }, REFRESH_MS);
 
   const subscribe = () => {
     const mine = client
@@ -486,16 +524,22 @@ function startRealtime(config) {
         if (mine !== channel) return; // a channel this page already gave up
         if (status === "SUBSCRIBED") {
           closedAttempts = 0;
+          subscribed = true;
           setConnection("live");
+          liveUpdatesOn();
           // Realtime does not replay what happened while this channel was not joined, so after
           // every join (the first one included) the list is read again.
           loadJobs(config);
         } else if (status === "CHANNEL_ERROR" || status === "TIMED_OUT") {
           // realtime-js rejoins by itself, with backoff.
+          subscribed = false;
           setConnection("offline", error ? String(error.message || error) : status);
+          liveUpdatesOff(config, "the Realtime connection is down");
         } else if (status === "CLOSED") {
           // The server closed the channel; this one will not come back by itself.
+          subscribed = false;
           setConnection("offline", "the channel was closed");
+          liveUpdatesOff(config, "the Realtime channel was closed");
           channel = null;
           client.removeChannel(mine);
           const wait = RESUBSCRIBE_AFTER_MS[Math.min(closedAttempts++, RESUBSCRIBE_AFTER_MS.length - 1)];
@@ -503,6 +547,7 @@ function startRealtime(config) {
             if (channel === null) {
               setConnection("connecting");
               channel = subscribe();
+              watch();
             }
           }, wait);
         }
@@ -511,6 +556,7 @@ function startRealtime(config) {
   };
   setConnection("connecting");
   channel = subscribe();
+  watch();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -530,4 +576,4 @@ function main() {
 main();
 
 // For the browser tests, which reach the page's own merge rule with import("./app.js").
-export { apply as applyVersions, isNotOlder, micros };
+export { apply as applyVersions, isNotOlder, micros, REFRESH_MS };

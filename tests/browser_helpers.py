@@ -1,21 +1,23 @@
 """The whole local stack for the browser tests: the functions and the relay (tests/stack.py), the
-Realtime gateway on a thread, and frontend/ on a static server whose /config.js is generated in
-memory, so nothing is written into the working tree."""
+Realtime gateway on a thread, and the built page (what `make page` writes to frontend/dist/,
+built here into a temporary folder with a generated config.js beside it) on a plain static file
+server, as any static host would serve it."""
 
 from __future__ import annotations
 
 import functools
+import tempfile
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from http.server import ThreadingHTTPServer
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from devstack import page_build
 from devstack.config import page_config_js
 from devstack.keys import generate_jwt_secret, mint_keys
-from devstack.page_server import FRONTEND, PageHandler
 from devstack.postgres import free_port
 from devstack.realtime import GatewayConfig, RunningGateway, start_in_thread
 from tests.stack import Stack, running_stack
@@ -29,9 +31,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-SUPABASE_UMD = (
-    FRONTEND / "node_modules" / "@supabase" / "supabase-js" / "dist" / "umd" / "supabase.js"
-)
+SUPABASE_UMD = page_build.FRONTEND / "node_modules" / page_build.SUPABASE_JS / page_build.UMD_BUNDLE
 
 
 @dataclass
@@ -40,6 +40,7 @@ class BrowserStack:
 
     stack: Stack
     jwt_secret: str
+    anon_key: str
     realtime_port: int
     page_url: str
     gateway: RunningGateway | None = None
@@ -47,6 +48,11 @@ class BrowserStack:
     @property
     def database_url(self) -> str:
         return self.stack.database_url
+
+    def config_js(self, supabase_url: str | None = None) -> str:
+        """The page's configuration for this stack (or for another Realtime address)."""
+        realtime = supabase_url or f"http://127.0.0.1:{self.realtime_port}"
+        return page_config_js(self.stack.url("submit"), realtime, self.anon_key)
 
     def start_gateway(self) -> None:
         """Start the gateway (again) on its fixed port; returns once it follows changes."""
@@ -61,18 +67,28 @@ class BrowserStack:
             self.gateway = None
 
 
-class QuietPageHandler(PageHandler):
+class QuietStaticHandler(SimpleHTTPRequestHandler):
+    """Python's plain static file server, without a log line per request."""
+
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
 
 @contextmanager
-def page_server(config_js: str) -> Iterator[str]:
-    """frontend/ over HTTP on loopback, with ``config_js`` answered at /config.js."""
-    handler = functools.partial(
-        type("Handler", (QuietPageHandler,), {"config_js": config_js.encode("utf-8")}),
-        directory=str(FRONTEND),
-    )
+def page_server(config_js: str | None) -> Iterator[str]:
+    """The built page served as static files on loopback, and nothing else: its config.js is
+    ``config_js``, or the build's own template when None."""
+    with tempfile.TemporaryDirectory(prefix="supajobs-page-") as folder:
+        site = page_build.build(Path(folder) / "dist")
+        if config_js is not None:
+            (site / "config.js").write_text(config_js)
+        with static_server(site) as url:
+            yield url
+
+
+@contextmanager
+def static_server(directory: Path) -> Iterator[str]:
+    handler = functools.partial(QuietStaticHandler, directory=str(directory))
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     port = server.server_address[1]
     thread = threading.Thread(target=server.serve_forever, name="page-server", daemon=True)
@@ -101,7 +117,7 @@ def running_browser_stack(
             stack.url("submit"), f"http://127.0.0.1:{realtime_port}", anon_key
         )
         with page_server(config_js) as page_url:
-            running = BrowserStack(stack, jwt_secret, realtime_port, page_url)
+            running = BrowserStack(stack, jwt_secret, anon_key, realtime_port, page_url)
             running.start_gateway()
             try:
                 yield running

@@ -1,5 +1,6 @@
 """The page in a real browser (Debian's chromium, driven by Playwright) against the whole local
-stack: functions, relay, Realtime gateway, and frontend/ on a static server.
+stack: functions, relay, Realtime gateway, and the built page (frontend/dist/ as `make page`
+writes it) on a plain static file server.
 
 The stack and the browser are started once for the module; each test opens the page afresh.
 """
@@ -28,6 +29,7 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
+from devstack.postgres import free_port
 from tests.browser_helpers import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -52,6 +54,9 @@ ARTIFACTS = ROOT / "test-artifacts"
 # Jobs may ask for up to this many seconds (tests/stack.py's FAST_TASKS caps them lower).
 TASK_ENV = {"TASK_MAX_SECONDS": "5"}
 LIVE_TIMEOUT_MS = 20_000
+# Without Realtime the page reads the list every REFRESH_MS; a GET /jobs and a render on a busy
+# 2-core machine fit in this margin.
+REFRESH_MARGIN_MS = 2_000
 DESKTOP: ViewportSize = {"width": 1280, "height": 900}
 PHONE: ViewportSize = {"width": 390, "height": 844}
 
@@ -374,26 +379,98 @@ def test_the_form_works_from_the_keyboard(page: Page) -> None:
     expect(row(page, job_id).get_by_test_id("job-kind")).to_have_text("simulate")
 
 
-def test_after_a_lost_connection_the_page_says_so_and_catches_up(
+def live_off(page: Page) -> Any:
+    return page.get_by_test_id("live-off")
+
+
+def refresh_ms(page: Page) -> int:
+    return int(page.evaluate("async () => (await import('./app.js')).REFRESH_MS"))
+
+
+def assert_completion_shown_within_the_refresh(
+    page: Page, browser_stack: BrowserStack, job_id: str
+) -> None:
+    """Once the database has the job completed, the page shows it within one refresh."""
+    period = refresh_ms(page)
+    wait_for(
+        lambda: browser_stack.stack.job(job_id)["status"] == "completed",
+        interval=0.05,
+        what="the job to complete in the database",
+    )
+    expect(row(page, job_id)).to_have_attribute(
+        "data-status", "completed", timeout=period + REFRESH_MARGIN_MS
+    )
+    expect(live_off(page)).to_be_visible()
+    expect(live_off(page)).to_contain_text(f"refreshes every {period // 1000} s")
+
+
+def test_after_a_lost_connection_the_page_refreshes_and_says_so_then_goes_live_again(
     page: Page, browser_stack: BrowserStack
 ) -> None:
+    expect(live_off(page)).to_be_hidden()
     browser_stack.stop_gateway()
     try:
         expect(connection(page)).to_have_attribute("data-state", "offline")
         expect(connection(page)).to_have_text("Offline — reconnecting")
+        expect(live_off(page)).to_contain_text("Live updates are off")
         missed = browser_stack.stack.submit(unique("While offline"), kind="noop")
-        wait_for(
-            lambda: browser_stack.stack.job(missed)["status"] == "completed",
-            what="the job submitted while offline to complete",
-        )
-        expect(row(page, missed)).to_have_count(0)
+        assert_completion_shown_within_the_refresh(page, browser_stack, missed)
     finally:
         browser_stack.start_gateway()
     expect(connection(page)).to_have_attribute("data-state", "live")
     expect(connection(page)).to_have_text("Live")
-    # Nothing was replayed: the page read the list again once it was subscribed again.
-    expect(row(page, missed)).to_have_attribute("data-status", "completed")
+    expect(live_off(page)).to_be_hidden()
+    # Live again: a change arrives through Realtime, not a refresh.
+    again = browser_stack.stack.submit(unique("Live again"), kind="noop")
+    expect(row(page, again)).to_have_attribute("data-status", "completed")
     assert_not_reloaded(page)
+
+
+def open_page(browser: Browser, url: str, block: str | None = None) -> tuple[Page, list[str]]:
+    context = browser.new_context(viewport=DESKTOP)
+    if block is not None:
+        context.route(block, lambda route: route.abort())
+    opened = context.new_page()
+    errors: list[str] = []
+    opened.on("pageerror", lambda error: errors.append(str(error)))
+    opened.goto(url)
+    return opened, errors
+
+
+def test_without_supabase_js_the_page_refreshes_the_list_and_says_so(
+    browser: Browser, browser_stack: BrowserStack
+) -> None:
+    expect.set_options(timeout=LIVE_TIMEOUT_MS)
+    fallback, errors = open_page(browser, browser_stack.page_url, block="**/vendor/supabase.js")
+    try:
+        expect(live_off(fallback)).to_contain_text(
+            "Live updates are off (supabase.js could not be loaded)"
+        )
+        expect(connection(fallback)).to_have_attribute("data-state", "offline")
+        job_id = submit_on_page(fallback, unique("No supabase.js"), kind="noop")
+        assert_completion_shown_within_the_refresh(fallback, browser_stack, job_id)
+        other = browser_stack.stack.submit(unique("From elsewhere"), kind="noop")
+        assert_completion_shown_within_the_refresh(fallback, browser_stack, other)
+    finally:
+        fallback.context.close()
+    assert errors == [], f"uncaught errors in the page: {errors}"
+
+
+def test_with_realtime_unreachable_the_page_refreshes_the_list_and_says_so(
+    browser: Browser, browser_stack: BrowserStack
+) -> None:
+    expect.set_options(timeout=LIVE_TIMEOUT_MS)
+    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    with page_server(browser_stack.config_js(supabase_url=dead)) as url:
+        fallback, errors = open_page(browser, url)
+        try:
+            expect(live_off(fallback)).to_contain_text("Live updates are off")
+            expect(connection(fallback)).not_to_have_attribute("data-state", "live")
+            job_id = browser_stack.stack.submit(unique("No Realtime"), kind="noop")
+            assert_completion_shown_within_the_refresh(fallback, browser_stack, job_id)
+        finally:
+            fallback.context.close()
+    assert errors == [], f"uncaught errors in the page: {errors}"
 
 
 def test_realtime_latency_from_commit_to_screen(page: Page, browser_stack: BrowserStack) -> None:
@@ -434,10 +511,13 @@ def test_realtime_latency_from_commit_to_screen(page: Page, browser_stack: Brows
 
 
 def test_the_page_names_what_is_missing_without_a_configuration(browser: Browser) -> None:
-    with page_server("/* no configuration */") as url:
+    with page_server(None) as url:  # the build's config.js template, not filled in
         context = browser.new_context(viewport=DESKTOP)
         bare = context.new_page()
         bare.goto(url)
-        expect(bare.get_by_test_id("config-problem")).to_contain_text("config.example.js")
+        expect(bare.get_by_test_id("config-problem")).to_contain_text(
+            "no configuration for functionsUrl, supabaseUrl, supabaseAnonKey"
+        )
+        expect(bare.get_by_test_id("config-problem")).to_contain_text("config.js")
         expect(connection(bare)).to_have_attribute("data-state", "offline")
         context.close()

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import urllib.request
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
+import pytest
 
 from devstack.config import load_or_create_secrets
 from devstack.services import ROOT, port_open
@@ -25,7 +29,18 @@ def descendants(pid: int) -> list[psutil.Process]:
         return []
 
 
-def test_the_stack_comes_up_and_shuts_down_clean(tmp_path: Path) -> None:
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    """A fresh data folder under the checkout's .devstack/, as conftest's Postgres uses: under
+    /tmp/pytest-of-root the postgres system user loses its way in whenever another pytest run
+    starts, since pytest makes that folder private again."""
+    folder = ROOT / ".devstack" / f"run-test-{uuid.uuid4().hex[:8]}"
+    folder.mkdir(parents=True)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_the_stack_comes_up_and_shuts_down_clean(tmp_path: Path, data_dir: Path) -> None:
     # Below the ephemeral range, so no outgoing connection holds one of the six ports.
     base = next(b for b in range(21000, 29000, 7) if not any(port_open(b + i) for i in range(6)))
     log = (tmp_path / "run.log").open("w")
@@ -35,7 +50,7 @@ def test_the_stack_comes_up_and_shuts_down_clean(tmp_path: Path) -> None:
             "-m",
             "devstack",
             "--data-dir",
-            str(tmp_path / "data"),
+            str(data_dir),
             "--base-port",
             str(base),
             "--task-min-seconds",
@@ -68,8 +83,20 @@ def test_the_stack_comes_up_and_shuts_down_clean(tmp_path: Path) -> None:
             assert b"<html" in page.read().lower()
         with urllib.request.urlopen(f"http://127.0.0.1:{base}/config.js", timeout=10) as config:
             config_js = config.read().decode()
-        local = load_or_create_secrets(tmp_path / "data")
+        local = load_or_create_secrets(data_dir)
         assert local.anon_key in config_js
+        # The banner names everything the README's examples need.
+        shown = (tmp_path / "run.log").read_text()
+        for needed in (
+            f"page          http://127.0.0.1:{base}",
+            f"jobs API      http://127.0.0.1:{base + 3}/jobs",
+            f"Supabase URL  http://127.0.0.1:{base + 1}",
+            f"anon key      {local.anon_key}",
+            f"data          {data_dir}",
+        ):
+            assert needed in shown, needed
+        for step in ("creating and starting the embedded Postgres", "applying migrations"):
+            assert f"[devstack] {step}" in shown
         for secret in (local.service_role_key, local.jwt_secret, local.webhook_secret, "postgres"):
             assert secret not in config_js
         request = urllib.request.Request(

@@ -1,0 +1,70 @@
+"""The page build (``make page``): dist/ holds everything index.html loads, supabase-js as the
+pinned npm package publishes it, every bundled package's licence, and the config template."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from devstack import page_build
+
+
+@pytest.fixture(scope="module")
+def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return page_build.build(tmp_path_factory.mktemp("page") / "dist")
+
+
+def test_everything_the_page_loads_is_in_dist(dist: Path) -> None:
+    html = (dist / "index.html").read_text()
+    local = [
+        ref
+        for ref in re.findall(r'(?:src|href)="([^"]+)"', html)
+        if not ref.startswith(("#", "data:", "http:", "https:", "//"))
+    ]
+    assert "vendor/supabase.js" in local and "config.js" in local and "app.js" in local
+    missing = [ref for ref in local if not (dist / ref).is_file()]
+    assert missing == []
+    assert "node_modules" not in html
+
+
+def test_supabase_js_is_the_pinned_packages_bundle_byte_for_byte(dist: Path) -> None:
+    lock = json.loads((page_build.FRONTEND / "package-lock.json").read_text())
+    pinned = lock["packages"]["node_modules/@supabase/supabase-js"]["version"]
+    package = page_build.FRONTEND / "node_modules" / page_build.SUPABASE_JS
+    assert json.loads((package / "package.json").read_text())["version"] == pinned
+    published = (package / page_build.UMD_BUNDLE).read_bytes()
+    assert (dist / "vendor" / "supabase.js").read_bytes() == published
+
+
+def test_each_bundled_package_has_its_licence_and_a_line_in_the_notice(dist: Path) -> None:
+    packages = page_build.bundled_packages(page_build.FRONTEND / "node_modules")
+    names = {p.name for p in packages}
+    assert {"@supabase/supabase-js", "@supabase/realtime-js", "tslib"} <= names
+    notice = (dist / "vendor" / "THIRD_PARTY.txt").read_text()
+    for package in packages:
+        licences = list((dist / "vendor" / "licenses" / package.name).iterdir())
+        assert len(licences) == 1 and licences[0].stat().st_size > 0, package.name
+        assert f"{package.name} {package.version} ({package.licence})" in notice
+    mit = (dist / "vendor" / "licenses" / "@supabase" / "supabase-js" / "LICENSE").read_text()
+    assert "MIT" in mit or "Permission is hereby granted" in mit
+
+
+def test_the_config_template_holds_no_values(dist: Path) -> None:
+    template = (dist / "config.js").read_text()
+    assert "window.JOBS_CONFIG" in template
+    values = re.findall(r'^\s*(functionsUrl|supabaseUrl|supabaseAnonKey): "(.*)",$', template, re.M)
+    assert values == [("functionsUrl", ""), ("supabaseUrl", ""), ("supabaseAnonKey", "")]
+
+
+def test_without_node_modules_the_build_says_what_to_run(tmp_path: Path) -> None:
+    source = tmp_path / "frontend"
+    source.mkdir()
+    for name in (*page_build.PAGE_FILES, page_build.CONFIG_TEMPLATE):
+        shutil.copy2(page_build.FRONTEND / name, source / name)
+    with pytest.raises(page_build.PageBuildError, match="npm ci"):
+        page_build.build(tmp_path / "dist", source=source)
+    assert not (tmp_path / "dist").exists()
