@@ -19,6 +19,7 @@ from devstack import migrate
 from devstack.config import LocalSecrets, StackConfig, load_or_create_secrets, page_config_js
 from devstack.postgres import EmbeddedPostgres, embedded
 from devstack.services import ROOT, ManagedProcess, function_process
+from devstack.supervisor import Supervisor
 from devstack.sweeper import Sweeper
 
 DATA_DIR = ROOT / ".devstack"
@@ -127,14 +128,7 @@ def run(
         )
         if ready is not None:
             ready.set()
-        while not stop.wait(0.5):
-            dead = [c.name for c in started if not c.running()]
-            if dead:
-                print(
-                    f"[devstack] {', '.join(dead)} stopped unexpectedly; shutting down", flush=True
-                )
-                return 1
-        return 0
+        return Supervisor(started).run(stop)
     finally:
         if sweeper is not None:
             sweeper.stop()
