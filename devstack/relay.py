@@ -30,7 +30,13 @@ from psycopg.types.json import Jsonb
 
 from devstack import relay_queries as queries
 from devstack.background import ThreadedService
-from devstack.pg_async import Backoff, connect_long_lived, reconnecting
+from devstack.pg_async import (
+    Backoff,
+    connect_long_lived,
+    reconnecting,
+    run_beside,
+    unless_stopped,
+)
 from devstack.relay_http import HttpRequest, Outcome, deliver
 
 log = logging.getLogger("devstack.relay")
@@ -90,29 +96,22 @@ class Relay:
                 self._on_listening()
             wake = asyncio.Event()
             wake.set()  # drain what was queued before we listened
-            listening = asyncio.create_task(self._listen(listener, wake))
-            stopping = asyncio.create_task(stop.wait())
-            for task in (listening, stopping):
-                task.add_done_callback(lambda _: wake.set())
-            try:
-                while True:
-                    await wake.wait()
-                    wake.clear()
-                    if stop.is_set():
-                        return
-                    if listening.done():
-                        listening.result()  # raises what broke the connection
-                        raise psycopg.OperationalError("the notification stream ended")
-                    await self._drain(conn, client, stop)
-            finally:
-                for task in (listening, stopping):
-                    task.cancel()
-                await asyncio.gather(listening, stopping, return_exceptions=True)
+            await run_beside(
+                self._deliver_until(stop, wake, conn, client), self._listen(listener, wake)
+            )
+
+    async def _deliver_until(
+        self, stop: asyncio.Event, wake: asyncio.Event, conn: Conn, client: httpx.AsyncClient
+    ) -> None:
+        while await unless_stopped(wake.wait(), stop):
+            wake.clear()
+            await self._drain(conn, client, stop)
 
     @staticmethod
     async def _listen(conn: Conn, wake: asyncio.Event) -> None:
         async for _ in conn.notifies():
             wake.set()
+        raise psycopg.OperationalError("the notification stream ended")
 
     async def _drain(self, conn: Conn, client: httpx.AsyncClient, stop: asyncio.Event) -> None:
         while not stop.is_set():
