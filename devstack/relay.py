@@ -23,7 +23,6 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-import httpx
 import psycopg
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
@@ -37,11 +36,13 @@ from devstack.pg_async import (
     run_beside,
     unless_stopped,
 )
-from devstack.relay_http import HttpRequest, Outcome, deliver
+from devstack.relay_http import HttpRequest, Outcome, Senders
 
 log = logging.getLogger("devstack.relay")
 
 BATCH_SIZE = 200
+# Requests of a batch in flight at once (see relay_http.Senders).
+CONCURRENCY = 32
 RESPONSE_TTL = timedelta(hours=6)
 EXPIRE_EVERY_S = 60.0
 
@@ -69,25 +70,24 @@ class Relay:
         database_url: str,
         *,
         batch_size: int = BATCH_SIZE,
+        concurrency: int = CONCURRENCY,
         on_listening: Callable[[], None] | None = None,
     ) -> None:
         self._database_url = database_url
         self._batch_size = batch_size
+        self._concurrency = concurrency
         self._on_listening = on_listening
         self._last_expired = float("-inf")
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver requests until ``stop`` is set, reconnecting whenever the database goes away."""
-        limits = httpx.Limits(max_connections=self._batch_size, max_keepalive_connections=20)
-        async with httpx.AsyncClient(limits=limits, trust_env=False) as client:
-            await reconnecting(stop, lambda backoff: self._serve(client, stop, backoff), log)
+        async with Senders(self._concurrency) as senders:
+            await reconnecting(stop, lambda backoff: self._serve(senders, stop, backoff), log)
 
     async def _connect(self) -> Conn:
         return await connect_long_lived(self._database_url, "devstack.relay")
 
-    async def _serve(
-        self, client: httpx.AsyncClient, stop: asyncio.Event, backoff: Backoff
-    ) -> None:
+    async def _serve(self, senders: Senders, stop: asyncio.Event, backoff: Backoff) -> None:
         async with await self._connect() as listener, await self._connect() as conn:
             await listener.execute(queries.LISTEN)
             backoff.reset()
@@ -97,15 +97,15 @@ class Relay:
             wake = asyncio.Event()
             wake.set()  # drain what was queued before we listened
             await run_beside(
-                self._deliver_until(stop, wake, conn, client), self._listen(listener, wake)
+                self._deliver_until(stop, wake, conn, senders), self._listen(listener, wake)
             )
 
     async def _deliver_until(
-        self, stop: asyncio.Event, wake: asyncio.Event, conn: Conn, client: httpx.AsyncClient
+        self, stop: asyncio.Event, wake: asyncio.Event, conn: Conn, senders: Senders
     ) -> None:
         while await unless_stopped(wake.wait(), stop):
             wake.clear()
-            await self._drain(conn, client, stop)
+            await self._drain(conn, senders, stop)
 
     @staticmethod
     async def _listen(conn: Conn, wake: asyncio.Event) -> None:
@@ -113,7 +113,7 @@ class Relay:
             wake.set()
         raise psycopg.OperationalError("the notification stream ended")
 
-    async def _drain(self, conn: Conn, client: httpx.AsyncClient, stop: asyncio.Event) -> None:
+    async def _drain(self, conn: Conn, senders: Senders, stop: asyncio.Event) -> None:
         while not stop.is_set():
             async with conn.cursor(row_factory=class_row(HttpRequest)) as cur:
                 await cur.execute(queries.CLAIM, {"limit": self._batch_size})
@@ -121,7 +121,7 @@ class Relay:
             if not requests:
                 break
             log.debug("claimed %d request(s)", len(requests))
-            outcomes = await asyncio.gather(*(deliver(client, r) for r in requests))
+            outcomes = await senders.deliver_all(requests)
             async with conn.cursor() as cur:
                 await cur.executemany(queries.RECORD, [_response_row(o) for o in outcomes])
             for outcome in outcomes:

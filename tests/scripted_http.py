@@ -48,6 +48,9 @@ def scripted_server(*replies: Reply) -> Iterator[Script]:
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as the invokers expect
+        # One write per response: headers and body written apart meet Nagle's algorithm and
+        # the client's delayed ACK, a 40 ms stall per request on a kept-alive connection.
+        wbufsize = -1
 
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
