@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,11 +14,13 @@ import pytest
 from botocore.exceptions import ClientError
 
 from devstack.postgres import free_port
+from devstack.services import function_process
 from functions import webhook
 from functions.invokers import LAMBDA_MAX_ATTEMPTS, HttpInvoker, LambdaInvoker, RetrySchedule
 from functions.invokers import lambda_client as make_lambda_client
 from tests.scripted_http import Reply, scripted_server
 from tests.test_lambda import body_of, load_event, with_authorization
+from tests.waiting import wait_for
 
 FAST = RetrySchedule(pauses_s=(0.05, 0.1, 0.2))
 MESSAGE = {"msg_id": 41, "job_id": "5b0c2a4e-8d1f-4c6a-9e3b-7f2d1a0c9b8e", "task_name": "t"}
@@ -178,3 +181,23 @@ def test_the_webhook_answers_503_when_lambda_keeps_throttling(throttled_webhook:
     assert response["statusCode"] == 503
     assert body_of(response)["error"]["code"] == "unavailable"
     assert throttled_webhook.count() == LAMBDA_MAX_ATTEMPTS
+
+
+def test_the_webhook_function_answers_at_once_and_retries_process_job_in_the_background() -> None:
+    # process_job answers 503 while its database restarts, then takes the call.
+    with scripted_server(Reply(503), Reply(503), Reply(200)) as process_job:
+        port = free_port()
+        env = {"WEBHOOK_SECRET": "s3cret", "PROCESS_JOB_URL": process_job.url}
+        webhook_process = function_process("webhook", port, env).start()
+        try:
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/",
+                data=json.dumps(MESSAGE).encode(),
+                headers={"Content-Type": "application/json", "Authorization": "Bearer s3cret"},
+                method="POST",
+            )
+            with urllib.request.urlopen(request, timeout=10) as response:
+                assert response.status == 202
+            wait_for(lambda: process_job.count() == 3, timeout=30, what="the third try")
+        finally:
+            webhook_process.stop()
