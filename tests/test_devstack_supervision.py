@@ -119,13 +119,15 @@ def test_a_killed_function_and_a_killed_relay_come_back_and_jobs_still_complete(
     stack: RunningStack,
 ) -> None:
     for name, marker in (("process_job", "--target process_job"), ("relay", "devstack.relay")):
+        killed_at = time.monotonic()
         new_pid, after_s = kill_and_wait_for_restart(stack, marker)
         wait_for(
             lambda name=name: f"[devstack] {name} restarted" in stack.log(),  # type: ignore[misc]
             timeout=60,
             what=f"{name} to report it is back",
         )
-        print(f"{name}: new pid {new_pid} {after_s:.2f}s after SIGKILL")  # the report's figure
+        back_s = time.monotonic() - killed_at
+        print(f"{name}: new pid {new_pid} {after_s:.2f}s, ready {back_s:.2f}s after SIGKILL")
         assert f"[devstack] {name} stopped (killed by SIGKILL); restarting in" in stack.log()
     assert port_open(stack.base + 5)  # process_job listens again
 
