@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import re
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -30,6 +32,7 @@ class Hit:
     path: str
     headers: dict[str, str]  # names lower-cased
     body: bytes
+    at: float = 0.0  # time.monotonic() when it arrived
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -51,6 +54,9 @@ class Server:
     def paths(self) -> list[str]:
         return [hit.path for hit in self.snapshot()]
 
+    def times(self) -> list[tuple[str, float]]:
+        return [(hit.path, hit.at) for hit in self.snapshot()]
+
 
 class _Listener(ThreadingHTTPServer):
     request_queue_size = 512  # a batch of 200 connects at once
@@ -68,7 +74,7 @@ def server() -> Iterator[Server]:
             body = self.rfile.read(length) if length else b""
             headers = {name.lower(): value for name, value in self.headers.items()}
             with recorded.lock:
-                recorded.hits.append(Hit(self.command, self.path, headers, body))
+                recorded.hits.append(Hit(self.command, self.path, headers, body, time.monotonic()))
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", "2")
@@ -325,3 +331,56 @@ def test_a_burst_in_one_transaction_is_delivered_in_full(
         assert failed == (0,)
         assert queued(db) == 0
     assert sorted(hit.json()["n"] for hit in server.snapshot()) == list(range(1, count + 1))
+
+
+# -- pg_net's pace (the relay program's default) ------------------------------------------------
+
+
+def _claims(caplog: pytest.LogCaptureFixture) -> list[tuple[float, int]]:
+    """(when, how many) for each pass that claimed requests."""
+    return [
+        (r.created, int(m[1]))
+        for r in caplog.records
+        if (m := re.fullmatch(r"claimed (\d+) request\(s\)", r.getMessage()))
+    ]
+
+
+def test_a_paced_relay_sends_a_burst_in_batches_of_200_a_pause_apart(
+    db_url: str, db: psycopg.Connection, server: Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="devstack.relay")
+    pause_s = 0.3
+    with start_in_thread(db_url, pace=True, pause_s=pause_s):
+        db.execute(
+            "select net.http_post(%s, jsonb_build_object('n', n)) from generate_series(1, 700) n",
+            (server.url(),),
+        )
+        wait_for(lambda: responded(db) == 700, timeout=60, what="700 responses")
+    assert sorted(hit.json()["n"] for hit in server.snapshot()) == list(range(1, 701))
+    claims = _claims(caplog)
+    assert [n for _, n in claims] == [200, 200, 200, 100]
+    gaps = [b - a for (a, _), (b, _) in itertools.pairwise(claims)]
+    assert min(gaps) >= pause_s  # one commit's notifications wake it once, not per request
+
+
+def test_only_the_first_commit_of_a_busy_round_cuts_the_pause_short(
+    db_url: str, db: psycopg.Connection, server: Server
+) -> None:
+    pause_s = 4.0
+
+    def hit_time(path: str) -> float:
+        return wait_for(
+            lambda: next((t for p, t in server.times() if p == path), None),
+            timeout=30,
+            what=f"{path} to arrive",
+        )
+
+    with start_in_thread(db_url, pace=True, pause_s=pause_s):
+        post(db, server.url("/a"))  # an idle worker wakes at once
+        a = hit_time("/a")
+        post(db, server.url("/b"))  # the first commit since it woke: the pause is cut short
+        b = hit_time("/b")
+        post(db, server.url("/c"))  # the flag is already up: it waits out the pause
+        c = hit_time("/c")
+    assert b - a < pause_s
+    assert c - b >= pause_s
