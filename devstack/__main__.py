@@ -27,6 +27,7 @@ from devstack.config import (
 )
 from devstack.postgres import EmbeddedPostgres, embedded
 from devstack.services import ManagedProcess, function_process
+from devstack.supervisor import Supervisor
 from devstack.sweeper import Sweeper
 
 
@@ -201,14 +202,7 @@ def run(
         print(banner(cfg, database_url, secrets, page_dir is not None, took), flush=True)
         if ready is not None:
             ready.set()
-        while not stop.wait(0.5):
-            dead = [c.name for c in started if not c.running()]
-            if dead:
-                print(
-                    f"[devstack] {', '.join(dead)} stopped unexpectedly; shutting down", flush=True
-                )
-                return 1
-        return 0
+        return Supervisor(started).run(stop)
     finally:
         if sweeper is not None:
             sweeper.stop()

@@ -1,5 +1,6 @@
 """Long-lived async database connections for the local stand-ins (relay, Realtime gateway):
-how they connect, and how they come back after the database goes away."""
+how they connect, how they come back after the database goes away, and how the tasks that
+share a connection run and end together."""
 
 from __future__ import annotations
 
@@ -8,8 +9,11 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import psycopg
+
+T = TypeVar("T")
 
 
 async def connect_long_lived(database_url: str, application_name: str) -> psycopg.AsyncConnection:
@@ -58,3 +62,39 @@ async def reconnecting(
             log.warning("database unavailable (%s); reconnecting in %.1fs", reason, delay)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)
+
+
+async def run_beside(main: Awaitable[T], *helpers: Awaitable[object]) -> T:
+    """Await ``main`` while ``helpers`` run beside it; ``main``'s result.
+
+    Whatever way ``main`` ends, the helpers still running are cancelled and awaited. A helper
+    that raises cancels ``main`` and the others, and its error is raised here (so a broken
+    connection reaches ``reconnecting``); one that returns has simply finished its part.
+    """
+    main_task = asyncio.ensure_future(main)
+    pending: set[asyncio.Future[Any]] = {main_task, *map(asyncio.ensure_future, helpers)}
+    try:
+        while True:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if task is not main_task:
+                    task.result()  # a helper's error ends everything
+            if main_task in done:
+                return main_task.result()
+    finally:
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+
+async def unless_stopped(awaitable: Awaitable[T], stop: asyncio.Event) -> T | None:
+    """``awaitable``'s result, or None as soon as ``stop`` is set (it is then cancelled)."""
+    work = asyncio.ensure_future(awaitable)
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({work, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (work, stopping):
+            task.cancel()
+        await asyncio.gather(work, stopping, return_exceptions=True)
+    return None if work.cancelled() else work.result()

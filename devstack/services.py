@@ -79,6 +79,11 @@ class ManagedProcess:
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
+    @property
+    def exit_code(self) -> int | None:
+        """The last run's exit status (negative: the signal that ended it); None while running."""
+        return self._proc.poll() if self._proc is not None else None
+
     def kill(self) -> None:
         """SIGKILL the whole group at once: a crash, as the fault tests need it."""
         self._signal_group(signal.SIGKILL)

@@ -66,13 +66,16 @@ def _server_names() -> list[str]:
 
 
 _servers: dict[str, PgServer] = {}
+_started: list[EmbeddedPostgres] = []  # embedded servers this run started, stopped at its end
 
 
 def get_server(name: str) -> PgServer:
     if name not in _servers:
         if name == "embedded":
-            pg = embedded(TEST_PG_DIR).start()
-            _servers[name] = PgServer("embedded", pg.url)
+            pg = embedded(TEST_PG_DIR)
+            if not pg.is_running():
+                _started.append(pg)
+            _servers[name] = PgServer("embedded", pg.start().url)
         else:
             url = os.environ["TEST_DATABASE_URL"]
             _servers[name] = PgServer(
@@ -242,3 +245,15 @@ def db(db_url: str) -> Iterator[psycopg.Connection]:
 def module_db_url(request: pytest.FixtureRequest) -> Iterator[str]:
     """A fresh migrated database shared by one test module, on each server under test."""
     yield from fresh_database(get_server(request.param))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_the_embedded_postgres_this_run_started() -> Iterator[None]:
+    """Stop, once the run ends, the embedded server it started (SUPAJOBS_KEEP_TEST_PG=1 keeps
+    it for the next run). A server that was already running is left alone: it belongs to
+    whoever started it (a run still going, or a kept one)."""
+    yield
+    if os.environ.get("SUPAJOBS_KEEP_TEST_PG") == "1":
+        return
+    while _started:
+        _started.pop().stop()

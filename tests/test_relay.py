@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import re
@@ -34,6 +35,7 @@ class Hit:
     path: str
     headers: dict[str, str]  # names lower-cased
     body: bytes
+    at: float = 0.0  # time.monotonic() when it arrived
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -55,6 +57,9 @@ class Server:
     def paths(self) -> list[str]:
         return [hit.path for hit in self.snapshot()]
 
+    def times(self) -> list[tuple[str, float]]:
+        return [(hit.path, hit.at) for hit in self.snapshot()]
+
 
 class _Listener(ThreadingHTTPServer):
     request_queue_size = 512  # a batch of 200 connects at once
@@ -72,7 +77,7 @@ def server() -> Iterator[Server]:
             body = self.rfile.read(length) if length else b""
             headers = {name.lower(): value for name, value in self.headers.items()}
             with recorded.lock:
-                recorded.hits.append(Hit(self.command, self.path, headers, body))
+                recorded.hits.append(Hit(self.command, self.path, headers, body, time.monotonic()))
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", "2")
@@ -302,3 +307,91 @@ def test_backoff_doubles_up_to_its_cap_and_restarts_after_a_reset() -> None:
     assert [backoff.next() for _ in range(5)] == [0.1, 0.2, 0.4, 0.5, 0.5]
     backoff.reset()
     assert backoff.next() == 0.1
+
+
+def responded(conn: psycopg.Connection) -> int:
+    row = conn.execute("select count(*) from net._http_response").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+@pytest.mark.parametrize("count", [1_000, 10_000])
+def test_a_burst_in_one_transaction_is_delivered_in_full(
+    embedded_db_url: str, server: Server, count: int
+) -> None:
+    # Real pg_net delivers such a burst. The relay used to hand a whole batch of 200 to one
+    # httpx pool, whose bookkeeping is quadratic in it: issue 11 saw a 1,000 burst delivered
+    # not at all on a busy machine; here 10,000 took 103 s (about 24 s now).
+    with (
+        psycopg.connect(embedded_db_url, autocommit=True) as db,
+        start_in_thread(embedded_db_url),
+    ):
+        db.execute(
+            "select net.http_post(%s, jsonb_build_object('n', n)) from generate_series(1, %s) n",
+            (server.url(), count),
+        )
+        wait_for(
+            lambda: responded(db) == count,
+            timeout=300,
+            interval=0.2,
+            what=f"{count} responses",
+        )
+        failed = db.execute(
+            "select count(*) from net._http_response where status_code is distinct from 200"
+        ).fetchone()
+        assert failed == (0,)
+        assert queued(db) == 0
+    assert sorted(hit.json()["n"] for hit in server.snapshot()) == list(range(1, count + 1))
+
+
+# -- pg_net's pace (the relay program's default) ------------------------------------------------
+
+
+def _claims(caplog: pytest.LogCaptureFixture) -> list[tuple[float, int]]:
+    """(when, how many) for each pass that claimed requests."""
+    return [
+        (r.created, int(m[1]))
+        for r in caplog.records
+        if (m := re.fullmatch(r"claimed (\d+) request\(s\)", r.getMessage()))
+    ]
+
+
+def test_a_paced_relay_sends_a_burst_in_batches_of_200_a_pause_apart(
+    db_url: str, db: psycopg.Connection, server: Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="devstack.relay")
+    pause_s = 0.3
+    with start_in_thread(db_url, pace=True, pause_s=pause_s):
+        db.execute(
+            "select net.http_post(%s, jsonb_build_object('n', n)) from generate_series(1, 700) n",
+            (server.url(),),
+        )
+        wait_for(lambda: responded(db) == 700, timeout=60, what="700 responses")
+    assert sorted(hit.json()["n"] for hit in server.snapshot()) == list(range(1, 701))
+    claims = _claims(caplog)
+    assert [n for _, n in claims] == [200, 200, 200, 100]
+    gaps = [b - a for (a, _), (b, _) in itertools.pairwise(claims)]
+    assert min(gaps) >= pause_s  # one commit's notifications wake it once, not per request
+
+
+def test_only_the_first_commit_of_a_busy_round_cuts_the_pause_short(
+    db_url: str, db: psycopg.Connection, server: Server
+) -> None:
+    pause_s = 4.0
+
+    def hit_time(path: str) -> float:
+        return wait_for(
+            lambda: next((t for p, t in server.times() if p == path), None),
+            timeout=30,
+            what=f"{path} to arrive",
+        )
+
+    with start_in_thread(db_url, pace=True, pause_s=pause_s):
+        post(db, server.url("/a"))  # an idle worker wakes at once
+        a = hit_time("/a")
+        post(db, server.url("/b"))  # the first commit since it woke: the pause is cut short
+        b = hit_time("/b")
+        post(db, server.url("/c"))  # the flag is already up: it waits out the pause
+        c = hit_time("/c")
+    assert b - a < pause_s
+    assert c - b >= pause_s

@@ -18,7 +18,13 @@ from typing import Any
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
-from devstack.pg_async import Backoff, connect_long_lived, reconnecting
+from devstack.pg_async import (
+    Backoff,
+    connect_long_lived,
+    reconnecting,
+    run_beside,
+    unless_stopped,
+)
 from devstack.realtime import queries
 from devstack.realtime.capture import install_capture_async
 from devstack.realtime.changes import Change
@@ -76,42 +82,25 @@ class ChangeFeed:
             if self._on_listening is not None:
                 self._on_listening()
             ids: asyncio.Queue[int] = asyncio.Queue()
-            background = {
-                asyncio.create_task(self._listen(listener, ids)),
-                asyncio.create_task(self._housekeep_forever()),
-            }
-            stopping = asyncio.create_task(stop.wait())
-            getting: asyncio.Task[int] | None = None
-            try:
-                while True:
-                    getting = getting or asyncio.create_task(ids.get())
-                    done, _ = await asyncio.wait(
-                        {getting, stopping, *background}, return_when=asyncio.FIRST_COMPLETED
-                    )
-                    if stopping in done:
-                        return
-                    for task in background & done:
-                        task.result()  # raises what broke the connection
-                        raise psycopg.OperationalError("the notification stream ended")
-                    if getting in done:
-                        batch = [getting.result()]
-                        getting = None
-                        while len(batch) < BATCH_SIZE and not ids.empty():
-                            batch.append(ids.get_nowait())
-                        await self._deliver(batch)
-            finally:
-                tasks: list[asyncio.Task[Any]] = [*background, stopping]
-                if getting is not None:
-                    tasks.append(getting)
-                for task in tasks:
-                    task.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
+            await run_beside(
+                self._deliver_until(stop, ids),
+                self._listen(listener, ids),
+                self._housekeep_forever(),
+            )
+
+    async def _deliver_until(self, stop: asyncio.Event, ids: asyncio.Queue[int]) -> None:
+        while (first := await unless_stopped(ids.get(), stop)) is not None:
+            batch = [first]
+            while len(batch) < BATCH_SIZE and not ids.empty():
+                batch.append(ids.get_nowait())
+            await self._deliver(batch)
 
     @staticmethod
     async def _listen(conn: Conn, ids: asyncio.Queue[int]) -> None:
         async for notify in conn.notifies():
             with contextlib.suppress(ValueError):
                 ids.put_nowait(int(notify.payload))
+        raise psycopg.OperationalError("the notification stream ended")
 
     async def _deliver(self, ids: list[int]) -> None:
         async with self._pool.connection() as conn:

@@ -23,6 +23,7 @@ from websockets.exceptions import ConnectionClosed, InvalidMessage
 from websockets.http11 import Request, Response
 
 from devstack.background import ThreadedService
+from devstack.pg_async import run_beside, unless_stopped
 from devstack.realtime import protocol
 from devstack.realtime.auth import AuthError, Identity, Verifier
 from devstack.realtime.catalog import Catalog
@@ -163,61 +164,32 @@ class Gateway:
             housekeeping_every_s=cfg.housekeeping_every_s,
             on_listening=listening.set,
         )
-        following = asyncio.create_task(feed.run(stop))
-        tasks = [following, asyncio.create_task(self._reap_forever())]
         try:
-            # The port opens only once changes are followed: a client that can connect
-            # misses nothing committed after its subscription is confirmed.
-            await self._until_ready(listening, stop, tasks)
-            if stop.is_set():
-                return
-            async with serve(
-                self._serve_client,
-                cfg.host,
-                cfg.port,
-                process_request=self._process_request,
-                compression=None,  # as hosted Realtime; deflating each change per client is costly
-                max_size=1 << 20,
-                close_timeout=3,  # a client that never answers the close must not hold up a stop
-                logger=websocket_log,
-            ) as server:
-                self.port = int(next(iter(server.sockets)).getsockname()[1])
-                log.info("listening on ws://%s:%d%s", cfg.host, self.port, PATH)
-                if self._on_ready is not None:
-                    self._on_ready(self.port)
-                await self._until_stopped(stop, tasks)
+            await run_beside(self._serve(listening, stop), feed.run(stop), self._reap_forever())
         finally:
-            if stop.is_set() and not following.done():
-                await asyncio.wait({following}, timeout=3)  # it gives its lease back
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
             await pool.close()
 
-    @staticmethod
-    async def _until_ready(
-        listening: asyncio.Event, stop: asyncio.Event, tasks: list[asyncio.Task[None]]
-    ) -> None:
-        waits = [asyncio.create_task(listening.wait()), asyncio.create_task(stop.wait())]
-        try:
-            await asyncio.wait([*waits, *tasks], return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for wait in waits:
-                wait.cancel()
-        for task in tasks:
-            if task.done():
-                task.result()  # a task that ended early raises its error here
-
-    @staticmethod
-    async def _until_stopped(stop: asyncio.Event, tasks: list[asyncio.Task[None]]) -> None:
-        stopping = asyncio.create_task(stop.wait())
-        try:
-            await asyncio.wait([stopping, *tasks], return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stopping.cancel()
-        for task in tasks:
-            if task.done():
-                task.result()
+    async def _serve(self, listening: asyncio.Event, stop: asyncio.Event) -> None:
+        # The port opens only once changes are followed: a client that can connect
+        # misses nothing committed after its subscription is confirmed.
+        if not await unless_stopped(listening.wait(), stop):
+            return
+        cfg = self.config
+        async with serve(
+            self._serve_client,
+            cfg.host,
+            cfg.port,
+            process_request=self._process_request,
+            compression=None,  # as hosted Realtime; deflating each change per client is costly
+            max_size=1 << 20,
+            close_timeout=3,  # a client that never answers the close must not hold up a stop
+            logger=websocket_log,
+        ) as server:
+            self.port = int(next(iter(server.sockets)).getsockname()[1])
+            log.info("listening on ws://%s:%d%s", cfg.host, self.port, PATH)
+            if self._on_ready is not None:
+                self._on_ready(self.port)
+            await stop.wait()
 
 
 def _peer(ws: ServerConnection) -> str:

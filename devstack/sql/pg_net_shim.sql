@@ -43,7 +43,9 @@ begin
   insert into net.http_request_queue (method, url, headers, body, timeout_milliseconds)
   values (method, v_url, headers, body, timeout_milliseconds)
   returning id into v_id;
-  perform pg_notify('net_http_request', v_id::text);
+  -- One notification per transaction (Postgres folds identical ones), as pg_net wakes its
+  -- worker once per commit however many requests the transaction queued.
+  perform pg_notify('net_http_request', '');
   return v_id;
 end
 $$;
