@@ -155,6 +155,11 @@ class WebhookConfig:
         )
 
 
+# How long an idle worker waits for new work before leaving (WORKER_LINGER_SECONDS).
+LAMBDA_LINGER_S = 0.5
+LOCAL_LINGER_S = 2.0
+
+
 @dataclass(frozen=True)
 class WorkerConfig:
     database_url: str
@@ -168,6 +173,7 @@ class WorkerConfig:
     task_min_s: float
     task_max_s: float
     task_modules: tuple[str, ...]
+    linger_s: float = 0.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> WorkerConfig:
@@ -188,4 +194,10 @@ class WorkerConfig:
             task_min_s=low,
             task_max_s=high,
             task_modules=modules,
+            # A lingering Lambda invocation is billed for its wait: keep it short there.
+            linger_s=_number(
+                env,
+                "WORKER_LINGER_SECONDS",
+                LAMBDA_LINGER_S if env.get("AWS_LAMBDA_FUNCTION_NAME") else LOCAL_LINGER_S,
+            ),
         )

@@ -42,6 +42,7 @@ def _build_worker() -> tuple[Worker, WorkerConfig]:
             batch_size=cfg.batch_size,
             visibility_s=cfg.visibility_s,
             task_timeout_s=cfg.task_timeout_s,
+            idle_linger_s=cfg.linger_s,
             task_settings=TaskSettings(cfg.task_min_s, cfg.task_max_s),
         ),
     )

@@ -91,8 +91,20 @@ class InMemoryWorkQueue:
     jobs: dict[UUID, MemoryJob] = field(default_factory=dict)
     queue: dict[int, _Message] = field(default_factory=dict)
     archive: dict[int, _Message] = field(default_factory=dict)
+    leases: dict[str, float] = field(default_factory=dict)  # holder -> expiry
+    wakeups: int = 0  # webhook calls the trigger would have sent
+    wake_window_s: float = 10.0
     _next_id: int = 1
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _arrived: threading.Event = field(default_factory=threading.Event)
+
+    def _held(self, now: float) -> bool:
+        return any(expiry > now for expiry in self.leases.values())
+
+    def _wake(self, now: float) -> None:
+        if self.leases.get("wake-up", now) <= now:
+            self.leases["wake-up"] = now + self.wake_window_s
+            self.wakeups += 1
 
     def submit(self, task_name: str, payload: dict[str, Any] | None = None) -> UUID:
         with self._lock:
@@ -102,9 +114,39 @@ class InMemoryWorkQueue:
                 self._next_id, job_id, task_name, self.clock.monotonic()
             )
             self._next_id += 1
+            if not self._held(self.clock.monotonic()):
+                self._wake(self.clock.monotonic())
+            self._arrived.set()
             return job_id
 
-    def claim(self, batch_size: int, visibility_s: int) -> ClaimedBatch:
+    def hold(self, holder: str, lease_s: float) -> None:
+        with self._lock:
+            self.leases[holder] = self.clock.monotonic() + lease_s
+
+    def leave(self, holder: str, lease_s: float, stay: bool) -> bool:
+        with self._lock:
+            now = self.clock.monotonic()
+            self.leases.pop(holder, None)
+            self.leases.pop("wake-up", None)
+            if not any(m.visible_at <= now for m in self.queue.values()):
+                return False
+            if stay:
+                self.leases[holder] = now + lease_s
+                return True
+            self._wake(now)
+            return False
+
+    def claim(self, batch_size: int, visibility_s: int, wait_s: float = 0.0) -> ClaimedBatch:
+        until = self.clock.monotonic() + wait_s
+        while True:
+            self._arrived.clear()
+            batch = self._claim(batch_size, visibility_s)
+            left = until - self.clock.monotonic()
+            if batch != ClaimedBatch([], [], 0) or left <= 0:
+                return batch
+            self.clock.wait(self._arrived, min(left, _POLL_S))
+
+    def _claim(self, batch_size: int, visibility_s: int) -> ClaimedBatch:
         with self._lock:
             now = self.clock.monotonic()
             ordered = sorted(self.queue.values(), key=lambda m: m.msg_id)

@@ -23,9 +23,22 @@ class JobStore(Protocol):
 class WorkQueue(Protocol):
     """What the worker needs of the database: claims and state changes, each atomic."""
 
-    def claim(self, batch_size: int, visibility_s: int) -> ClaimedBatch:
+    def claim(self, batch_size: int, visibility_s: int, wait_s: float = 0.0) -> ClaimedBatch:
         """Messages now invisible to other workers for ``visibility_s`` seconds; the first
-        deliveries among them are marked running at once."""
+        deliveries among them are marked running at once, those whose job has finished are
+        archived (``skipped``). With ``wait_s``, waits up to that long for a message to be
+        visible (a warm worker's fast path)."""
+        ...
+
+    def hold(self, holder: str, lease_s: float) -> None:
+        """Take or renew ``holder``'s lease for ``lease_s`` seconds: while any lease is live,
+        enqueuing wakes no worker."""
+        ...
+
+    def leave(self, holder: str, lease_s: float, stay: bool) -> bool:
+        """Drop ``holder``'s lease and look at the queue once more, atomically with respect to
+        every enqueuer that saw the lease. When work is visible: with ``stay`` the lease is
+        kept and True returned (drain on); without, a worker is woken for it."""
         ...
 
     def start(self, message: QueueMessage) -> Claim | None:

@@ -17,6 +17,7 @@ import logging
 import random
 import threading
 import traceback
+import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -35,6 +36,8 @@ MAX_ERROR_CHARS = 4000
 # A retry is claimed this long after it is due by our clock: the database compares
 # visibility with its own clock, and a hair's difference must not miss the message.
 VISIBILITY_SLACK_S = 0.05
+# The longest one waiting claim lasts: behind a transaction pooler it holds a server connection.
+CLAIM_WAIT_MAX_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -42,7 +45,10 @@ class WorkerSettings:
     batch_size: int = 10
     visibility_s: int = 30
     task_timeout_s: float = 600.0  # the time limit of a task kind that declares none
-    linger_s: float = 30.0
+    linger_s: float = 30.0  # a retry due within this long is waited for
+    # How long an idle worker keeps its lease and waits for new work (the warm fast path)
+    # before it leaves; 0: it leaves as soon as the queue is empty.
+    idle_linger_s: float = 0.0
     task_settings: TaskSettings = field(default_factory=TaskSettings)
 
 
@@ -80,8 +86,9 @@ def render_result(value: Any) -> str:
 class _Heartbeat:
     """Extends the visibility of in-flight messages so a long task keeps its claim."""
 
-    def __init__(self, queue: WorkQueue, visibility_s: int, clock: Clock) -> None:
+    def __init__(self, queue: WorkQueue, visibility_s: int, clock: Clock, holder: str) -> None:
         self._queue = queue
+        self._holder = holder
         self._visibility_s = visibility_s
         self._clock = clock
         self._in_flight: set[int] = set()
@@ -107,6 +114,10 @@ class _Heartbeat:
 
     def _run(self) -> None:
         while not self._clock.wait(self._stop, self._visibility_s / 3):
+            try:
+                self._queue.hold(self._holder, self._visibility_s)
+            except Exception:
+                log.exception("could not renew the wake-up lease")
             with self._lock:
                 msg_ids = sorted(self._in_flight)
             if not msg_ids:
@@ -156,11 +167,25 @@ class Worker:
         """
         # Not a with-block: shutting down must not wait for a task that overran its time limit.
         pool = ThreadPoolExecutor(self.settings.batch_size, thread_name_prefix="task")
+        holder = uuid.uuid4().hex
+        lease_s = self.settings.visibility_s
+        self.queue.hold(holder, lease_s)
+        left = False
         try:
-            with _Heartbeat(self.queue, self.settings.visibility_s, self.clock) as heartbeat:
-                return _Drain(self, pool, heartbeat, deadline).run()
+            with _Heartbeat(self.queue, lease_s, self.clock, holder) as heartbeat:
+                drain = _Drain(self, pool, heartbeat, deadline, holder)
+                report = drain.run()
+                left = drain.left
+                return report
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
+            if not left:
+                # Out of time or failed: still release the lease, and have the database wake
+                # another worker for whatever is visible.
+                try:
+                    self.queue.leave(holder, lease_s, stay=False)
+                except Exception:
+                    log.exception("could not leave the queue; the lease lapses in %d s", lease_s)
 
     def time_limit(self, claim: Claim) -> float:
         return self.registry.time_limit(
@@ -206,9 +231,16 @@ class _Drain:
     """One call of ``Worker.drain``: its deadline, its tally, and whether time ran out."""
 
     def __init__(
-        self, worker: Worker, pool: ThreadPoolExecutor, heartbeat: _Heartbeat, deadline: float
+        self,
+        worker: Worker,
+        pool: ThreadPoolExecutor,
+        heartbeat: _Heartbeat,
+        deadline: float,
+        holder: str,
     ) -> None:
         self.worker = worker
+        self.holder = holder
+        self.left = False  # whether the lease was given up by leave()
         self.queue = worker.queue
         self.clock = worker.clock
         self.pool = pool
@@ -236,25 +268,53 @@ class _Drain:
     def run(self) -> DrainReport:
         settings = self.worker.settings
         next_retry_at: float | None = None
+        idle_since: float | None = None  # when the queue was last found empty
         while not self.out_of_time and self.room_for(self.shortest_s):
-            batch = self.queue.claim(settings.batch_size, settings.visibility_s)
+            wait_s = 0.0
+            if idle_since is not None and next_retry_at is None:
+                # The warm fast path: wait in the claim for new work, up to the linger.
+                wait_s = min(
+                    idle_since + settings.idle_linger_s - self.clock.monotonic(),
+                    self.deadline - self.shortest_s - self.clock.monotonic(),
+                    CLAIM_WAIT_MAX_S,
+                )
+            batch = self.queue.claim(settings.batch_size, settings.visibility_s, max(0.0, wait_s))
             self.report.skipped += batch.skipped
             if not batch.started and not batch.suspects:
                 if batch.skipped:
                     continue
-                if next_retry_at is None or not self.room_for(self.shortest_s, next_retry_at):
-                    break
-                wait_s = next_retry_at - self.clock.monotonic()
-                if wait_s > 0:
-                    self.clock.wait(self.idle, wait_s + VISIBILITY_SLACK_S)
+                if next_retry_at is not None and self.room_for(self.shortest_s, next_retry_at):
+                    wait_retry_s = next_retry_at - self.clock.monotonic()
+                    if wait_retry_s > 0:
+                        self.clock.wait(self.idle, wait_retry_s + VISIBILITY_SLACK_S)
+                    next_retry_at = None
+                    continue
                 next_retry_at = None
-                continue
+                now = self.clock.monotonic()
+                if idle_since is None:
+                    idle_since = now
+                if now < idle_since + settings.idle_linger_s and self.room_for(self.shortest_s):
+                    continue
+                if self.leave():
+                    idle_since = None
+                    continue
+                break
+            idle_since = None
             for retry_at in self.run_batch(batch):
                 if retry_at - self.clock.monotonic() <= settings.linger_s:
                     next_retry_at = (
                         retry_at if next_retry_at is None else min(next_retry_at, retry_at)
                     )
         return self.report
+
+    def leave(self) -> bool:
+        """Give up the lease and look once more; True when work arrived and there is time for
+        it (the lease is then kept)."""
+        stay = not self.out_of_time and self.room_for(self.shortest_s)
+        if self.queue.leave(self.holder, self.worker.settings.visibility_s, stay):
+            return True
+        self.left = True
+        return False
 
     def run_batch(self, batch: ClaimedBatch) -> list[float]:
         """Run first deliveries side by side, then redeliveries one at a time: a message seen

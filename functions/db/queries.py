@@ -12,23 +12,16 @@ GET_JOB = f"select {JOB_COLUMNS} from public.job_results where job_id = %(job_id
 NEWEST_JOBS = f"""select {JOB_COLUMNS} from public.job_results
     order by created_at desc, job_id limit %(limit)s"""
 
-# One statement claims a batch and marks its first deliveries running. Redeliveries (read_ct
-# above 1) are only claimed here: the worker starts those one at a time.
-CLAIM_AND_START = """with claimed as materialized (
-        select msg_id, read_ct, message
-        from pgmq.read(%(queue)s, %(visibility_s)s, %(batch_size)s)
-    ), started as (
-        update public.job_results j
-        set status = 'running', attempts = j.attempts + 1, started_at = now(), error = null
-        from claimed c
-        where c.read_ct <= 1
-          and j.job_id = (c.message ->> 'job_id')::uuid
-          and j.status in ('pending', 'running')
-        returning c.msg_id, j.task_name, j.payload, j.attempts
-    )
-    select c.msg_id, c.read_ct, c.message, s.task_name, s.payload, s.attempts
-    from claimed c left join started s using (msg_id)
-    order by c.msg_id"""
+# The claim protocol lives in one SQL function (migration 20261201001100): first deliveries
+# come back started, finished jobs' messages archived ('skipped'), redeliveries unstarted.
+CLAIM_JOBS = """select msg_id, read_ct, message, kind, task_name, payload, attempt
+    from private.claim_jobs(%(batch_size)s, %(visibility_s)s, %(wait_ms)s, %(poll_ms)s)"""
+
+# The wake-up lease (migration 20261201001000): held while a worker drains, so enqueuing sends
+# no webhook; leaving drops it and looks at the queue once more under the wake-up lock.
+HOLD_WORK_QUEUE = "select private.hold_work_queue(%(holder)s, %(lease_s)s)"
+
+LEAVE_WORK_QUEUE = "select private.leave_work_queue(%(holder)s, %(lease_s)s, %(stay)s)"
 
 START_ATTEMPT = """update public.job_results
     set status = 'running', attempts = attempts + 1, started_at = now(), error = null

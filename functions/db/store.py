@@ -78,6 +78,11 @@ def _message(msg_id: int, read_count: int, body: dict[str, Any]) -> QueueMessage
     )
 
 
+# How often a waiting claim looks at the queue again: a warm worker's dispatch latency is about
+# half of it, and each look costs the database one empty pgmq.read (tens of microseconds).
+POLL_MS = 2
+
+
 class PgWorkQueue:
     """The worker's queue. Each thread keeps one connection of its own (no pool checkout, no
     liveness probe per statement); a broken one is dropped and the failure surfaces as
@@ -101,31 +106,40 @@ class PgWorkQueue:
             self._local.conn = None
             raise Unavailable("the database connection failed; try again shortly") from None
 
-    def claim(self, batch_size: int, visibility_s: int) -> ClaimedBatch:
+    def claim(self, batch_size: int, visibility_s: int, wait_s: float = 0.0) -> ClaimedBatch:
         with self._conn() as conn:
             rows = conn.execute(
-                queries.CLAIM_AND_START,
-                {"queue": queries.QUEUE, "visibility_s": visibility_s, "batch_size": batch_size},
+                queries.CLAIM_JOBS,
+                {
+                    "batch_size": batch_size,
+                    "visibility_s": visibility_s,
+                    "wait_ms": round(wait_s * 1000),
+                    "poll_ms": POLL_MS,
+                },
             ).fetchall()
         started: list[Claim] = []
         suspects: list[QueueMessage] = []
         skipped = 0
-        for msg_id, read_ct, body, task_name, payload, attempt in rows:
+        for msg_id, read_ct, body, kind, task_name, payload, attempt in rows:
             message = _message(msg_id, read_ct, body)
-            if read_ct > 1:
-                suspects.append(message)
-            elif attempt is not None:
+            if kind == "started":
                 started.append(Claim(message, task_name, payload, attempt))
+            elif kind == "redelivered":
+                suspects.append(message)
             else:
-                # Not started by the batch statement: either the job has finished, or it was
-                # committed after that statement's snapshot (pgmq.read, a volatile function,
-                # sees newer rows than the statement around it). A statement of its own tells.
-                claim = self.start(message)
-                if claim is None:
-                    skipped += 1
-                else:
-                    started.append(claim)
+                skipped += 1
         return ClaimedBatch(started=started, suspects=suspects, skipped=skipped)
+
+    def hold(self, holder: str, lease_s: float) -> None:
+        with self._conn() as conn:
+            conn.execute(queries.HOLD_WORK_QUEUE, {"holder": holder, "lease_s": lease_s})
+
+    def leave(self, holder: str, lease_s: float, stay: bool) -> bool:
+        with self._conn() as conn:
+            row = conn.execute(
+                queries.LEAVE_WORK_QUEUE, {"holder": holder, "lease_s": lease_s, "stay": stay}
+            ).fetchone()
+        return bool(row and row[0])
 
     def start(self, message: QueueMessage) -> Claim | None:
         with self._conn() as conn, conn.transaction():

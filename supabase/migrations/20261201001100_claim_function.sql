@@ -1,0 +1,73 @@
+-- One claim: what the worker runs to take work, the whole protocol in one place.
+--
+-- Reads up to p_batch_size visible messages of work_queue (hiding them for p_visibility_s) and,
+-- in a later statement (so a job committed after the read's snapshot is still seen), marks the
+-- first deliveries' jobs running for a new attempt. A first delivery whose job has finished or
+-- is gone is archived and returned as 'skipped'. Redeliveries (read_ct above 1) are returned
+-- unstarted as 'redelivered': each may be the one that crashed a worker, so the worker starts
+-- and runs them one at a time (START_ATTEMPT).
+-- With p_wait_ms above 0 and nothing visible, it polls every p_poll_ms until something is or
+-- the wait ends (PGMQ's read_with_poll does the same): a warm worker's fast path, which holds
+-- one connection (and, behind a transaction pooler, one server connection) while it waits.
+create or replace function private.claim_jobs(
+  p_batch_size integer,
+  p_visibility_s integer,
+  p_wait_ms integer default 0,
+  p_poll_ms integer default 5
+) returns table (
+  msg_id bigint, read_ct integer, message jsonb,
+  kind text, task_name text, payload jsonb, attempt integer
+)
+language plpgsql
+set search_path = pg_catalog
+as $$
+#variable_conflict use_column
+declare
+  v_until timestamptz := clock_timestamp() + make_interval(secs => greatest(p_wait_ms, 0) / 1000.0);
+  v_read pgmq.message_record[];
+  v_ids bigint[];
+  v_names text[];
+  v_payloads jsonb[];
+  v_attempts integer[];
+  v_skipped bigint[];
+begin
+  loop
+    select coalesce(array_agg(r order by r.msg_id), '{}') into v_read
+    from pgmq.read('work_queue', p_visibility_s, p_batch_size) r;
+    exit when cardinality(v_read) > 0 or clock_timestamp() >= v_until;
+    perform pg_sleep(greatest(p_poll_ms, 1) / 1000.0);
+  end loop;
+  if cardinality(v_read) = 0 then
+    return;
+  end if;
+  with started as (
+    update public.job_results j
+    set status = 'running', attempts = j.attempts + 1, started_at = now(), error = null
+    from unnest(v_read) r
+    where r.read_ct <= 1 and j.job_id = (r.message ->> 'job_id')::uuid
+      and j.status in ('pending', 'running')
+    returning r.msg_id, j.task_name, j.payload, j.attempts
+  )
+  select coalesce(array_agg(s.msg_id), '{}'), array_agg(s.task_name), array_agg(s.payload),
+         array_agg(s.attempts)
+    into v_ids, v_names, v_payloads, v_attempts
+  from started s;
+  select coalesce(array_agg(r.msg_id), '{}') into v_skipped
+  from unnest(v_read) r
+  where r.read_ct <= 1 and r.msg_id <> all (v_ids);
+  if cardinality(v_skipped) > 0 then
+    perform pgmq.archive('work_queue', v_skipped);
+  end if;
+  return query
+  select r.msg_id, r.read_ct, r.message,
+         case when r.read_ct > 1 then 'redelivered'
+              when r.msg_id = any (v_skipped) then 'skipped'
+              else 'started' end,
+         s.task_name, s.payload, s.attempt
+  from unnest(v_read) r
+  left join unnest(v_ids, v_names, v_payloads, v_attempts) s(msg_id, task_name, payload, attempt)
+    on s.msg_id = r.msg_id
+  order by r.msg_id;
+end
+$$;
+revoke all on function private.claim_jobs(integer, integer, integer, integer) from public, anon, authenticated;
