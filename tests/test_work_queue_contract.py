@@ -193,3 +193,27 @@ def test_retry_later_keeps_a_fraction_of_a_second(harness: Harness) -> None:
     # Jitter lives in the fraction: 0.4 s must not be rounded down to "visible now".
     assert harness.queue.retry_later(claim, "blip", 0.4)
     assert harness.queue.claim(10, 30) == ClaimedBatch([], [], 0)
+
+
+def test_leaving_an_empty_queue_returns_false(harness: Harness) -> None:
+    harness.queue.hold("w", 30)
+    assert harness.queue.leave("w", 30, stay=True) is False
+
+
+def test_leaving_with_visible_work_stays_when_asked(harness: Harness) -> None:
+    harness.queue.hold("w", 30)
+    harness.submit("late", {})
+    assert harness.queue.leave("w", 30, stay=True) is True
+    assert len(harness.queue.claim(10, 30).started) == 1
+
+
+def test_work_still_in_flight_is_not_visible_on_leaving(harness: Harness) -> None:
+    harness.submit("busy", {})
+    harness.queue.hold("w", 30)
+    harness.queue.claim(10, 30)
+    assert harness.queue.leave("w", 30, stay=True) is False
+
+
+def test_a_waiting_claim_with_nothing_to_claim_returns_empty(harness: Harness) -> None:
+    assert harness.queue.claim(10, 30, wait_s=0.05) == ClaimedBatch([], [], 0)
+
