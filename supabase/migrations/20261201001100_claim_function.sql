@@ -18,8 +18,9 @@ create or replace function private.claim_jobs(
   msg_id bigint, read_ct integer, message jsonb,
   kind text, task_name text, payload jsonb, attempt integer
 )
+-- Invoker's rights and the caller's search_path (every name here is qualified), so triggers on
+-- job_results run as they would for any other update.
 language plpgsql
-set search_path = pg_catalog
 as $$
 #variable_conflict use_column
 declare
