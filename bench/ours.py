@@ -148,9 +148,11 @@ class Dispatch:
 
     name = "ours"
 
-    def __init__(self, database_url: str, log: IO[str]) -> None:
+    def __init__(self, database_url: str, log: IO[str], linger_s: float | None = None) -> None:
         self._url = database_url
         self._log = log
+        # None: process_job's default linger (a warm worker); 0: every job takes the webhook.
+        self._linger_s = linger_s
         self._processes: list[ManagedProcess] = []
         self._ports: dict[str, int] = {}
         self._conn: psycopg.AsyncConnection[tuple[object, ...]] | None = None
@@ -169,6 +171,11 @@ class Dispatch:
                 "DATABASE_URL": self._url,
                 "WEBHOOK_SECRET": secret,
                 "TASK_MODULES": "bench.tasks",
+                **(
+                    {"WORKER_LINGER_SECONDS": str(self._linger_s)}
+                    if self._linger_s is not None
+                    else {}
+                ),
             },
         }
         for name, env in envs.items():

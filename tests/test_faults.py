@@ -139,9 +139,7 @@ def test_the_same_webhook_ten_times_at_once_runs_the_task_once(embedded_db_url: 
         with psycopg.connect(embedded_db_url, autocommit=True) as conn:
             row = conn.execute("select submit_job('once', '{\"seconds\": 0.5}')").fetchone()
             # The signed wake-up the trigger queued (no relay sends it), delivered ten times.
-            queued = conn.execute(
-                "select headers, body from net.http_request_queue"
-            ).fetchone()
+            queued = conn.execute("select headers, body from net.http_request_queue").fetchone()
         assert row is not None and queued is not None
         headers, body = queued
         barrier = threading.Barrier(10)

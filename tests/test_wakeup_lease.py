@@ -225,3 +225,15 @@ def test_a_waiting_claim_returns_as_soon_as_work_arrives(url: str, queue: PgWork
         submit(conn, "late")
     batch = claiming.join()
     assert [c.task_name for c in batch.started] == ["late"]
+
+
+def test_a_repeatable_read_enqueuer_asks_for_a_wake_up_even_under_a_lease(
+    url: str, queue: PgWorkQueue
+) -> None:
+    """Its snapshot may predate a worker's leaving, so it cannot trust a lease it sees."""
+    queue.hold("w", LEASE_S)
+    with psycopg.connect(url) as conn:
+        conn.execute("set transaction isolation level repeatable read")
+        submit(conn)
+        conn.commit()
+    assert calls(url) == 1

@@ -216,4 +216,3 @@ def test_work_still_in_flight_is_not_visible_on_leaving(harness: Harness) -> Non
 
 def test_a_waiting_claim_with_nothing_to_claim_returns_empty(harness: Harness) -> None:
     assert harness.queue.claim(10, 30, wait_s=0.05) == ClaimedBatch([], [], 0)
-

@@ -92,7 +92,11 @@ set search_path = pg_catalog
 as $$
 begin
   perform pg_advisory_xact_lock_shared(private.wake_lock_key());
-  if not exists (select from private.queue_leases where expires_at > clock_timestamp()) then
+  -- The lease is read with a snapshot taken after the lock only under read committed; a
+  -- repeatable read or serializable transaction may still see a lease already dropped, so it
+  -- always asks for a wake-up (the window still makes that one call per burst).
+  if current_setting('transaction_isolation') <> 'read committed'
+     or not exists (select from private.queue_leases where expires_at > clock_timestamp()) then
     perform private.send_wakeup(new.msg_id, new.message);
   end if;
   return null;
