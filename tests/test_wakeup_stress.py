@@ -43,29 +43,29 @@ def test_20000_jobs_in_bursts_complete_on_wake_ups_alone(embedded_db_url: str) -
     with running_stack(embedded_db_url, extra_env=env) as stack:
         assert stack  # no sweeper: only wake-ups move jobs
 
+        rounds = 200  # bursts of 100: short enough to drain within most pauses
+        barrier = threading.Barrier(CLIENTS)
+
         def client(index: int) -> None:
             rng = random.Random(index)
             params = {"payload": Jsonb({"kind": "noop"})}
+            quota = [per_client // rounds + (r < per_client % rounds) for r in range(rounds)]
             with psycopg.connect(embedded_db_url, autocommit=True) as conn:
-                sent = 0
-                while sent < per_client:
-                    burst = min(per_client - sent, rng.randint(1, 200))
+                for r, burst in enumerate(quota):
+                    names = [{**params, "t": f"c{index}-r{r}-{n}"} for n in range(burst)]
                     if rng.random() < 0.3:
                         with conn.transaction():  # a whole burst in one transaction
-                            for n in range(burst):
-                                conn.execute(
-                                    "select submit_job(%(t)s, %(payload)s)",
-                                    {**params, "t": f"c{index}-{sent + n}"},
-                                )
+                            for name in names:
+                                conn.execute("select submit_job(%(t)s, %(payload)s)", name)
                     else:
-                        for n in range(burst):
-                            conn.execute(
-                                "select submit_job(%(t)s, %(payload)s)",
-                                {**params, "t": f"c{index}-{sent + n}"},
-                            )
-                    sent += burst
-                    # Load shaping, not synchronisation: gaps long enough for workers to leave.
-                    time.sleep(rng.uniform(0, 0.15))
+                        for name in names:
+                            conn.execute("select submit_job(%(t)s, %(payload)s)", name)
+                    # Every client ends its burst, then all pause together (load shaping,
+                    # not synchronisation): the queue empties and workers leave, some of them
+                    # just as the next burst begins.
+                    if barrier.wait() == 0:
+                        time.sleep(rng.uniform(0, 0.15))
+                    barrier.wait()
 
         started = time.monotonic()
         threads = [threading.Thread(target=client, args=(i,)) for i in range(CLIENTS)]

@@ -93,6 +93,10 @@ class _Heartbeat:
         self._clock = clock
         self._in_flight: set[int] = set()
         self._lock = threading.Lock()
+        # Renewals stop before the worker leaves: one landing after the leave would hold the
+        # queue for a worker that is gone.
+        self._lease_lock = threading.Lock()
+        self._renewing = True
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="visibility-heartbeat", daemon=True)
 
@@ -104,6 +108,20 @@ class _Heartbeat:
         self._stop.set()
         self._thread.join(timeout=5)
 
+    def renew_lease(self) -> None:
+        with self._lease_lock:
+            if not self._renewing:
+                return
+            try:
+                self._queue.hold(self._holder, self._visibility_s)
+            except Exception:
+                log.exception("could not renew the wake-up lease")
+
+    def renewing(self, on: bool) -> None:
+        """Stop renewals (waiting for one in progress) before leaving; resume on staying."""
+        with self._lease_lock:
+            self._renewing = on
+
     def add(self, msg_id: int) -> None:
         with self._lock:
             self._in_flight.add(msg_id)
@@ -114,10 +132,7 @@ class _Heartbeat:
 
     def _run(self) -> None:
         while not self._clock.wait(self._stop, self._visibility_s / 3):
-            try:
-                self._queue.hold(self._holder, self._visibility_s)
-            except Exception:
-                log.exception("could not renew the wake-up lease")
+            self.renew_lease()
             with self._lock:
                 msg_ids = sorted(self._in_flight)
             if not msg_ids:
@@ -179,6 +194,7 @@ class Worker:
                 return report
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
+            # The heartbeat (and its lease renewals) has stopped by now.
             if not left:
                 # Out of time or failed: still release the lease, and have the database wake
                 # another worker for whatever is visible.
@@ -311,7 +327,9 @@ class _Drain:
         """Give up the lease and look once more; True when work arrived and there is time for
         it (the lease is then kept)."""
         stay = not self.out_of_time and self.room_for(self.shortest_s)
+        self.heartbeat.renewing(False)
         if self.queue.leave(self.holder, self.worker.settings.visibility_s, stay):
+            self.heartbeat.renewing(True)
             return True
         self.left = True
         return False
