@@ -30,6 +30,8 @@ START_ATTEMPT = """update public.job_results
 
 # Outcomes of a group of attempts, written and archived in one statement (one transaction);
 # an attempt that no longer owns its job (status running, same attempt) changes nothing.
+# The archive is pgmq.archive's statement written out, so it can be planned once (pgmq.archive
+# builds it with format() on every call), with the columns every PGMQ version has.
 FINISH_ATTEMPTS = """with outcome as (
         select * from unnest(
             %(job_ids)s::uuid[], %(attempts)s::int[], %(statuses)s::text[],
@@ -41,8 +43,13 @@ FINISH_ATTEMPTS = """with outcome as (
         from outcome o
         where j.job_id = o.job_id and j.status = 'running' and j.attempts = o.attempt
         returning o.msg_id
+    ), archived as (
+        delete from pgmq.q_work_queue q using recorded r where q.msg_id = r.msg_id
+        returning q.msg_id, q.read_ct, q.enqueued_at, q.vt, q.message
     )
-    select archived from pgmq.archive(%(queue)s, array(select msg_id from recorded)) archived"""
+    insert into pgmq.a_work_queue (msg_id, read_ct, enqueued_at, vt, message)
+    select msg_id, read_ct, enqueued_at, vt, message from archived
+    returning msg_id"""
 
 RETRY_ATTEMPT = """update public.job_results
     set status = 'pending', error = %(error)s

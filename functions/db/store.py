@@ -160,7 +160,6 @@ class PgWorkQueue:
             rows = conn.execute(
                 queries.FINISH_ATTEMPTS,
                 {
-                    "queue": queries.QUEUE,
                     "job_ids": [o.claim.message.job_id for o in outcomes],
                     "attempts": [o.claim.attempt for o in outcomes],
                     "statuses": [o.status.value for o in outcomes],
