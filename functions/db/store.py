@@ -80,7 +80,7 @@ def _message(msg_id: int, read_count: int, body: dict[str, Any]) -> QueueMessage
 
 # How often a waiting claim looks at the queue again: a warm worker's dispatch latency is about
 # half of it, and each look costs the database one empty pgmq.read (tens of microseconds).
-POLL_MS = 2
+POLL_MS = 1
 
 
 class PgWorkQueue:
