@@ -307,7 +307,7 @@ schema.config.generation.update(modes=list(schemathesis.GenerationMode))
     database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-def test_the_openapi_description_holds(case: schemathesis.Case, server: Server) -> None:
+def test_the_openapi_description_holds(case: schemathesis.Case[Any], server: Server) -> None:
     before = jobs_and_messages(server.database_url)
     response = case.call(base_url=f"http://127.0.0.1:{server.process.port}", timeout=30)
     reply = Reply(response.status_code, response.text)

@@ -22,7 +22,8 @@ from tests.db_state import jobs_and_messages
 
 
 class Harness(Protocol):
-    store: JobStore
+    @property
+    def store(self) -> JobStore: ...
 
     def stored(self) -> tuple[int, int]: ...
 

@@ -127,6 +127,10 @@ def webhook_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     once.reset_all()
 
 
+def _unsigned(event: dict[str, Any]) -> dict[str, Any]:
+    return event
+
+
 def _stale(event: dict[str, Any]) -> dict[str, Any]:
     return signed(event, at=time.time() - 301)
 
@@ -149,7 +153,7 @@ def _bearer_only(event: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.mark.parametrize(
     "tamper",
-    [load_event, _stale, _other_key, _other_body, _bearer_only],
+    [_unsigned, _stale, _other_key, _other_body, _bearer_only],
     ids=["recorded-long-ago", "stale", "other-key", "other-body", "bearer-only"],
 )
 def test_the_webhook_rejects_an_unverified_call_and_invokes_nothing(
@@ -158,7 +162,7 @@ def test_the_webhook_rejects_an_unverified_call_and_invokes_nothing(
     tamper: Callable[[dict[str, Any]], dict[str, Any]],
 ) -> None:
     event = load_event("http_post_webhook")
-    response = webhook.handler(event if tamper is load_event else tamper(event), None)
+    response = webhook.handler(tamper(event), None)
     assert response["statusCode"] == 401
     assert response["headers"]["Content-Type"] == "application/json"
     assert body_of(response)["error"] == {
