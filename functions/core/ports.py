@@ -32,13 +32,13 @@ class JobStore(Protocol):
     def events(self, job_id: UUID) -> list[JobEvent]: ...
 
     def cancel(self, job_id: UUID) -> JobStatus | None:
-        """Cancel a job not yet running, or ask its worker to stop a running one; the status
-        after the call (a finished job's is unchanged), None when there is no such job."""
+        """Cancel a job not yet running, or ask its worker to stop a running one (a finished
+        job is left as it is); the status it had before, None when there is no such job."""
         ...
 
     def retry(self, job_id: UUID) -> JobStatus | None:
-        """Run a failed or cancelled job again as a new run; the status after the call (other
-        jobs' is unchanged), None when there is no such job."""
+        """Run a failed or cancelled job again as a new run (any other is left as it is); the
+        status it had before, None when there is no such job."""
         ...
 
 

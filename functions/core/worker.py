@@ -250,9 +250,7 @@ class Worker:
 
     def outcome(self, run: _Running, future: Future[Any]) -> Outcome:
         claim = run.claim
-        if run.control.cancel_event.is_set() and not (
-            future.done() and future.exception() is None
-        ):
+        if run.control.cancel_event.is_set() and not (future.done() and future.exception() is None):
             # Asked to stop: whether the task noticed (it raised) or was stopped at its
             # deadline, the job ends cancelled, never retried. A result it still produced wins.
             return Outcome(claim, JobStatus.CANCELLED, None, CANCELLED)

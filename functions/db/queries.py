@@ -30,7 +30,8 @@ RETRY_JOB = "select public.retry_job(%(job_id)s)"
 REPORT_PROGRESS = """update public.job_results j
     set progress = p.done, progress_total = p.total, progress_message = p.message
     from unnest(%(job_ids)s::uuid[], %(attempts)s::int[], %(dones)s::float8[],
-                %(totals)s::float8[], %(messages)s::text[]) as p(job_id, attempt, done, total, message)
+                %(totals)s::float8[], %(messages)s::text[])
+         as p(job_id, attempt, done, total, message)
     where j.job_id = p.job_id and j.status = 'running' and j.attempts = p.attempt"""
 
 CANCEL_REQUESTED = """select job_id from public.job_results

@@ -239,8 +239,8 @@ grant execute on function public.submit_job(text, jsonb, text, timestamptz, doub
   to service_role;
 
 -- Cancel: a job not yet running is cancelled at once and its message archived; a running one
--- is marked, and its worker ends it. Returns the status after the call, or null when there is
--- no such job; a finished job comes back unchanged (the API answers 409).
+-- is marked, and its worker ends it; a finished job is left as it is. Returns the status the
+-- job had before the call (the API answers 409 for completed or failed), null for no job.
 create or replace function public.cancel_job(job_id uuid) returns text
 language plpgsql
 security definer
@@ -262,11 +262,9 @@ begin
     if v_job.msg_id is not null then
       perform pgmq.archive('work_queue', v_job.msg_id);
     end if;
-    return 'cancelled';
   elsif v_job.status = 'running' then
     update public.job_results set cancel_requested_at = coalesce(cancel_requested_at, now())
     where job_id = cancel_job.job_id;
-    return 'running';
   end if;
   return v_job.status;
 end
@@ -275,7 +273,8 @@ revoke all on function public.cancel_job(uuid) from public, anon, authenticated;
 grant execute on function public.cancel_job(uuid) to service_role;
 
 -- Retry by hand: a failed or cancelled job runs again as a new run of the same job (its
--- events stay), attempts counted afresh. Returns the status after the call, or null.
+-- events stay), attempts counted afresh; any other job is left as it is. Returns the status
+-- the job had before the call (so failed or cancelled means it was retried), null for no job.
 create or replace function public.retry_job(job_id uuid) returns text
 language plpgsql
 security definer
@@ -306,7 +305,7 @@ begin
       error = null, progress = null, progress_total = null, progress_message = null,
       cancel_requested_at = null, started_at = null, finished_at = null, run_at = null
   where job_id = retry_job.job_id;
-  return 'pending';
+  return v_job.status;
 end
 $$;
 revoke all on function public.retry_job(uuid) from public, anon, authenticated;
