@@ -180,6 +180,13 @@ def test_a_bad_delay_is_refused_on_the_page_before_anything_is_sent(page: Page) 
     sent: list[str] = []
     page.on("request", lambda r: sent.append(r.url) if r.method == "POST" else None)
     page.get_by_label("Task name").press("Enter")
+    # The browser's own check (min="0") stops it and says why, next to the field.
+    delay = page.get_by_test_id("delay")
+    assert delay.evaluate("el => el.validity.rangeUnderflow") is True
+    assert "0" in delay.evaluate("el => el.validationMessage")
+    # Where the browser does not check (novalidate), the page's own check does.
+    page.evaluate("document.querySelector('[data-testid=job-form]').noValidate = true")
+    page.get_by_label("Task name").press("Enter")
     expect(page.get_by_test_id("form-error")).to_contain_text("Start after")
-    expect(page.get_by_test_id("delay")).to_have_attribute("aria-invalid", "true")
+    expect(delay).to_have_attribute("aria-invalid", "true")
     assert sent == []
