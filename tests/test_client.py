@@ -27,7 +27,8 @@ def live(embedded_db_url: str) -> Iterator[tuple[Stack, RunningGateway, str]]:
     secret = generate_jwt_secret()
     gateway = start_in_thread(GatewayConfig(database_url=embedded_db_url, jwt_secret=secret))
     try:
-        with running_stack(embedded_db_url) as stack:
+        # simulate may run for a few seconds here: long enough to see progress and cancel it.
+        with running_stack(embedded_db_url, extra_env={"TASK_MAX_SECONDS": "5"}) as stack:
             yield stack, gateway, mint_keys(secret).anon_key
     finally:
         gateway.stop()
