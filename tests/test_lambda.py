@@ -307,7 +307,14 @@ def test_process_job_drains_the_queue(worker_env: str, make_event: EventMaker) -
     job_id, msg_id = _submit_noop(worker_env)
     event, context = make_event(job_id, msg_id)
     report = process_job.handler(event, context)
-    assert report == {"completed": 1, "failed": 0, "retried": 0, "skipped": 0, "handed_back": 0}
+    assert report == {
+        "completed": 1,
+        "failed": 0,
+        "retried": 0,
+        "skipped": 0,
+        "handed_back": 0,
+        "cancelled": 0,
+    }
     with psycopg.connect(worker_env) as conn:
         job = conn.execute(
             "select status, result from job_results where job_id = %s", (job_id,)
@@ -424,7 +431,14 @@ def test_an_invocation_with_seconds_left_claims_nothing_it_cannot_finish(
     once.reset_all()
     job_id, msg_id = _submit_noop(worker_env, kind="simulate")
     report = process_job.handler(load_event("scheduled_event"), LambdaContext(remaining_ms=5000))
-    assert report == {"completed": 0, "failed": 0, "retried": 0, "skipped": 0, "handed_back": 0}
+    assert report == {
+        "completed": 0,
+        "failed": 0,
+        "retried": 0,
+        "skipped": 0,
+        "handed_back": 0,
+        "cancelled": 0,
+    }
     assert _untouched(worker_env, job_id, msg_id)
 
 
@@ -436,7 +450,14 @@ def test_an_invocation_hands_back_at_once_what_it_claimed_but_cannot_finish(
     noop_id, _ = _submit_noop(worker_env, kind="noop")
     long_id, long_msg = _submit_noop(worker_env, kind="simulate")
     report = process_job.handler(load_event("scheduled_event"), LambdaContext(remaining_ms=20_000))
-    assert report == {"completed": 1, "failed": 0, "retried": 0, "skipped": 0, "handed_back": 1}
+    assert report == {
+        "completed": 1,
+        "failed": 0,
+        "retried": 0,
+        "skipped": 0,
+        "handed_back": 1,
+        "cancelled": 0,
+    }
     assert _untouched(worker_env, long_id, long_msg)
     with psycopg.connect(worker_env) as conn:
         done = conn.execute("select status from job_results where job_id = %s", (noop_id,))
