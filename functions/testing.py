@@ -11,7 +11,14 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from functions.core.clock import SystemClock
-from functions.core.models import Claim, ClaimedBatch, JobStatus, Outcome, QueueMessage
+from functions.core.models import (
+    Claim,
+    ClaimedBatch,
+    JobStatus,
+    Outcome,
+    ProgressReport,
+    QueueMessage,
+)
 from functions.core.ports import Clock
 
 # How often a FakeClock's waiter looks at its event (threading.Event cannot notify a
@@ -74,6 +81,10 @@ class MemoryJob:
     result: str | None = None
     error: str | None = None
     writes: int = 0
+    cancel_requested: bool = False
+    progress: tuple[float, float | None, str | None] | None = None
+    progress_writes: int = 0
+    msg_id: int = 0  # the job's current message (job_results.msg_id); a retry sends a new one
 
 
 @dataclass
@@ -106,18 +117,30 @@ class InMemoryWorkQueue:
             self.leases["wake-up"] = now + self.wake_window_s
             self.wakeups += 1
 
-    def submit(self, task_name: str, payload: dict[str, Any] | None = None) -> UUID:
+    def submit(
+        self, task_name: str, payload: dict[str, Any] | None = None, delay_s: float = 0.0
+    ) -> UUID:
+        """What submit_job does; with ``delay_s`` the job is scheduled, its message due then."""
         with self._lock:
             job_id = uuid4()
-            self.jobs[job_id] = MemoryJob(task_name, dict(payload or {}))
-            self.queue[self._next_id] = _Message(
-                self._next_id, job_id, task_name, self.clock.monotonic()
-            )
-            self._next_id += 1
-            if not self._held(self.clock.monotonic()):
-                self._wake(self.clock.monotonic())
-            self._arrived.set()
+            status = JobStatus.SCHEDULED if delay_s > 0 else JobStatus.PENDING
+            self.jobs[job_id] = MemoryJob(task_name, dict(payload or {}), status)
+            self._send(job_id, delay_s)
             return job_id
+
+    def _send(self, job_id: UUID, delay_s: float) -> None:
+        now = self.clock.monotonic()
+        job = self.jobs[job_id]
+        job.msg_id = self._next_id
+        self.queue[self._next_id] = _Message(
+            self._next_id, job_id, job.task_name, now + max(0.0, delay_s)
+        )
+        self._next_id += 1
+        # The trigger's WHEN clause: a message due over a second from now gets no wake-up
+        # (the sweeper's, when it is due).
+        if delay_s <= 1.0 and not self._held(now):
+            self._wake(now)
+        self._arrived.set()
 
     def hold(self, holder: str, lease_s: float) -> None:
         with self._lock:
@@ -176,7 +199,11 @@ class InMemoryWorkQueue:
 
     def _start(self, message: QueueMessage) -> Claim | None:
         job = self.jobs.get(message.job_id)
-        if job is None or job.status.is_terminal:
+        if (
+            job is None
+            or job.msg_id != message.msg_id
+            or job.status not in (JobStatus.PENDING, JobStatus.SCHEDULED, JobStatus.RUNNING)
+        ):
             self._archive(message.msg_id)
             return None
         job.status = JobStatus.RUNNING
@@ -203,6 +230,8 @@ class InMemoryWorkQueue:
                 if job is None:
                     continue
                 job.status, job.result, job.error = outcome.status, outcome.result, outcome.error
+                if job.cancel_requested and job.status == JobStatus.FAILED:
+                    job.status = JobStatus.CANCELLED  # as job_results_settle_cancel does
                 job.writes += 1
                 self._archive(outcome.claim.message.msg_id)
                 recorded.add(outcome.claim.message.msg_id)
@@ -215,6 +244,8 @@ class InMemoryWorkQueue:
             if job is None or message is None:
                 return False
             job.status, job.error = JobStatus.PENDING, error
+            if job.cancel_requested:
+                job.status = JobStatus.CANCELLED  # as job_results_settle_cancel does
             message.visible_at = self.clock.monotonic() + max(0.0, delay_s)
             return True
 
@@ -240,3 +271,43 @@ class InMemoryWorkQueue:
             for msg_id in msg_ids:
                 if msg_id in self.queue:
                     self.queue[msg_id].visible_at = self.clock.monotonic() + visibility_s
+
+    def request_cancel(self, job_id: UUID) -> JobStatus:
+        """What public.cancel_job does: a job not yet running is cancelled and its message
+        archived; a running one is marked for its worker; the status after the call."""
+        with self._lock:
+            job = self.jobs[job_id]
+            if job.status in (JobStatus.PENDING, JobStatus.SCHEDULED):
+                job.status = JobStatus.CANCELLED
+                for msg_id in [m.msg_id for m in self.queue.values() if m.job_id == job_id]:
+                    self._archive(msg_id)
+            elif job.status == JobStatus.RUNNING:
+                job.cancel_requested = True
+            return job.status
+
+    def report_progress(self, reports: Sequence[ProgressReport]) -> None:
+        with self._lock:
+            for report in reports:
+                job = self.jobs.get(report.job_id)
+                if job is None or job.status != JobStatus.RUNNING or job.attempts != report.attempt:
+                    continue
+                job.progress = (report.done, report.total, report.message)
+                job.progress_writes += 1
+
+    def cancel_requested(self, job_ids: Sequence[UUID]) -> set[UUID]:
+        with self._lock:
+            return {j for j in job_ids if j in self.jobs and self.jobs[j].cancel_requested}
+
+    def request_retry(self, job_id: UUID) -> JobStatus:
+        """What public.retry_job does: a failed or cancelled job runs again on a new message
+        (the old one, if still queued, archived), attempts afresh; the status before the call."""
+        with self._lock:
+            job = self.jobs[job_id]
+            before = job.status
+            if before not in (JobStatus.FAILED, JobStatus.CANCELLED):
+                return before
+            self._archive(job.msg_id)
+            job.status, job.attempts, job.result, job.error = JobStatus.PENDING, 0, None, None
+            job.cancel_requested, job.progress = False, None
+            self._send(job_id, 0.0)
+            return before

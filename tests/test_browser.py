@@ -358,10 +358,10 @@ def test_the_form_works_from_the_keyboard(page: Page) -> None:
     page.keyboard.press("Tab")  # the skip link comes first
     expect(page.get_by_role("link", name="Skip to the jobs")).to_be_focused()
     order = []
-    for _ in range(4):
+    for _ in range(5):
         page.keyboard.press("Tab")
         order.append(page.evaluate("document.activeElement.id"))
-    assert order == ["task-name", "kind", "payload", "submit-job"]
+    assert order == ["task-name", "kind", "payload", "delay", "submit-job"]
     outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
     assert outline != "none", "the focused button shows no focus ring"
 
@@ -371,6 +371,7 @@ def test_the_form_works_from_the_keyboard(page: Page) -> None:
     page.keyboard.press("ArrowDown")  # kind: simulate
     page.keyboard.press("Tab")
     page.keyboard.type('{"seconds": 0.2}')
+    page.keyboard.press("Tab")  # start after: left empty
     page.keyboard.press("Tab")
     with page.expect_response(lambda r: r.request.method == "POST") as answer:
         page.keyboard.press("Enter")

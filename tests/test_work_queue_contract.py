@@ -28,6 +28,15 @@ class Harness(Protocol):
 
     def queued(self) -> int: ...
 
+    def submit_delayed(self, task_name: str, delay_s: float) -> UUID: ...
+
+    def make_due(self) -> None:
+        """Every queued message becomes visible now (time passing, without the wait)."""
+
+    def move_on(self, job_id: UUID) -> None:
+        """The job's current message becomes another one (as a retry racing a claim leaves
+        it): the message still queued for it is an old one."""
+
 
 @dataclass
 class MemoryHarness:
@@ -42,6 +51,16 @@ class MemoryHarness:
 
     def queued(self) -> int:
         return len(self.queue.queue)
+
+    def submit_delayed(self, task_name: str, delay_s: float) -> UUID:
+        return self.queue.submit(task_name, {}, delay_s=delay_s)
+
+    def make_due(self) -> None:
+        for message in self.queue.queue.values():
+            message.visible_at = self.queue.clock.monotonic()
+
+    def move_on(self, job_id: UUID) -> None:
+        self.queue.jobs[job_id].msg_id += 1000
 
 
 @dataclass
@@ -69,6 +88,24 @@ class PostgresHarness:
             row = conn.execute("select count(*) from pgmq.q_work_queue").fetchone()
         assert row is not None
         return int(row[0])
+
+    def submit_delayed(self, task_name: str, delay_s: float) -> UUID:
+        with psycopg.connect(self.url) as conn:
+            row = conn.execute(
+                "select submit_job(%s, '{}'::jsonb, delay_seconds => %s)", (task_name, delay_s)
+            ).fetchone()
+        assert row is not None
+        return UUID(str(row[0]))
+
+    def make_due(self) -> None:
+        with psycopg.connect(self.url) as conn:
+            conn.execute("update pgmq.q_work_queue set vt = clock_timestamp()")
+
+    def move_on(self, job_id: UUID) -> None:
+        with psycopg.connect(self.url) as conn:
+            conn.execute(
+                "update job_results set msg_id = msg_id + 1000 where job_id = %s", (job_id,)
+            )
 
 
 @pytest.fixture(params=["memory", "postgres"])
@@ -216,3 +253,31 @@ def test_work_still_in_flight_is_not_visible_on_leaving(harness: Harness) -> Non
 
 def test_a_waiting_claim_with_nothing_to_claim_returns_empty(harness: Harness) -> None:
     assert harness.queue.claim(10, 30, wait_s=0.05) == ClaimedBatch([], [], 0)
+
+
+def test_a_delayed_job_is_started_only_once_due(harness: Harness) -> None:
+    job_id = harness.submit_delayed("a", 3600)
+    assert harness.state(job_id) == ("scheduled", 0, None, None)
+    assert harness.queue.claim(10, 30) == ClaimedBatch([], [], 0)
+    harness.make_due()
+    (claim,) = harness.queue.claim(10, 30).started
+    assert claim.attempt == 1
+    assert harness.state(job_id) == ("running", 1, None, None)
+
+
+def test_a_message_that_is_no_longer_the_jobs_does_not_start_it(harness: Harness) -> None:
+    job_id = harness.submit("a", {})
+    harness.move_on(job_id)
+    assert harness.queue.claim(10, 30) == ClaimedBatch([], [], 1)
+    assert harness.state(job_id) == ("pending", 0, None, None)
+    assert harness.queued() == 0
+
+
+def test_a_redelivered_old_message_does_not_start_the_job(harness: Harness) -> None:
+    job_id = harness.submit("a", {})
+    harness.queue.claim(10, 0)  # started, then its worker crashed: visible again at once
+    harness.move_on(job_id)
+    (suspect,) = harness.queue.claim(10, 30).suspects
+    assert harness.queue.start(suspect) is None
+    assert harness.state(job_id) == ("running", 1, None, None)
+    assert harness.queued() == 0
