@@ -17,7 +17,9 @@ from tests.waiting import wait_for
 
 @pytest.fixture
 def stack(embedded_db_url: str) -> Iterator[Stack]:
-    with running_stack(embedded_db_url) as running:
+    # No linger: a worker the early sweep woke would otherwise wait in its claim and take the
+    # job the moment it came due (the warm path); here the sweep alone must start it.
+    with running_stack(embedded_db_url, extra_env={"WORKER_LINGER_SECONDS": "0"}) as running:
         yield running
 
 
