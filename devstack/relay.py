@@ -144,6 +144,7 @@ class Relay:
     ) -> None:
         while not stop.is_set():
             if not wake.take():
+                log.debug("waiting for a wake")
                 if not await unless_stopped(wake.latch.wait(), stop):
                     return
                 wake.latch.clear()

@@ -395,3 +395,33 @@ def test_only_the_first_commit_of_a_busy_round_cuts_the_pause_short(
         c = hit_time("/c")
     assert b - a < pause_s
     assert c - b >= pause_s
+
+
+def test_an_isolated_commit_wakes_an_idle_relay_without_a_pause(
+    db_url: str, db: psycopg.Connection, server: Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Once a round has ended (the worker waits for a wake), the next commit is sent at once,
+    as pg_net's idle worker is (its flag was lowered when the last round began)."""
+    caplog.set_level(logging.DEBUG, logger="devstack.relay")
+    pause_s = 2.0
+
+    def idle_waits() -> int:
+        return sum(r.getMessage() == "waiting for a wake" for r in caplog.records)
+
+    def hit_time(path: str) -> float:
+        return wait_for(
+            lambda: next((t for p, t in server.times() if p == path), None),
+            timeout=30,
+            what=f"{path} to arrive",
+        )
+
+    with start_in_thread(db_url, pace=True, pause_s=pause_s):
+        wait_for(lambda: idle_waits() > 0 or None, timeout=10, what="the relay to go idle")
+        post(db, server.url("/a"))
+        hit_time("/a")
+        seen = idle_waits()
+        wait_for(lambda: idle_waits() > seen or None, timeout=30, what="the round to end")
+        committed = time.monotonic()
+        post(db, server.url("/b"))
+        b = hit_time("/b")
+    assert b - committed < pause_s
