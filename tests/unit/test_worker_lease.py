@@ -5,10 +5,12 @@ lingers, and leaves so that whatever is left gets a wake-up."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
+from uuid import UUID
 
 from functions.core.retry import RetryPolicy
 from functions.core.tasks import TaskContext, TaskRegistry
-from functions.core.worker import DrainReport, Worker, WorkerSettings
+from functions.core.worker import CONTROL_TICK_S, DrainReport, Worker, WorkerSettings
 from functions.testing import FakeClock, InMemoryWorkQueue
 from tests.waiting import wait_for
 
@@ -82,3 +84,56 @@ def test_a_worker_out_of_time_leaves_a_wake_up_for_what_is_visible() -> None:
     assert report.handled == 0
     assert queue.wakeups == 2  # leaving, it had the database wake another worker
     assert live_leases(queue, clock) == ["wake-up"]
+
+
+class CountingQueue(InMemoryWorkQueue):
+    """Notes when the heartbeat thread renews the lease, extends visibility and looks for
+    cancel requests (fake times, from the start)."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        super().__init__(clock=clock)
+        self.beats: dict[str, list[float]] = {"hold": [], "extend": [], "control": []}
+
+    def _note(self, what: str) -> None:
+        if threading.current_thread().name == "visibility-heartbeat":
+            self.beats[what].append(self.clock.monotonic())
+
+    def hold(self, holder: str, lease_s: float) -> None:
+        self._note("hold")
+        super().hold(holder, lease_s)
+
+    def extend(self, msg_ids: Sequence[int], visibility_s: int) -> None:
+        self._note("extend")
+        super().extend(msg_ids, visibility_s)
+
+    def cancel_requested(self, job_ids: Sequence[UUID]) -> set[UUID]:
+        self._note("control")
+        return super().cancel_requested(job_ids)
+
+
+def test_one_heartbeat_ticks_control_and_renews_the_lease_and_visibility_on_their_periods() -> None:
+    clock = FakeClock()
+    queue = CountingQueue(clock)
+    tasks = TaskRegistry()
+
+    @tasks.task("long", time_limit_s=60)
+    def long(ctx: TaskContext) -> str:
+        for _ in range(42):  # 21 s, one beat at a time
+            until = clock.monotonic() + CONTROL_TICK_S
+            clock.wait_for_waiter(until)
+            clock.advance(CONTROL_TICK_S)
+        wait_for(lambda: len(queue.beats["control"]) >= 42 or None, timeout=10, what="42 beats")
+        return "done"
+
+    queue.submit("x", {"kind": "long"})
+    worker = Worker(
+        queue=queue,
+        registry=tasks,
+        policy=RetryPolicy(max_attempts=1, base_delay_s=0),
+        settings=WorkerSettings(batch_size=1, visibility_s=30),
+        clock=clock,
+    )
+    assert worker.drain(3600).completed == 1
+    assert queue.beats["hold"] == [10.0, 20.0]  # a third of the 30 s lease
+    assert queue.beats["extend"] == [10.0, 20.0]  # a third of the 30 s visibility
+    assert queue.beats["control"] == [CONTROL_TICK_S * n for n in range(1, 43)]
