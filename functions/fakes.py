@@ -13,7 +13,7 @@ import itertools
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -21,7 +21,7 @@ from uuid import UUID, uuid4
 
 from functions.core import validation
 from functions.core.errors import IdempotencyKeyInFlight, IdempotencyKeyReused, Unavailable
-from functions.core.models import Job, JobStatus, NewJob
+from functions.core.models import Job, JobStatus, NewJob, TaskKind
 
 IDEMPOTENCY_TTL_S = 24 * 3600  # as expires_at's default in the migration
 
@@ -101,21 +101,45 @@ class InMemoryJobStore:
                 started_at=None,
                 finished_at=None,
                 updated_at=moment,
+                owner_id=job.owner.user_id if job.owner else None,
             )
             if key is not None:
                 self.keys[key] = _Key(fingerprint(job), job_id, now + IDEMPOTENCY_TTL_S)
             return job_id
 
-    def get(self, job_id: UUID) -> Job | None:
+    def get(self, job_id: UUID, owner: UUID | None = None) -> Job | None:
         self._check_up()
-        return self.jobs.get(job_id)
+        job = self.jobs.get(job_id)
+        return job if job is not None and job.owner_id == owner else None
 
-    def newest(self, limit: int) -> list[Job]:
+    def newest(self, limit: int, owner: UUID | None = None) -> list[Job]:
         self._check_up()
         with self._lock:
-            ordered = sorted(self.jobs.values(), key=lambda j: str(j.job_id))
+            mine = [j for j in self.jobs.values() if j.owner_id == owner]
+            ordered = sorted(mine, key=lambda j: str(j.job_id))
             ordered.sort(key=lambda j: j.created_at, reverse=True)
             return ordered[:limit]
+
+
+@dataclass
+class InMemoryKindCatalog:
+    """A KindCatalog in a dict; ``builtin()`` holds the registry's kinds as the migration
+    seeds them."""
+
+    published: dict[str, TaskKind] = field(default_factory=dict)
+
+    @classmethod
+    def builtin(cls) -> InMemoryKindCatalog:
+        from functions.core.tasks import TaskSettings, registry
+
+        default_timeout_s = 600.0  # TASK_TIMEOUT_SECONDS' default
+        return cls({k.kind: k for k in registry.describe(TaskSettings(), default_timeout_s)})
+
+    def kinds(self) -> dict[str, TaskKind]:
+        return dict(self.published)
+
+    def publish(self, kinds: Sequence[TaskKind]) -> None:
+        self.published.update({k.kind: k for k in kinds})
 
 
 @dataclass

@@ -7,7 +7,15 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 from uuid import UUID
 
-from functions.core.models import Claim, ClaimedBatch, Job, NewJob, Outcome, QueueMessage
+from functions.core.models import (
+    Claim,
+    ClaimedBatch,
+    Job,
+    NewJob,
+    Outcome,
+    QueueMessage,
+    TaskKind,
+)
 
 
 class JobStore(Protocol):
@@ -15,9 +23,24 @@ class JobStore(Protocol):
 
     def submit(self, job: NewJob) -> UUID: ...
 
-    def get(self, job_id: UUID) -> Job | None: ...
+    def get(self, job_id: UUID, owner: UUID | None = None) -> Job | None:
+        """The job, if it belongs to ``owner`` (None: a public demo job)."""
+        ...
 
-    def newest(self, limit: int) -> list[Job]: ...
+    def newest(self, limit: int, owner: UUID | None = None) -> list[Job]:
+        """The newest jobs of ``owner`` (None: the public demo jobs)."""
+        ...
+
+
+class KindCatalog(Protocol):
+    """The kinds of task workers have published (public.task_kinds)."""
+
+    def kinds(self) -> dict[str, TaskKind]: ...
+
+    def publish(self, kinds: Sequence[TaskKind]) -> None:
+        """Add or update these kinds; kinds not given stay (another worker version may run
+        them)."""
+        ...
 
 
 class WorkQueue(Protocol):

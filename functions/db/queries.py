@@ -4,13 +4,40 @@ QUEUE = "work_queue"
 
 SUBMIT_JOB = "select public.submit_job(%(task_name)s, %(payload)s, %(idempotency_key)s)"
 
+# A signed-in caller's claims, for this transaction only (pooler-safe): job_results.owner_id
+# defaults to auth.uid(), which reads them.
+ACT_AS_USER = """select set_config('request.jwt.claims', %(claims)s, true),
+    set_config('request.jwt.claim.sub', %(sub)s, true)"""
+
 JOB_COLUMNS = """job_id, task_name, payload, status, result, error, attempts, msg_id,
-    created_at, started_at, finished_at, updated_at"""
+    created_at, started_at, finished_at, updated_at, owner_id"""
 
-GET_JOB = f"select {JOB_COLUMNS} from public.job_results where job_id = %(job_id)s"
+# The API connects as a role that bypasses RLS, so it scopes reads itself, as the policies do:
+# public demo jobs (no owner) for anonymous callers, their own for signed-in ones.
+GET_PUBLIC_JOB = f"""select {JOB_COLUMNS} from public.job_results
+    where job_id = %(job_id)s and owner_id is null"""
 
-NEWEST_JOBS = f"""select {JOB_COLUMNS} from public.job_results
+GET_OWN_JOB = f"""select {JOB_COLUMNS} from public.job_results
+    where job_id = %(job_id)s and owner_id = %(owner)s"""
+
+NEWEST_PUBLIC_JOBS = f"""select {JOB_COLUMNS} from public.job_results
+    where owner_id is null
     order by created_at desc, job_id limit %(limit)s"""
+
+NEWEST_OWN_JOBS = f"""select {JOB_COLUMNS} from public.job_results
+    where owner_id = %(owner)s
+    order by created_at desc, job_id limit %(limit)s"""
+
+LIST_KINDS = """select kind, description, payload_schema, time_limit_s
+    from public.task_kinds order by kind"""
+
+PUBLISH_KINDS = """insert into public.task_kinds (kind, description, payload_schema, time_limit_s)
+    select k.kind, k.description, k.payload_schema, k.time_limit_s
+    from jsonb_to_recordset(%(kinds)s)
+        as k(kind text, description text, payload_schema jsonb, time_limit_s double precision)
+    on conflict (kind) do update
+    set description = excluded.description, payload_schema = excluded.payload_schema,
+        time_limit_s = excluded.time_limit_s, published_at = now()"""
 
 # One statement claims a batch and marks its first deliveries running. Redeliveries (read_ct
 # above 1) are only claimed here: the worker starts those one at a time.

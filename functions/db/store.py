@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -19,7 +20,16 @@ from functions.core.errors import (
     JobSystemError,
     Unavailable,
 )
-from functions.core.models import Claim, ClaimedBatch, Job, JobStatus, NewJob, Outcome, QueueMessage
+from functions.core.models import (
+    Claim,
+    ClaimedBatch,
+    Job,
+    JobStatus,
+    NewJob,
+    Outcome,
+    QueueMessage,
+    TaskKind,
+)
 from functions.db import queries
 from functions.db.connections import connect, connection
 
@@ -41,7 +51,12 @@ class PgJobStore:
 
     def submit(self, job: NewJob) -> UUID:
         try:
-            with connection(self._url) as conn:
+            with connection(self._url) as conn, conn.transaction():
+                if job.owner is not None:
+                    conn.execute(
+                        queries.ACT_AS_USER,
+                        {"claims": job.owner.claims_json, "sub": str(job.owner.user_id)},
+                    )
                 row = conn.execute(
                     queries.SUBMIT_JOB,
                     {
@@ -58,15 +73,57 @@ class PgJobStore:
         assert row is not None
         return UUID(str(row[0]))
 
-    def get(self, job_id: UUID) -> Job | None:
+    def get(self, job_id: UUID, owner: UUID | None = None) -> Job | None:
+        query = queries.GET_PUBLIC_JOB if owner is None else queries.GET_OWN_JOB
         with connection(self._url) as conn, conn.cursor(row_factory=dict_row) as cur:
-            row = cur.execute(queries.GET_JOB, {"job_id": job_id}).fetchone()
+            row = cur.execute(query, {"job_id": job_id, "owner": owner}).fetchone()
         return _job(row) if row else None
 
-    def newest(self, limit: int) -> list[Job]:
+    def newest(self, limit: int, owner: UUID | None = None) -> list[Job]:
+        query = queries.NEWEST_PUBLIC_JOBS if owner is None else queries.NEWEST_OWN_JOBS
         with connection(self._url) as conn, conn.cursor(row_factory=dict_row) as cur:
-            rows = cur.execute(queries.NEWEST_JOBS, {"limit": limit}).fetchall()
+            rows = cur.execute(query, {"limit": limit, "owner": owner}).fetchall()
         return [_job(row) for row in rows]
+
+
+def _kind(row: dict[str, Any]) -> TaskKind:
+    return TaskKind(
+        kind=row["kind"],
+        description=row["description"],
+        payload_schema=row["payload_schema"],
+        time_limit_s=float(row["time_limit_s"]),
+    )
+
+
+class PgKindCatalog:
+    """public.task_kinds, read at most every ``ttl_s`` seconds per process: a kind a new
+    worker publishes is accepted by submit within that time."""
+
+    def __init__(self, database_url: str, ttl_s: float = 5.0) -> None:
+        self._url = database_url
+        self._ttl_s = ttl_s
+        self._cached: tuple[float, dict[str, TaskKind]] | None = None
+        self._lock = threading.Lock()
+
+    def kinds(self) -> dict[str, TaskKind]:
+        with self._lock:
+            cached = self._cached
+        if cached is not None and time.monotonic() - cached[0] < self._ttl_s:
+            return cached[1]
+        with connection(self._url) as conn, conn.cursor(row_factory=dict_row) as cur:
+            rows = cur.execute(queries.LIST_KINDS).fetchall()
+        kinds = {row["kind"]: _kind(row) for row in rows}
+        with self._lock:
+            self._cached = (time.monotonic(), kinds)
+        return kinds
+
+    def publish(self, kinds: Sequence[TaskKind]) -> None:
+        with connection(self._url) as conn:
+            conn.execute(
+                queries.PUBLISH_KINDS, {"kinds": Jsonb([kind.to_json() for kind in kinds])}
+            )
+        with self._lock:
+            self._cached = None
 
 
 def _message(msg_id: int, read_count: int, body: dict[str, Any]) -> QueueMessage:
