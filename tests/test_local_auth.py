@@ -5,7 +5,6 @@ changes to their own jobs (RLS with their claims), while anon receives only publ
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from collections.abc import Iterator
 from typing import Any
