@@ -107,13 +107,14 @@ class Stack:
             return {"WEBHOOK_SECRET": self.secret, "PROCESS_JOB_URL": self.url("process_job")}
         if name == "process_job":
             return {**common, **FAST_TASKS, **self.extra_env}
-        return common
+        return {**common, **self.submit_env}
 
     extra_env: dict[str, str] = field(default_factory=dict)
     # Where the functions connect when not directly (a transaction pooler in front of it).
     functions_database_url: str | None = None
     log_sink: IO[str] | None = None
     database_env: dict[str, str] = field(default_factory=dict)
+    submit_env: dict[str, str] = field(default_factory=dict)
 
 
 @contextmanager
@@ -125,6 +126,7 @@ def running_stack(
     functions_database_url: str | None = None,
     log_sink: IO[str] | None = None,
     database_env: Mapping[str, str] | None = None,
+    submit_env: Mapping[str, str] | None = None,
 ) -> Iterator[Stack]:
     stack = Stack(
         database_url=database_url,
@@ -134,6 +136,7 @@ def running_stack(
         functions_database_url=functions_database_url,
         log_sink=log_sink,
         database_env=dict(database_env or {}),
+        submit_env=dict(submit_env or {}),
     )
     with psycopg.connect(database_url, autocommit=True) as conn:
         migrate.configure_webhook(conn, stack.url("webhook"), stack.secret)
