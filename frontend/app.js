@@ -621,13 +621,18 @@ async function loadKinds(config) {
   fallback.value = "";
   fallback.textContent = kinds.has("simulate") ? "Default (simulate)" : "Default";
   ui.kind.append(fallback);
-  for (const spec of list) {
+  // The default kind first, then the others by name.
+  const ordered = [...list].sort((a, b) =>
+    a.kind === "simulate" ? -1 : b.kind === "simulate" ? 1 : a.kind < b.kind ? -1 : 1,
+  );
+  for (const spec of ordered) {
     const option = document.createElement("option");
     option.value = spec.kind;
     option.textContent = spec.description ? `${spec.kind} — ${spec.description}` : spec.kind;
     ui.kind.append(option);
   }
   ui.kind.value = kinds.has(chosen) ? chosen : "";
+  ui.kind.dataset.source = "api";
   showKindHint();
 }
 
