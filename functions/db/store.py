@@ -118,10 +118,14 @@ class PgKindCatalog:
         return kinds
 
     def publish(self, kinds: Sequence[TaskKind]) -> None:
-        with connection(self._url) as conn:
-            conn.execute(
-                queries.PUBLISH_KINDS, {"kinds": Jsonb([kind.to_json() for kind in kinds])}
-            )
+        # Once per cold start, from the worker: a connection of its own, closed at once, rather
+        # than a pool kept open beside the worker's connection for nothing.
+        document = Jsonb([kind.to_json() for kind in kinds])
+        try:
+            with connect(self._url, "supajobs-publish-kinds") as conn:
+                conn.execute(queries.PUBLISH_KINDS, {"kinds": document})
+        except psycopg.OperationalError:
+            raise Unavailable("the database connection failed; try again shortly") from None
         with self._lock:
             self._cached = None
 
