@@ -17,6 +17,7 @@ from devstack.config import generate_webhook_secret
 from devstack.postgres import free_port
 from devstack.relay import start_in_thread
 from devstack.services import ManagedProcess, function_process
+from devstack.sweeper import sweep_once
 from tests.waiting import wait_for
 
 FAST_TASKS = {
@@ -95,6 +96,10 @@ class Stack:
         sink = {"log_sink": self.log_sink} if self.log_sink is not None else {}
         process = function_process(name, self.ports[name], self.env_for(name), **sink).start()
         self.processes[name] = process
+        if name == "process_job":
+            # As the deployed sweeper's first run does: the worker's cold start publishes its
+            # task kinds (the test task modules' too), which submit then accepts.
+            sweep_once(self.url("process_job"), self.secret, timeout_s=30)
         return process
 
     def env_for(self, name: str) -> dict[str, str]:
