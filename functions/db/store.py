@@ -50,21 +50,23 @@ class PgJobStore:
         self._url = database_url
 
     def submit(self, job: NewJob) -> UUID:
+        params = {
+            "task_name": job.task_name,
+            "payload": Jsonb(job.payload),
+            "idempotency_key": job.idempotency_key,
+        }
         try:
-            with connection(self._url) as conn, conn.transaction():
-                if job.owner is not None:
-                    conn.execute(
-                        queries.ACT_AS_USER,
-                        {"claims": job.owner.claims_json, "sub": str(job.owner.user_id)},
-                    )
-                row = conn.execute(
-                    queries.SUBMIT_JOB,
-                    {
-                        "task_name": job.task_name,
-                        "payload": Jsonb(job.payload),
-                        "idempotency_key": job.idempotency_key,
-                    },
-                ).fetchone()
+            with connection(self._url) as conn:
+                if job.owner is None:
+                    row = conn.execute(queries.SUBMIT_JOB, params).fetchone()
+                else:
+                    # The claims hold for this transaction only (pooler-safe).
+                    with conn.transaction():
+                        conn.execute(
+                            queries.ACT_AS_USER,
+                            {"claims": job.owner.claims_json, "sub": str(job.owner.user_id)},
+                        )
+                        row = conn.execute(queries.SUBMIT_JOB, params).fetchone()
         except psycopg.Error as exc:
             error = SUBMIT_ERRORS.get(exc.sqlstate or "")
             if error is not None and exc.diag.message_primary:
