@@ -4,6 +4,7 @@ and idempotency keys as the Postgres store (submit_job) does."""
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ import pytest
 
 from functions import once
 from functions.core.errors import IdempotencyKeyInFlight, IdempotencyKeyReused, InvalidInput
-from functions.core.models import NewJob
+from functions.core.models import Caller, NewJob
 from functions.core.ports import JobStore
 from functions.db.store import PgJobStore
 from functions.fakes import IDEMPOTENCY_TTL_S, InMemoryJobStore
@@ -94,6 +95,19 @@ def test_a_job_is_stored_trimmed_and_listed_newest_first(harness: Harness) -> No
     assert {j.job_id for j in harness.store.newest(2)} == {first, second}
     assert len(harness.store.newest(1)) == 1
     assert harness.stored() == (2, 2)
+
+
+def test_an_owned_job_is_its_owners_alone(harness: Harness) -> None:
+    alice, bob = uuid.uuid4(), uuid.uuid4()
+    claims = json.dumps({"sub": str(alice), "role": "authenticated"})
+    owned = harness.store.submit(NewJob("mine", {}, owner=Caller(alice, claims)))
+    public = harness.store.submit(NewJob("demo", {}))
+    job = harness.store.get(owned, alice)
+    assert job is not None and job.owner_id == alice
+    assert harness.store.get(owned, bob) is None and harness.store.get(owned) is None
+    assert [j.job_id for j in harness.store.newest(10, alice)] == [owned]
+    assert [j.job_id for j in harness.store.newest(10)] == [public]
+    assert harness.store.newest(10, bob) == []
 
 
 @pytest.mark.parametrize(
