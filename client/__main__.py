@@ -55,6 +55,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--functions-url", default=os.environ.get("FUNCTIONS_URL"))
     parser.add_argument("--supabase-url", default=os.environ.get("SUPABASE_URL"))
     parser.add_argument("--anon-key", default=os.environ.get("SUPABASE_ANON_KEY"))
+    parser.add_argument(
+        "--access-token",
+        default=os.environ.get("SUPABASE_ACCESS_TOKEN"),
+        help="a Supabase user's access token: the job is theirs (own jobs); default: public",
+    )
     args = parser.parse_args(argv)
     if not args.functions_url:
         parser.error("give --functions-url or set FUNCTIONS_URL")
@@ -64,7 +69,15 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--payload is not JSON: {exc}")
     try:
         if not args.wait:
-            print(submit_job(args.functions_url, args.task_name, args.kind, payload))
+            print(
+                submit_job(
+                    args.functions_url,
+                    args.task_name,
+                    args.kind,
+                    payload,
+                    access_token=args.access_token,
+                )
+            )
             return 0
         if not (args.supabase_url and args.anon_key):
             parser.error("--wait needs --supabase-url and --anon-key (or their variables)")
@@ -78,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
                 payload,
                 on_change=StatusPrinter(sys.stdout),
                 timeout_s=args.timeout,
+                access_token=args.access_token,
             )
         )
     except SubmitError as exc:

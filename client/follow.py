@@ -48,9 +48,14 @@ async def follow_job(
     payload: dict[str, Any] | None = None,
     on_change: Callable[[dict[str, Any]], None] | None = None,
     timeout_s: float = 600.0,
+    access_token: str | None = None,
 ) -> FollowResult:
-    """Submit a job and wait, through Realtime, until it completes or fails."""
+    """Submit a job and wait, through Realtime, until it completes or fails. With a user's
+    ``access_token`` the job is theirs, and Realtime is joined as them (RLS shows it only to
+    them)."""
     supabase: AsyncClient = await acreate_client(supabase_url, anon_key)
+    if access_token:
+        await supabase.realtime.set_auth(access_token)
     changes: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     subscribed = asyncio.Event()
 
@@ -68,8 +73,10 @@ async def follow_job(
     await channel.subscribe(on_status)
     try:
         await asyncio.wait_for(subscribed.wait(), timeout=15)
-        job_id = await asyncio.to_thread(submit_job, functions_url, task_name, kind, payload)
-        current = await asyncio.to_thread(get_job, functions_url, job_id)
+        job_id = await asyncio.to_thread(
+            submit_job, functions_url, task_name, kind, payload, access_token=access_token
+        )
+        current = await asyncio.to_thread(get_job, functions_url, job_id, access_token=access_token)
         transitions: list[str] = []
         latest: dict[str, Any] = {}
 

@@ -23,6 +23,10 @@ def _error(response: httpx.Response) -> SubmitError:
         return SubmitError(response.status_code, "http_error", response.text[:200])
 
 
+def _authorization(access_token: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {access_token}"} if access_token else {}
+
+
 def submit_job(
     functions_url: str,
     task_name: str,
@@ -30,14 +34,16 @@ def submit_job(
     payload: dict[str, Any] | None = None,
     idempotency_key: str | None = None,
     timeout_s: float = 30.0,
+    access_token: str | None = None,
 ) -> str:
-    """POST /jobs; the new job's id."""
+    """POST /jobs; the new job's id. With a user's ``access_token`` the job is theirs."""
     body: dict[str, Any] = {"task_name": task_name}
     if kind:
         body["kind"] = kind
     if payload is not None:
         body["payload"] = payload
     headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+    headers.update(_authorization(access_token))
     try:
         response = httpx.post(
             f"{functions_url.rstrip('/')}/jobs", json=body, headers=headers, timeout=timeout_s
@@ -49,9 +55,15 @@ def submit_job(
     return str(response.json()["job_id"])
 
 
-def get_job(functions_url: str, job_id: str, timeout_s: float = 30.0) -> dict[str, Any]:
-    """GET /jobs/<job_id>."""
-    response = httpx.get(f"{functions_url.rstrip('/')}/jobs/{job_id}", timeout=timeout_s)
+def get_job(
+    functions_url: str, job_id: str, timeout_s: float = 30.0, access_token: str | None = None
+) -> dict[str, Any]:
+    """GET /jobs/<job_id> (a user's own job needs their ``access_token``)."""
+    response = httpx.get(
+        f"{functions_url.rstrip('/')}/jobs/{job_id}",
+        headers=_authorization(access_token),
+        timeout=timeout_s,
+    )
     if response.status_code != 200:
         raise _error(response)
     result: dict[str, Any] = response.json()

@@ -10,6 +10,8 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
+import psycopg
 import pytest
 
 from client.follow import follow_job
@@ -24,7 +26,7 @@ def live(embedded_db_url: str) -> Iterator[tuple[Stack, RunningGateway, str]]:
     secret = generate_jwt_secret()
     gateway = start_in_thread(GatewayConfig(database_url=embedded_db_url, jwt_secret=secret))
     try:
-        with running_stack(embedded_db_url) as stack:
+        with running_stack(embedded_db_url, submit_env={"SUPABASE_JWT_SECRET": secret}) as stack:
             yield stack, gateway, mint_keys(secret).anon_key
     finally:
         gateway.stop()
@@ -52,6 +54,37 @@ def test_follow_reports_each_status_until_completed(
     assert set(outcome.transitions) <= {"pending", "running", "completed"}
     assert outcome.result is not None and outcome.result.startswith("Task 'Followed' completed")
     assert [c["status"] for c in changes] == outcome.transitions
+
+
+def test_with_a_users_access_token_the_job_is_theirs_and_followed_as_them(
+    live: tuple[Stack, RunningGateway, str],
+) -> None:
+    stack, gateway, anon_key = live
+    supabase_url = f"http://127.0.0.1:{gateway.port}"
+    signed_in = httpx.post(
+        f"{supabase_url}/auth/v1/signup", json={"data": {}}, headers={"apikey": anon_key}
+    )
+    assert signed_in.status_code == 200, signed_in.text
+    session = signed_in.json()
+    outcome = asyncio.run(
+        follow_job(
+            stack.url("submit"),
+            supabase_url,
+            anon_key,
+            "Mine",
+            kind="noop",
+            timeout_s=60,
+            access_token=session["access_token"],
+        )
+    )
+    # Followed to its end through Realtime, which shows the job to its owner only.
+    assert outcome.ok and outcome.transitions[-1] == "completed"
+    with psycopg.connect(stack.database_url) as conn:
+        row = conn.execute("select owner_id::text from job_results where task_name = 'Mine'")
+        assert row.fetchall() == [(session["user"]["id"],)]
+    status, _ = stack.request("submit", "GET", "/jobs?limit=5")
+    listed = stack.request("submit", "GET", "/jobs?limit=5")[1]["jobs"]
+    assert status == 200 and [j for j in listed if j["task_name"] == "Mine"] == []
 
 
 def test_the_command_line_exits_1_for_a_failed_job(
