@@ -613,6 +613,36 @@ def test_two_signed_in_users_each_see_only_their_own_jobs_live(
             )
         assert owners == {alices: alice_id, bobs: bob_id, public: None}
 
+        # Rows that reach a page only through Realtime (no API read follows an insert made
+        # elsewhere): each user's page gets its own, never the other's or the public one.
+        with psycopg.connect(browser_stack.database_url, autocommit=True) as conn:
+            inserted = {}
+            for who, owner in (("alice", alice_id), ("bob", bob_id), ("public", None)):
+                row_id = conn.execute(
+                    "insert into job_results (task_name, owner_id) values (%s, %s)"
+                    " returning job_id::text",
+                    (unique(f"{who} live"), owner),
+                ).fetchone()
+                assert row_id is not None
+                inserted[who] = row_id[0]
+            # Committed last, for both: once each page shows its own, the others were sent.
+            ends = {}
+            for who, owner in (("alice", alice_id), ("bob", bob_id)):
+                end = conn.execute(
+                    "insert into job_results (task_name, owner_id) values ('end', %s)"
+                    " returning job_id::text",
+                    (owner,),
+                ).fetchone()
+                assert end is not None
+                ends[who] = end[0]
+        expect(row(page, inserted["alice"])).to_be_visible()
+        expect(row(bob, inserted["bob"])).to_be_visible()
+        expect(row(page, ends["alice"])).to_be_visible()
+        expect(row(bob, ends["bob"])).to_be_visible()
+        for shown_on, hidden in ((page, ("bob", "public")), (bob, ("alice", "public"))):
+            for who in hidden:
+                assert row(shown_on, inserted[who]).count() == 0
+
         # Signed out, the page is the public demo again: the public job, not Alice's.
         page.get_by_test_id("sign-out").click()
         expect(page.get_by_test_id("account-text")).to_contain_text("Public demo")
