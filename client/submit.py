@@ -34,6 +34,7 @@ def submit_job(
     payload: dict[str, Any] | None = None,
     idempotency_key: str | None = None,
     timeout_s: float = 30.0,
+    delay_s: float | None = None,
     access_token: str | None = None,
 ) -> str:
     """POST /jobs; the new job's id. With a user's ``access_token`` the job is theirs."""
@@ -42,6 +43,8 @@ def submit_job(
         body["kind"] = kind
     if payload is not None:
         body["payload"] = payload
+    if delay_s is not None:
+        body["delay_seconds"] = delay_s
     headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
     headers.update(_authorization(access_token))
     try:
@@ -59,12 +62,38 @@ def get_job(
     functions_url: str, job_id: str, timeout_s: float = 30.0, access_token: str | None = None
 ) -> dict[str, Any]:
     """GET /jobs/<job_id> (a user's own job needs their ``access_token``)."""
-    response = httpx.get(
-        f"{functions_url.rstrip('/')}/jobs/{job_id}",
-        headers=_authorization(access_token),
-        timeout=timeout_s,
-    )
+    try:
+        response = httpx.get(
+            f"{functions_url.rstrip('/')}/jobs/{job_id}",
+            headers=_authorization(access_token),
+            timeout=timeout_s,
+        )
+    except httpx.HTTPError as exc:
+        raise SubmitError(0, "unreachable", f"could not reach {functions_url}: {exc}") from None
     if response.status_code != 200:
         raise _error(response)
     result: dict[str, Any] = response.json()
     return result
+
+
+def steer_job(
+    functions_url: str,
+    job_id: str,
+    action: str,
+    timeout_s: float = 30.0,
+    access_token: str | None = None,
+) -> tuple[int, dict[str, Any]]:
+    """POST /jobs/<job_id>/cancel or /retry; the answer's status and the job (a user's own
+    job needs their ``access_token``)."""
+    try:
+        response = httpx.post(
+            f"{functions_url.rstrip('/')}/jobs/{job_id}/{action}",
+            headers=_authorization(access_token),
+            timeout=timeout_s,
+        )
+    except httpx.HTTPError as exc:
+        raise SubmitError(0, "unreachable", f"could not reach {functions_url}: {exc}") from None
+    if response.status_code not in (200, 202):
+        raise _error(response)
+    result: dict[str, Any] = response.json()
+    return response.status_code, result

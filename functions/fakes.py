@@ -3,7 +3,9 @@ test (ours or a user's) can wire SubmitApi and WebhookApi to them with no monkey
 
 InMemoryJobStore keeps submit_job's rules (supabase/migrations/*_submit_job.sql and
 *_idempotency_fingerprint.sql): the same validation, and Idempotency-Key replay, 422 on a
-different request, 409 while in flight, expiry after a day.
+different request, 409 while in flight, expiry after a day; and the lifecycle's
+(*_job_lifecycle.sql): delayed start, cancel_job, retry_job, the status filter, job events;
+and the owner scoping of the API's queries (*_job_owner.sql): another owner's job is absent.
 """
 
 from __future__ import annotations
@@ -14,22 +16,32 @@ import json
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
 from functions.core import validation
-from functions.core.errors import IdempotencyKeyInFlight, IdempotencyKeyReused, Unavailable
-from functions.core.models import Job, JobStatus, NewJob, TaskKind
+from functions.core.errors import (
+    IdempotencyKeyInFlight,
+    IdempotencyKeyReused,
+    InvalidInput,
+    Unavailable,
+)
+from functions.core.models import Job, JobEvent, JobStatus, NewJob, TaskKind
 
 IDEMPOTENCY_TTL_S = 24 * 3600  # as expires_at's default in the migration
 
 
 def fingerprint(job: NewJob) -> str:
     """SHA-256 of the request in a canonical form (sorted keys, no spacing)."""
+    request: dict[str, Any] = {"task_name": job.task_name, "payload": job.payload}
+    if job.run_at is not None:
+        request["run_at"] = job.run_at.astimezone(UTC).isoformat()
+    elif job.delay_s is not None:
+        request["delay_seconds"] = job.delay_s
     canonical = json.dumps(
-        {"task_name": job.task_name, "payload": job.payload},
+        request,
         sort_keys=True,
         separators=(",", ":"),
         ensure_ascii=False,
@@ -53,6 +65,7 @@ class InMemoryJobStore:
     jobs: dict[UUID, Job] = field(default_factory=dict)
     messages: list[dict[str, Any]] = field(default_factory=list)
     keys: dict[str, _Key] = field(default_factory=dict)
+    history: dict[UUID, list[JobEvent]] = field(default_factory=dict)
     in_flight: set[str] = field(default_factory=set)
     unavailable: bool = False
     _msg_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -68,8 +81,18 @@ class InMemoryJobStore:
         name = validation.validate_task_name(job.task_name)
         payload = validation.validate_payload(job.payload)
         key = validation.validate_idempotency_key(job.idempotency_key)
+        if job.run_at is not None and job.delay_s is not None:
+            raise InvalidInput("give run_at or delay_seconds, not both")
         with self._lock:
             now = self.clock()
+            run_at = job.run_at
+            if job.delay_s is not None:
+                validation.parse_delay(job.delay_s)
+                run_at = datetime.fromtimestamp(now, UTC) + timedelta(seconds=job.delay_s)
+            if run_at is not None and run_at > datetime.fromtimestamp(now, UTC) + timedelta(
+                days=30
+            ):
+                raise InvalidInput("run_at must be at most 30 days ahead")
             if key is not None:
                 if key in self.in_flight:
                     raise IdempotencyKeyInFlight(
@@ -88,11 +111,13 @@ class InMemoryJobStore:
             msg_id = next(self._msg_ids)
             self.messages.append({"msg_id": msg_id, "job_id": str(job_id), "task_name": name})
             moment = datetime.fromtimestamp(now, UTC)
+            scheduled = run_at is not None and run_at > moment
             self.jobs[job_id] = Job(
                 job_id=job_id,
                 task_name=name,
                 payload=dict(payload),
-                status=JobStatus.PENDING,
+                status=JobStatus.SCHEDULED if scheduled else JobStatus.PENDING,
+                run_at=run_at if scheduled else None,
                 result=None,
                 error=None,
                 attempts=0,
@@ -105,20 +130,95 @@ class InMemoryJobStore:
             )
             if key is not None:
                 self.keys[key] = _Key(fingerprint(job), job_id, now + IDEMPOTENCY_TTL_S)
+            self._event(self.jobs[job_id], "scheduled" if scheduled else "submitted")
             return job_id
 
-    def get(self, job_id: UUID, owner: UUID | None = None) -> Job | None:
+    def _event(self, job: Job, event: str, detail: str | None = None) -> None:
+        moment = datetime.fromtimestamp(self.clock(), UTC)
+        self.history.setdefault(job.job_id, []).append(
+            JobEvent(job.run, job.attempts, event, job.status.value, detail, moment)
+        )
+
+    def events(self, job_id: UUID, owner: UUID | None = None) -> list[JobEvent]:
         self._check_up()
+        with self._lock:
+            if self._owned(job_id, owner) is None:
+                return []
+            return list(self.history.get(job_id, []))
+
+    def _owned(self, job_id: UUID, owner: UUID | None) -> Job | None:
+        # As the API's queries: another owner's job (or an owned one, for owner None) is absent.
         job = self.jobs.get(job_id)
         return job if job is not None and job.owner_id == owner else None
 
-    def newest(self, limit: int, owner: UUID | None = None) -> list[Job]:
+    def get(self, job_id: UUID, owner: UUID | None = None) -> Job | None:
+        self._check_up()
+        return self._owned(job_id, owner)
+
+    def newest(
+        self, limit: int, status: JobStatus | None = None, owner: UUID | None = None
+    ) -> list[Job]:
         self._check_up()
         with self._lock:
-            mine = [j for j in self.jobs.values() if j.owner_id == owner]
-            ordered = sorted(mine, key=lambda j: str(j.job_id))
+            chosen = [
+                j
+                for j in self.jobs.values()
+                if j.owner_id == owner and (status is None or j.status == status)
+            ]
+            ordered = sorted(chosen, key=lambda j: str(j.job_id))
             ordered.sort(key=lambda j: j.created_at, reverse=True)
             return ordered[:limit]
+
+    def cancel(self, job_id: UUID, owner: UUID | None = None) -> JobStatus | None:
+        self._check_up()
+        with self._lock:
+            job = self._owned(job_id, owner)
+            if job is None:
+                return None
+            moment = datetime.fromtimestamp(self.clock(), UTC)
+            if job.status in (JobStatus.PENDING, JobStatus.SCHEDULED):
+                self.messages = [m for m in self.messages if m["msg_id"] != job.msg_id]
+                self._set(job, status=JobStatus.CANCELLED, finished_at=moment)
+                self._event(self.jobs[job_id], "cancelled")
+            elif job.status == JobStatus.RUNNING and job.cancel_requested_at is None:
+                self._set(job, cancel_requested_at=moment)
+                self._event(self.jobs[job_id], "cancel_requested")
+            return job.status
+
+    def retry(self, job_id: UUID, owner: UUID | None = None) -> JobStatus | None:
+        self._check_up()
+        with self._lock:
+            job = self._owned(job_id, owner)
+            if job is None:
+                return None
+            if job.status.retryable:
+                msg_id = next(self._msg_ids)
+                self.messages = [m for m in self.messages if m["msg_id"] != job.msg_id]
+                self.messages.append(
+                    {"msg_id": msg_id, "job_id": str(job_id), "task_name": job.task_name}
+                )
+                self._set(
+                    job,
+                    status=JobStatus.PENDING,
+                    run=job.run + 1,
+                    attempts=0,
+                    msg_id=msg_id,
+                    result=None,
+                    error=None,
+                    progress=None,
+                    progress_total=None,
+                    progress_message=None,
+                    cancel_requested_at=None,
+                    started_at=None,
+                    finished_at=None,
+                    run_at=None,
+                )
+                self._event(self.jobs[job_id], "retried")
+            return job.status
+
+    def _set(self, job: Job, **changes: Any) -> None:
+        moment = datetime.fromtimestamp(self.clock(), UTC)
+        self.jobs[job.job_id] = replace(job, updated_at=moment, **changes)
 
 
 @dataclass

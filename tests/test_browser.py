@@ -368,10 +368,10 @@ def test_the_form_works_from_the_keyboard(page: Page) -> None:
     page.keyboard.press("Tab")  # the skip link comes first
     expect(page.get_by_role("link", name="Skip to the jobs")).to_be_focused()
     order = []
-    for _ in range(4):
+    for _ in range(5):
         page.keyboard.press("Tab")
         order.append(page.evaluate("document.activeElement.id"))
-    assert order == ["task-name", "kind", "payload", "submit-job"]
+    assert order == ["task-name", "kind", "payload", "delay", "submit-job"]
     outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
     assert outline != "none", "the focused button shows no focus ring"
 
@@ -381,6 +381,7 @@ def test_the_form_works_from_the_keyboard(page: Page) -> None:
     page.keyboard.press("ArrowDown")  # kind: simulate
     page.keyboard.press("Tab")
     page.keyboard.type('{"seconds": 0.2}')
+    page.keyboard.press("Tab")  # start after: left empty
     page.keyboard.press("Tab")
     with page.expect_response(lambda r: r.request.method == "POST") as answer:
         page.keyboard.press("Enter")
@@ -605,7 +606,7 @@ def test_two_signed_in_users_each_see_only_their_own_jobs_live(
         assert row(page, public).count() == 0 and row(bob, public).count() == 0
 
         with psycopg.connect(browser_stack.database_url) as conn:
-            owners = dict(
+            owners: dict[str, str | None] = dict(
                 conn.execute(
                     "select job_id::text, owner_id::text from job_results where job_id = any(%s)",
                     ([alices, bobs, public],),

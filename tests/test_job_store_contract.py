@@ -15,7 +15,7 @@ import pytest
 
 from functions import once
 from functions.core.errors import IdempotencyKeyInFlight, IdempotencyKeyReused, InvalidInput
-from functions.core.models import Caller, NewJob
+from functions.core.models import Caller, JobStatus, NewJob
 from functions.core.ports import JobStore
 from functions.db.store import PgJobStore
 from functions.fakes import IDEMPOTENCY_TTL_S, InMemoryJobStore
@@ -23,7 +23,8 @@ from tests.db_state import jobs_and_messages
 
 
 class Harness(Protocol):
-    store: JobStore
+    @property
+    def store(self) -> JobStore: ...
 
     def stored(self) -> tuple[int, int]: ...
 
@@ -105,9 +106,9 @@ def test_an_owned_job_is_its_owners_alone(harness: Harness) -> None:
     job = harness.store.get(owned, alice)
     assert job is not None and job.owner_id == alice
     assert harness.store.get(owned, bob) is None and harness.store.get(owned) is None
-    assert [j.job_id for j in harness.store.newest(10, alice)] == [owned]
+    assert [j.job_id for j in harness.store.newest(10, owner=alice)] == [owned]
     assert [j.job_id for j in harness.store.newest(10)] == [public]
-    assert harness.store.newest(10, bob) == []
+    assert harness.store.newest(10, owner=bob) == []
 
 
 @pytest.mark.parametrize(
@@ -146,3 +147,64 @@ def test_an_expired_key_is_free_again(harness: Harness) -> None:
     second = harness.store.submit(NewJob("b", {}, "k"))
     assert second != first
     assert harness.stored() == (2, 2)
+
+
+# --- the lifecycle (supabase/migrations/*_job_lifecycle.sql) --------------------------------
+
+
+def test_a_delayed_job_is_scheduled_and_a_bad_delay_refused(harness: Harness) -> None:
+    later = harness.store.submit(NewJob("a", {}, delay_s=60))
+    now = harness.store.submit(NewJob("b", {}, delay_s=0))
+    got_later, got_now = harness.store.get(later), harness.store.get(now)
+    assert got_later is not None and got_now is not None
+    assert (got_later.status, got_now.status) == (JobStatus.SCHEDULED, JobStatus.PENDING)
+    assert got_later.run_at is not None
+    for bad in (NewJob("c", {}, delay_s=-1), NewJob("c", {}, delay_s=31 * 86400)):
+        with pytest.raises(InvalidInput):
+            harness.store.submit(bad)
+    assert harness.stored() == (2, 2)
+    assert [j.job_id for j in harness.store.newest(10, JobStatus.SCHEDULED)] == [later]
+    assert [e.event for e in harness.store.events(later)] == ["scheduled"]
+
+
+def test_cancel_then_retry_a_job_that_never_ran(harness: Harness) -> None:
+    job_id = harness.store.submit(NewJob("a", {}))
+    assert harness.store.retry(job_id) == JobStatus.PENDING  # not retryable: unchanged
+    assert harness.store.cancel(job_id) == JobStatus.PENDING
+    assert harness.stored() == (1, 0)  # its message is gone
+    assert harness.store.cancel(job_id) == JobStatus.CANCELLED  # already: nothing changes
+    assert [j.job_id for j in harness.store.newest(10, JobStatus.CANCELLED)] == [job_id]
+    assert harness.store.retry(job_id) == JobStatus.CANCELLED
+    job = harness.store.get(job_id)
+    assert job is not None
+    assert (job.status, job.run, job.attempts, job.finished_at) == (JobStatus.PENDING, 2, 0, None)
+    assert harness.stored() == (1, 1)  # a new message
+    assert [(e.run, e.event) for e in harness.store.events(job_id)] == [
+        (1, "submitted"),
+        (1, "cancelled"),
+        (2, "retried"),
+    ]
+    missing = uuid.uuid4()
+    assert harness.store.cancel(missing) is None and harness.store.retry(missing) is None
+    assert harness.store.events(missing) == []
+
+
+def test_events_cancel_and_retry_of_an_owned_job_are_its_owners_alone(harness: Harness) -> None:
+    alice, bob = uuid.uuid4(), uuid.uuid4()
+    claims = json.dumps({"sub": str(alice), "role": "authenticated"})
+    owned = harness.store.submit(NewJob("mine", {}, owner=Caller(alice, claims)))
+    public = harness.store.submit(NewJob("demo", {}))
+    for stranger in (bob, None):
+        assert harness.store.events(owned, stranger) == []
+        assert harness.store.cancel(owned, stranger) is None
+        assert harness.store.retry(owned, stranger) is None
+    assert harness.store.cancel(public, alice) is None  # a public job is not alice's either
+    still = harness.store.get(owned, alice)
+    assert still is not None and still.status == JobStatus.PENDING  # nobody else touched it
+    assert harness.store.cancel(owned, alice) == JobStatus.PENDING
+    assert [e.event for e in harness.store.events(owned, alice)] == ["submitted", "cancelled"]
+    cancelled = harness.store.newest(10, JobStatus.CANCELLED, owner=alice)
+    assert [j.job_id for j in cancelled] == [owned]
+    assert harness.store.newest(10, JobStatus.CANCELLED) == []  # the public list: not there
+    assert harness.store.retry(owned, alice) == JobStatus.CANCELLED
+    assert [j.job_id for j in harness.store.newest(10, JobStatus.PENDING)] == [public]

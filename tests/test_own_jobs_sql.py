@@ -1,7 +1,8 @@
 """Own jobs in Postgres, on a plain and a hosted-like database: a job submitted with a user's
 claims belongs to that user (owner_id from auth.uid()), each signed-in user reads only their
 own jobs under RLS, anon reads only the public demo jobs, and the claims end with the
-submitting transaction."""
+submitting transaction. A job's events are read, and the job cancelled or retried, only as the
+job itself is read (migration 20261201004200 and the store's scoped statements)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import psycopg
 import pytest
 
 from functions import once
-from functions.core.models import Caller, NewJob
+from functions.core.models import Caller, JobStatus, NewJob
 from functions.db.store import PgJobStore
 
 ALICE, BOB = uuid.uuid4(), uuid.uuid4()
@@ -39,14 +40,18 @@ def jobs(store: PgJobStore) -> dict[str, uuid.UUID]:
     }
 
 
-def visible_to(url: str, role: str, user: uuid.UUID | None) -> set[str]:
+def visible_to(url: str, role: str, user: uuid.UUID | None, statement: str = "") -> set[str]:
     with psycopg.connect(url) as conn:
         conn.execute(f"set local role {role}")
         if user is not None:
             claims = json.dumps({"sub": str(user), "role": role})
             conn.execute("select set_config('request.jwt.claims', %s, true)", (claims,))
-        rows = conn.execute("select task_name from public.job_results").fetchall()
+        rows = conn.execute(statement or "select task_name from public.job_results").fetchall()
     return {row[0] for row in rows}
+
+
+# The jobs whose events a role can read.
+EVENTS_OF = "select distinct e.job_id::text from public.job_events e"
 
 
 def test_each_user_reads_only_their_own_jobs_and_anon_only_the_public_ones(
@@ -63,9 +68,11 @@ def test_the_owner_is_stored_and_the_store_scopes_its_reads(
     any_db_url: str, store: PgJobStore, jobs: dict[str, uuid.UUID]
 ) -> None:
     with psycopg.connect(any_db_url) as conn:
-        owners = dict(conn.execute("select task_name, owner_id from job_results").fetchall())
+        owners: dict[str, uuid.UUID | None] = dict(
+            conn.execute("select task_name, owner_id from job_results").fetchall()
+        )
     assert owners == {"alice's report": ALICE, "bob's report": BOB, "demo": None}
-    assert [j.task_name for j in store.newest(10, ALICE)] == ["alice's report"]
+    assert [j.task_name for j in store.newest(10, owner=ALICE)] == ["alice's report"]
     assert [j.task_name for j in store.newest(10)] == ["demo"]
     assert store.get(jobs["alice"], ALICE) is not None
     assert store.get(jobs["alice"], BOB) is None
@@ -97,3 +104,42 @@ def test_a_user_cannot_claim_or_move_a_job(any_db_url: str, jobs: dict[str, uuid
         )
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("update job_results set owner_id = %s", (BOB,))
+
+
+def test_events_are_readable_only_as_their_job_is(
+    any_db_url: str, jobs: dict[str, uuid.UUID]
+) -> None:
+    ids = {name: str(job_id) for name, job_id in jobs.items()}
+    assert visible_to(any_db_url, "authenticated", ALICE, EVENTS_OF) == {ids["alice"]}
+    assert visible_to(any_db_url, "authenticated", BOB, EVENTS_OF) == {ids["bob"]}
+    assert visible_to(any_db_url, "authenticated", None, EVENTS_OF) == set()
+    assert visible_to(any_db_url, "anon", None, EVENTS_OF) == {ids["public"]}
+
+
+def test_clients_cannot_call_cancel_or_retry_directly(
+    any_db_url: str, jobs: dict[str, uuid.UUID]
+) -> None:
+    for function in ("cancel_job", "retry_job"):
+        for role in ("anon", "authenticated"):
+            with psycopg.connect(any_db_url) as conn:
+                conn.execute(f"set local role {role}")
+                with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                    conn.execute(f"select public.{function}(%s)", (jobs["alice"],))
+
+
+def test_the_store_cancels_and_retries_only_the_callers_own_jobs(
+    store: PgJobStore, jobs: dict[str, uuid.UUID]
+) -> None:
+    alice = jobs["alice"]
+    for stranger in (BOB, None):
+        assert store.cancel(alice, stranger) is None
+        assert store.retry(alice, stranger) is None
+        assert store.events(alice, stranger) == []
+    assert store.cancel(jobs["public"], ALICE) is None
+    job = store.get(alice, ALICE)
+    assert job is not None and job.status == JobStatus.PENDING and job.cancel_requested_at is None
+    assert store.cancel(alice, ALICE) == JobStatus.PENDING
+    assert [e.event for e in store.events(alice, ALICE)] == ["submitted", "cancelled"]
+    assert store.retry(alice, ALICE) == JobStatus.CANCELLED
+    public = store.get(jobs["public"])
+    assert public is not None and public.status == JobStatus.PENDING

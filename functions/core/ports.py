@@ -11,8 +11,11 @@ from functions.core.models import (
     Claim,
     ClaimedBatch,
     Job,
+    JobEvent,
+    JobStatus,
     NewJob,
     Outcome,
+    ProgressReport,
     QueueMessage,
     TaskKind,
 )
@@ -27,8 +30,24 @@ class JobStore(Protocol):
         """The job, if it belongs to ``owner`` (None: a public demo job)."""
         ...
 
-    def newest(self, limit: int, owner: UUID | None = None) -> list[Job]:
-        """The newest jobs of ``owner`` (None: the public demo jobs)."""
+    def newest(
+        self, limit: int, status: JobStatus | None = None, owner: UUID | None = None
+    ) -> list[Job]:
+        """The newest jobs of ``owner`` (None: the public demo jobs), of one status if given."""
+        ...
+
+    def events(self, job_id: UUID, owner: UUID | None = None) -> list[JobEvent]:
+        """The job's events, if it belongs to ``owner``; none otherwise."""
+        ...
+
+    def cancel(self, job_id: UUID, owner: UUID | None = None) -> JobStatus | None:
+        """Cancel a job not yet running, or ask its worker to stop a running one (a finished
+        job is left as it is); the status it had before, None when ``owner`` has no such job."""
+        ...
+
+    def retry(self, job_id: UUID, owner: UUID | None = None) -> JobStatus | None:
+        """Run a failed or cancelled job again as a new run (any other is left as it is); the
+        status it had before, None when ``owner`` has no such job."""
         ...
 
 
@@ -74,6 +93,15 @@ class WorkQueue(Protocol):
 
     def extend(self, msg_ids: Sequence[int], visibility_s: int) -> None:
         """Keep claimed messages invisible for another ``visibility_s`` seconds."""
+        ...
+
+    def report_progress(self, reports: Sequence[ProgressReport]) -> None:
+        """Store each running attempt's latest progress (an attempt that no longer owns its
+        job changes nothing)."""
+        ...
+
+    def cancel_requested(self, job_ids: Sequence[UUID]) -> set[UUID]:
+        """Those of ``job_ids`` a person asked to cancel."""
         ...
 
 

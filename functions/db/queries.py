@@ -2,7 +2,8 @@
 
 QUEUE = "work_queue"
 
-SUBMIT_JOB = "select public.submit_job(%(task_name)s, %(payload)s, %(idempotency_key)s)"
+SUBMIT_JOB = """select public.submit_job(%(task_name)s, %(payload)s, %(idempotency_key)s,
+    %(run_at)s, %(delay_seconds)s)"""
 
 # A signed-in caller's claims, for this transaction only (pooler-safe): job_results.owner_id
 # defaults to auth.uid(), which reads them.
@@ -10,7 +11,8 @@ ACT_AS_USER = """select set_config('request.jwt.claims', %(claims)s, true),
     set_config('request.jwt.claim.sub', %(sub)s, true)"""
 
 JOB_COLUMNS = """job_id, task_name, payload, status, result, error, attempts, msg_id,
-    created_at, started_at, finished_at, updated_at, owner_id"""
+    created_at, started_at, finished_at, updated_at, owner_id, progress, progress_total,
+    progress_message, run_at, cancel_requested_at, run"""
 
 # The API connects as a role that bypasses RLS, so it scopes reads itself, as the policies do:
 # public demo jobs (no owner) for anonymous callers, their own for signed-in ones.
@@ -21,11 +23,11 @@ GET_OWN_JOB = f"""select {JOB_COLUMNS} from public.job_results
     where job_id = %(job_id)s and owner_id = %(owner)s"""
 
 NEWEST_PUBLIC_JOBS = f"""select {JOB_COLUMNS} from public.job_results
-    where owner_id is null
+    where owner_id is null and (%(status)s::text is null or status = %(status)s)
     order by created_at desc, job_id limit %(limit)s"""
 
 NEWEST_OWN_JOBS = f"""select {JOB_COLUMNS} from public.job_results
-    where owner_id = %(owner)s
+    where owner_id = %(owner)s and (%(status)s::text is null or status = %(status)s)
     order by created_at desc, job_id limit %(limit)s"""
 
 LIST_KINDS = """select kind, description, payload_schema, time_limit_s
@@ -39,6 +41,31 @@ PUBLISH_KINDS = """insert into public.task_kinds (kind, description, payload_sch
     set description = excluded.description, payload_schema = excluded.payload_schema,
         time_limit_s = excluded.time_limit_s, published_at = now()"""
 
+# Events, cancel and retry are scoped like the reads above: owner null means a public demo
+# job. owner_id never changes after submit, so checking it in the same statement is enough.
+JOB_EVENTS = """select e.run, e.attempt, e.event, e.status, e.detail, e.at
+    from public.job_events e join public.job_results j on j.job_id = e.job_id
+    where e.job_id = %(job_id)s and j.owner_id is not distinct from %(owner)s::uuid
+    order by e.event_id"""
+
+# Both return the job's status before the call; no row when the owner has no such job.
+CANCEL_JOB = """select public.cancel_job(job_id) from public.job_results
+    where job_id = %(job_id)s and owner_id is not distinct from %(owner)s::uuid"""
+RETRY_JOB = """select public.retry_job(job_id) from public.job_results
+    where job_id = %(job_id)s and owner_id is not distinct from %(owner)s::uuid"""
+
+# The heartbeat's two statements: the latest progress of running attempts (only while the
+# attempt still owns the job), and which in-flight jobs a person asked to cancel.
+REPORT_PROGRESS = """update public.job_results j
+    set progress = p.done, progress_total = p.total, progress_message = p.message
+    from unnest(%(job_ids)s::uuid[], %(attempts)s::int[], %(dones)s::float8[],
+                %(totals)s::float8[], %(messages)s::text[])
+         as p(job_id, attempt, done, total, message)
+    where j.job_id = p.job_id and j.status = 'running' and j.attempts = p.attempt"""
+
+CANCEL_REQUESTED = """select job_id from public.job_results
+    where job_id = any(%(job_ids)s::uuid[]) and cancel_requested_at is not null"""
+
 # One statement claims a batch and marks its first deliveries running. Redeliveries (read_ct
 # above 1) are only claimed here: the worker starts those one at a time.
 CLAIM_AND_START = """with claimed as materialized (
@@ -50,7 +77,8 @@ CLAIM_AND_START = """with claimed as materialized (
         from claimed c
         where c.read_ct <= 1
           and j.job_id = (c.message ->> 'job_id')::uuid
-          and j.status in ('pending', 'running')
+          and j.msg_id = c.msg_id
+          and j.status in ('pending', 'scheduled', 'running')
         returning c.msg_id, j.task_name, j.payload, j.attempts
     )
     select c.msg_id, c.read_ct, c.message, s.task_name, s.payload, s.attempts
@@ -59,7 +87,8 @@ CLAIM_AND_START = """with claimed as materialized (
 
 START_ATTEMPT = """update public.job_results
     set status = 'running', attempts = attempts + 1, started_at = now(), error = null
-    where job_id = %(job_id)s and status in ('pending', 'running')
+    where job_id = %(job_id)s and msg_id = %(msg_id)s
+      and status in ('pending', 'scheduled', 'running')
     returning task_name, payload, attempts"""
 
 # Outcomes of a group of attempts, written and archived in one statement (one transaction);

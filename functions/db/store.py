@@ -24,9 +24,11 @@ from functions.core.models import (
     Claim,
     ClaimedBatch,
     Job,
+    JobEvent,
     JobStatus,
     NewJob,
     Outcome,
+    ProgressReport,
     QueueMessage,
     TaskKind,
 )
@@ -54,6 +56,8 @@ class PgJobStore:
             "task_name": job.task_name,
             "payload": Jsonb(job.payload),
             "idempotency_key": job.idempotency_key,
+            "run_at": job.run_at,
+            "delay_seconds": job.delay_s,
         }
         try:
             with connection(self._url) as conn:
@@ -81,11 +85,30 @@ class PgJobStore:
             row = cur.execute(query, {"job_id": job_id, "owner": owner}).fetchone()
         return _job(row) if row else None
 
-    def newest(self, limit: int, owner: UUID | None = None) -> list[Job]:
+    def newest(
+        self, limit: int, status: JobStatus | None = None, owner: UUID | None = None
+    ) -> list[Job]:
         query = queries.NEWEST_PUBLIC_JOBS if owner is None else queries.NEWEST_OWN_JOBS
+        params = {"limit": limit, "owner": owner, "status": status.value if status else None}
         with connection(self._url) as conn, conn.cursor(row_factory=dict_row) as cur:
-            rows = cur.execute(query, {"limit": limit, "owner": owner}).fetchall()
+            rows = cur.execute(query, params).fetchall()
         return [_job(row) for row in rows]
+
+    def events(self, job_id: UUID, owner: UUID | None = None) -> list[JobEvent]:
+        with connection(self._url) as conn, conn.cursor(row_factory=dict_row) as cur:
+            rows = cur.execute(queries.JOB_EVENTS, {"job_id": job_id, "owner": owner}).fetchall()
+        return [JobEvent(**row) for row in rows]
+
+    def cancel(self, job_id: UUID, owner: UUID | None = None) -> JobStatus | None:
+        return self._steer(queries.CANCEL_JOB, job_id, owner)
+
+    def retry(self, job_id: UUID, owner: UUID | None = None) -> JobStatus | None:
+        return self._steer(queries.RETRY_JOB, job_id, owner)
+
+    def _steer(self, statement: str, job_id: UUID, owner: UUID | None) -> JobStatus | None:
+        with connection(self._url) as conn:
+            row = conn.execute(statement, {"job_id": job_id, "owner": owner}).fetchone()
+        return JobStatus(row[0]) if row and row[0] is not None else None
 
 
 def _kind(row: dict[str, Any]) -> TaskKind:
@@ -192,7 +215,9 @@ class PgWorkQueue:
 
     def start(self, message: QueueMessage) -> Claim | None:
         with self._conn() as conn, conn.transaction():
-            row = conn.execute(queries.START_ATTEMPT, {"job_id": message.job_id}).fetchone()
+            row = conn.execute(
+                queries.START_ATTEMPT, {"job_id": message.job_id, "msg_id": message.msg_id}
+            ).fetchone()
             if row is None:
                 conn.execute(
                     queries.ARCHIVE_MESSAGES,
@@ -255,3 +280,25 @@ class PgWorkQueue:
             conn.execute(
                 queries.EXTEND_VISIBILITY, {"msg_ids": list(msg_ids), "visibility_s": visibility_s}
             )
+
+    def report_progress(self, reports: Sequence[ProgressReport]) -> None:
+        if not reports:
+            return
+        with self._conn() as conn:
+            conn.execute(
+                queries.REPORT_PROGRESS,
+                {
+                    "job_ids": [r.job_id for r in reports],
+                    "attempts": [r.attempt for r in reports],
+                    "dones": [r.done for r in reports],
+                    "totals": [r.total for r in reports],
+                    "messages": [r.message for r in reports],
+                },
+            )
+
+    def cancel_requested(self, job_ids: Sequence[UUID]) -> set[UUID]:
+        if not job_ids:
+            return set()
+        with self._conn() as conn:
+            rows = conn.execute(queries.CANCEL_REQUESTED, {"job_ids": list(job_ids)}).fetchall()
+        return {UUID(str(row[0])) for row in rows}

@@ -138,6 +138,32 @@ def test_a_user_token_makes_the_job_theirs_and_reads_are_scoped(
     assert call(api, "GET", f"/jobs/{public_id}", **as_alice).status == 404
 
 
+def test_cancel_retry_and_events_of_an_owned_job_are_its_owners_alone(
+    api: SubmitApi, store: InMemoryJobStore
+) -> None:
+    alice, bob = str(uuid.uuid4()), str(uuid.uuid4())
+    as_alice = {"authorization": f"Bearer {token(alice)}"}
+    as_bob = {"authorization": f"Bearer {token(bob)}"}
+    mine = call(api, "POST", "/jobs", {"task_name": "alice's", "delay_seconds": 60}, **as_alice)
+    assert isinstance(mine.body, dict) and mine.body["status"] == "scheduled"
+    mine_id = mine.body["job_id"]
+    for action in ("cancel", "retry"):
+        for stranger in (as_bob, {}):  # another user, and an anonymous caller
+            status, code, _ = error(call(api, "POST", f"/jobs/{mine_id}/{action}", **stranger))
+            assert (status, code) == (404, "not_found")
+    assert store.jobs[uuid.UUID(mine_id)].status.value == "scheduled"  # untouched
+    assert call(api, "POST", f"/jobs/{mine_id}/cancel", **as_alice).status == 200
+    detail = call(api, "GET", f"/jobs/{mine_id}", **as_alice).body
+    assert isinstance(detail, dict)
+    assert [e["event"] for e in detail["events"]] == ["scheduled", "cancelled"]
+    assert store.events(uuid.UUID(mine_id), uuid.UUID(bob)) == []
+    query = {"status": "cancelled"}
+    cancelled = api.handle(HttpRequest("GET", "/jobs", as_alice, query)).body
+    assert isinstance(cancelled, dict) and [j["job_id"] for j in cancelled["jobs"]] == [mine_id]
+    assert api.handle(HttpRequest("GET", "/jobs", {}, query)).body == {"jobs": []}
+    assert call(api, "POST", f"/jobs/{mine_id}/retry", **as_alice).status == 202
+
+
 @pytest.mark.parametrize(
     "authorization",
     [
@@ -150,7 +176,7 @@ def test_a_user_token_makes_the_job_theirs_and_reads_are_scoped(
         f"Bearer {token(str(uuid.uuid4()), role='service_role')}",
         "Bearer "
         + jwt.encode(
-            {"sub": str(uuid.uuid4()), "aud": "authenticated", "exp": NOW + 60}, None, "none"
+            {"sub": str(uuid.uuid4()), "aud": "authenticated", "exp": NOW + 60}, "", "none"
         ),
         "Bearer not.a.jwt",
         "Basic dXNlcjpwYXNz",
