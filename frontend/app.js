@@ -623,6 +623,7 @@ function renderDetail(job) {
   fact("Task", String(job.task_name ?? ""));
   fact("Status", String(job.status));
   fact("Run", `${job.run ?? 1} (attempt ${job.attempts ?? 0})`);
+  fact("Visible to", job.owner_id ? "you only (private)" : "everyone (public demo)");
   if (job.run_at) fact("Starts at", formatMoment(job.run_at));
   if (job.result != null) fact("Result", String(job.result));
   if (job.error) fact("Error", String(job.error));
