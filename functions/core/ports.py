@@ -17,6 +17,7 @@ from functions.core.models import (
     Outcome,
     ProgressReport,
     QueueMessage,
+    TaskKind,
 )
 
 
@@ -25,20 +26,39 @@ class JobStore(Protocol):
 
     def submit(self, job: NewJob) -> UUID: ...
 
-    def get(self, job_id: UUID) -> Job | None: ...
-
-    def newest(self, limit: int, status: JobStatus | None = None) -> list[Job]: ...
-
-    def events(self, job_id: UUID) -> list[JobEvent]: ...
-
-    def cancel(self, job_id: UUID) -> JobStatus | None:
-        """Cancel a job not yet running, or ask its worker to stop a running one (a finished
-        job is left as it is); the status it had before, None when there is no such job."""
+    def get(self, job_id: UUID, owner: UUID | None = None) -> Job | None:
+        """The job, if it belongs to ``owner`` (None: a public demo job)."""
         ...
 
-    def retry(self, job_id: UUID) -> JobStatus | None:
+    def newest(
+        self, limit: int, status: JobStatus | None = None, owner: UUID | None = None
+    ) -> list[Job]:
+        """The newest jobs of ``owner`` (None: the public demo jobs), of one status if given."""
+        ...
+
+    def events(self, job_id: UUID, owner: UUID | None = None) -> list[JobEvent]:
+        """The job's events, if it belongs to ``owner``; none otherwise."""
+        ...
+
+    def cancel(self, job_id: UUID, owner: UUID | None = None) -> JobStatus | None:
+        """Cancel a job not yet running, or ask its worker to stop a running one (a finished
+        job is left as it is); the status it had before, None when ``owner`` has no such job."""
+        ...
+
+    def retry(self, job_id: UUID, owner: UUID | None = None) -> JobStatus | None:
         """Run a failed or cancelled job again as a new run (any other is left as it is); the
-        status it had before, None when there is no such job."""
+        status it had before, None when ``owner`` has no such job."""
+        ...
+
+
+class KindCatalog(Protocol):
+    """The kinds of task workers have published (public.task_kinds)."""
+
+    def kinds(self) -> dict[str, TaskKind]: ...
+
+    def publish(self, kinds: Sequence[TaskKind]) -> None:
+        """Add or update these kinds; kinds not given stay (another worker version may run
+        them)."""
         ...
 
 

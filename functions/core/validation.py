@@ -15,9 +15,9 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from functions.core import strict_json
+from functions.core import schemas, strict_json
 from functions.core.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
-from functions.core.models import JobStatus, NewJob, WakeUp
+from functions.core.models import JobStatus, NewJob, TaskKind, WakeUp
 
 MAX_TASK_NAME_CHARS = 200
 MAX_PAYLOAD_BYTES = 65_535
@@ -165,6 +165,21 @@ def parse_new_job(document: Any, idempotency_key: str | None = None) -> NewJob:
         run_at=run_at,
         delay_s=delay_s,
     )
+
+
+def check_kind(job: NewJob, kinds: Mapping[str, TaskKind], default_kind: str) -> None:
+    """Refuse a job whose kind no worker has published, or whose payload does not match the
+    kind's schema; the message names the field (``payload.seconds must be a number``)."""
+    raw = job.payload.get(schemas.KIND_KEY, default_kind)
+    kind = raw if isinstance(raw, str) else default_kind
+    spec = kinds.get(kind)
+    if spec is None:
+        known = ", ".join(sorted(kinds)) or "none yet"
+        raise InvalidInput(f"kind {kind[:64]!r} is not a known task (known: {known})")
+    try:
+        schemas.validate(job.payload, spec.payload_schema)
+    except schemas.PayloadMismatch as exc:
+        raise InvalidInput(f"{exc} (task {kind!r})") from None
 
 
 def parse_run_at(raw: Any) -> datetime | None:
