@@ -3,7 +3,9 @@ test (ours or a user's) can wire SubmitApi and WebhookApi to them with no monkey
 
 InMemoryJobStore keeps submit_job's rules (supabase/migrations/*_submit_job.sql and
 *_idempotency_fingerprint.sql): the same validation, and Idempotency-Key replay, 422 on a
-different request, 409 while in flight, expiry after a day.
+different request, 409 while in flight, expiry after a day; and submit_jobs's
+(*_submit_jobs.sql): a batch of 1 to 1,000 stored all or none, errors naming the item, one key
+for the whole batch.
 """
 
 from __future__ import annotations
@@ -20,27 +22,38 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from functions.core import validation
-from functions.core.errors import IdempotencyKeyInFlight, IdempotencyKeyReused, Unavailable
-from functions.core.models import Job, JobStatus, NewJob
+from functions.core.errors import (
+    IdempotencyKeyInFlight,
+    IdempotencyKeyReused,
+    InvalidInput,
+    Unavailable,
+)
+from functions.core.models import Job, JobStatus, NewBatch, NewJob
 
 IDEMPOTENCY_TTL_S = 24 * 3600  # as expires_at's default in the migration
 
 
+def _digest(request: Any) -> str:
+    canonical = json.dumps(request, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
 def fingerprint(job: NewJob) -> str:
     """SHA-256 of the request in a canonical form (sorted keys, no spacing)."""
-    canonical = json.dumps(
-        {"task_name": job.task_name, "payload": job.payload},
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
+    return _digest({"task_name": job.task_name, "payload": job.payload})
+
+
+def batch_fingerprint(batch: NewBatch) -> str:
+    """A batch's: of ``{"items": [...]}``, so it never equals a single job's."""
+    return _digest(
+        {"items": [{"task_name": j.task_name, "payload": j.payload} for j in batch.jobs]}
     )
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)
 class _Key:
     fingerprint: str
-    job_id: UUID
+    job_ids: tuple[UUID, ...]
     expires_at: float
 
 
@@ -64,10 +77,32 @@ class InMemoryJobStore:
 
     def submit(self, job: NewJob) -> UUID:
         self._check_up()
-        # The database's own checks, which hold whatever the caller validated.
-        name = validation.validate_task_name(job.task_name)
-        payload = validation.validate_payload(job.payload)
-        key = validation.validate_idempotency_key(job.idempotency_key)
+        return self._store([job], job.idempotency_key, lambda: fingerprint(job), False)[0]
+
+    def submit_many(self, batch: NewBatch) -> list[UUID]:
+        self._check_up()
+        if not 1 <= len(batch.jobs) <= validation.MAX_BATCH_JOBS:
+            raise InvalidInput(f"items holds {len(batch.jobs)} jobs; send 1 to 1000")
+        return self._store(
+            list(batch.jobs), batch.idempotency_key, lambda: batch_fingerprint(batch), True
+        )
+
+    def _store(
+        self, jobs: list[NewJob], raw_key: str | None, print_of: Callable[[], str], batch: bool
+    ) -> list[UUID]:
+        # The database's own checks, which hold whatever the caller validated; every item is
+        # checked before anything is stored.
+        checked = []
+        for index, job in enumerate(jobs):
+            try:
+                name = validation.validate_task_name(job.task_name)
+                payload = validation.validate_payload(job.payload)
+            except InvalidInput as exc:
+                raise InvalidInput(
+                    f"items[{index}].{exc.message}" if batch else exc.message
+                ) from None
+            checked.append((name, payload))
+        key = validation.validate_idempotency_key(raw_key)
         with self._lock:
             now = self.clock()
             if key is not None:
@@ -78,33 +113,36 @@ class InMemoryJobStore:
                     )
                 seen = self.keys.get(key)
                 if seen is not None and seen.expires_at > now:
-                    if seen.fingerprint == fingerprint(job):
-                        return seen.job_id
+                    if seen.fingerprint == print_of():
+                        return list(seen.job_ids)
                     raise IdempotencyKeyReused(
                         "this Idempotency-Key was first used with a different request"
                     )
                 self.keys = {k: v for k, v in self.keys.items() if v.expires_at > now}
-            job_id = uuid4()
-            msg_id = next(self._msg_ids)
-            self.messages.append({"msg_id": msg_id, "job_id": str(job_id), "task_name": name})
             moment = datetime.fromtimestamp(now, UTC)
-            self.jobs[job_id] = Job(
-                job_id=job_id,
-                task_name=name,
-                payload=dict(payload),
-                status=JobStatus.PENDING,
-                result=None,
-                error=None,
-                attempts=0,
-                msg_id=msg_id,
-                created_at=moment,
-                started_at=None,
-                finished_at=None,
-                updated_at=moment,
-            )
+            job_ids = []
+            for name, payload in checked:
+                job_id = uuid4()
+                msg_id = next(self._msg_ids)
+                self.messages.append({"msg_id": msg_id, "job_id": str(job_id), "task_name": name})
+                self.jobs[job_id] = Job(
+                    job_id=job_id,
+                    task_name=name,
+                    payload=dict(payload),
+                    status=JobStatus.PENDING,
+                    result=None,
+                    error=None,
+                    attempts=0,
+                    msg_id=msg_id,
+                    created_at=moment,
+                    started_at=None,
+                    finished_at=None,
+                    updated_at=moment,
+                )
+                job_ids.append(job_id)
             if key is not None:
-                self.keys[key] = _Key(fingerprint(job), job_id, now + IDEMPOTENCY_TTL_S)
-            return job_id
+                self.keys[key] = _Key(print_of(), tuple(job_ids), now + IDEMPOTENCY_TTL_S)
+            return job_ids
 
     def get(self, job_id: UUID) -> Job | None:
         self._check_up()

@@ -65,6 +65,14 @@ class NewJob:
 
 
 @dataclass(frozen=True)
+class NewBatch:
+    """Validated jobs submitted together: stored all or none, under one Idempotency-Key."""
+
+    jobs: tuple[NewJob, ...]
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True)
 class QueueMessage:
     """A message claimed from work_queue; ``read_count`` counts deliveries, this one included."""
 

@@ -7,13 +7,25 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 from uuid import UUID
 
-from functions.core.models import Claim, ClaimedBatch, Job, NewJob, Outcome, QueueMessage
+from functions.core.models import (
+    Claim,
+    ClaimedBatch,
+    Job,
+    NewBatch,
+    NewJob,
+    Outcome,
+    QueueMessage,
+)
 
 
 class JobStore(Protocol):
     """What the submit function needs of the database."""
 
     def submit(self, job: NewJob) -> UUID: ...
+
+    def submit_many(self, batch: NewBatch) -> list[UUID]:
+        """Store every job of the batch or none; their ids in the batch's order."""
+        ...
 
     def get(self, job_id: UUID) -> Job | None: ...
 

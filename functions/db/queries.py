@@ -3,6 +3,7 @@
 QUEUE = "work_queue"
 
 SUBMIT_JOB = "select public.submit_job(%(task_name)s, %(payload)s, %(idempotency_key)s)"
+SUBMIT_JOBS = "select public.submit_jobs(%(items)s, %(idempotency_key)s)"
 
 JOB_COLUMNS = """job_id, task_name, payload, status, result, error, attempts, msg_id,
     created_at, started_at, finished_at, updated_at"""

@@ -19,7 +19,16 @@ from functions.core.errors import (
     JobSystemError,
     Unavailable,
 )
-from functions.core.models import Claim, ClaimedBatch, Job, JobStatus, NewJob, Outcome, QueueMessage
+from functions.core.models import (
+    Claim,
+    ClaimedBatch,
+    Job,
+    JobStatus,
+    NewBatch,
+    NewJob,
+    Outcome,
+    QueueMessage,
+)
 from functions.db import queries
 from functions.db.connections import connect, connection
 
@@ -39,24 +48,37 @@ class PgJobStore:
     def __init__(self, database_url: str) -> None:
         self._url = database_url
 
-    def submit(self, job: NewJob) -> UUID:
+    def _submit(self, query: str, params: dict[str, Any]) -> Any:
+        """The one value ``query`` answers; submit_job's errors as the caller's."""
         try:
             with connection(self._url) as conn:
-                row = conn.execute(
-                    queries.SUBMIT_JOB,
-                    {
-                        "task_name": job.task_name,
-                        "payload": Jsonb(job.payload),
-                        "idempotency_key": job.idempotency_key,
-                    },
-                ).fetchone()
+                row = conn.execute(query, params).fetchone()
         except psycopg.Error as exc:
             error = SUBMIT_ERRORS.get(exc.sqlstate or "")
             if error is not None and exc.diag.message_primary:
                 raise error(exc.diag.message_primary) from None
             raise
         assert row is not None
-        return UUID(str(row[0]))
+        return row[0]
+
+    def submit(self, job: NewJob) -> UUID:
+        job_id = self._submit(
+            queries.SUBMIT_JOB,
+            {
+                "task_name": job.task_name,
+                "payload": Jsonb(job.payload),
+                "idempotency_key": job.idempotency_key,
+            },
+        )
+        return UUID(str(job_id))
+
+    def submit_many(self, batch: NewBatch) -> list[UUID]:
+        items = [{"task_name": j.task_name, "payload": j.payload} for j in batch.jobs]
+        job_ids = self._submit(
+            queries.SUBMIT_JOBS,
+            {"items": Jsonb(items), "idempotency_key": batch.idempotency_key},
+        )
+        return [UUID(str(job_id)) for job_id in job_ids]
 
     def get(self, job_id: UUID) -> Job | None:
         with connection(self._url) as conn, conn.cursor(row_factory=dict_row) as cur:

@@ -50,6 +50,12 @@ class SubmitApi:
     def _submit(self, request: HttpRequest) -> HttpResponse:
         validation.check_query(request.query, ())
         document = validation.parse_json_body(request.body, request.header("content-type"))
+        if isinstance(document, list):
+            batch = validation.parse_new_jobs(document, request.header("idempotency-key"))
+            job_ids = self._store.submit_many(batch)
+            return HttpResponse(
+                202, {"job_ids": [str(job_id) for job_id in job_ids], "status": "pending"}
+            )
         new_job = validation.parse_new_job(document, request.header("idempotency-key"))
         job_id = self._store.submit(new_job)
         return HttpResponse(
