@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import (
+    batch_submit,
     cold_start,
     dispatch_latency,
     drain_throughput,
@@ -39,6 +40,7 @@ from devstack.services import ROOT
 RUNNERS: dict[str, Callable[[Context], list[Row]]] = {
     "cold": cold_start.run,
     "submit": submit_throughput.run,
+    "batch": batch_submit.run,
     "drain": drain_throughput.run,
     "dispatch": dispatch_latency.run,
     "realtime": realtime_latency.run,
@@ -64,6 +66,7 @@ SIZE_OPTIONS: dict[str, tuple[str, Callable[[str], object]]] = {
     "submit_jobs": ("jobs a system submits in SQL, per client count", int),
     "http_jobs": ("jobs submitted through the submit function, per client count", int),
     "submit_clients": ("concurrent submitting clients, e.g. 1,8", _counts),
+    "batch_jobs": ("jobs a system submits in batches of 1,000", int),
     "rounds": ("interleaved rounds the submit jobs are split into", int),
     "dispatch_jobs": ("sequential jobs a system for dispatch latency", int),
     "drain_jobs": ("backlog size for the drain", int),

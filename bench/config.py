@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-METRICS = ("cold", "submit", "drain", "dispatch", "realtime")
+METRICS = ("cold", "submit", "batch", "drain", "dispatch", "realtime", "e2e", "fanout", "wakeups")
 
 
 @dataclass(frozen=True)
@@ -12,6 +12,7 @@ class Sizes:
     submit_jobs: int = 2000
     http_jobs: int = 1000
     submit_clients: tuple[int, ...] = (1, 8)
+    batch_jobs: int = 30_000
     rounds: int = 3
     dispatch_jobs: int = 200
     drain_jobs: int = 10_000
@@ -25,6 +26,7 @@ class Sizes:
 QUICK = Sizes(
     submit_jobs=60,
     http_jobs=40,
+    batch_jobs=2000,
     rounds=1,
     dispatch_jobs=5,
     drain_jobs=200,

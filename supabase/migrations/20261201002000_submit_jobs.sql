@@ -23,14 +23,10 @@ as $$
 #variable_conflict use_column
 declare
   v_count       int;
-  v_item        jsonb;
-  v_index       int := 0;
-  v_name        text;
-  v_payload     jsonb;
   v_where       text;
-  v_names       text[] := '{}';
-  v_payloads    jsonb[] := '{}';
-  v_job_ids     uuid[] := '{}';
+  v_names       text[];
+  v_payloads    jsonb[];
+  v_job_ids     uuid[];
   v_msg_ids     bigint[];
   v_fingerprint bytea;
   v_seen        bytea;
@@ -52,51 +48,49 @@ begin
     raise exception 'idempotency key must be 1 to 200 printable characters' using errcode = '22023';
   end if;
 
-  for v_item in select value from jsonb_array_elements(items) loop
-    v_where := 'items[' || v_index || ']';
-    if jsonb_typeof(v_item) <> 'object' then
-      raise exception '% must be a JSON object like {"task_name": "..."}', v_where
-        using errcode = '22023';
-    end if;
-    if exists (select 1 from jsonb_object_keys(v_item) k where k not in ('task_name', 'payload')) then
-      raise exception '% has unknown field(s); a job is {task_name, payload}', v_where
-        using errcode = '22023';
-    end if;
-    if jsonb_typeof(v_item -> 'task_name') is distinct from 'string' then
-      raise exception '%.task_name is required and must be a string', v_where using errcode = '22023';
-    end if;
-    v_name := btrim(v_item ->> 'task_name');
-    if v_name = '' then
-      raise exception '%.task_name is required and may not be blank', v_where using errcode = '22023';
-    end if;
-    if char_length(v_name) > 200 then
-      raise exception '%.task_name is % characters long; the limit is 200', v_where, char_length(v_name)
-        using errcode = '22023';
-    end if;
-    if v_name ~ '[[:cntrl:]]' then
-      raise exception '%.task_name may not contain control characters', v_where using errcode = '22023';
-    end if;
-    v_payload := v_item -> 'payload';
-    if v_payload is null or jsonb_typeof(v_payload) = 'null' then
-      v_payload := '{}'::jsonb;
-    end if;
-    if jsonb_typeof(v_payload) <> 'object' then
-      raise exception '%.payload must be a JSON object, not %', v_where, jsonb_typeof(v_payload)
-        using errcode = '22023';
-    end if;
-    -- As deep as the functions' parser allows, counted from the payload as submit_job does.
-    if jsonb_path_exists(v_payload, 'strict $.**{65 to last}') then
-      raise exception '%.payload nests deeper than 64 levels', v_where using errcode = '22023';
-    end if;
-    if octet_length(v_payload::text) >= 65536 then
-      raise exception '%.payload is % bytes as JSON; the limit is 65535', v_where,
-        octet_length(v_payload::text) using errcode = '22023';
-    end if;
-    v_names := v_names || v_name;
-    v_payloads := v_payloads || v_payload;
-    v_job_ids := v_job_ids || gen_random_uuid();
-    v_index := v_index + 1;
-  end loop;
+  -- submit_job's checks, item by item in one statement (a loop costs a third of the time);
+  -- the first bad item's problem, if any. CASE tries each check only when the ones before hold.
+  select 'items[' || (e.i - 1) || ']' || e.problem into v_where
+  from (
+    select i, case
+      when jsonb_typeof(item) <> 'object'
+        then ' must be a JSON object like {"task_name": "..."}'
+      when exists (select 1 from jsonb_object_keys(item) k where k not in ('task_name', 'payload'))
+        then ' has unknown field(s); a job is {task_name, payload}'
+      when jsonb_typeof(item -> 'task_name') is distinct from 'string'
+        then '.task_name is required and must be a string'
+      when btrim(item ->> 'task_name') = ''
+        then '.task_name is required and may not be blank'
+      when char_length(btrim(item ->> 'task_name')) > 200
+        then '.task_name is ' || char_length(btrim(item ->> 'task_name'))
+             || ' characters long; the limit is 200'
+      when btrim(item ->> 'task_name') ~ '[[:cntrl:]]'
+        then '.task_name may not contain control characters'
+      when coalesce(jsonb_typeof(item -> 'payload'), 'null') not in ('object', 'null')
+        then '.payload must be a JSON object, not ' || jsonb_typeof(item -> 'payload')
+      -- As deep as the functions' parser allows, counted from the payload as submit_job does.
+      when jsonb_typeof(item -> 'payload') = 'object'
+           and jsonb_path_exists(item -> 'payload', 'strict $.**{65 to last}')
+        then '.payload nests deeper than 64 levels'
+      when octet_length((item -> 'payload')::text) >= 65536
+        then '.payload is ' || octet_length((item -> 'payload')::text)
+             || ' bytes as JSON; the limit is 65535'
+    end as problem
+    from jsonb_array_elements(items) with ordinality as a(item, i)
+  ) e
+  where e.problem is not null
+  order by e.i
+  limit 1;
+  if v_where is not null then
+    raise exception '%', v_where using errcode = '22023';
+  end if;
+
+  select array_agg(btrim(item ->> 'task_name') order by i),
+         array_agg(case when jsonb_typeof(item -> 'payload') = 'object'
+                        then item -> 'payload' else '{}'::jsonb end order by i),
+         array_agg(gen_random_uuid() order by i)
+    into v_names, v_payloads, v_job_ids
+  from jsonb_array_elements(items) with ordinality as a(item, i);
 
   if submit_jobs.idempotency_key is not null then
     -- The same lock and table as submit_job: a key names one request, single or batch.
