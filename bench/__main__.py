@@ -25,6 +25,7 @@ from bench import (
     cold_start,
     dispatch_latency,
     drain_throughput,
+    e2e_latency,
     realtime_latency,
     report,
     submit_throughput,
@@ -44,6 +45,7 @@ RUNNERS: dict[str, Callable[[Context], list[Row]]] = {
     "drain": drain_throughput.run,
     "dispatch": dispatch_latency.run,
     "realtime": realtime_latency.run,
+    "e2e": e2e_latency.run,
 }
 
 
@@ -74,6 +76,12 @@ SIZE_OPTIONS: dict[str, tuple[str, Callable[[str], object]]] = {
     "realtime_updates": ("job_results updates for Realtime latency", int),
     "realtime_subscribers": ("subscriber counts for Realtime latency, e.g. 1,200", _counts),
     "cold_repeats": ("fresh processes per function for cold start", int),
+    "e2e_jobs": ("jobs for end-to-end latency with a warm worker", int),
+    "e2e_cold_jobs": ("jobs for end-to-end latency with a cold worker", int),
+    "e2e_cold_gap_s": ("seconds between cold end-to-end jobs", float),
+    "fanout_updates": ("changes, one at a time, for the gateway's fan-out latency", int),
+    "fanout_burst": ("changes in a burst for the gateway's deliveries/s", int),
+    "wakeup_seconds": ("seconds of sustained 1,000 jobs/s submit for wake-ups per job", float),
 }
 
 

@@ -18,6 +18,12 @@ class Sizes:
     drain_jobs: int = 10_000
     drain_workers: tuple[int, ...] = (1, 4)
     realtime_updates: int = 100
+    e2e_jobs: int = 200
+    e2e_cold_jobs: int = 20
+    e2e_cold_gap_s: float = 2.0
+    fanout_updates: int = 100
+    fanout_burst: int = 200
+    wakeup_seconds: float = 10.0
     realtime_subscribers: tuple[int, ...] = (1, 200)
     cold_repeats: int = 5
 
@@ -31,5 +37,11 @@ QUICK = Sizes(
     dispatch_jobs=5,
     drain_jobs=200,
     realtime_updates=5,
+    e2e_jobs=10,
+    e2e_cold_jobs=3,
+    e2e_cold_gap_s=1.0,
+    fanout_updates=5,
+    fanout_burst=20,
+    wakeup_seconds=2.0,
     cold_repeats=1,
 )
