@@ -26,10 +26,12 @@ from bench import (
     dispatch_latency,
     drain_throughput,
     e2e_latency,
+    fanout,
     realtime_latency,
     report,
     submit_throughput,
     targets,
+    wakeups,
 )
 from bench.config import METRICS, QUICK, Sizes
 from bench.context import Context
@@ -46,6 +48,8 @@ RUNNERS: dict[str, Callable[[Context], list[Row]]] = {
     "dispatch": dispatch_latency.run,
     "realtime": realtime_latency.run,
     "e2e": e2e_latency.run,
+    "fanout": fanout.run,
+    "wakeups": wakeups.run,
 }
 
 

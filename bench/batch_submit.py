@@ -54,11 +54,8 @@ def time_pgqueuer(database_url: str, batches: int) -> float:
         conn = await asyncpg.connect(database_url)
         try:
             pgq = Queries(AsyncpgDriver(conn))
-            names, payloads, priorities = (
-                ["noop"] * BATCH,
-                [b'{"task_name": "bench"}'] * BATCH,
-                [0] * BATCH,
-            )
+            names, priorities = ["noop"] * BATCH, [0] * BATCH
+            payloads: list[bytes | None] = [b'{"task_name": "bench"}'] * BATCH
             began = time.perf_counter()
             for _ in range(batches):
                 await pgq.enqueue(names, payloads, priorities)

@@ -101,7 +101,7 @@ class Completions:
         if message.get("event") != "postgres_changes":
             return
         record = message["payload"]["data"].get("record") or {}
-        job_id = record.get("job_id")
+        job_id = str(record.get("job_id"))
         if record.get("status") == "completed" and job_id not in self.at:
             self.at[job_id] = at
             if job_id in self._waiting:
@@ -226,7 +226,7 @@ async def _measure(ctx: Context) -> dict[str, list[float]]:
             finally:
                 submitter.close()
                 await subscriber.close()
-                if playwright is not None:
+                if playwright is not None and page is not None:
                     await page.context.browser.close()
                     await playwright.stop()
     ours.reset(ctx.dbs.ours)
