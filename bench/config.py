@@ -18,7 +18,7 @@ class Sizes:
     drain_jobs: int = 10_000
     drain_workers: tuple[int, ...] = (1, 4)
     realtime_updates: int = 100
-    e2e_jobs: int = 200
+    e2e_jobs: int = 100
     e2e_cold_jobs: int = 20
     e2e_cold_gap_s: float = 2.0
     fanout_updates: int = 100
