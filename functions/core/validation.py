@@ -181,6 +181,14 @@ def parse_new_jobs(document: Any, idempotency_key: str | None = None) -> NewBatc
     key = validate_idempotency_key(idempotency_key)
     jobs = []
     for index, item in enumerate(document):
+        # submit_jobs stores task_name and payload (kind goes into the payload): a field a
+        # single job may take beyond these must be refused here, never dropped.
+        extra = sorted(set(item) - set(_ITEM_FIELDS)) if isinstance(item, dict) else []
+        if extra:
+            raise InvalidInput(
+                f"items[{index}]: unknown field(s): {', '.join(extra)[:200]}"
+                " (a batch item takes task_name, kind and payload)"
+            )
         try:
             jobs.append(parse_new_job(item))
         except InvalidInput as exc:
