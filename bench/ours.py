@@ -41,7 +41,7 @@ def set_webhook(database_url: str, url: str | None, secret: str = "") -> None:
 def reset(database_url: str) -> None:
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute(
-            "truncate private.idempotency_keys, public.job_results,"
+            "truncate private.idempotency_keys, public.job_events, public.job_results,"
             " pgmq.q_work_queue, pgmq.a_work_queue"
         )
         conn.execute("truncate net.http_request_queue, net._http_response")
@@ -50,7 +50,13 @@ def reset(database_url: str) -> None:
 @contextmanager
 def sql_client(database_url: str) -> Iterator[SyncSend]:
     with psycopg.connect(database_url, autocommit=True) as conn:
-        params = {"task_name": TASK_NAME, "payload": Jsonb(NOOP), "idempotency_key": None}
+        params = {
+            "task_name": TASK_NAME,
+            "payload": Jsonb(NOOP),
+            "idempotency_key": None,
+            "run_at": None,
+            "delay_seconds": None,
+        }
 
         def send(n: int) -> None:
             conn.execute(queries.SUBMIT_JOB, params).fetchone()
@@ -199,6 +205,8 @@ class Dispatch:
                 "task_name": TASK_NAME,
                 "payload": Jsonb({"kind": "bench_mark"}),
                 "idempotency_key": None,
+                "run_at": None,
+                "delay_seconds": None,
             },
         )
         row = await cursor.fetchone()

@@ -30,7 +30,13 @@ def _next_id(conn: psycopg.Connection) -> int:
 
 def _submit_at_rate(database_url: str, jobs: int) -> tuple[int, float]:
     """(webhook requests queued meanwhile, jobs/s reached)."""
-    params = {"task_name": ours.TASK_NAME, "payload": Jsonb(ours.NOOP), "idempotency_key": None}
+    params = {
+        "task_name": ours.TASK_NAME,
+        "payload": Jsonb(ours.NOOP),
+        "idempotency_key": None,
+        "run_at": None,
+        "delay_seconds": None,
+    }
     with psycopg.connect(database_url, autocommit=True) as conn:
         first = _next_id(conn)
         began = time.perf_counter()

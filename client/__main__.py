@@ -1,9 +1,18 @@
-"""``python -m client``: submit a job, and with ``--wait`` follow it live to its end.
+"""``python -m client``: submit a job, and with ``--wait`` follow it live to its end; or
+cancel or retry one.
 
     python -m client "Weekly report" --kind simulate --payload '{"seconds": 3}' --wait
+    python -m client cancel JOB_ID
+    python -m client retry JOB_ID
 
-Exit status: 0 when submitted (or, with --wait, completed), 1 when the job failed, 2 when the
-API refused it, 3 when following it timed out.
+Exit status (each with a one-line message on stderr when not 0):
+  0  submitted (with --wait: completed); cancel or retry accepted
+  1  the job failed (--wait)
+  2  the API refused the request (bad input, no such job, a job in the wrong state), or the
+     command line is wrong
+  3  timed out: the job did not finish within --timeout seconds (--wait); it goes on running
+  4  the job was cancelled (--wait)
+  5  unreachable: the jobs API or Realtime could not be reached, or answered 5xx
 """
 
 from __future__ import annotations
@@ -16,8 +25,11 @@ import sys
 import time
 from typing import Any, TextIO
 
-from client.follow import follow_job
-from client.submit import SubmitError, submit_job
+from client.follow import RealtimeUnavailable, follow_job
+from client.submit import SubmitError, steer_job, submit_job
+
+EXIT_OK, EXIT_FAILED, EXIT_REFUSED, EXIT_TIMEOUT, EXIT_CANCELLED, EXIT_UNREACHABLE = range(6)
+EXIT_FOR_STATUS = {"completed": EXIT_OK, "failed": EXIT_FAILED, "cancelled": EXIT_CANCELLED}
 
 
 class StatusPrinter:
@@ -34,24 +46,72 @@ class StatusPrinter:
         text = f"{row.get('job_id')} {status} (attempt {row.get('attempts', 0)}, {elapsed:.1f}s)"
         if status == "completed":
             text += f": {row.get('result')}"
-        elif status == "failed":
+        elif status in ("failed", "cancelled"):
             text += f": {row.get('error')}"
+        elif status == "running" and row.get("progress") is not None:
+            text += " " + progress_text(row)
         if self._tty:
-            self._stream.write(
-                "\r\033[2K" + text + ("\n" if status in ("completed", "failed") else "")
-            )
+            self._stream.write("\r\033[2K" + text + ("\n" if status in EXIT_FOR_STATUS else ""))
         else:
             self._stream.write(text + "\n")
         self._stream.flush()
 
 
+def progress_text(row: dict[str, Any]) -> str:
+    """``3/8 (38%) message``, or ``3 message`` when the total is unknown."""
+    done, total = float(row["progress"]), row.get("progress_total")
+    text = f"{done:g}"
+    if total:
+        text += f"/{float(total):g} ({min(100.0, 100 * done / float(total)):.0f}%)"
+    if row.get("progress_message"):
+        text += f" {row['progress_message']}"
+    return text
+
+
+def steer(argv: list[str]) -> int:
+    """``cancel JOB_ID`` / ``retry JOB_ID``."""
+    parser = argparse.ArgumentParser(prog=f"python -m client {argv[0]}")
+    parser.add_argument("job_id")
+    parser.add_argument("--functions-url", default=os.environ.get("FUNCTIONS_URL"))
+    args = parser.parse_args(argv[1:])
+    if not args.functions_url:
+        parser.error("give --functions-url or set FUNCTIONS_URL")
+    try:
+        code, job = steer_job(args.functions_url, args.job_id, argv[0])
+    except SubmitError as exc:
+        return refused(exc)
+    if argv[0] == "retry":
+        print(f"{job.get('job_id')} retried: pending again (run {job.get('run')})")
+    elif code == 202:
+        print(f"{job.get('job_id')} cancel requested: its worker stops it within a second or two")
+    else:
+        print(f"{job.get('job_id')} cancelled")
+    return EXIT_OK
+
+
+def refused(exc: SubmitError) -> int:
+    if exc.status == 0 or exc.status >= 500:
+        print(f"unreachable: {exc.message}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    print(f"refused: {exc}", file=sys.stderr)
+    return EXIT_REFUSED
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m client", description=__doc__)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in ("cancel", "retry"):
+        return steer(argv)
+    parser = argparse.ArgumentParser(
+        prog="python -m client",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("task_name")
     parser.add_argument("--kind", help="the task to run (simulate, noop, fail, echo, ...)")
     parser.add_argument("--payload", help="a JSON object", default=None)
     parser.add_argument("--wait", action="store_true", help="follow the job live to its end")
     parser.add_argument("--timeout", type=float, default=600.0)
+    parser.add_argument("--delay", type=float, help="start no sooner than this many seconds")
     parser.add_argument("--functions-url", default=os.environ.get("FUNCTIONS_URL"))
     parser.add_argument("--supabase-url", default=os.environ.get("SUPABASE_URL"))
     parser.add_argument("--anon-key", default=os.environ.get("SUPABASE_ANON_KEY"))
@@ -64,8 +124,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--payload is not JSON: {exc}")
     try:
         if not args.wait:
-            print(submit_job(args.functions_url, args.task_name, args.kind, payload))
-            return 0
+            print(
+                submit_job(
+                    args.functions_url, args.task_name, args.kind, payload, delay_s=args.delay
+                )
+            )
+            return EXIT_OK
         if not (args.supabase_url and args.anon_key):
             parser.error("--wait needs --supabase-url and --anon-key (or their variables)")
         outcome = asyncio.run(
@@ -78,15 +142,18 @@ def main(argv: list[str] | None = None) -> int:
                 payload,
                 on_change=StatusPrinter(sys.stdout),
                 timeout_s=args.timeout,
+                delay_s=args.delay,
             )
         )
     except SubmitError as exc:
-        print(f"refused: {exc}", file=sys.stderr)
-        return 2
+        return refused(exc)
+    except RealtimeUnavailable as exc:
+        print(f"unreachable: {exc}", file=sys.stderr)
+        return EXIT_UNREACHABLE
     except TimeoutError as exc:
-        print(str(exc), file=sys.stderr)
-        return 3
-    return 0 if outcome.ok else 1
+        print(f"timed out: {exc}", file=sys.stderr)
+        return EXIT_TIMEOUT
+    return EXIT_FOR_STATUS.get(outcome.status, EXIT_FAILED)
 
 
 if __name__ == "__main__":

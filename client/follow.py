@@ -7,6 +7,7 @@ the subscription is up, so no transition can fall between the two.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,7 +18,16 @@ from supabase import AsyncClient, acreate_client
 
 from client.submit import get_job, submit_job
 
-TERMINAL = ("completed", "failed")
+TERMINAL = ("completed", "failed", "cancelled")
+# How long to wait for the Realtime subscription before saying Realtime is unreachable.
+SUBSCRIBE_TIMEOUT_S = 15.0
+
+
+PROGRESS = ("progress", "progress_total", "progress_message")
+
+
+class RealtimeUnavailable(RuntimeError):
+    """The Realtime server could not be reached or would not subscribe us."""
 
 
 @dataclass(frozen=True)
@@ -48,9 +58,14 @@ async def follow_job(
     payload: dict[str, Any] | None = None,
     on_change: Callable[[dict[str, Any]], None] | None = None,
     timeout_s: float = 600.0,
+    delay_s: float | None = None,
 ) -> FollowResult:
-    """Submit a job and wait, through Realtime, until it completes or fails."""
-    supabase: AsyncClient = await acreate_client(supabase_url, anon_key)
+    """Submit a job and wait, through Realtime, until it completes, fails or is cancelled.
+    ``on_change`` sees each change of status or progress."""
+    try:
+        supabase: AsyncClient = await acreate_client(supabase_url, anon_key)
+    except Exception as exc:
+        raise RealtimeUnavailable(f"could not reach Realtime at {supabase_url}: {exc}") from None
     changes: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     subscribed = asyncio.Event()
 
@@ -65,10 +80,18 @@ async def follow_job(
         table="job_results",
         callback=lambda p: changes.put_nowait(_record(p)),
     )
-    await channel.subscribe(on_status)
     try:
-        await asyncio.wait_for(subscribed.wait(), timeout=15)
-        job_id = await asyncio.to_thread(submit_job, functions_url, task_name, kind, payload)
+        try:
+            await channel.subscribe(on_status)
+            await asyncio.wait_for(subscribed.wait(), timeout=SUBSCRIBE_TIMEOUT_S)
+        except Exception as exc:
+            reason = "no subscription within 15 s" if isinstance(exc, TimeoutError) else exc
+            raise RealtimeUnavailable(
+                f"could not reach Realtime at {supabase_url}: {reason}"
+            ) from None
+        job_id = await asyncio.to_thread(
+            submit_job, functions_url, task_name, kind, payload, None, 30.0, delay_s
+        )
         current = await asyncio.to_thread(get_job, functions_url, job_id)
         transitions: list[str] = []
         latest: dict[str, Any] = {}
@@ -79,11 +102,14 @@ async def follow_job(
                 return
             if latest and str(row.get("updated_at", "")) < str(latest.get("updated_at", "")):
                 return  # an older change arriving late
+            moved = [latest.get(k) for k in PROGRESS] != [row.get(k) for k in PROGRESS]
             latest = row
             if not transitions or transitions[-1] != row.get("status"):
                 transitions.append(str(row.get("status")))
-                if on_change is not None:
-                    on_change(row)
+            elif not moved:
+                return
+            if on_change is not None:
+                on_change(row)
 
         advance(current)
         deadline = time.monotonic() + timeout_s
@@ -100,4 +126,6 @@ async def follow_job(
             transitions=transitions,
         )
     finally:
-        await supabase.remove_all_channels()
+        # Closing a connection that never opened may raise; there is nothing to close then.
+        with contextlib.suppress(Exception):
+            await supabase.remove_all_channels()

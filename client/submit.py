@@ -30,6 +30,7 @@ def submit_job(
     payload: dict[str, Any] | None = None,
     idempotency_key: str | None = None,
     timeout_s: float = 30.0,
+    delay_s: float | None = None,
 ) -> str:
     """POST /jobs; the new job's id."""
     body: dict[str, Any] = {"task_name": task_name}
@@ -37,6 +38,8 @@ def submit_job(
         body["kind"] = kind
     if payload is not None:
         body["payload"] = payload
+    if delay_s is not None:
+        body["delay_seconds"] = delay_s
     headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
     try:
         response = httpx.post(
@@ -51,8 +54,27 @@ def submit_job(
 
 def get_job(functions_url: str, job_id: str, timeout_s: float = 30.0) -> dict[str, Any]:
     """GET /jobs/<job_id>."""
-    response = httpx.get(f"{functions_url.rstrip('/')}/jobs/{job_id}", timeout=timeout_s)
+    try:
+        response = httpx.get(f"{functions_url.rstrip('/')}/jobs/{job_id}", timeout=timeout_s)
+    except httpx.HTTPError as exc:
+        raise SubmitError(0, "unreachable", f"could not reach {functions_url}: {exc}") from None
     if response.status_code != 200:
         raise _error(response)
     result: dict[str, Any] = response.json()
     return result
+
+
+def steer_job(
+    functions_url: str, job_id: str, action: str, timeout_s: float = 30.0
+) -> tuple[int, dict[str, Any]]:
+    """POST /jobs/<job_id>/cancel or /retry; the answer's status and the job."""
+    try:
+        response = httpx.post(
+            f"{functions_url.rstrip('/')}/jobs/{job_id}/{action}", timeout=timeout_s
+        )
+    except httpx.HTTPError as exc:
+        raise SubmitError(0, "unreachable", f"could not reach {functions_url}: {exc}") from None
+    if response.status_code not in (200, 202):
+        raise _error(response)
+    result: dict[str, Any] = response.json()
+    return response.status_code, result

@@ -10,8 +10,20 @@ const LIST_LIMIT = 50;
 const TICK_MS = 500;
 const REFRESH_MS = 3000;
 const RESUBSCRIBE_AFTER_MS = [1000, 2000, 5000, 10000];
-const STATUSES = new Set(["pending", "running", "completed", "failed"]);
-const COLUMNS = ["ID", "Task", "Status", "Attempts", "Result", "Created", "Started", "Finished"];
+const STATUSES = new Set(["pending", "scheduled", "running", "completed", "failed", "cancelled"]);
+const COLUMNS = [
+  "ID",
+  "Task",
+  "Status",
+  "Attempts",
+  "Result",
+  "Created",
+  "Started",
+  "Finished",
+  "Actions",
+];
+const CANCELLABLE = new Set(["pending", "scheduled", "running"]);
+const RETRYABLE = new Set(["failed", "cancelled"]);
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -23,6 +35,14 @@ const ui = {
   kind: $("kind"),
   copies: $("copies"),
   payload: $("payload"),
+  delay: $("delay"),
+  filter: $("status-filter"),
+  jobsError: $("jobs-error"),
+  detail: $("job-detail"),
+  detailId: $("job-detail-id"),
+  detailFacts: $("job-detail-facts"),
+  detailEvents: $("job-events"),
+  detailClose: $("job-detail-close"),
   submit: $("submit-job"),
   formError: $("form-error"),
   formStatus: $("form-status"),
@@ -140,6 +160,11 @@ function forget(jobId) {
   rows.delete(jobId);
 }
 
+// The status the list is filtered by ("" for all): jobs in another state are kept but not shown.
+let statusFilter = "";
+
+const shownByFilter = (job) => !statusFilter || job.status === statusFilter;
+
 function newestFirst(a, b) {
   const byCreated = (micros(b.created_at) ?? 0) - (micros(a.created_at) ?? 0);
   return byCreated !== 0 ? byCreated : a.job_id < b.job_id ? -1 : a.job_id > b.job_id ? 1 : 0;
@@ -170,8 +195,8 @@ function createRow(jobId) {
   tr.setAttribute("role", "row");
   tr.dataset.testid = "job-row";
   tr.dataset.jobId = jobId;
-  const [id, task, status, attempts, result, created, started, finished] = COLUMNS.map((label) =>
-    cell(tr, label, label === "Attempts" ? "num" : ""),
+  const [id, task, status, attempts, result, created, started, finished, actions] = COLUMNS.map(
+    (label) => cell(tr, label, label === "Attempts" ? "num" : ""),
   );
   const idText = document.createElement("code");
   idText.className = "job-id";
@@ -188,9 +213,59 @@ function createRow(jobId) {
     created: span(created, "moment", "job-created"),
     started: span(started, "moment", "job-started"),
     finished: span(finished, "moment", "job-finished"),
+    ...lifecycleRefs(jobId, status, actions),
   };
   tr.refs = refs;
   return tr;
+}
+
+/** The progress bar and its message under the status, and the row's buttons. */
+function lifecycleRefs(jobId, statusCell, actionsCell) {
+  const bar = document.createElement("progress");
+  bar.className = "job-progress";
+  bar.dataset.testid = "job-progress";
+  bar.hidden = true;
+  statusCell.append(bar);
+  const message = span(statusCell, "progress-message", "job-progress-message");
+  const box = span(actionsCell, "actions");
+  const button = (label, testId, action) => {
+    const el = document.createElement("button");
+    el.type = "button";
+    el.className = "button button-small button-quiet";
+    el.dataset.testid = testId;
+    el.textContent = label;
+    el.addEventListener("click", () => action(jobId, el));
+    box.append(el);
+    return el;
+  };
+  return {
+    progress: bar,
+    progressMessage: message,
+    cancel: button("Cancel", "job-cancel", (id, el) => steer(id, "cancel", el)),
+    retry: button("Retry", "job-retry", (id, el) => steer(id, "retry", el)),
+    details: button("Details", "job-details", (id) => openDetail(id)),
+  };
+}
+
+function renderLifecycle(r, job, status) {
+  const done = Number(job.progress);
+  const total = Number(job.progress_total);
+  const hasProgress = status === "running" && job.progress != null && Number.isFinite(done);
+  r.progress.hidden = !hasProgress;
+  if (hasProgress && Number.isFinite(total) && total > 0) {
+    r.progress.max = total;
+    r.progress.value = Math.min(done, total);
+    r.progress.setAttribute("aria-label", `${Math.round((100 * Math.min(done, total)) / total)}% done`);
+  } else if (hasProgress) {
+    r.progress.removeAttribute("value"); // indeterminate: the total is not known
+    r.progress.setAttribute("aria-label", `${done} done`);
+  }
+  setText(r.progressMessage, hasProgress && job.progress_message ? String(job.progress_message) : "");
+  const cancelling = status === "running" && Boolean(job.cancel_requested_at);
+  r.cancel.hidden = !CANCELLABLE.has(status);
+  r.cancel.disabled = cancelling;
+  setText(r.cancel, cancelling ? "Cancelling…" : "Cancel");
+  r.retry.hidden = !RETRYABLE.has(status);
 }
 
 function setText(el, text) {
@@ -210,6 +285,11 @@ function elapsedText(job, now) {
   if (job.status === "pending") {
     const since = millis(job.created_at);
     return since === null ? "" : `waiting ${formatDuration(now - since, false)}`;
+  }
+  if (job.status === "scheduled") {
+    const due = millis(job.run_at);
+    if (due === null) return "";
+    return due > now ? `starts in ${formatDuration(due - now, false)}` : "due now";
   }
   const start = millis(job.started_at);
   const end = millis(job.finished_at);
@@ -239,6 +319,12 @@ function renderRow(tr, job) {
   } else if (status === "failed") {
     result = String(job.error ?? "failed");
     resultClass = "result result-error";
+  } else if (status === "cancelled") {
+    result = "Cancelled";
+    resultClass = "result muted";
+  } else if (status === "scheduled") {
+    result = job.run_at ? `Starts at ${formatMoment(job.run_at)}` : "Scheduled";
+    resultClass = "result muted";
   } else if (job.error) {
     result = `Retrying after: ${job.error}`;
     resultClass = "result result-retry";
@@ -252,13 +338,20 @@ function renderRow(tr, job) {
     setText(r[key], value ? formatMoment(value) : "—");
     setTitle(r[key], value ? new Date(millis(value)).toString() : "");
   }
+  renderLifecycle(r, job, status);
 }
 
 /** Show the newest LIST_LIMIT jobs in order, touching only the rows that changed. */
 function render(changedIds) {
   const ordered = [...jobs.values()].sort(newestFirst);
   for (const old of ordered.slice(LIST_LIMIT)) forget(old.job_id);
-  const shown = ordered.slice(0, LIST_LIMIT);
+  const shown = ordered.slice(0, LIST_LIMIT).filter(shownByFilter);
+  for (const [jobId, tr] of rows) {
+    if (!shownByFilter(jobs.get(jobId) ?? {})) {
+      tr.remove();
+      rows.delete(jobId);
+    }
+  }
   shown.forEach((job, index) => {
     let tr = rows.get(job.job_id);
     if (!tr) {
@@ -280,7 +373,12 @@ function render(changedIds) {
     ui.note.hidden = true;
   } else if (loadedOnce) {
     ui.note.hidden = false;
-    setText(ui.note, "No jobs yet. Submit one above and it appears here.");
+    setText(
+      ui.note,
+      statusFilter
+        ? `No ${statusFilter} jobs among the newest.`
+        : "No jobs yet. Submit one above and it appears here.",
+    );
   }
 }
 
@@ -288,6 +386,7 @@ function apply(versions) {
   const changed = new Set();
   for (const job of versions) if (merge(job)) changed.add(job.job_id);
   if (changed.size) render(changed);
+  if (detailJobId && changed.has(detailJobId)) refreshDetail();
   return changed;
 }
 
@@ -296,7 +395,7 @@ setInterval(() => {
   const now = Date.now();
   for (const [jobId, tr] of rows) {
     const job = jobs.get(jobId);
-    if (job && (job.status === "running" || job.status === "pending")) {
+    if (job && ["running", "pending", "scheduled"].includes(job.status)) {
       setText(tr.refs.elapsed, elapsedText(job, now));
     }
   }
@@ -342,7 +441,8 @@ let loadGeneration = 0;
 async function loadJobs(config) {
   const generation = ++loadGeneration;
   try {
-    const body = await api(config, `/jobs?limit=${LIST_LIMIT}`);
+    const filter = statusFilter ? `&status=${encodeURIComponent(statusFilter)}` : "";
+    const body = await api(config, `/jobs?limit=${LIST_LIMIT}${filter}`);
     loadedOnce = true;
     // Every version goes through merge, so an answer that is older than events already
     // shown changes nothing; answers may arrive in any order.
@@ -367,13 +467,14 @@ function fieldFor(message) {
   if (/^task_name\b/.test(message)) return ui.taskName;
   if (/^payload\b/i.test(message)) return ui.payload;
   if (/^kind\b/.test(message)) return ui.kind;
+  if (/^(delay_seconds|run_at)\b/.test(message)) return ui.delay;
   return null;
 }
 
 function clearFormMessages() {
   setText(ui.formError, "");
   setText(ui.formStatus, "");
-  for (const field of [ui.taskName, ui.kind, ui.payload]) {
+  for (const field of [ui.taskName, ui.kind, ui.payload, ui.delay]) {
     field.removeAttribute("aria-invalid");
     field.removeAttribute("aria-errormessage");
   }
@@ -399,9 +500,21 @@ function readForm() {
       return { error: `The payload is not valid JSON: ${error.message}` };
     }
   }
+  const delay = ui.delay.value.trim();
+  if (delay) {
+    const seconds = Number(delay);
+    if (!Number.isFinite(seconds) || seconds < 0 || seconds > 2592000) {
+      return { error: "Start after must be a number of seconds from 0 to 2592000 (30 days).", field: ui.delay };
+    }
+    if (seconds > 0) submission.delay_seconds = seconds;
+  }
   const copies = Number(ui.copies.value || "1");
   if (!Number.isInteger(copies) || copies < 1 || copies > 1000) {
     return { error: "Copies must be a whole number from 1 to 1000.", field: ui.copies };
+  }
+  // A batch's jobs start at once (the API refuses a start time in one).
+  if (copies > 1 && submission.delay_seconds !== undefined) {
+    return { error: "A delayed start goes with one copy only.", field: ui.copies };
   }
   return { submission, copies };
 }
@@ -435,7 +548,11 @@ function wireForm(config) {
         return;
       }
       const jobId = String(accepted.job_id);
-      setText(ui.formStatus, `Submitted “${submission.task_name.trim()}” as job ${jobId.slice(0, 8)}.`);
+      const when = accepted.status === "scheduled" ? ", scheduled" : "";
+      setText(
+        ui.formStatus,
+        `Submitted “${submission.task_name.trim()}” as job ${jobId.slice(0, 8)}${when}.`,
+      );
       // Show the row at once, whatever the state of the live connection.
       api(config, `/jobs/${encodeURIComponent(jobId)}`)
         .then((job) => apply([job]))
@@ -448,6 +565,105 @@ function wireForm(config) {
       ui.submit.classList.remove("is-busy");
       setText(ui.submit, "Submit job");
     }
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Steering a job: cancel, retry, and the detail view with its events
+
+let pageConfig = null;
+let detailJobId = null;
+let detailGeneration = 0;
+
+async function steer(jobId, action, button) {
+  setText(ui.jobsError, "");
+  button.disabled = true;
+  try {
+    const job = await api(pageConfig, `/jobs/${encodeURIComponent(jobId)}/${action}`, {
+      method: "POST",
+    });
+    apply([job]);
+  } catch (failure) {
+    const verb = action === "cancel" ? "cancel" : "retry";
+    setText(ui.jobsError, `Could not ${verb} job ${jobId.slice(0, 8)}: ${failure.message}`);
+  } finally {
+    button.disabled = false;
+    const job = jobs.get(jobId);
+    const tr = rows.get(jobId);
+    if (job && tr) renderRow(tr, job);
+  }
+}
+
+const EVENT_TEXT = {
+  submitted: "submitted",
+  scheduled: "scheduled",
+  started: "attempt started",
+  retrying: "will retry after an error",
+  handed_back: "handed back unrun (out of time)",
+  cancel_requested: "cancel requested",
+  cancelled: "cancelled",
+  completed: "completed",
+  failed: "failed",
+  retried: "retried by hand: a new run",
+};
+
+function fact(term, value) {
+  const dt = document.createElement("dt");
+  dt.textContent = term;
+  const dd = document.createElement("dd");
+  dd.textContent = value;
+  ui.detailFacts.append(dt, dd);
+}
+
+function renderDetail(job) {
+  setText(ui.detailId, String(job.job_id));
+  ui.detailFacts.replaceChildren();
+  fact("Task", String(job.task_name ?? ""));
+  fact("Status", String(job.status));
+  fact("Run", `${job.run ?? 1} (attempt ${job.attempts ?? 0})`);
+  if (job.run_at) fact("Starts at", formatMoment(job.run_at));
+  if (job.result != null) fact("Result", String(job.result));
+  if (job.error) fact("Error", String(job.error));
+  const items = (Array.isArray(job.events) ? job.events : []).map((event) => {
+    const li = document.createElement("li");
+    li.dataset.testid = "job-event";
+    li.dataset.event = String(event.event);
+    const what = EVENT_TEXT[event.event] ?? String(event.event);
+    const detail = event.detail ? ` — ${event.detail}` : "";
+    li.textContent = `${formatMoment(event.at)} · run ${event.run}, attempt ${event.attempt}: ${what}${detail}`;
+    return li;
+  });
+  ui.detailEvents.replaceChildren(...items);
+}
+
+async function refreshDetail() {
+  if (!detailJobId) return;
+  const generation = ++detailGeneration;
+  const jobId = detailJobId;
+  try {
+    const job = await api(pageConfig, `/jobs/${encodeURIComponent(jobId)}`);
+    if (generation === detailGeneration && jobId === detailJobId) renderDetail(job);
+  } catch (failure) {
+    if (generation === detailGeneration) setText(ui.jobsError, failure.message);
+  }
+}
+
+function openDetail(jobId) {
+  detailJobId = jobId;
+  ui.detail.hidden = false;
+  refreshDetail().then(() => ui.detail.focus());
+}
+
+function wireLifecycle(config) {
+  pageConfig = config;
+  ui.detailClose.addEventListener("click", () => {
+    detailJobId = null;
+    ui.detail.hidden = true;
+  });
+  ui.filter.addEventListener("change", () => {
+    statusFilter = ui.filter.value;
+    render(new Set(jobs.keys()));
+    loadJobs(config);
   });
 }
 
@@ -581,6 +797,7 @@ function main() {
     return;
   }
   wireForm(config);
+  wireLifecycle(config);
   loadJobs(config);
   startRealtime(config);
 }

@@ -3,9 +3,10 @@ test (ours or a user's) can wire SubmitApi and WebhookApi to them with no monkey
 
 InMemoryJobStore keeps submit_job's rules (supabase/migrations/*_submit_job.sql and
 *_idempotency_fingerprint.sql): the same validation, and Idempotency-Key replay, 422 on a
-different request, 409 while in flight, expiry after a day; and submit_jobs's
-(*_submit_jobs.sql): a batch of 1 to 1,000 stored all or none, errors naming the item, one key
-for the whole batch.
+different request, 409 while in flight, expiry after a day; submit_jobs's (*_submit_jobs.sql):
+a batch of 1 to 1,000 stored all or none, errors naming the item, one key for the whole batch;
+and the lifecycle's (*_job_lifecycle.sql): delayed start, cancel_job, retry_job, the status
+filter, job events.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -28,7 +29,7 @@ from functions.core.errors import (
     InvalidInput,
     Unavailable,
 )
-from functions.core.models import Job, JobStatus, NewBatch, NewJob
+from functions.core.models import Job, JobEvent, JobStatus, NewBatch, NewJob
 
 IDEMPOTENCY_TTL_S = 24 * 3600  # as expires_at's default in the migration
 
@@ -40,7 +41,12 @@ def _digest(request: Any) -> str:
 
 def fingerprint(job: NewJob) -> str:
     """SHA-256 of the request in a canonical form (sorted keys, no spacing)."""
-    return _digest({"task_name": job.task_name, "payload": job.payload})
+    request: dict[str, Any] = {"task_name": job.task_name, "payload": job.payload}
+    if job.run_at is not None:
+        request["run_at"] = job.run_at.astimezone(UTC).isoformat()
+    elif job.delay_s is not None:
+        request["delay_seconds"] = job.delay_s
+    return _digest(request)
 
 
 def batch_fingerprint(batch: NewBatch) -> str:
@@ -66,6 +72,7 @@ class InMemoryJobStore:
     jobs: dict[UUID, Job] = field(default_factory=dict)
     messages: list[dict[str, Any]] = field(default_factory=list)
     keys: dict[str, _Key] = field(default_factory=dict)
+    history: dict[UUID, list[JobEvent]] = field(default_factory=dict)
     in_flight: set[str] = field(default_factory=set)
     unavailable: bool = False
     _msg_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -83,6 +90,11 @@ class InMemoryJobStore:
         self._check_up()
         if not 1 <= len(batch.jobs) <= validation.MAX_BATCH_JOBS:
             raise InvalidInput(f"items holds {len(batch.jobs)} jobs; send 1 to 1000")
+        for index, job in enumerate(batch.jobs):
+            if job.run_at is not None or job.delay_s is not None:
+                raise InvalidInput(
+                    f"items[{index}] has unknown field(s); a job is {{task_name, payload}}"
+                )
         return self._store(
             list(batch.jobs), batch.idempotency_key, lambda: batch_fingerprint(batch), True
         )
@@ -103,8 +115,21 @@ class InMemoryJobStore:
                 ) from None
             checked.append((name, payload))
         key = validation.validate_idempotency_key(raw_key)
+        # A batch's items carry no start time (parse_new_jobs refuses one), so only a single
+        # job can be delayed.
+        job = jobs[0]
+        if job.run_at is not None and job.delay_s is not None:
+            raise InvalidInput("give run_at or delay_seconds, not both")
         with self._lock:
             now = self.clock()
+            run_at = job.run_at
+            if job.delay_s is not None:
+                validation.parse_delay(job.delay_s)
+                run_at = datetime.fromtimestamp(now, UTC) + timedelta(seconds=job.delay_s)
+            if run_at is not None and run_at > datetime.fromtimestamp(now, UTC) + timedelta(
+                days=30
+            ):
+                raise InvalidInput("run_at must be at most 30 days ahead")
             if key is not None:
                 if key in self.in_flight:
                     raise IdempotencyKeyInFlight(
@@ -120,6 +145,7 @@ class InMemoryJobStore:
                     )
                 self.keys = {k: v for k, v in self.keys.items() if v.expires_at > now}
             moment = datetime.fromtimestamp(now, UTC)
+            scheduled = run_at is not None and run_at > moment
             job_ids = []
             for name, payload in checked:
                 job_id = uuid4()
@@ -129,7 +155,8 @@ class InMemoryJobStore:
                     job_id=job_id,
                     task_name=name,
                     payload=dict(payload),
-                    status=JobStatus.PENDING,
+                    status=JobStatus.SCHEDULED if scheduled else JobStatus.PENDING,
+                    run_at=run_at if scheduled else None,
                     result=None,
                     error=None,
                     attempts=0,
@@ -139,21 +166,85 @@ class InMemoryJobStore:
                     finished_at=None,
                     updated_at=moment,
                 )
+                self._event(self.jobs[job_id], "scheduled" if scheduled else "submitted")
                 job_ids.append(job_id)
             if key is not None:
                 self.keys[key] = _Key(print_of(), tuple(job_ids), now + IDEMPOTENCY_TTL_S)
             return job_ids
 
+    def _event(self, job: Job, event: str, detail: str | None = None) -> None:
+        moment = datetime.fromtimestamp(self.clock(), UTC)
+        self.history.setdefault(job.job_id, []).append(
+            JobEvent(job.run, job.attempts, event, job.status.value, detail, moment)
+        )
+
+    def events(self, job_id: UUID) -> list[JobEvent]:
+        self._check_up()
+        with self._lock:
+            return list(self.history.get(job_id, []))
+
     def get(self, job_id: UUID) -> Job | None:
         self._check_up()
         return self.jobs.get(job_id)
 
-    def newest(self, limit: int) -> list[Job]:
+    def newest(self, limit: int, status: JobStatus | None = None) -> list[Job]:
         self._check_up()
         with self._lock:
-            ordered = sorted(self.jobs.values(), key=lambda j: str(j.job_id))
+            chosen = [j for j in self.jobs.values() if status is None or j.status == status]
+            ordered = sorted(chosen, key=lambda j: str(j.job_id))
             ordered.sort(key=lambda j: j.created_at, reverse=True)
             return ordered[:limit]
+
+    def cancel(self, job_id: UUID) -> JobStatus | None:
+        self._check_up()
+        with self._lock:
+            job = self.jobs.get(job_id)
+            if job is None:
+                return None
+            moment = datetime.fromtimestamp(self.clock(), UTC)
+            if job.status in (JobStatus.PENDING, JobStatus.SCHEDULED):
+                self.messages = [m for m in self.messages if m["msg_id"] != job.msg_id]
+                self._set(job, status=JobStatus.CANCELLED, finished_at=moment)
+                self._event(self.jobs[job_id], "cancelled")
+            elif job.status == JobStatus.RUNNING and job.cancel_requested_at is None:
+                self._set(job, cancel_requested_at=moment)
+                self._event(self.jobs[job_id], "cancel_requested")
+            return job.status
+
+    def retry(self, job_id: UUID) -> JobStatus | None:
+        self._check_up()
+        with self._lock:
+            job = self.jobs.get(job_id)
+            if job is None:
+                return None
+            if job.status.retryable:
+                msg_id = next(self._msg_ids)
+                self.messages = [m for m in self.messages if m["msg_id"] != job.msg_id]
+                self.messages.append(
+                    {"msg_id": msg_id, "job_id": str(job_id), "task_name": job.task_name}
+                )
+                self._set(
+                    job,
+                    status=JobStatus.PENDING,
+                    run=job.run + 1,
+                    attempts=0,
+                    msg_id=msg_id,
+                    result=None,
+                    error=None,
+                    progress=None,
+                    progress_total=None,
+                    progress_message=None,
+                    cancel_requested_at=None,
+                    started_at=None,
+                    finished_at=None,
+                    run_at=None,
+                )
+                self._event(self.jobs[job_id], "retried")
+            return job.status
+
+    def _set(self, job: Job, **changes: Any) -> None:
+        moment = datetime.fromtimestamp(self.clock(), UTC)
+        self.jobs[job.job_id] = replace(job, updated_at=moment, **changes)
 
 
 @dataclass

@@ -11,7 +11,14 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from functions.core.clock import SystemClock
-from functions.core.models import Claim, ClaimedBatch, JobStatus, Outcome, QueueMessage
+from functions.core.models import (
+    Claim,
+    ClaimedBatch,
+    JobStatus,
+    Outcome,
+    ProgressReport,
+    QueueMessage,
+)
 from functions.core.ports import Clock
 
 # How often a FakeClock's waiter looks at its event (threading.Event cannot notify a
@@ -74,6 +81,9 @@ class MemoryJob:
     result: str | None = None
     error: str | None = None
     writes: int = 0
+    cancel_requested: bool = False
+    progress: tuple[float, float | None, str | None] | None = None
+    progress_writes: int = 0
 
 
 @dataclass
@@ -161,6 +171,8 @@ class InMemoryWorkQueue:
                 if job is None:
                     continue
                 job.status, job.result, job.error = outcome.status, outcome.result, outcome.error
+                if job.cancel_requested and job.status == JobStatus.FAILED:
+                    job.status = JobStatus.CANCELLED  # as job_results_settle_cancel does
                 job.writes += 1
                 self._archive(outcome.claim.message.msg_id)
                 recorded.add(outcome.claim.message.msg_id)
@@ -173,6 +185,8 @@ class InMemoryWorkQueue:
             if job is None or message is None:
                 return False
             job.status, job.error = JobStatus.PENDING, error
+            if job.cancel_requested:
+                job.status = JobStatus.CANCELLED  # as job_results_settle_cancel does
             message.visible_at = self.clock.monotonic() + max(0.0, delay_s)
             return True
 
@@ -198,3 +212,29 @@ class InMemoryWorkQueue:
             for msg_id in msg_ids:
                 if msg_id in self.queue:
                     self.queue[msg_id].visible_at = self.clock.monotonic() + visibility_s
+
+    def request_cancel(self, job_id: UUID) -> JobStatus:
+        """What public.cancel_job does: a job not yet running is cancelled and its message
+        archived; a running one is marked for its worker; the status after the call."""
+        with self._lock:
+            job = self.jobs[job_id]
+            if job.status == JobStatus.PENDING:
+                job.status = JobStatus.CANCELLED
+                for msg_id in [m.msg_id for m in self.queue.values() if m.job_id == job_id]:
+                    self._archive(msg_id)
+            elif job.status == JobStatus.RUNNING:
+                job.cancel_requested = True
+            return job.status
+
+    def report_progress(self, reports: Sequence[ProgressReport]) -> None:
+        with self._lock:
+            for report in reports:
+                job = self.jobs.get(report.job_id)
+                if job is None or job.status != JobStatus.RUNNING or job.attempts != report.attempt:
+                    continue
+                job.progress = (report.done, report.total, report.message)
+                job.progress_writes += 1
+
+    def cancel_requested(self, job_ids: Sequence[UUID]) -> set[UUID]:
+        with self._lock:
+            return {j for j in job_ids if j in self.jobs and self.jobs[j].cancel_requested}

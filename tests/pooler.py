@@ -86,7 +86,7 @@ def pgbouncer(server_url: str) -> Iterator[Pooler]:
         [PGBOUNCER, str(folder / "pgbouncer.ini")],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        **identity,  # type: ignore[arg-type]
+        **identity,  # type: ignore[call-overload]
     )
     pooler = Pooler(port, user, password, folder / "pgbouncer.log")
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,9 +15,11 @@ import pytest
 
 from client.follow import follow_job
 from devstack.keys import generate_jwt_secret, mint_keys
+from devstack.postgres import free_port
 from devstack.realtime import GatewayConfig, RunningGateway, start_in_thread
 from devstack.services import ROOT
 from tests.stack import Stack, running_stack
+from tests.waiting import wait_for
 
 
 @pytest.fixture
@@ -24,7 +27,8 @@ def live(embedded_db_url: str) -> Iterator[tuple[Stack, RunningGateway, str]]:
     secret = generate_jwt_secret()
     gateway = start_in_thread(GatewayConfig(database_url=embedded_db_url, jwt_secret=secret))
     try:
-        with running_stack(embedded_db_url) as stack:
+        # simulate may run for a few seconds here: long enough to see progress and cancel it.
+        with running_stack(embedded_db_url, extra_env={"TASK_MAX_SECONDS": "5"}) as stack:
             yield stack, gateway, mint_keys(secret).anon_key
     finally:
         gateway.stop()
@@ -51,7 +55,10 @@ def test_follow_reports_each_status_until_completed(
     assert outcome.transitions[0] in ("pending", "running")
     assert set(outcome.transitions) <= {"pending", "running", "completed"}
     assert outcome.result is not None and outcome.result.startswith("Task 'Followed' completed")
-    assert [c["status"] for c in changes] == outcome.transitions
+    statuses = [c["status"] for c in changes]  # progress changes come in between
+    assert [s for n, s in enumerate(statuses) if n == 0 or statuses[n - 1] != s] == (
+        outcome.transitions
+    )
 
 
 def test_the_command_line_exits_1_for_a_failed_job(
@@ -90,3 +97,69 @@ def test_the_command_line_exits_2_when_the_api_refuses(
     )
     assert completed.returncode == 2
     assert "task_name is required and may not be blank" in completed.stderr
+
+
+def run_client(
+    args: list[str], stack: Stack, supabase_url: str, anon_key: str, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "client", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={
+            **os.environ,
+            "FUNCTIONS_URL": stack.url("submit"),
+            "SUPABASE_URL": supabase_url,
+            "SUPABASE_ANON_KEY": anon_key,
+        },
+    )
+
+
+def test_waiting_prints_progress_and_a_timeout_says_it_timed_out(
+    live: tuple[Stack, RunningGateway, str],
+) -> None:
+    stack, gateway, anon_key = live
+    realtime = f"http://127.0.0.1:{gateway.port}"
+    slow = ["Slow", "--payload", '{"seconds": 4}', "--wait", "--timeout", "2.5"]
+    completed = run_client(slow, stack, realtime, anon_key)
+    assert completed.returncode == 3, completed.stderr
+    assert completed.stderr.startswith("timed out: ")
+    assert len(completed.stderr.strip().splitlines()) == 1
+    running = [line for line in completed.stdout.splitlines() if " running " in line]
+    assert any(re.search(r"\d+(\.\d+)?/4 \(\d+%\)", line) for line in running), completed.stdout
+
+
+def test_cancel_and_retry_commands_and_their_exit_codes(
+    live: tuple[Stack, RunningGateway, str],
+) -> None:
+    stack, gateway, anon_key = live
+    realtime = f"http://127.0.0.1:{gateway.port}"
+    job_id = stack.submit("To cancel", payload={"seconds": 4})
+    wait_for(lambda: stack.job(job_id)["status"] == "running", timeout=30, what="running")
+    cancelled = run_client(["cancel", job_id], stack, realtime, anon_key)
+    assert cancelled.returncode == 0, cancelled.stderr
+    assert "cancel requested" in cancelled.stdout
+    wait_for(lambda: stack.job(job_id)["status"] == "cancelled", timeout=30, what="cancelled")
+    retried = run_client(["retry", job_id], stack, realtime, anon_key)
+    assert retried.returncode == 0 and "run 2" in retried.stdout, retried.stderr
+    done = stack.submit("Done", payload={"kind": "noop"})
+    wait_for(lambda: stack.job(done)["status"] == "completed", timeout=30, what="completed")
+    refused = run_client(["cancel", done], stack, realtime, anon_key)
+    assert refused.returncode == 2
+    assert refused.stderr.startswith("refused: 409 wrong_job_state")
+    missing = run_client(["retry", "not-a-job"], stack, realtime, anon_key)
+    assert missing.returncode == 2 and "is not a job id" in missing.stderr
+
+
+def test_realtime_unreachable_is_a_clear_error_not_a_traceback(
+    live: tuple[Stack, RunningGateway, str],
+) -> None:
+    stack, _, anon_key = live
+    closed = f"http://127.0.0.1:{free_port()}"
+    completed = run_client(["Nowhere", "--wait"], stack, closed, anon_key, timeout=60)
+    assert completed.returncode == 5, completed.stderr
+    assert completed.stderr.startswith(f"unreachable: could not reach Realtime at {closed}")
+    assert "Traceback" not in completed.stderr
+    assert len(completed.stderr.strip().splitlines()) == 1

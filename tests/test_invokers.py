@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -15,11 +16,12 @@ from botocore.exceptions import ClientError
 
 from devstack.postgres import free_port
 from devstack.services import function_process
-from functions import webhook
+from functions import once, webhook
+from functions.core.signatures import parse_secret, sign
 from functions.invokers import LAMBDA_MAX_ATTEMPTS, HttpInvoker, LambdaInvoker, RetrySchedule
 from functions.invokers import lambda_client as make_lambda_client
 from tests.scripted_http import Reply, scripted_server
-from tests.test_lambda import body_of, load_event, with_authorization
+from tests.test_lambda import SECRET, body_of, load_event, signed
 from tests.waiting import wait_for
 
 FAST = RetrySchedule(pauses_s=(0.05, 0.1, 0.2))
@@ -167,17 +169,16 @@ def throttled_webhook(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterato
     """The webhook as deployed (its own Lambda client), against a Lambda that always throttles."""
     with scripted_server(THROTTLED) as server:
         monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", server.url)
-        monkeypatch.setenv("WEBHOOK_SECRET", "lambda-test-webhook-secret")
+        monkeypatch.setenv("WEBHOOK_SECRET", SECRET)
         monkeypatch.setenv("PROCESS_JOB_FUNCTION_NAME", FUNCTION)
         monkeypatch.delenv("PROCESS_JOB_URL", raising=False)
-        webhook.reset()
+        once.reset_all()
         yield server
-        webhook.reset()
+        once.reset_all()
 
 
 def test_the_webhook_answers_503_when_lambda_keeps_throttling(throttled_webhook: Any) -> None:
-    event = with_authorization(load_event("http_post_webhook"), "Bearer lambda-test-webhook-secret")
-    response = webhook.handler(event, None)
+    response = webhook.handler(signed(load_event("http_post_webhook")), None)
     assert response["statusCode"] == 503
     assert body_of(response)["error"]["code"] == "unavailable"
     assert throttled_webhook.count() == LAMBDA_MAX_ATTEMPTS
@@ -187,13 +188,20 @@ def test_the_webhook_function_answers_at_once_and_retries_process_job_in_the_bac
     # process_job answers 503 while its database restarts, then takes the call.
     with scripted_server(Reply(503), Reply(503), Reply(200)) as process_job:
         port = free_port()
-        env = {"WEBHOOK_SECRET": "s3cret", "PROCESS_JOB_URL": process_job.url}
+        env = {"WEBHOOK_SECRET": SECRET, "PROCESS_JOB_URL": process_job.url}
         webhook_process = function_process("webhook", port, env).start()
         try:
+            body = json.dumps(MESSAGE).encode()
+            now = int(time.time())
             request = urllib.request.Request(
                 f"http://127.0.0.1:{port}/",
-                data=json.dumps(MESSAGE).encode(),
-                headers={"Content-Type": "application/json", "Authorization": "Bearer s3cret"},
+                data=body,
+                headers={
+                    "Content-Type": "application/json",
+                    "webhook-id": "msg_41",
+                    "webhook-timestamp": str(now),
+                    "webhook-signature": sign([parse_secret(SECRET)], "msg_41", now, body),
+                },
                 method="POST",
             )
             with urllib.request.urlopen(request, timeout=10) as response:

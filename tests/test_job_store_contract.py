@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ import pytest
 
 from functions import once
 from functions.core.errors import IdempotencyKeyInFlight, IdempotencyKeyReused, InvalidInput
-from functions.core.models import NewBatch, NewJob
+from functions.core.models import JobStatus, NewBatch, NewJob
 from functions.core.ports import JobStore
 from functions.db.store import PgJobStore
 from functions.fakes import IDEMPOTENCY_TTL_S, InMemoryJobStore
@@ -23,7 +24,8 @@ from tests.db_state import jobs_and_messages
 
 
 class Harness(Protocol):
-    store: JobStore
+    @property
+    def store(self) -> JobStore: ...
 
     def stored(self) -> tuple[int, int]: ...
 
@@ -207,3 +209,60 @@ def test_a_batch_key_in_flight_is_refused_at_once(harness: Harness) -> None:
     with harness.in_flight("busy"), pytest.raises(IdempotencyKeyInFlight):
         harness.store.submit_many(NewBatch((NewJob("a", {}),), "busy"))
     assert harness.stored() == (0, 0)
+
+
+def test_a_batch_opens_each_jobs_history_as_pending(harness: Harness) -> None:
+    job_ids = harness.store.submit_many(NewBatch((NewJob("a", {}), NewJob("b", {}))))
+    for job_id in job_ids:
+        job = harness.store.get(job_id)
+        assert job is not None and job.status is JobStatus.PENDING and job.run == 1
+        assert [(e.event, e.status) for e in harness.store.events(job_id)] == [
+            ("submitted", "pending")
+        ]
+
+
+def test_a_batch_item_with_a_start_time_refuses_the_batch(harness: Harness) -> None:
+    delayed = NewJob("b", {}, delay_s=5.0)
+    with pytest.raises(InvalidInput, match=re.escape("items[1]")):
+        harness.store.submit_many(NewBatch((NewJob("a", {}), delayed)))
+    assert harness.stored() == (0, 0)
+
+
+# --- the lifecycle (supabase/migrations/*_job_lifecycle.sql) --------------------------------
+
+
+def test_a_delayed_job_is_scheduled_and_a_bad_delay_refused(harness: Harness) -> None:
+    later = harness.store.submit(NewJob("a", {}, delay_s=60))
+    now = harness.store.submit(NewJob("b", {}, delay_s=0))
+    got_later, got_now = harness.store.get(later), harness.store.get(now)
+    assert got_later is not None and got_now is not None
+    assert (got_later.status, got_now.status) == (JobStatus.SCHEDULED, JobStatus.PENDING)
+    assert got_later.run_at is not None
+    for bad in (NewJob("c", {}, delay_s=-1), NewJob("c", {}, delay_s=31 * 86400)):
+        with pytest.raises(InvalidInput):
+            harness.store.submit(bad)
+    assert harness.stored() == (2, 2)
+    assert [j.job_id for j in harness.store.newest(10, JobStatus.SCHEDULED)] == [later]
+    assert [e.event for e in harness.store.events(later)] == ["scheduled"]
+
+
+def test_cancel_then_retry_a_job_that_never_ran(harness: Harness) -> None:
+    job_id = harness.store.submit(NewJob("a", {}))
+    assert harness.store.retry(job_id) == JobStatus.PENDING  # not retryable: unchanged
+    assert harness.store.cancel(job_id) == JobStatus.PENDING
+    assert harness.stored() == (1, 0)  # its message is gone
+    assert harness.store.cancel(job_id) == JobStatus.CANCELLED  # already: nothing changes
+    assert [j.job_id for j in harness.store.newest(10, JobStatus.CANCELLED)] == [job_id]
+    assert harness.store.retry(job_id) == JobStatus.CANCELLED
+    job = harness.store.get(job_id)
+    assert job is not None
+    assert (job.status, job.run, job.attempts, job.finished_at) == (JobStatus.PENDING, 2, 0, None)
+    assert harness.stored() == (1, 1)  # a new message
+    assert [(e.run, e.event) for e in harness.store.events(job_id)] == [
+        (1, "submitted"),
+        (1, "cancelled"),
+        (2, "retried"),
+    ]
+    missing = uuid.uuid4()
+    assert harness.store.cancel(missing) is None and harness.store.retry(missing) is None
+    assert harness.store.events(missing) == []

@@ -299,7 +299,14 @@ def test_process_job_completes_the_job(artifacts: Artifacts, embedded_db_url: st
         remaining_ms=120_000,
     )
     (answer,) = report["responses"]
-    assert answer == {"completed": 1, "failed": 0, "retried": 0, "skipped": 0, "handed_back": 0}
+    assert answer == {
+        "completed": 1,
+        "failed": 0,
+        "retried": 0,
+        "skipped": 0,
+        "handed_back": 0,
+        "cancelled": 0,
+    }
     assert report["psycopg_impl"] == "binary"
     with psycopg.connect(embedded_db_url) as conn:
         status = conn.execute(

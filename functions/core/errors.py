@@ -49,6 +49,13 @@ class IdempotencyKeyInFlight(JobSystemError):
     code = "idempotency_key_in_flight"
 
 
+class WrongJobState(JobSystemError):
+    """The job is not in a state the request can act on (cancel a finished job, retry one
+    that has not failed)."""
+
+    code = "wrong_job_state"
+
+
 class Misconfigured(JobSystemError):
     """The function's own settings are missing or wrong; nothing the caller sent is at fault."""
 

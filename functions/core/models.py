@@ -11,13 +11,20 @@ from uuid import UUID
 
 class JobStatus(enum.StrEnum):
     PENDING = "pending"
+    SCHEDULED = "scheduled"
     RUNNING = "running"
     COMPLETED = "completed"
     FAILED = "failed"
+    CANCELLED = "cancelled"
 
     @property
     def is_terminal(self) -> bool:
-        return self in (JobStatus.COMPLETED, JobStatus.FAILED)
+        return self in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+    @property
+    def retryable(self) -> bool:
+        """A person may run it again (``POST /jobs/<id>/retry``)."""
+        return self in (JobStatus.FAILED, JobStatus.CANCELLED)
 
 
 @dataclass(frozen=True)
@@ -34,11 +41,14 @@ class Job:
     started_at: datetime | None
     finished_at: datetime | None
     updated_at: datetime
+    progress: float | None = None
+    progress_total: float | None = None
+    progress_message: str | None = None
+    run_at: datetime | None = None
+    cancel_requested_at: datetime | None = None
+    run: int = 1
 
     def to_json(self) -> dict[str, Any]:
-        def iso(moment: datetime | None) -> str | None:
-            return moment.isoformat() if moment else None
-
         return {
             "job_id": str(self.job_id),
             "task_name": self.task_name,
@@ -52,7 +62,50 @@ class Job:
             "started_at": iso(self.started_at),
             "finished_at": iso(self.finished_at),
             "updated_at": iso(self.updated_at),
+            "progress": self.progress,
+            "progress_total": self.progress_total,
+            "progress_message": self.progress_message,
+            "run_at": iso(self.run_at),
+            "cancel_requested_at": iso(self.cancel_requested_at),
+            "run": self.run,
         }
+
+
+def iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+@dataclass(frozen=True)
+class JobEvent:
+    """One line of a job's history (public.job_events)."""
+
+    run: int
+    attempt: int
+    event: str
+    status: str
+    detail: str | None
+    at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "run": self.run,
+            "attempt": self.attempt,
+            "event": self.event,
+            "status": self.status,
+            "detail": self.detail,
+            "at": iso(self.at),
+        }
+
+
+@dataclass(frozen=True)
+class ProgressReport:
+    """A task's latest progress, as the heartbeat writes it for one attempt."""
+
+    job_id: UUID
+    attempt: int
+    done: float
+    total: float | None
+    message: str | None
 
 
 @dataclass(frozen=True)
@@ -62,6 +115,8 @@ class NewJob:
     task_name: str
     payload: dict[str, Any]
     idempotency_key: str | None = None
+    run_at: datetime | None = None
+    delay_s: float | None = None
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,12 @@ from functions.core.models import (
     Claim,
     ClaimedBatch,
     Job,
+    JobEvent,
+    JobStatus,
     NewBatch,
     NewJob,
     Outcome,
+    ProgressReport,
     QueueMessage,
 )
 
@@ -29,7 +32,19 @@ class JobStore(Protocol):
 
     def get(self, job_id: UUID) -> Job | None: ...
 
-    def newest(self, limit: int) -> list[Job]: ...
+    def newest(self, limit: int, status: JobStatus | None = None) -> list[Job]: ...
+
+    def events(self, job_id: UUID) -> list[JobEvent]: ...
+
+    def cancel(self, job_id: UUID) -> JobStatus | None:
+        """Cancel a job not yet running, or ask its worker to stop a running one (a finished
+        job is left as it is); the status it had before, None when there is no such job."""
+        ...
+
+    def retry(self, job_id: UUID) -> JobStatus | None:
+        """Run a failed or cancelled job again as a new run (any other is left as it is); the
+        status it had before, None when there is no such job."""
+        ...
 
 
 class WorkQueue(Protocol):
@@ -63,6 +78,15 @@ class WorkQueue(Protocol):
 
     def extend(self, msg_ids: Sequence[int], visibility_s: int) -> None:
         """Keep claimed messages invisible for another ``visibility_s`` seconds."""
+        ...
+
+    def report_progress(self, reports: Sequence[ProgressReport]) -> None:
+        """Store each running attempt's latest progress (an attempt that no longer owns its
+        job changes nothing)."""
+        ...
+
+    def cancel_requested(self, job_ids: Sequence[UUID]) -> set[UUID]:
+        """Those of ``job_ids`` a person asked to cancel."""
         ...
 
 

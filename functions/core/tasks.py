@@ -8,7 +8,9 @@ The task a job runs is its payload's ``kind`` (``simulate`` when absent); the jo
 from __future__ import annotations
 
 import importlib
+import math
 import random
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,6 +25,8 @@ DEFAULT_KIND = "simulate"
 INSTANT_LIMIT_S = 5.0
 # simulate sleeps at most its configured maximum; this covers the sleep's overshoot.
 SIMULATE_OVERRUN_S = 1.0
+# simulate reports its progress this often (the worker writes it at most twice a second).
+SIMULATE_STEP_S = 0.25
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,44 @@ class TaskSettings:
     simulate_max_s: float = 10.0
 
 
+MAX_PROGRESS_MESSAGE_CHARS = 200
+
+
+class JobCancelled(Exception):
+    """Raised by ``TaskContext.check`` (and ``sleep``) once a person asked to cancel the job."""
+
+
+Progress = tuple[float, float | None, str | None]
+
+
+class TaskControl:
+    """What a running task shares with its worker's heartbeat: the cancel flag the heartbeat
+    sets, and the task's latest progress, which the heartbeat takes and writes (latest wins)."""
+
+    def __init__(self) -> None:
+        self.cancel_event = threading.Event()
+        self._lock = threading.Lock()
+        self._latest: Progress | None = None
+
+    def put_progress(self, progress: Progress) -> None:
+        with self._lock:
+            self._latest = progress
+
+    def take_progress(self) -> Progress | None:
+        """The progress reported since the last take, if any."""
+        with self._lock:
+            latest, self._latest = self._latest, None
+        return latest
+
+
+def _number(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"progress {name} must be a finite number, not {value!r}")
+    if value < 0:
+        raise ValueError(f"progress {name} may not be negative")
+    return float(value)
+
+
 @dataclass(frozen=True)
 class TaskContext:
     job_id: UUID
@@ -40,6 +82,30 @@ class TaskContext:
     payload: dict[str, Any]
     attempt: int
     settings: TaskSettings = field(default_factory=TaskSettings)
+    control: TaskControl = field(default_factory=TaskControl)
+
+    def progress(self, done: float, total: float | None = None, message: str | None = None) -> None:
+        """Report how far the task is: ``done`` of ``total`` (``total`` omitted when unknown).
+        Cheap to call often: the worker writes the latest report at most twice a second."""
+        done_f = _number("done", done)
+        total_f = None if total is None else _number("total", total)
+        text = None if message is None else str(message)[:MAX_PROGRESS_MESSAGE_CHARS]
+        self.control.put_progress((done_f, total_f, text))
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether a person asked to cancel this job (seen within a second of the request)."""
+        return self.control.cancel_event.is_set()
+
+    def check(self) -> None:
+        """Raise JobCancelled if the job was cancelled: call it between steps of work."""
+        if self.cancelled:
+            raise JobCancelled("cancelled on request")
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep, but raise JobCancelled as soon as the job is cancelled."""
+        if self.control.cancel_event.wait(max(0.0, seconds)):
+            raise JobCancelled("cancelled on request")
 
 
 TaskFunction = Callable[[TaskContext], Any]
@@ -125,8 +191,11 @@ def simulate(ctx: TaskContext) -> str:
     else:
         duration = random.uniform(low, high)  # noqa: S311  # simulated work, not security
     started = time.monotonic()
-    time.sleep(duration)
+    while (elapsed := time.monotonic() - started) < duration:
+        ctx.progress(round(elapsed, 1), round(duration, 1), f"{elapsed:.0f} of {duration:.0f} s")
+        ctx.sleep(min(SIMULATE_STEP_S, duration - elapsed))
     took = time.monotonic() - started
+    ctx.progress(round(duration, 1), round(duration, 1), "done")
     return f"Task '{ctx.task_name}' completed in {took:.2f} seconds"
 
 

@@ -7,15 +7,17 @@ goes around these functions still cannot store a bad job.
 from __future__ import annotations
 
 import json
+import math
 import re
 import unicodedata
 from collections.abc import Collection, Mapping
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from functions.core import strict_json
 from functions.core.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
-from functions.core.models import NewBatch, NewJob, WakeUp
+from functions.core.models import JobStatus, NewBatch, NewJob, WakeUp
 
 MAX_TASK_NAME_CHARS = 200
 MAX_PAYLOAD_BYTES = 65_535
@@ -27,6 +29,13 @@ MAX_BODY_BYTES = 256 * 1024
 MAX_BATCH_JOBS = 1000
 DEFAULT_LIST_LIMIT = 20
 MAX_LIST_LIMIT = 100
+MAX_DELAY_S = 30 * 24 * 3600  # as submit_job's limit
+# RFC 3339 date-time with a zone (Z or an offset); a time without a zone would mean the
+# server's, which the caller cannot know.
+_RFC3339 = re.compile(
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})$"
+)
 _KIND = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _LIMIT = re.compile(r"^[0-9]{1,3}$")
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -139,9 +148,13 @@ def parse_new_job(document: Any, idempotency_key: str | None = None) -> NewJob:
     the payload, so the worker needs nothing but the row."""
     if not isinstance(document, dict):
         raise InvalidInput('the body must be a JSON object like {"task_name": "..."}')
-    unknown = set(document) - {"task_name", "payload", "kind"}
+    unknown = set(document) - {"task_name", "payload", "kind", "run_at", "delay_seconds"}
     if unknown:
-        raise InvalidInput(f"unknown field(s): {', '.join(sorted(unknown))}")
+        raise InvalidInput(f"unknown field(s): {', '.join(sorted(unknown))[:200]}")
+    run_at = parse_run_at(document.get("run_at"))
+    delay_s = parse_delay(document.get("delay_seconds"))
+    if run_at is not None and delay_s is not None:
+        raise InvalidInput("give run_at or delay_seconds, not both")
     payload = dict(validate_payload(document.get("payload")))
     kind = document.get("kind")
     if kind is not None:
@@ -153,6 +166,8 @@ def parse_new_job(document: Any, idempotency_key: str | None = None) -> NewJob:
         task_name=validate_task_name(document.get("task_name")),
         payload=payload,
         idempotency_key=validate_idempotency_key(idempotency_key),
+        run_at=run_at,
+        delay_s=delay_s,
     )
 
 
@@ -184,6 +199,12 @@ def parse_new_jobs(document: Any, idempotency_key: str | None = None) -> NewBatc
         # submit_jobs stores task_name and payload (kind goes into the payload): a field a
         # single job may take beyond these must be refused here, never dropped.
         extra = sorted(set(item) - set(_ITEM_FIELDS)) if isinstance(item, dict) else []
+        timed = [field for field in ("run_at", "delay_seconds") if field in extra]
+        if timed:
+            raise InvalidInput(
+                f"items[{index}].{timed[0]}: a batch's jobs start at once;"
+                " submit a job with a delayed start on its own"
+            )
         if extra:
             raise InvalidInput(
                 f"items[{index}]: unknown field(s): {', '.join(extra)[:200]}"
@@ -194,6 +215,49 @@ def parse_new_jobs(document: Any, idempotency_key: str | None = None) -> NewBatc
         except InvalidInput as exc:
             raise InvalidInput(_at_item(index, exc.message)) from None
     return NewBatch(jobs=tuple(jobs), idempotency_key=key)
+
+
+def parse_run_at(raw: Any) -> datetime | None:
+    """When a delayed job is due: an RFC 3339 date-time with its zone. How far ahead it may
+    be (30 days) is the database's to say, by its own clock."""
+    if raw is None:
+        return None
+    if not isinstance(raw, str) or not _RFC3339.match(raw):
+        raise InvalidInput("run_at must be a date-time with a time zone, like 2026-12-01T09:30:00Z")
+    try:
+        moment = datetime.fromisoformat(raw.upper().replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(f"run_at {raw[:40]!r} is not a real date and time") from None
+    if moment.year < 2000:
+        raise InvalidInput("run_at is before the year 2000")
+    return moment
+
+
+def parse_delay(raw: Any) -> float | None:
+    """``delay_seconds``: how long from now (the database's now) the job waits to start."""
+    if raw is None:
+        return None
+    if (
+        isinstance(raw, bool)
+        or not isinstance(raw, int | float)
+        or not math.isfinite(raw)
+        or not 0 <= raw <= MAX_DELAY_S
+    ):
+        raise InvalidInput(f"delay_seconds must be a number of seconds from 0 to {MAX_DELAY_S}")
+    return float(raw)
+
+
+def parse_status(raw: str | None) -> JobStatus | None:
+    """The ``status`` query parameter of the job list."""
+    if raw is None:
+        return None
+    try:
+        return JobStatus(raw)
+    except ValueError:
+        known = ", ".join(s.value for s in JobStatus)
+        raise InvalidInput(
+            f"query parameter status must be one of {known}, not {raw[:20]!r}"
+        ) from None
 
 
 def parse_job_id(raw: str) -> UUID:

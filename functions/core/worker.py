@@ -24,10 +24,25 @@ from typing import Any
 
 from functions.core.clock import SystemClock
 from functions.core.errors import UnknownTask
-from functions.core.models import Claim, ClaimedBatch, Failure, JobStatus, Outcome, QueueMessage
+from functions.core.models import (
+    Claim,
+    ClaimedBatch,
+    Failure,
+    JobStatus,
+    Outcome,
+    ProgressReport,
+    QueueMessage,
+)
 from functions.core.ports import Clock, WorkQueue
 from functions.core.retry import HandBack, Retry, RetryPolicy, next_step
-from functions.core.tasks import TaskContext, TaskRegistry, TaskSettings, kind_of
+from functions.core.tasks import (
+    JobCancelled,
+    TaskContext,
+    TaskControl,
+    TaskRegistry,
+    TaskSettings,
+    kind_of,
+)
 
 log = logging.getLogger("functions.worker")
 
@@ -35,6 +50,11 @@ MAX_ERROR_CHARS = 4000
 # A retry is claimed this long after it is due by our clock: the database compares
 # visibility with its own clock, and a hair's difference must not miss the message.
 VISIBILITY_SLACK_S = 0.05
+# The heartbeat's beat: each one writes the tasks' latest progress (so at most this many
+# writes a second per job, 2, the latest report winning) and looks for cancel requests (so a
+# running task learns of one within about this long plus a statement).
+CONTROL_TICK_S = 0.5
+CANCELLED = "cancelled on request"
 
 
 @dataclass(frozen=True)
@@ -53,10 +73,18 @@ class DrainReport:
     retried: int = 0
     skipped: int = 0
     handed_back: int = 0
+    cancelled: int = 0
 
     @property
     def handled(self) -> int:
-        return self.completed + self.failed + self.retried + self.skipped + self.handed_back
+        return (
+            self.completed
+            + self.failed
+            + self.retried
+            + self.skipped
+            + self.handed_back
+            + self.cancelled
+        )
 
     def to_json(self) -> dict[str, int]:
         return {
@@ -65,6 +93,7 @@ class DrainReport:
             "retried": self.retried,
             "skipped": self.skipped,
             "handed_back": self.handed_back,
+            "cancelled": self.cancelled,
         }
 
 
@@ -78,13 +107,16 @@ def render_result(value: Any) -> str:
 
 
 class _Heartbeat:
-    """Extends the visibility of in-flight messages so a long task keeps its claim."""
+    """Keeps in-flight messages invisible so a long task keeps its claim, writes the tasks'
+    progress, and passes cancel requests to them: the only thread besides the claimer that
+    talks to the database (task threads never do)."""
 
     def __init__(self, queue: WorkQueue, visibility_s: int, clock: Clock) -> None:
         self._queue = queue
         self._visibility_s = visibility_s
         self._clock = clock
         self._in_flight: set[int] = set()
+        self._watched: dict[int, tuple[Claim, TaskControl]] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="visibility-heartbeat", daemon=True)
@@ -101,12 +133,23 @@ class _Heartbeat:
         with self._lock:
             self._in_flight.add(msg_id)
 
+    def watch(self, claim: Claim, control: TaskControl) -> None:
+        with self._lock:
+            self._watched[claim.message.msg_id] = (claim, control)
+
     def remove(self, msg_id: int) -> None:
         with self._lock:
             self._in_flight.discard(msg_id)
+            self._watched.pop(msg_id, None)
 
     def _run(self) -> None:
-        while not self._clock.wait(self._stop, self._visibility_s / 3):
+        extend_every_s = self._visibility_s / 3
+        extended_at = self._clock.monotonic()
+        while not self._clock.wait(self._stop, min(CONTROL_TICK_S, extend_every_s)):
+            self._control()
+            if self._clock.monotonic() - extended_at < extend_every_s:
+                continue
+            extended_at = self._clock.monotonic()
             with self._lock:
                 msg_ids = sorted(self._in_flight)
             if not msg_ids:
@@ -115,6 +158,30 @@ class _Heartbeat:
                 self._queue.extend(msg_ids, self._visibility_s)
             except Exception:
                 log.exception("could not extend visibility of %s", msg_ids)
+
+    def _control(self) -> None:
+        with self._lock:
+            watched = list(self._watched.values())
+        if not watched:
+            return
+        reports = []
+        for claim, control in watched:
+            latest = control.take_progress()
+            if latest is not None:
+                done, total, message = latest
+                reports.append(
+                    ProgressReport(claim.message.job_id, claim.attempt, done, total, message)
+                )
+        try:
+            self._queue.report_progress(reports)
+            asked = self._queue.cancel_requested([c.message.job_id for c, _ in watched])
+        except Exception:
+            log.exception("could not write progress or read cancel requests")
+            return
+        for claim, control in watched:
+            if claim.message.job_id in asked and not control.cancel_event.is_set():
+                log.info("cancel requested", extra={"job_id": claim.message.job_id})
+                control.cancel_event.set()
 
 
 @dataclass(frozen=True)
@@ -125,6 +192,7 @@ class _Running:
     limit_s: float
     stop_at: float
     cut_short: bool  # the invocation's deadline comes before the task's own limit
+    control: TaskControl = field(default_factory=TaskControl)
 
 
 class Worker:
@@ -167,7 +235,7 @@ class Worker:
             kind_of(claim.payload), self.settings.task_settings, self.settings.task_timeout_s
         )
 
-    def run_task(self, claim: Claim) -> Any:
+    def run_task(self, claim: Claim, control: TaskControl | None = None) -> Any:
         function = self.registry.resolve(kind_of(claim.payload))
         return function(
             TaskContext(
@@ -176,11 +244,16 @@ class Worker:
                 payload=claim.payload,
                 attempt=claim.attempt,
                 settings=self.settings.task_settings,
+                control=control or TaskControl(),
             )
         )
 
     def outcome(self, run: _Running, future: Future[Any]) -> Outcome:
         claim = run.claim
+        if run.control.cancel_event.is_set() and not (future.done() and future.exception() is None):
+            # Asked to stop: whether the task noticed (it raised) or was stopped at its
+            # deadline, the job ends cancelled, never retried. A result it still produced wins.
+            return Outcome(claim, JobStatus.CANCELLED, None, CANCELLED)
         if not future.done():
             if run.cut_short:
                 error = "stopped at the invocation's deadline"
@@ -189,6 +262,8 @@ class Worker:
             return Outcome(claim, JobStatus.FAILED, None, error, Failure.TIMED_OUT)
         try:
             result = future.result()
+        except JobCancelled:
+            return Outcome(claim, JobStatus.CANCELLED, None, CANCELLED)
         except UnknownTask as exc:
             return Outcome(claim, JobStatus.FAILED, None, str(exc), Failure.PERMANENT)
         except Exception as exc:
@@ -299,10 +374,12 @@ class _Drain:
             # does not is handed back at the deadline, its attempt uncounted.
             limit_s = self.worker.time_limit(claim)
             own_end = self.clock.monotonic() + limit_s
-            future = self.pool.submit(self.worker.run_task, claim)
+            control = TaskControl()
+            self.heartbeat.watch(claim, control)
+            future = self.pool.submit(self.worker.run_task, claim, control)
             future.add_done_callback(lambda _: self.task_ended.set())
             pending[future] = _Running(
-                claim, limit_s, min(own_end, self.deadline), own_end > self.deadline
+                claim, limit_s, min(own_end, self.deadline), own_end > self.deadline, control
             )
 
         # Outcomes are recorded as their tasks end, each group that ends together in one
@@ -375,6 +452,8 @@ class _Drain:
                 continue  # a newer attempt owns the job; this one's outcome is dropped
             if outcome.status == JobStatus.COMPLETED:
                 self.report.completed += 1
+            elif outcome.status == JobStatus.CANCELLED:
+                self.report.cancelled += 1
             else:
                 self.report.failed += 1
                 log.info(

@@ -2,16 +2,41 @@
 
 QUEUE = "work_queue"
 
-SUBMIT_JOB = "select public.submit_job(%(task_name)s, %(payload)s, %(idempotency_key)s)"
+SUBMIT_JOB = """select public.submit_job(%(task_name)s, %(payload)s, %(idempotency_key)s,
+    %(run_at)s, %(delay_seconds)s)"""
 SUBMIT_JOBS = "select public.submit_jobs(%(items)s, %(idempotency_key)s)"
 
 JOB_COLUMNS = """job_id, task_name, payload, status, result, error, attempts, msg_id,
-    created_at, started_at, finished_at, updated_at"""
+    created_at, started_at, finished_at, updated_at, progress, progress_total, progress_message,
+    run_at, cancel_requested_at, run"""
 
 GET_JOB = f"select {JOB_COLUMNS} from public.job_results where job_id = %(job_id)s"
 
 NEWEST_JOBS = f"""select {JOB_COLUMNS} from public.job_results
     order by created_at desc, job_id limit %(limit)s"""
+
+NEWEST_JOBS_WITH_STATUS = f"""select {JOB_COLUMNS} from public.job_results
+    where status = %(status)s
+    order by created_at desc, job_id limit %(limit)s"""
+
+JOB_EVENTS = """select run, attempt, event, status, detail, at from public.job_events
+    where job_id = %(job_id)s order by event_id"""
+
+# Both return the job's status after the call, or null when there is no such job.
+CANCEL_JOB = "select public.cancel_job(%(job_id)s)"
+RETRY_JOB = "select public.retry_job(%(job_id)s)"
+
+# The heartbeat's two statements: the latest progress of running attempts (only while the
+# attempt still owns the job), and which in-flight jobs a person asked to cancel.
+REPORT_PROGRESS = """update public.job_results j
+    set progress = p.done, progress_total = p.total, progress_message = p.message
+    from unnest(%(job_ids)s::uuid[], %(attempts)s::int[], %(dones)s::float8[],
+                %(totals)s::float8[], %(messages)s::text[])
+         as p(job_id, attempt, done, total, message)
+    where j.job_id = p.job_id and j.status = 'running' and j.attempts = p.attempt"""
+
+CANCEL_REQUESTED = """select job_id from public.job_results
+    where job_id = any(%(job_ids)s::uuid[]) and cancel_requested_at is not null"""
 
 # One statement claims a batch and marks its first deliveries running. Redeliveries (read_ct
 # above 1) are only claimed here: the worker starts those one at a time.
@@ -24,7 +49,8 @@ CLAIM_AND_START = """with claimed as materialized (
         from claimed c
         where c.read_ct <= 1
           and j.job_id = (c.message ->> 'job_id')::uuid
-          and j.status in ('pending', 'running')
+          and j.msg_id = c.msg_id
+          and j.status in ('pending', 'scheduled', 'running')
         returning c.msg_id, j.task_name, j.payload, j.attempts
     )
     select c.msg_id, c.read_ct, c.message, s.task_name, s.payload, s.attempts
@@ -33,7 +59,8 @@ CLAIM_AND_START = """with claimed as materialized (
 
 START_ATTEMPT = """update public.job_results
     set status = 'running', attempts = attempts + 1, started_at = now(), error = null
-    where job_id = %(job_id)s and status in ('pending', 'running')
+    where job_id = %(job_id)s and msg_id = %(msg_id)s
+      and status in ('pending', 'scheduled', 'running')
     returning task_name, payload, attempts"""
 
 # Outcomes of a group of attempts, written and archived in one statement (one transaction);

@@ -23,10 +23,12 @@ from functions.core.models import (
     Claim,
     ClaimedBatch,
     Job,
+    JobEvent,
     JobStatus,
     NewBatch,
     NewJob,
     Outcome,
+    ProgressReport,
     QueueMessage,
 )
 from functions.db import queries
@@ -42,6 +44,16 @@ SUBMIT_ERRORS: dict[str, type[JobSystemError]] = {
 
 def _job(row: dict[str, Any]) -> Job:
     return Job(**{**row, "status": JobStatus(row["status"])})
+
+
+def _item(job: NewJob) -> dict[str, Any]:
+    """A batch item as submit_jobs takes it; a start time goes along so that it refuses it."""
+    item: dict[str, Any] = {"task_name": job.task_name, "payload": job.payload}
+    if job.run_at is not None:
+        item["run_at"] = job.run_at.isoformat()
+    if job.delay_s is not None:
+        item["delay_seconds"] = job.delay_s
+    return item
 
 
 class PgJobStore:
@@ -68,12 +80,14 @@ class PgJobStore:
                 "task_name": job.task_name,
                 "payload": Jsonb(job.payload),
                 "idempotency_key": job.idempotency_key,
+                "run_at": job.run_at,
+                "delay_seconds": job.delay_s,
             },
         )
         return UUID(str(job_id))
 
     def submit_many(self, batch: NewBatch) -> list[UUID]:
-        items = [{"task_name": j.task_name, "payload": j.payload} for j in batch.jobs]
+        items = [_item(job) for job in batch.jobs]
         job_ids = self._submit(
             queries.SUBMIT_JOBS,
             {"items": Jsonb(items), "idempotency_key": batch.idempotency_key},
@@ -85,10 +99,31 @@ class PgJobStore:
             row = cur.execute(queries.GET_JOB, {"job_id": job_id}).fetchone()
         return _job(row) if row else None
 
-    def newest(self, limit: int) -> list[Job]:
+    def newest(self, limit: int, status: JobStatus | None = None) -> list[Job]:
         with connection(self._url) as conn, conn.cursor(row_factory=dict_row) as cur:
-            rows = cur.execute(queries.NEWEST_JOBS, {"limit": limit}).fetchall()
+            if status is None:
+                rows = cur.execute(queries.NEWEST_JOBS, {"limit": limit}).fetchall()
+            else:
+                rows = cur.execute(
+                    queries.NEWEST_JOBS_WITH_STATUS, {"limit": limit, "status": status.value}
+                ).fetchall()
         return [_job(row) for row in rows]
+
+    def events(self, job_id: UUID) -> list[JobEvent]:
+        with connection(self._url) as conn, conn.cursor(row_factory=dict_row) as cur:
+            rows = cur.execute(queries.JOB_EVENTS, {"job_id": job_id}).fetchall()
+        return [JobEvent(**row) for row in rows]
+
+    def cancel(self, job_id: UUID) -> JobStatus | None:
+        return self._steer(queries.CANCEL_JOB, job_id)
+
+    def retry(self, job_id: UUID) -> JobStatus | None:
+        return self._steer(queries.RETRY_JOB, job_id)
+
+    def _steer(self, statement: str, job_id: UUID) -> JobStatus | None:
+        with connection(self._url) as conn:
+            row = conn.execute(statement, {"job_id": job_id}).fetchone()
+        return JobStatus(row[0]) if row and row[0] is not None else None
 
 
 def _message(msg_id: int, read_count: int, body: dict[str, Any]) -> QueueMessage:
@@ -151,7 +186,9 @@ class PgWorkQueue:
 
     def start(self, message: QueueMessage) -> Claim | None:
         with self._conn() as conn, conn.transaction():
-            row = conn.execute(queries.START_ATTEMPT, {"job_id": message.job_id}).fetchone()
+            row = conn.execute(
+                queries.START_ATTEMPT, {"job_id": message.job_id, "msg_id": message.msg_id}
+            ).fetchone()
             if row is None:
                 conn.execute(
                     queries.ARCHIVE_MESSAGES,
@@ -214,3 +251,25 @@ class PgWorkQueue:
             conn.execute(
                 queries.EXTEND_VISIBILITY, {"msg_ids": list(msg_ids), "visibility_s": visibility_s}
             )
+
+    def report_progress(self, reports: Sequence[ProgressReport]) -> None:
+        if not reports:
+            return
+        with self._conn() as conn:
+            conn.execute(
+                queries.REPORT_PROGRESS,
+                {
+                    "job_ids": [r.job_id for r in reports],
+                    "attempts": [r.attempt for r in reports],
+                    "dones": [r.done for r in reports],
+                    "totals": [r.total for r in reports],
+                    "messages": [r.message for r in reports],
+                },
+            )
+
+    def cancel_requested(self, job_ids: Sequence[UUID]) -> set[UUID]:
+        if not job_ids:
+            return set()
+        with self._conn() as conn:
+            rows = conn.execute(queries.CANCEL_REQUESTED, {"job_ids": list(job_ids)}).fetchall()
+        return {UUID(str(row[0])) for row in rows}

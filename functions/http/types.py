@@ -19,6 +19,7 @@ STATUS_FOR_ERROR: dict[type[errors.JobSystemError], int] = {
     errors.NotFound: 404,
     errors.MethodNotAllowed: 405,
     errors.IdempotencyKeyInFlight: 409,
+    errors.WrongJobState: 409,
     errors.PayloadTooLarge: 413,
     errors.UnsupportedMediaType: 415,
     errors.IdempotencyKeyReused: 422,

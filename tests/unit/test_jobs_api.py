@@ -263,7 +263,7 @@ def test_an_unexpected_error_is_a_bare_500_and_the_traceback_goes_to_the_log(
     store: InMemoryJobStore, caplog: pytest.LogCaptureFixture
 ) -> None:
     class Broken(InMemoryJobStore):
-        def newest(self, limit: int) -> list[Any]:
+        def newest(self, limit: int, status: Any = None) -> list[Any]:
             raise RuntimeError("secret detail")
 
     response = SubmitApi(Broken(), "*").handle(HttpRequest("GET", "/jobs", {}))
@@ -295,6 +295,8 @@ def test_an_array_is_a_batch_answered_with_its_ids_in_order(
     assert [store.jobs[i].task_name for i in ids] == ["a", "b"]
     assert store.jobs[ids[0]].payload == {"kind": "noop"}
     assert stored(store) == (2, 2)
+    # Each job of a batch has its own history, opened as a single job's is.
+    assert [[e.event for e in store.events(i)] for i in ids] == [["submitted"], ["submitted"]]
 
 
 @pytest.mark.parametrize(
@@ -308,6 +310,14 @@ def test_an_array_is_a_batch_answered_with_its_ids_in_order(
         ([{"task_name": "a"}, {"task_name": "b", "payload": 3}], "items[1].payload must be"),
         ([{"task_name": "a"}, {"task_name": "b", "x": 1}], "items[1]: unknown field(s): x"),
         ([[{"task_name": "a"}]], "items[0] must be a JSON object"),
+        (
+            [{"task_name": "a"}, {"task_name": "b", "delay_seconds": 5}],
+            "items[1].delay_seconds: a batch's jobs start at once",
+        ),
+        (
+            [{"task_name": "a", "run_at": "2026-12-01T09:30:00Z"}],
+            "items[0].run_at: a batch's jobs start at once",
+        ),
     ],
 )
 def test_a_bad_batch_is_refused_whole_naming_the_item(

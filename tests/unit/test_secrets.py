@@ -17,7 +17,7 @@ from functions.http.types import HttpRequest, HttpResponse
 
 REGION = "eu-central-1"
 DB_URL = "postgresql://svc:s3cr3t-db-password@db.example.invalid:6543/postgres"
-WEBHOOK_SECRET = "whsec_c2VjcmV0LXZhbHVlLWZvci10ZXN0cw=="
+WEBHOOK_SECRET = "whsec_c2VjcmV0LXZhbHVlLWZvci10ZXN0cy0zMi1ieXRlcyE="
 
 
 @pytest.fixture

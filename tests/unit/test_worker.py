@@ -290,7 +290,7 @@ def test_a_long_task_keeps_its_claim(clock: FakeClock) -> None:
 
     @registry.task("long", time_limit_s=100)
     def long(ctx: TaskContext) -> str:
-        clock.wait_for_waiter(10.0)  # the heartbeat, every third of the visibility
+        clock.wait_for_waiter(0.5)  # the heartbeat's first beat (it extends every 10 s)
         clock.advance(25)  # past the 10 s heartbeat, within the 30 s visibility
         return "kept" if extended.wait(5) else "never extended"
 
