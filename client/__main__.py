@@ -5,6 +5,9 @@ cancel or retry one.
     python -m client cancel JOB_ID
     python -m client retry JOB_ID
 
+With --access-token (or SUPABASE_ACCESS_TOKEN) a user's own jobs: submitted as theirs,
+followed, cancelled and retried as them; without it, the public demo jobs.
+
 Exit status (each with a one-line message on stderr when not 0):
   0  submitted (with --wait: completed); cancel or retry accepted
   1  the job failed (--wait)
@@ -68,16 +71,27 @@ def progress_text(row: dict[str, Any]) -> str:
     return text
 
 
+def add_access_token(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--access-token",
+        default=os.environ.get("SUPABASE_ACCESS_TOKEN"),
+        help="a Supabase user's access token: the job is theirs (own jobs); default: public",
+    )
+
+
 def steer(argv: list[str]) -> int:
     """``cancel JOB_ID`` / ``retry JOB_ID``."""
     parser = argparse.ArgumentParser(prog=f"python -m client {argv[0]}")
     parser.add_argument("job_id")
     parser.add_argument("--functions-url", default=os.environ.get("FUNCTIONS_URL"))
+    add_access_token(parser)
     args = parser.parse_args(argv[1:])
     if not args.functions_url:
         parser.error("give --functions-url or set FUNCTIONS_URL")
     try:
-        code, job = steer_job(args.functions_url, args.job_id, argv[0])
+        code, job = steer_job(
+            args.functions_url, args.job_id, argv[0], access_token=args.access_token
+        )
     except SubmitError as exc:
         return refused(exc)
     if argv[0] == "retry":
@@ -115,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--functions-url", default=os.environ.get("FUNCTIONS_URL"))
     parser.add_argument("--supabase-url", default=os.environ.get("SUPABASE_URL"))
     parser.add_argument("--anon-key", default=os.environ.get("SUPABASE_ANON_KEY"))
+    add_access_token(parser)
     args = parser.parse_args(argv)
     if not args.functions_url:
         parser.error("give --functions-url or set FUNCTIONS_URL")
@@ -126,7 +141,12 @@ def main(argv: list[str] | None = None) -> int:
         if not args.wait:
             print(
                 submit_job(
-                    args.functions_url, args.task_name, args.kind, payload, delay_s=args.delay
+                    args.functions_url,
+                    args.task_name,
+                    args.kind,
+                    payload,
+                    delay_s=args.delay,
+                    access_token=args.access_token,
                 )
             )
             return EXIT_OK
@@ -143,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
                 on_change=StatusPrinter(sys.stdout),
                 timeout_s=args.timeout,
                 delay_s=args.delay,
+                access_token=args.access_token,
             )
         )
     except SubmitError as exc:

@@ -59,11 +59,15 @@ async def follow_job(
     on_change: Callable[[dict[str, Any]], None] | None = None,
     timeout_s: float = 600.0,
     delay_s: float | None = None,
+    access_token: str | None = None,
 ) -> FollowResult:
     """Submit a job and wait, through Realtime, until it completes, fails or is cancelled.
-    ``on_change`` sees each change of status or progress."""
+    ``on_change`` sees each change of status or progress. With a user's ``access_token`` the
+    job is theirs, and Realtime is joined as them (RLS shows it only to them)."""
     try:
         supabase: AsyncClient = await acreate_client(supabase_url, anon_key)
+        if access_token:
+            await supabase.realtime.set_auth(access_token)
     except Exception as exc:
         raise RealtimeUnavailable(f"could not reach Realtime at {supabase_url}: {exc}") from None
     changes: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
@@ -90,9 +94,15 @@ async def follow_job(
                 f"could not reach Realtime at {supabase_url}: {reason}"
             ) from None
         job_id = await asyncio.to_thread(
-            submit_job, functions_url, task_name, kind, payload, None, 30.0, delay_s
+            submit_job,
+            functions_url,
+            task_name,
+            kind,
+            payload,
+            delay_s=delay_s,
+            access_token=access_token,
         )
-        current = await asyncio.to_thread(get_job, functions_url, job_id)
+        current = await asyncio.to_thread(get_job, functions_url, job_id, access_token=access_token)
         transitions: list[str] = []
         latest: dict[str, Any] = {}
 

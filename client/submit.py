@@ -23,6 +23,10 @@ def _error(response: httpx.Response) -> SubmitError:
         return SubmitError(response.status_code, "http_error", response.text[:200])
 
 
+def _authorization(access_token: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {access_token}"} if access_token else {}
+
+
 def submit_job(
     functions_url: str,
     task_name: str,
@@ -31,8 +35,9 @@ def submit_job(
     idempotency_key: str | None = None,
     timeout_s: float = 30.0,
     delay_s: float | None = None,
+    access_token: str | None = None,
 ) -> str:
-    """POST /jobs; the new job's id."""
+    """POST /jobs; the new job's id. With a user's ``access_token`` the job is theirs."""
     body: dict[str, Any] = {"task_name": task_name}
     if kind:
         body["kind"] = kind
@@ -41,6 +46,7 @@ def submit_job(
     if delay_s is not None:
         body["delay_seconds"] = delay_s
     headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+    headers.update(_authorization(access_token))
     try:
         response = httpx.post(
             f"{functions_url.rstrip('/')}/jobs", json=body, headers=headers, timeout=timeout_s
@@ -52,10 +58,16 @@ def submit_job(
     return str(response.json()["job_id"])
 
 
-def get_job(functions_url: str, job_id: str, timeout_s: float = 30.0) -> dict[str, Any]:
-    """GET /jobs/<job_id>."""
+def get_job(
+    functions_url: str, job_id: str, timeout_s: float = 30.0, access_token: str | None = None
+) -> dict[str, Any]:
+    """GET /jobs/<job_id> (a user's own job needs their ``access_token``)."""
     try:
-        response = httpx.get(f"{functions_url.rstrip('/')}/jobs/{job_id}", timeout=timeout_s)
+        response = httpx.get(
+            f"{functions_url.rstrip('/')}/jobs/{job_id}",
+            headers=_authorization(access_token),
+            timeout=timeout_s,
+        )
     except httpx.HTTPError as exc:
         raise SubmitError(0, "unreachable", f"could not reach {functions_url}: {exc}") from None
     if response.status_code != 200:
@@ -65,12 +77,19 @@ def get_job(functions_url: str, job_id: str, timeout_s: float = 30.0) -> dict[st
 
 
 def steer_job(
-    functions_url: str, job_id: str, action: str, timeout_s: float = 30.0
+    functions_url: str,
+    job_id: str,
+    action: str,
+    timeout_s: float = 30.0,
+    access_token: str | None = None,
 ) -> tuple[int, dict[str, Any]]:
-    """POST /jobs/<job_id>/cancel or /retry; the answer's status and the job."""
+    """POST /jobs/<job_id>/cancel or /retry; the answer's status and the job (a user's own
+    job needs their ``access_token``)."""
     try:
         response = httpx.post(
-            f"{functions_url.rstrip('/')}/jobs/{job_id}/{action}", timeout=timeout_s
+            f"{functions_url.rstrip('/')}/jobs/{job_id}/{action}",
+            headers=_authorization(access_token),
+            timeout=timeout_s,
         )
     except httpx.HTTPError as exc:
         raise SubmitError(0, "unreachable", f"could not reach {functions_url}: {exc}") from None

@@ -84,7 +84,12 @@ def _children(
         "TASK_MAX_SECONDS": cfg.task_seconds[1],
     }
     children = [
-        function_process("submit", cfg.ports.submit, {"DATABASE_URL": database_url}),
+        function_process(
+            "submit",
+            cfg.ports.submit,
+            # The project's JWT secret verifies user tokens (own jobs).
+            {"DATABASE_URL": database_url, "SUPABASE_JWT_SECRET": jwt_secret},
+        ),
         function_process(
             "webhook",
             cfg.ports.webhook,

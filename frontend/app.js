@@ -49,6 +49,12 @@ const ui = {
   body: $("jobs-body"),
   count: $("jobs-count"),
   note: $("jobs-note"),
+  taskNameCount: $("task-name-count"),
+  payloadHint: $("payload-hint"),
+  accountText: $("account-text"),
+  accountError: $("account-error"),
+  signIn: $("sign-in"),
+  signOut: $("sign-out"),
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -424,9 +430,11 @@ class ApiError extends Error {}
 async function api(config, path, init) {
   let response;
   try {
+    const token = await accessToken();
+    const auth = token ? { Authorization: `Bearer ${token}` } : {};
     response = await fetch(`${config.functionsUrl}${path}`, {
       ...init,
-      headers: { Accept: "application/json", ...(init && init.headers) },
+      headers: { Accept: "application/json", ...auth, ...(init && init.headers) },
     });
   } catch (error) {
     throw new ApiError(`Could not reach the jobs API (${error.message}).`);
@@ -440,9 +448,11 @@ let loadGeneration = 0;
 
 async function loadJobs(config) {
   const generation = ++loadGeneration;
+  const asIdentity = identity;
   try {
     const filter = statusFilter ? `&status=${encodeURIComponent(statusFilter)}` : "";
     const body = await api(config, `/jobs?limit=${LIST_LIMIT}${filter}`);
+    if (asIdentity !== identity) return;
     loadedOnce = true;
     // Every version goes through merge, so an answer that is older than events already
     // shown changes nothing; answers may arrive in any order.
@@ -530,6 +540,14 @@ function wireForm(config) {
       showFormError(error, field ?? ui.payload);
       return;
     }
+    const length = [...submission.task_name.trim()].length;
+    if (length > TASK_NAME_LIMIT) {
+      showFormError(
+        `The task name is ${length} characters long; the limit is ${TASK_NAME_LIMIT}. Shorten it by ${length - TASK_NAME_LIMIT}.`,
+        ui.taskName,
+      );
+      return;
+    }
     busy = true;
     ui.form.setAttribute("aria-busy", "true");
     ui.submit.classList.add("is-busy");
@@ -558,7 +576,7 @@ function wireForm(config) {
         .then((job) => apply([job]))
         .catch(() => {});
     } catch (failure) {
-      showFormError(failure.message, fieldFor(failure.message));
+      showFormError(humanize(failure.message), fieldFor(failure.message));
     } finally {
       busy = false;
       ui.form.removeAttribute("aria-busy");
@@ -621,6 +639,7 @@ function renderDetail(job) {
   fact("Task", String(job.task_name ?? ""));
   fact("Status", String(job.status));
   fact("Run", `${job.run ?? 1} (attempt ${job.attempts ?? 0})`);
+  fact("Visible to", job.owner_id ? "you only (private)" : "everyone (public demo)");
   if (job.run_at) fact("Starts at", formatMoment(job.run_at));
   if (job.result != null) fact("Result", String(job.result));
   if (job.error) fact("Error", String(job.error));
@@ -723,13 +742,9 @@ function startRealtime(config) {
     liveUpdatesOff(config, "supabase.js could not be loaded");
     return;
   }
-  let client;
-  try {
-    client = window.supabase.createClient(config.supabaseUrl, config.supabaseAnonKey, {
-      auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
-    });
-  } catch (error) {
-    setConnection("offline", String(error.message || error));
+  const client = supabaseClient(config);
+  if (!client) {
+    setConnection("offline", "the Supabase URL was refused");
     liveUpdatesOff(config, "the Supabase URL was refused");
     return;
   }
@@ -789,6 +804,177 @@ function startRealtime(config) {
 
 // ---------------------------------------------------------------------------------------------
 
+// ---------------------------------------------------------------------------------------------
+// Kinds of task (GET /kinds): the selector, and hints from each kind's payload schema
+
+const TASK_NAME_LIMIT = 200;
+let kinds = new Map();
+
+function schemaHint(kind) {
+  const spec = kinds.get(kind || "simulate");
+  if (!spec) return null;
+  const schema = spec.payload_schema || {};
+  const fields = Object.entries(schema.properties || {}).map(([name, field]) => {
+    const rules = [field.type === "integer" ? "whole number" : field.type];
+    if (typeof field.minimum === "number") rules.push(`at least ${field.minimum}`);
+    if (typeof field.maximum === "number") rules.push(`at most ${field.maximum}`);
+    if (typeof field.maxLength === "number") rules.push(`up to ${field.maxLength} characters`);
+    const required = (schema.required || []).includes(name) ? ", required" : "";
+    const about = field.description ? `: ${field.description}` : "";
+    return `"${name}" (${rules.filter(Boolean).join(", ")}${required})${about}`;
+  });
+  const limit = `Runs for at most ${spec.time_limit_s} s.`;
+  if (!fields.length) return `${spec.description} ${limit}`.trim();
+  const others = schema.additionalProperties === false ? "" : " Other fields are kept as they are.";
+  return `${spec.description} Payload fields: ${fields.join("; ")}.${others} ${limit}`.trim();
+}
+
+function showKindHint() {
+  const hint = schemaHint(ui.kind.value);
+  if (hint) setText(ui.payloadHint, hint);
+}
+
+async function loadKinds(config) {
+  let body;
+  try {
+    body = await api(config, "/kinds");
+  } catch {
+    return; // the selector keeps the built-in kinds it was written with
+  }
+  const list = Array.isArray(body && body.kinds) ? body.kinds : [];
+  if (!list.length) return;
+  kinds = new Map(list.map((spec) => [spec.kind, spec]));
+  const chosen = ui.kind.value;
+  ui.kind.replaceChildren();
+  const fallback = document.createElement("option");
+  fallback.value = "";
+  fallback.textContent = kinds.has("simulate") ? "Default (simulate)" : "Default";
+  ui.kind.append(fallback);
+  // The default kind first, then the others by name.
+  const ordered = [...list].sort((a, b) =>
+    a.kind === "simulate" ? -1 : b.kind === "simulate" ? 1 : a.kind < b.kind ? -1 : 1,
+  );
+  for (const spec of ordered) {
+    const option = document.createElement("option");
+    option.value = spec.kind;
+    option.textContent = spec.description ? `${spec.kind} — ${spec.description}` : spec.kind;
+    ui.kind.append(option);
+  }
+  ui.kind.value = kinds.has(chosen) ? chosen : "";
+  ui.kind.dataset.source = "api";
+  showKindHint();
+}
+
+function showTaskNameCount() {
+  const length = [...ui.taskName.value.trim()].length;
+  const over = length > TASK_NAME_LIMIT;
+  ui.taskNameCount.classList.toggle("is-over", over);
+  setText(
+    ui.taskNameCount,
+    over
+      ? `${length} characters: ${length - TASK_NAME_LIMIT} over the limit of ${TASK_NAME_LIMIT}`
+      : `${length} / ${TASK_NAME_LIMIT} characters`,
+  );
+}
+
+/** An API message in the words of the form: field names become the labels a person sees. */
+function humanize(message) {
+  let text = message.replace(/\s*\(task '[a-z0-9_]+'\)$/, "");
+  const unknown = /^kind '([^']*)' is not a known task \(known: ([^)]*)\)/.exec(text);
+  if (unknown) return `“${unknown[1]}” is not a kind of task this system runs (it runs ${unknown[2]}).`;
+  text = text.replace(/^payload\.([A-Za-z0-9_.[\]]+) /, (_, path) => {
+    const spec = kinds.get(ui.kind.value || "simulate");
+    const field = spec && spec.payload_schema.properties && spec.payload_schema.properties[path];
+    return `${field && field.title ? field.title : `“${path}”`} (in the payload) `;
+  });
+  text = text
+    .replace(/^task_name\b/, "The task name")
+    .replace(/^payload\b/, "The payload")
+    .replace(/^kind\b/, "The kind")
+    .replace(/^Idempotency-Key\b/, "The idempotency key");
+  if (/^the access token is not valid/.test(text)) {
+    text = "Your sign-in has expired or is not valid here. Sign out and keep your jobs private again.";
+  }
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Own jobs: an anonymous sign-in (supabase-js auth.signInAnonymously()). Signed in, the API
+// and Realtime act for the user, whose jobs only they see; signed out, the public demo.
+
+let supabase = null;
+let session = null;
+let identity = 0;
+
+function supabaseClient(config) {
+  if (supabase) return supabase;
+  if (!window.supabase || typeof window.supabase.createClient !== "function") return null;
+  try {
+    supabase = window.supabase.createClient(config.supabaseUrl, config.supabaseAnonKey, {
+      auth: { persistSession: true, autoRefreshToken: true, detectSessionInUrl: false },
+    });
+  } catch {
+    return null;
+  }
+  return supabase;
+}
+
+async function accessToken() {
+  if (!supabase || !session) return null;
+  const { data } = await supabase.auth.getSession();
+  return data && data.session ? data.session.access_token : null;
+}
+
+function showAccount() {
+  const signedIn = Boolean(session);
+  ui.signIn.hidden = signedIn;
+  ui.signOut.hidden = !signedIn;
+  ui.form.dataset.owner = signedIn ? "user" : "public";
+  setText(
+    ui.accountText,
+    signedIn
+      ? `Private: signed in anonymously (${session.user.id.slice(0, 8)}). Only you see your jobs.`
+      : "Public demo: everyone with this page sees these jobs.",
+  );
+}
+
+function switchedIdentity(config) {
+  identity += 1; // answers to reads made as the previous identity are dropped
+  for (const jobId of [...jobs.keys()]) forget(jobId);
+  detailJobId = null; // the open job was the previous identity's
+  ui.detail.hidden = true;
+  render(new Set());
+  showAccount();
+  loadJobs(config);
+}
+
+async function wireAccount(config) {
+  const client = supabaseClient(config);
+  if (!client) {
+    ui.signIn.disabled = true;
+    setText(ui.accountError, "Signing in needs supabase.js, which did not load.");
+    return;
+  }
+  ui.signIn.addEventListener("click", async () => {
+    setText(ui.accountError, "");
+    const { data, error } = await client.auth.signInAnonymously();
+    if (error) {
+      setText(ui.accountError, `Could not sign in: ${error.message}`);
+      return;
+    }
+    session = data.session;
+    switchedIdentity(config);
+  });
+  ui.signOut.addEventListener("click", async () => {
+    await client.auth.signOut();
+    session = null;
+    switchedIdentity(config);
+  });
+  const { data } = await client.auth.getSession();
+  session = data && data.session ? data.session : null;
+  showAccount();
+}
+
 function main() {
   const config = readConfig();
   if (!config) {
@@ -797,12 +983,18 @@ function main() {
     return;
   }
   wireForm(config);
+  ui.kind.addEventListener("change", showKindHint);
+  ui.taskName.addEventListener("input", showTaskNameCount);
   wireLifecycle(config);
-  loadJobs(config);
-  startRealtime(config);
+  // A kept session (a reload) is restored before the first read, so the list is the user's.
+  wireAccount(config).finally(() => {
+    loadJobs(config);
+    loadKinds(config);
+    startRealtime(config);
+  });
 }
 
 main();
 
 // For the browser tests, which reach the page's own merge rule with import("./app.js").
-export { apply as applyVersions, isNotOlder, micros, REFRESH_MS };
+export { apply as applyVersions, humanize, isNotOlder, micros, REFRESH_MS };

@@ -23,6 +23,9 @@ SSM_SUFFIX = "_SSM_PARAMETER"
 SECRETS_MANAGER_SUFFIX = "_SECRET_ARN"
 
 
+JWT_SECRET = "SUPABASE_JWT_SECRET"  # noqa: S105  # the variable's name, not a secret
+
+
 class ConfigError(RuntimeError):
     """A required setting is missing or malformed."""
 
@@ -62,6 +65,15 @@ def secret(env: Mapping[str, str], name: str, purpose: str) -> str:
             f" {name}{SECRETS_MANAGER_SUFFIX} or, for local runs, {name})"
         )
     return value
+
+
+def jwt_secret(env: Mapping[str, str] = os.environ) -> str:
+    """The project's JWT secret (``SUPABASE_JWT_SECRET``), which signs user access tokens; ""
+    when unset (every source), and the jobs API then serves the public demo mode only."""
+    names = [JWT_SECRET + suffix for suffix in ("", SSM_SUFFIX, SECRETS_MANAGER_SUFFIX)]
+    if not any(env.get(name, "").strip() for name in names):
+        return ""
+    return secret(env, JWT_SECRET, "to verify user access tokens")
 
 
 def database_url(env: Mapping[str, str] = os.environ) -> str:

@@ -5,8 +5,9 @@ InMemoryJobStore keeps submit_job's rules (supabase/migrations/*_submit_job.sql 
 *_idempotency_fingerprint.sql): the same validation, and Idempotency-Key replay, 422 on a
 different request, 409 while in flight, expiry after a day; submit_jobs's (*_submit_jobs.sql):
 a batch of 1 to 1,000 stored all or none, errors naming the item, one key for the whole batch;
-and the lifecycle's (*_job_lifecycle.sql): delayed start, cancel_job, retry_job, the status
-filter, job events.
+the lifecycle's (*_job_lifecycle.sql): delayed start, cancel_job, retry_job, the status filter,
+job events; and the owner scoping of the API's queries (*_job_owner.sql): another owner's job
+is absent.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import itertools
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,7 +30,7 @@ from functions.core.errors import (
     InvalidInput,
     Unavailable,
 )
-from functions.core.models import Job, JobEvent, JobStatus, NewBatch, NewJob
+from functions.core.models import Caller, Job, JobEvent, JobStatus, NewBatch, NewJob, TaskKind
 
 IDEMPOTENCY_TTL_S = 24 * 3600  # as expires_at's default in the migration
 
@@ -84,7 +85,9 @@ class InMemoryJobStore:
 
     def submit(self, job: NewJob) -> UUID:
         self._check_up()
-        return self._store([job], job.idempotency_key, lambda: fingerprint(job), False)[0]
+        return self._store(
+            [job], job.idempotency_key, lambda: fingerprint(job), job.owner, False
+        )[0]
 
     def submit_many(self, batch: NewBatch) -> list[UUID]:
         self._check_up()
@@ -96,11 +99,20 @@ class InMemoryJobStore:
                     f"items[{index}] has unknown field(s); a job is {{task_name, payload}}"
                 )
         return self._store(
-            list(batch.jobs), batch.idempotency_key, lambda: batch_fingerprint(batch), True
+            list(batch.jobs),
+            batch.idempotency_key,
+            lambda: batch_fingerprint(batch),
+            batch.owner,
+            True,
         )
 
     def _store(
-        self, jobs: list[NewJob], raw_key: str | None, print_of: Callable[[], str], batch: bool
+        self,
+        jobs: list[NewJob],
+        raw_key: str | None,
+        print_of: Callable[[], str],
+        owner: Caller | None,
+        batch: bool,
     ) -> list[UUID]:
         # The database's own checks, which hold whatever the caller validated; every item is
         # checked before anything is stored.
@@ -165,6 +177,7 @@ class InMemoryJobStore:
                     started_at=None,
                     finished_at=None,
                     updated_at=moment,
+                    owner_id=owner.user_id if owner else None,
                 )
                 self._event(self.jobs[job_id], "scheduled" if scheduled else "submitted")
                 job_ids.append(job_id)
@@ -178,27 +191,40 @@ class InMemoryJobStore:
             JobEvent(job.run, job.attempts, event, job.status.value, detail, moment)
         )
 
-    def events(self, job_id: UUID) -> list[JobEvent]:
+    def events(self, job_id: UUID, owner: UUID | None = None) -> list[JobEvent]:
         self._check_up()
         with self._lock:
+            if self._owned(job_id, owner) is None:
+                return []
             return list(self.history.get(job_id, []))
 
-    def get(self, job_id: UUID) -> Job | None:
-        self._check_up()
-        return self.jobs.get(job_id)
+    def _owned(self, job_id: UUID, owner: UUID | None) -> Job | None:
+        # As the API's queries: another owner's job (or an owned one, for owner None) is absent.
+        job = self.jobs.get(job_id)
+        return job if job is not None and job.owner_id == owner else None
 
-    def newest(self, limit: int, status: JobStatus | None = None) -> list[Job]:
+    def get(self, job_id: UUID, owner: UUID | None = None) -> Job | None:
+        self._check_up()
+        return self._owned(job_id, owner)
+
+    def newest(
+        self, limit: int, status: JobStatus | None = None, owner: UUID | None = None
+    ) -> list[Job]:
         self._check_up()
         with self._lock:
-            chosen = [j for j in self.jobs.values() if status is None or j.status == status]
+            chosen = [
+                j
+                for j in self.jobs.values()
+                if j.owner_id == owner and (status is None or j.status == status)
+            ]
             ordered = sorted(chosen, key=lambda j: str(j.job_id))
             ordered.sort(key=lambda j: j.created_at, reverse=True)
             return ordered[:limit]
 
-    def cancel(self, job_id: UUID) -> JobStatus | None:
+    def cancel(self, job_id: UUID, owner: UUID | None = None) -> JobStatus | None:
         self._check_up()
         with self._lock:
-            job = self.jobs.get(job_id)
+            job = self._owned(job_id, owner)
             if job is None:
                 return None
             moment = datetime.fromtimestamp(self.clock(), UTC)
@@ -211,10 +237,10 @@ class InMemoryJobStore:
                 self._event(self.jobs[job_id], "cancel_requested")
             return job.status
 
-    def retry(self, job_id: UUID) -> JobStatus | None:
+    def retry(self, job_id: UUID, owner: UUID | None = None) -> JobStatus | None:
         self._check_up()
         with self._lock:
-            job = self.jobs.get(job_id)
+            job = self._owned(job_id, owner)
             if job is None:
                 return None
             if job.status.retryable:
@@ -245,6 +271,27 @@ class InMemoryJobStore:
     def _set(self, job: Job, **changes: Any) -> None:
         moment = datetime.fromtimestamp(self.clock(), UTC)
         self.jobs[job.job_id] = replace(job, updated_at=moment, **changes)
+
+
+@dataclass
+class InMemoryKindCatalog:
+    """A KindCatalog in a dict; ``builtin()`` holds the registry's kinds as the migration
+    seeds them."""
+
+    published: dict[str, TaskKind] = field(default_factory=dict)
+
+    @classmethod
+    def builtin(cls) -> InMemoryKindCatalog:
+        from functions.core.tasks import TaskSettings, registry
+
+        default_timeout_s = 600.0  # TASK_TIMEOUT_SECONDS' default
+        return cls({k.kind: k for k in registry.describe(TaskSettings(), default_timeout_s)})
+
+    def kinds(self) -> dict[str, TaskKind]:
+        return dict(self.published)
+
+    def publish(self, kinds: Sequence[TaskKind]) -> None:
+        self.published.update({k.kind: k for k in kinds})
 
 
 @dataclass

@@ -4,6 +4,7 @@ invocations from the webhook and the scheduled sweeper)."""
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +16,11 @@ if TYPE_CHECKING:
     import flask
 
     from functions.config import WorkerConfig
+    from functions.core.models import TaskKind
+    from functions.core.ports import KindCatalog
     from functions.core.worker import Worker
+
+log = logging.getLogger("functions.process_job")
 
 # Time kept back from Lambda's limit so the last batch can record its outcome.
 LAMBDA_MARGIN_S = 30.0
@@ -28,11 +33,15 @@ def _build_worker() -> tuple[Worker, WorkerConfig]:
     from functions.core.retry import RetryPolicy
     from functions.core.tasks import TaskSettings, load_task_modules, registry
     from functions.core.worker import Worker, WorkerSettings
-    from functions.db.store import PgWorkQueue
+    from functions.db.store import PgKindCatalog, PgWorkQueue
 
     logs.configure()
     cfg = WorkerConfig.from_env()
     load_task_modules(list(cfg.task_modules))
+    task_settings = TaskSettings(cfg.task_min_s, cfg.task_max_s)
+    _publish_kinds(
+        PgKindCatalog(cfg.database_url), registry.describe(task_settings, cfg.task_timeout_s)
+    )
     queue = PgWorkQueue(cfg.database_url)
     worker = Worker(
         queue=queue,
@@ -42,10 +51,22 @@ def _build_worker() -> tuple[Worker, WorkerConfig]:
             batch_size=cfg.batch_size,
             visibility_s=cfg.visibility_s,
             task_timeout_s=cfg.task_timeout_s,
-            task_settings=TaskSettings(cfg.task_min_s, cfg.task_max_s),
+            task_settings=task_settings,
         ),
     )
     return worker, cfg
+
+
+def _publish_kinds(catalog: KindCatalog, kinds: list[TaskKind]) -> None:
+    """Tell submit which kinds this worker runs. A database that is down now does not stop the
+    worker: the kinds were published by an earlier cold start or seeded by the migration, and
+    the next cold start publishes again."""
+    from functions.core.errors import Unavailable
+
+    try:
+        catalog.publish(kinds)
+    except Unavailable as exc:
+        log.warning("could not publish the task kinds: %s", exc.message)
 
 
 _worker = PerProcess(_build_worker)

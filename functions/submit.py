@@ -14,10 +14,16 @@ if TYPE_CHECKING:
 
 def _build() -> Handler:
     from functions import config
-    from functions.db.store import PgJobStore
+    from functions.db.store import PgJobStore, PgKindCatalog
     from functions.http.submit_api import SubmitApi
 
-    return SubmitApi(PgJobStore(config.database_url()), config.cors_origin()).handle
+    url = config.database_url()
+    return SubmitApi(
+        PgJobStore(url),
+        config.cors_origin(),
+        kinds=PgKindCatalog(url),
+        jwt_secret=config.jwt_secret(),
+    ).handle
 
 
 _entry = Entry(_build)

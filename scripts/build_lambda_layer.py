@@ -22,7 +22,7 @@ SITE_DIR = LAYER_DIR / "python"
 STAMP = LAYER_DIR / ".built-for"
 
 # What the functions import besides the standard library and boto3 (which the runtime has).
-REQUIREMENTS = ("psycopg[binary]==3.3.9", "psycopg-pool==3.3.3")
+REQUIREMENTS = ("psycopg[binary]==3.3.9", "psycopg-pool==3.3.3", "PyJWT==2.15.1")
 # Must match serverless.yml's runtime and architecture (scripts/check_serverless_package.py
 # checks the template against these; tests/test_lambda_artifacts.py imports every compiled
 # module of the layer under this CPython).

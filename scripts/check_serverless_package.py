@@ -75,6 +75,8 @@ ROUTES = {
     "GET /jobs/{job_id}": "submit",
     "OPTIONS /jobs": "submit",
     "OPTIONS /jobs/{job_id}": "submit",
+    "GET /kinds": "submit",
+    "OPTIONS /kinds": "submit",
     "POST /webhook": "webhook",
 }
 LAYER_ID = "PythonDepsLambdaLayer"
@@ -82,7 +84,11 @@ USES_LAYER = {"submit": True, "webhook": False, "process_job": True}
 # Imported by the functions but provided elsewhere: boto3 by the Lambda runtime, flask only
 # under TYPE_CHECKING (functions-framework's type, never imported on Lambda).
 PROVIDED_BY_RUNTIME = {"boto3", "botocore", "flask"}
-LAYER_FILES = ("python/psycopg/__init__.py", "python/psycopg_pool/__init__.py")
+LAYER_FILES = (
+    "python/psycopg/__init__.py",
+    "python/psycopg_pool/__init__.py",
+    "python/jwt/__init__.py",
+)
 LAYER_BINARY = re.compile(rf"^python/psycopg_binary/.*\.{ABI}-x86_64-linux-gnu\.so$")
 FORBIDDEN_IN_ZIP = re.compile(r"(^|/)(__pycache__|tests?)(/|$)|\.pyc$|(^|/)test_[^/]*\.py$")
 

@@ -112,7 +112,9 @@ def running_browser_stack(
     jwt_secret = generate_jwt_secret()
     anon_key = mint_keys(jwt_secret).anon_key
     realtime_port = free_port()
-    with running_stack(database_url, extra_env=task_env) as stack:
+    with running_stack(
+        database_url, extra_env=task_env, submit_env={"SUPABASE_JWT_SECRET": jwt_secret}
+    ) as stack:
         config_js = page_config_js(
             stack.url("submit"), f"http://127.0.0.1:{realtime_port}", anon_key
         )

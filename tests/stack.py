@@ -17,6 +17,7 @@ from devstack.config import generate_webhook_secret
 from devstack.postgres import free_port
 from devstack.relay import start_in_thread
 from devstack.services import ManagedProcess, function_process
+from devstack.sweeper import sweep_once
 from tests.waiting import wait_for
 
 FAST_TASKS = {
@@ -95,6 +96,10 @@ class Stack:
         sink = {"log_sink": self.log_sink} if self.log_sink is not None else {}
         process = function_process(name, self.ports[name], self.env_for(name), **sink).start()
         self.processes[name] = process
+        if name == "process_job":
+            # As the deployed sweeper's first run does: the worker's cold start publishes its
+            # task kinds (the test task modules' too), which submit then accepts.
+            sweep_once(self.url("process_job"), self.secret, timeout_s=30)
         return process
 
     def env_for(self, name: str) -> dict[str, str]:
@@ -107,13 +112,14 @@ class Stack:
             return {"WEBHOOK_SECRET": self.secret, "PROCESS_JOB_URL": self.url("process_job")}
         if name == "process_job":
             return {**common, **FAST_TASKS, **self.extra_env}
-        return common
+        return {**common, **self.submit_env}
 
     extra_env: dict[str, str] = field(default_factory=dict)
     # Where the functions connect when not directly (a transaction pooler in front of it).
     functions_database_url: str | None = None
     log_sink: IO[str] | None = None
     database_env: dict[str, str] = field(default_factory=dict)
+    submit_env: dict[str, str] = field(default_factory=dict)
 
 
 @contextmanager
@@ -125,6 +131,7 @@ def running_stack(
     functions_database_url: str | None = None,
     log_sink: IO[str] | None = None,
     database_env: Mapping[str, str] | None = None,
+    submit_env: Mapping[str, str] | None = None,
 ) -> Iterator[Stack]:
     stack = Stack(
         database_url=database_url,
@@ -134,6 +141,7 @@ def running_stack(
         functions_database_url=functions_database_url,
         log_sink=log_sink,
         database_env=dict(database_env or {}),
+        submit_env=dict(submit_env or {}),
     )
     with psycopg.connect(database_url, autocommit=True) as conn:
         migrate.configure_webhook(conn, stack.url("webhook"), stack.secret)

@@ -226,41 +226,51 @@ def test_a_running_job_shows_a_ticking_elapsed_time(
     expect(elapsed).to_have_text(re.compile(r"^took 3\.\d s$"))
 
 
-def test_invalid_input_shows_the_servers_message(page: Page) -> None:
+def test_invalid_input_shows_the_servers_message_in_the_forms_words(page: Page) -> None:
     alert = page.get_by_role("alert").filter(has_text=re.compile("."))
     name_field = page.get_by_label("Task name")
 
-    # A blank name, with the browser's own `required` check taken away: the server refuses it.
+    # A blank name, with the browser's own `required` check taken away: the server refuses it,
+    # and the page says so with the field's label, not its name in the API.
     name_field.evaluate("el => el.removeAttribute('required')")
     with page.expect_response(lambda r: r.request.method == "POST") as answer:
         submit_button(page).click()
     assert answer.value.status == 400
     server_message = answer.value.json()["error"]["message"]
     assert server_message == "task_name is required and may not be blank"
-    expect(alert).to_have_text(server_message)
+    expect(alert).to_have_text("The task name is required and may not be blank")
     expect(name_field).to_have_attribute("aria-invalid", "true")
     expect(name_field).to_be_focused()
 
-    # Too long (the field's maxlength taken away as well).
-    name_field.evaluate("el => el.removeAttribute('maxlength')")
+    # Too long: nothing cuts it (no maxlength); the count shows the limit as it is typed, and
+    # the page refuses it before sending.
+    assert name_field.get_attribute("maxlength") is None
     name_field.fill("x" * 201)
-    with page.expect_response(lambda r: r.request.method == "POST") as answer:
-        submit_button(page).click()
-    assert answer.value.status == 400
-    expect(alert).to_have_text("task_name is 201 characters long; the limit is 200")
+    assert len(name_field.input_value()) == 201
+    expect(page.get_by_test_id("task-name-count")).to_have_text(
+        "201 characters: 1 over the limit of 200"
+    )
+    posts: list[str] = []
+    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+    submit_button(page).click()
+    expect(alert).to_have_text(
+        "The task name is 201 characters long; the limit is 200. Shorten it by 1."
+    )
+    assert posts == []
+    name_field.fill("x" * 200)
+    expect(page.get_by_test_id("task-name-count")).to_have_text("200 / 200 characters")
 
-    # A payload that is JSON but not an object: the server's words again.
+    # A payload that is JSON but not an object: the server's words, with the field's label.
     name_field.fill("valid name")
     page.get_by_label("Payload").fill("[1, 2]")
     with page.expect_response(lambda r: r.request.method == "POST") as answer:
         submit_button(page).click()
     assert answer.value.status == 400
-    expect(alert).to_have_text(answer.value.json()["error"]["message"])
-    expect(alert).to_contain_text("payload must be a JSON object")
+    assert answer.value.json()["error"]["message"].startswith("payload must be a JSON object")
+    expect(alert).to_contain_text("The payload must be a JSON object")
+    posts.clear()
 
     # Not JSON at all: caught before anything is sent.
-    posts: list[str] = []
-    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
     page.get_by_label("Payload").fill('{"seconds": 3')
     submit_button(page).click()
     expect(alert).to_contain_text("The payload is not valid JSON")
@@ -551,3 +561,122 @@ def test_the_page_names_what_is_missing_without_a_configuration(browser: Browser
         expect(bare.get_by_test_id("config-problem")).to_contain_text("config.js")
         expect(connection(bare)).to_have_attribute("data-state", "offline")
         context.close()
+
+
+# --- typed tasks and own jobs ----------------------------------------------------------------
+
+
+def test_the_kinds_and_their_hints_come_from_the_api_and_a_mismatch_is_explained(
+    page: Page, browser_stack: BrowserStack
+) -> None:
+    kind = page.get_by_label("Kind")
+    expect(kind).to_have_attribute("data-source", "api")  # replaced from GET /kinds
+    # The built-in kinds, and whatever the stack's worker published at its cold start (the
+    # test task modules' kinds too).
+    status, body = browser_stack.stack.request("submit", "GET", "/kinds")
+    assert status == 200
+    published = sorted(k["kind"] for k in body["kinds"])
+    assert {"echo", "fail", "noop", "simulate"} <= set(published)
+    texts = kind.locator("option").all_inner_texts()
+    shown = [t.split(" — ")[0] for t in texts[1:]]
+    assert shown == ["simulate", *(k for k in published if k != "simulate")]
+    assert texts[0] == "Default (simulate)"
+    hint = page.get_by_test_id("payload-hint")
+    expect(hint).to_contain_text('"seconds" (number, at least 0)')
+    kind.select_option("fail")
+    expect(hint).to_contain_text('"message" (string, up to 1000 characters)')
+
+    kind.select_option("simulate")
+    page.get_by_label("Task name").fill(unique("typed"))
+    page.get_by_label("Payload").fill('{"seconds": "abc"}')
+    with page.expect_response(lambda r: r.request.method == "POST") as answer:
+        submit_button(page).click()
+    assert answer.value.status == 400
+    assert "payload.seconds must be a number" in answer.value.json()["error"]["message"]
+    alert = page.get_by_test_id("form-error")
+    expect(alert).to_have_text("Seconds (in the payload) must be a number, not a string")
+    expect(page.get_by_label("Payload")).to_have_attribute("aria-invalid", "true")
+
+
+def sign_in_on(page: Page) -> str:
+    with page.expect_response(lambda r: "/auth/v1/signup" in r.url) as answer:
+        page.get_by_test_id("sign-in").click()
+    assert answer.value.status == 200, answer.value.text()
+    expect(page.get_by_test_id("account-text")).to_contain_text("Only you see your jobs")
+    return str(answer.value.json()["user"]["id"])
+
+
+def test_two_signed_in_users_each_see_only_their_own_jobs_live(
+    browser: Browser, browser_stack: BrowserStack, page: Page
+) -> None:
+    other = browser.new_context(viewport=DESKTOP)
+    bob = other.new_page()
+    try:
+        bob.goto(browser_stack.page_url)
+        expect(connection(bob)).to_have_attribute("data-state", "live")
+        alice_id, bob_id = sign_in_on(page), sign_in_on(bob)
+        assert alice_id != bob_id
+        public = browser_stack.stack.submit(unique("public demo"), kind="noop")
+
+        alices = submit_on_page(page, unique("alice's"), "noop")
+        bobs = submit_on_page(bob, unique("bob's"), "noop")
+        expect(row(page, alices)).to_have_attribute("data-status", "completed")
+        expect(row(bob, bobs)).to_have_attribute("data-status", "completed")
+        # Both finished: had the other's changes been sent, they would be on screen by now.
+        # A job submitted after them in each page's own name is the marker that both pages
+        # received everything committed before it.
+        last = submit_on_page(page, unique("alice's last"), "noop")
+        bobs_last = submit_on_page(bob, unique("bob's last"), "noop")
+        expect(row(page, last)).to_have_attribute("data-status", "completed")
+        expect(row(bob, bobs_last)).to_have_attribute("data-status", "completed")
+        assert row(bob, alices).count() == 0 and row(bob, last).count() == 0
+        assert row(page, bobs_last).count() == 0
+        assert row(page, bobs).count() == 0
+        assert row(page, public).count() == 0 and row(bob, public).count() == 0
+
+        with psycopg.connect(browser_stack.database_url) as conn:
+            owners: dict[str, str | None] = dict(
+                conn.execute(
+                    "select job_id::text, owner_id::text from job_results where job_id = any(%s)",
+                    ([alices, bobs, public],),
+                ).fetchall()
+            )
+        assert owners == {alices: alice_id, bobs: bob_id, public: None}
+
+        # Rows that reach a page only through Realtime (no API read follows an insert made
+        # elsewhere): each user's page gets its own, never the other's or the public one.
+        with psycopg.connect(browser_stack.database_url, autocommit=True) as conn:
+            inserted = {}
+            for who, owner in (("alice", alice_id), ("bob", bob_id), ("public", None)):
+                row_id = conn.execute(
+                    "insert into job_results (task_name, owner_id) values (%s, %s)"
+                    " returning job_id::text",
+                    (unique(f"{who} live"), owner),
+                ).fetchone()
+                assert row_id is not None
+                inserted[who] = row_id[0]
+            # Committed last, for both: once each page shows its own, the others were sent.
+            ends = {}
+            for who, owner in (("alice", alice_id), ("bob", bob_id)):
+                end = conn.execute(
+                    "insert into job_results (task_name, owner_id) values ('end', %s)"
+                    " returning job_id::text",
+                    (owner,),
+                ).fetchone()
+                assert end is not None
+                ends[who] = end[0]
+        expect(row(page, inserted["alice"])).to_be_visible()
+        expect(row(bob, inserted["bob"])).to_be_visible()
+        expect(row(page, ends["alice"])).to_be_visible()
+        expect(row(bob, ends["bob"])).to_be_visible()
+        for shown_on, hidden in ((page, ("bob", "public")), (bob, ("alice", "public"))):
+            for who in hidden:
+                assert row(shown_on, inserted[who]).count() == 0
+
+        # Signed out, the page is the public demo again: the public job, not Alice's.
+        page.get_by_test_id("sign-out").click()
+        expect(page.get_by_test_id("account-text")).to_contain_text("Public demo")
+        expect(row(page, public)).to_be_visible()
+        assert row(page, alices).count() == 0
+    finally:
+        other.close()

@@ -190,3 +190,37 @@ def test_a_bad_delay_is_refused_on_the_page_before_anything_is_sent(page: Page) 
     expect(page.get_by_test_id("form-error")).to_contain_text("Start after")
     expect(delay).to_have_attribute("aria-invalid", "true")
     assert sent == []
+
+
+def test_a_signed_in_user_cancels_their_private_job_which_nobody_else_can(
+    page: Page, browser_stack: BrowserStack
+) -> None:
+    with page.expect_response(lambda r: "/auth/v1/signup" in r.url) as signed_up:
+        page.get_by_test_id("sign-in").click()
+    assert signed_up.value.status == 200, signed_up.value.text()
+    expect(page.get_by_test_id("account-text")).to_contain_text("Only you see your jobs")
+    page.get_by_label("Task name").fill(unique("Private later"))
+    page.get_by_test_id("delay").fill("3600")
+    with page.expect_response(
+        lambda r: r.request.method == "POST" and r.url.endswith("/jobs")
+    ) as answer:
+        page.get_by_label("Task name").press("Enter")
+    assert answer.value.status == 202
+    job_id = str(answer.value.json()["job_id"])
+    job = row(page, job_id)
+    expect(job).to_have_attribute("data-status", "scheduled")
+    # An anonymous caller of the API can neither cancel nor read it.
+    stack = browser_stack.stack
+    assert stack.request("submit", "POST", f"/jobs/{job_id}/cancel")[0] == 404
+    assert stack.request("submit", "GET", f"/jobs/{job_id}")[0] == 404
+    job.get_by_test_id("job-cancel").click()
+    expect(job).to_have_attribute("data-status", "cancelled")
+    job.get_by_test_id("job-details").click()
+    facts = page.get_by_test_id("job-detail-facts")
+    expect(facts).to_contain_text("you only (private)")
+    events = page.get_by_test_id("job-events").get_by_test_id("job-event")
+    expect(events).to_have_count(2)
+    expect(events.nth(1)).to_have_attribute("data-event", "cancelled")
+    page.get_by_test_id("sign-out").click()
+    expect(page.get_by_test_id("job-detail")).to_be_hidden()
+    expect(job).to_have_count(0)

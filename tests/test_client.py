@@ -11,6 +11,8 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
+import psycopg
 import pytest
 
 from client.follow import follow_job
@@ -28,7 +30,11 @@ def live(embedded_db_url: str) -> Iterator[tuple[Stack, RunningGateway, str]]:
     gateway = start_in_thread(GatewayConfig(database_url=embedded_db_url, jwt_secret=secret))
     try:
         # simulate may run for a few seconds here: long enough to see progress and cancel it.
-        with running_stack(embedded_db_url, extra_env={"TASK_MAX_SECONDS": "5"}) as stack:
+        with running_stack(
+            embedded_db_url,
+            extra_env={"TASK_MAX_SECONDS": "5"},
+            submit_env={"SUPABASE_JWT_SECRET": secret},
+        ) as stack:
             yield stack, gateway, mint_keys(secret).anon_key
     finally:
         gateway.stop()
@@ -59,6 +65,37 @@ def test_follow_reports_each_status_until_completed(
     assert [s for n, s in enumerate(statuses) if n == 0 or statuses[n - 1] != s] == (
         outcome.transitions
     )
+
+
+def test_with_a_users_access_token_the_job_is_theirs_and_followed_as_them(
+    live: tuple[Stack, RunningGateway, str],
+) -> None:
+    stack, gateway, anon_key = live
+    supabase_url = f"http://127.0.0.1:{gateway.port}"
+    signed_in = httpx.post(
+        f"{supabase_url}/auth/v1/signup", json={"data": {}}, headers={"apikey": anon_key}
+    )
+    assert signed_in.status_code == 200, signed_in.text
+    session = signed_in.json()
+    outcome = asyncio.run(
+        follow_job(
+            stack.url("submit"),
+            supabase_url,
+            anon_key,
+            "Mine",
+            kind="noop",
+            timeout_s=60,
+            access_token=session["access_token"],
+        )
+    )
+    # Followed to its end through Realtime, which shows the job to its owner only.
+    assert outcome.ok and outcome.transitions[-1] == "completed"
+    with psycopg.connect(stack.database_url) as conn:
+        row = conn.execute("select owner_id::text from job_results where task_name = 'Mine'")
+        assert row.fetchall() == [(session["user"]["id"],)]
+    # Not in the public list an anonymous caller reads.
+    status, body = stack.request("submit", "GET", "/jobs?limit=5")
+    assert status == 200 and all(j["task_name"] != "Mine" for j in body["jobs"])
 
 
 def test_the_command_line_exits_1_for_a_failed_job(
@@ -151,6 +188,28 @@ def test_cancel_and_retry_commands_and_their_exit_codes(
     assert refused.stderr.startswith("refused: 409 wrong_job_state")
     missing = run_client(["retry", "not-a-job"], stack, realtime, anon_key)
     assert missing.returncode == 2 and "is not a job id" in missing.stderr
+
+
+def test_an_owned_job_is_cancelled_only_with_its_owners_token(
+    live: tuple[Stack, RunningGateway, str],
+) -> None:
+    stack, gateway, anon_key = live
+    realtime = f"http://127.0.0.1:{gateway.port}"
+    signed_in = httpx.post(
+        f"{realtime}/auth/v1/signup", json={"data": {}}, headers={"apikey": anon_key}
+    )
+    assert signed_in.status_code == 200, signed_in.text
+    token = ["--access-token", signed_in.json()["access_token"]]
+    submitted = run_client(["Later", "--delay", "600", *token], stack, realtime, anon_key)
+    assert submitted.returncode == 0, submitted.stderr
+    job_id = submitted.stdout.strip()
+    anonymous = run_client(["cancel", job_id], stack, realtime, anon_key)
+    assert anonymous.returncode == 2 and "404 not_found" in anonymous.stderr
+    with psycopg.connect(stack.database_url) as conn:
+        row = conn.execute("select status from job_results where job_id = %s", (job_id,))
+        assert row.fetchone() == ("scheduled",)
+    owner = run_client(["cancel", job_id, *token], stack, realtime, anon_key)
+    assert owner.returncode == 0 and f"{job_id} cancelled" in owner.stdout, owner.stderr
 
 
 def test_realtime_unreachable_is_a_clear_error_not_a_traceback(

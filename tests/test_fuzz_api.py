@@ -51,7 +51,11 @@ class Server:
 
 @pytest.fixture(scope="module")
 def server(module_db_url: str) -> Iterator[Server]:
-    process = function_process("submit", free_port(), {"DATABASE_URL": module_db_url}).start()
+    env = {
+        "DATABASE_URL": module_db_url,
+        "SUPABASE_JWT_SECRET": "fuzz-jwt-secret-of-32-characters-x",
+    }
+    process = function_process("submit", free_port(), env).start()
     yield Server(process, module_db_url)
     process.stop()
 
@@ -172,6 +176,7 @@ FRAMEWORK_PATHS = {"/robots.txt", "/favicon.ico"}
 segments = st.text(alphabet=st.characters(exclude_categories=["Cc", "Cs"]), max_size=40)
 paths = st.one_of(
     st.just("/jobs"),
+    st.just("/kinds"),
     st.uuids().map(lambda u: f"/jobs/{u}"),
     st.tuples(st.uuids(), st.sampled_from(["cancel", "retry", "Cancel", "x"])).map(
         lambda t: f"/jobs/{t[0]}/{t[1]}"

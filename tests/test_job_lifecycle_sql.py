@@ -3,6 +3,7 @@ cancel rule every writer obeys, and who may call and read what."""
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -212,8 +213,13 @@ def test_progress_is_written_only_for_the_attempt_that_owns_the_job(
 
 @pytest.mark.parametrize("role", ["anon", "authenticated"])
 def test_clients_read_events_but_write_nothing(db: psycopg.Connection, role: str) -> None:
-    job_id = submit(db)
+    # anon reads a public demo job's events, a signed-in user their own job's (the events are
+    # readable as their job is: 20261201004200_owned_job_events.sql).
     with db.transaction(force_rollback=True):
+        if role == "authenticated":
+            claims = json.dumps({"sub": str(uuid.uuid4()), "role": role})
+            db.execute("select set_config('request.jwt.claims', %s, true)", (claims,))
+        job_id = submit(db)
         db.execute(f"set local role {role}")
         assert len(events(db, job_id)) == 1
         for statement in (

@@ -16,7 +16,7 @@ import pytest
 
 from functions import once
 from functions.core.errors import IdempotencyKeyInFlight, IdempotencyKeyReused, InvalidInput
-from functions.core.models import JobStatus, NewBatch, NewJob
+from functions.core.models import Caller, JobStatus, NewBatch, NewJob
 from functions.core.ports import JobStore
 from functions.db.store import PgJobStore
 from functions.fakes import IDEMPOTENCY_TTL_S, InMemoryJobStore
@@ -97,6 +97,33 @@ def test_a_job_is_stored_trimmed_and_listed_newest_first(harness: Harness) -> No
     assert {j.job_id for j in harness.store.newest(2)} == {first, second}
     assert len(harness.store.newest(1)) == 1
     assert harness.stored() == (2, 2)
+
+
+def test_an_owned_job_is_its_owners_alone(harness: Harness) -> None:
+    alice, bob = uuid.uuid4(), uuid.uuid4()
+    claims = json.dumps({"sub": str(alice), "role": "authenticated"})
+    owned = harness.store.submit(NewJob("mine", {}, owner=Caller(alice, claims)))
+    public = harness.store.submit(NewJob("demo", {}))
+    job = harness.store.get(owned, alice)
+    assert job is not None and job.owner_id == alice
+    assert harness.store.get(owned, bob) is None and harness.store.get(owned) is None
+    assert [j.job_id for j in harness.store.newest(10, owner=alice)] == [owned]
+    assert [j.job_id for j in harness.store.newest(10)] == [public]
+    assert harness.store.newest(10, owner=bob) == []
+
+
+def test_an_owned_batch_is_its_owners_alone(harness: Harness) -> None:
+    alice, bob = uuid.uuid4(), uuid.uuid4()
+    claims = json.dumps({"sub": str(alice), "role": "authenticated"})
+    batch = NewBatch((NewJob("a", {}), NewJob("b", {})), owner=Caller(alice, claims))
+    owned = harness.store.submit_many(batch)
+    public = harness.store.submit_many(NewBatch((NewJob("demo", {}),)))
+    for job_id in owned:
+        job = harness.store.get(job_id, alice)
+        assert job is not None and job.owner_id == alice
+        assert harness.store.get(job_id, bob) is None and harness.store.get(job_id) is None
+    assert sorted(j.job_id for j in harness.store.newest(10, owner=alice)) == sorted(owned)
+    assert [j.job_id for j in harness.store.newest(10)] == public
 
 
 @pytest.mark.parametrize(
@@ -266,3 +293,24 @@ def test_cancel_then_retry_a_job_that_never_ran(harness: Harness) -> None:
     missing = uuid.uuid4()
     assert harness.store.cancel(missing) is None and harness.store.retry(missing) is None
     assert harness.store.events(missing) == []
+
+
+def test_events_cancel_and_retry_of_an_owned_job_are_its_owners_alone(harness: Harness) -> None:
+    alice, bob = uuid.uuid4(), uuid.uuid4()
+    claims = json.dumps({"sub": str(alice), "role": "authenticated"})
+    owned = harness.store.submit(NewJob("mine", {}, owner=Caller(alice, claims)))
+    public = harness.store.submit(NewJob("demo", {}))
+    for stranger in (bob, None):
+        assert harness.store.events(owned, stranger) == []
+        assert harness.store.cancel(owned, stranger) is None
+        assert harness.store.retry(owned, stranger) is None
+    assert harness.store.cancel(public, alice) is None  # a public job is not alice's either
+    still = harness.store.get(owned, alice)
+    assert still is not None and still.status == JobStatus.PENDING  # nobody else touched it
+    assert harness.store.cancel(owned, alice) == JobStatus.PENDING
+    assert [e.event for e in harness.store.events(owned, alice)] == ["submitted", "cancelled"]
+    cancelled = harness.store.newest(10, JobStatus.CANCELLED, owner=alice)
+    assert [j.job_id for j in cancelled] == [owned]
+    assert harness.store.newest(10, JobStatus.CANCELLED) == []  # the public list: not there
+    assert harness.store.retry(owned, alice) == JobStatus.CANCELLED
+    assert [j.job_id for j in harness.store.newest(10, JobStatus.PENDING)] == [public]

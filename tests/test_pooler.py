@@ -8,6 +8,7 @@ import json
 import re
 import threading
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -17,8 +18,11 @@ import psycopg
 import pytest
 
 from devstack.sweeper import Sweeper
+from functions import once
 from functions.config import ConfigError, behind_transaction_pooler
+from functions.core.models import Caller, NewJob
 from functions.db.connections import connect
+from functions.db.store import PgJobStore
 from tests.conftest import PgServer, get_server
 from tests.pooler import Pooler, pgbouncer
 from tests.stack import running_stack
@@ -211,3 +215,32 @@ def test_1000_jobs_through_pgbouncer_complete_without_a_prepared_statement_error
     assert state["max_terminal"] == 1
     assert not PREPARED_ERROR.search(log.getvalue())
     assert not PREPARED_ERROR.search(bouncer_log)
+
+
+def test_owned_and_public_submissions_keep_their_owners_behind_the_pooler(
+    pooler: Pooler, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A user's claims are set for the submitting transaction only: behind the pooler the next
+    client's transaction on the same server session starts without them."""
+    monkeypatch.setenv("DATABASE_POOLER", "transaction")
+    store = PgJobStore(pooler.url_for(database_of(db_url)))
+    users = [uuid.uuid4() for _ in range(3)]
+
+    def client(index: int) -> list[tuple[str, uuid.UUID | None]]:
+        made = []
+        for n in range(20):
+            user = users[(index + n) % len(users)] if n % 2 else None
+            owner = None if user is None else Caller(user, json.dumps({"sub": str(user)}))
+            job_id = store.submit(NewJob(f"{index}-{n}", {}, owner=owner))
+            made.append((str(job_id), user))
+        return made
+
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            expected = dict(pair for made in pool.map(client, range(4)) for pair in made)
+    finally:
+        once.reset_all()
+    with psycopg.connect(db_url) as conn:
+        rows = conn.execute("select job_id::text, owner_id from job_results").fetchall()
+    assert dict(rows) == expected
+    assert sum(owner is None for owner in expected.values()) == 40

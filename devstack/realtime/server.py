@@ -1,12 +1,15 @@
 """The gateway: a WebSocket server at ``/realtime/v1/websocket`` wired to the change feed.
 
 A handshake without a valid API key is refused with HTTP 403 before the upgrade, as hosted
-Realtime does. A connection silent for ``heartbeat_timeout_s`` is closed.
+Realtime does. A connection silent for ``heartbeat_timeout_s`` is closed. The public port is
+the local "Supabase URL" (``realtime.front``): it also serves the anonymous sign-in part of
+the Auth API at ``/auth/v1``, and passes the rest to the WebSocket server on a loopback port.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import weakref
@@ -22,6 +25,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed, InvalidMessage
 from websockets.http11 import Request, Response
 
+from devstack.auth_api import AuthApi
 from devstack.background import ThreadedService
 from devstack.pg_async import run_beside, unless_stopped
 from devstack.realtime import protocol
@@ -32,6 +36,7 @@ from devstack.realtime.config import PATH, GatewayConfig
 from devstack.realtime.connection import ClientConnection
 from devstack.realtime.dispatch import Dispatcher
 from devstack.realtime.feed import ChangeFeed
+from devstack.realtime.front import Front
 from devstack.realtime.session import Session
 
 log = logging.getLogger("devstack.realtime")
@@ -175,21 +180,38 @@ class Gateway:
         if not await unless_stopped(listening.wait(), stop):
             return
         cfg = self.config
-        async with serve(
-            self._serve_client,
-            cfg.host,
-            cfg.port,
-            process_request=self._process_request,
-            compression=None,  # as hosted Realtime; deflating each change per client is costly
-            max_size=1 << 20,
-            close_timeout=3,  # a client that never answers the close must not hold up a stop
-            logger=websocket_log,
-        ) as server:
-            self.port = int(next(iter(server.sockets)).getsockname()[1])
-            log.info("listening on ws://%s:%d%s", cfg.host, self.port, PATH)
-            if self._on_ready is not None:
-                self._on_ready(self.port)
-            await stop.wait()
+        public: asyncio.Server | None = None
+        try:
+            async with serve(
+                self._serve_client,
+                "127.0.0.1",
+                0,
+                process_request=self._process_request,
+                compression=None,  # as hosted Realtime; deflating each change per client costs
+                max_size=1 << 20,
+                close_timeout=3,  # a client that never answers the close must not hold a stop
+                logger=websocket_log,
+            ) as websockets_server:
+                backend_port = int(next(iter(websockets_server.sockets)).getsockname()[1])
+                auth = AuthApi(cfg.jwt_secret)
+                front = Front(auth, "127.0.0.1", backend_port)
+                public = await asyncio.start_server(front.handle, cfg.host, cfg.port)
+                self.port = int(next(iter(public.sockets)).getsockname()[1])
+                auth.issuer = f"http://{cfg.host}:{self.port}/auth/v1"
+                log.info(
+                    "listening on ws://%s:%d%s (and Auth at /auth/v1)", cfg.host, self.port, PATH
+                )
+                if self._on_ready is not None:
+                    self._on_ready(self.port)
+                await stop.wait()
+                # Stop accepting; the WebSocket server's exit then closes every client, which
+                # ends the connections passed through the front.
+                public.close()
+        finally:
+            if public is not None:
+                public.close()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(public.wait_closed(), 3)
 
 
 def _peer(ws: ServerConnection) -> str:

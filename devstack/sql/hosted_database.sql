@@ -32,3 +32,17 @@ alter default privileges for role supabase_admin in schema public
   grant all on tables to postgres, anon, authenticated, service_role;
 alter default privileges for role supabase_admin in schema public
   grant all on functions to postgres, anon, authenticated, service_role;
+
+-- The auth schema's helper that RLS policies call, owned by supabase_admin as on hosted projects
+-- (init-scripts/00000000000001-auth-schema.sql): the user id from the request's JWT claims, in
+-- the per-claim setting older PostgREST used or the claims document newer versions set.
+create schema if not exists auth;
+grant usage on schema auth to anon, authenticated, service_role;
+create or replace function auth.uid() returns uuid
+language sql stable
+as $$
+  select coalesce(
+    nullif(current_setting('request.jwt.claim.sub', true), ''),
+    (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'sub')
+  )::uuid
+$$;

@@ -17,3 +17,22 @@ begin
 end
 $$;
 grant usage on schema public to anon, authenticated, service_role;
+
+-- auth.uid() as Supabase defines it (supabase/postgres init-scripts/00000000000001-auth-schema.sql),
+-- created only where no auth schema exists (a `supabase start` database has the real one).
+do $$
+begin
+  if to_regnamespace('auth') is null then
+    create schema auth;
+    grant usage on schema auth to anon, authenticated, service_role;
+    create function auth.uid() returns uuid
+    language sql stable
+    as $fn$
+      select coalesce(
+        nullif(current_setting('request.jwt.claim.sub', true), ''),
+        (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'sub')
+      )::uuid
+    $fn$;
+  end if;
+end
+$$;

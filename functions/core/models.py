@@ -41,6 +41,7 @@ class Job:
     started_at: datetime | None
     finished_at: datetime | None
     updated_at: datetime
+    owner_id: UUID | None = None
     progress: float | None = None
     progress_total: float | None = None
     progress_message: str | None = None
@@ -62,6 +63,7 @@ class Job:
             "started_at": iso(self.started_at),
             "finished_at": iso(self.finished_at),
             "updated_at": iso(self.updated_at),
+            "owner_id": str(self.owner_id) if self.owner_id else None,
             "progress": self.progress,
             "progress_total": self.progress_total,
             "progress_message": self.progress_message,
@@ -109,22 +111,52 @@ class ProgressReport:
 
 
 @dataclass(frozen=True)
+class TaskKind:
+    """A kind of task as workers publish it: the payload it takes and how long it may run."""
+
+    kind: str
+    description: str
+    payload_schema: dict[str, Any]
+    time_limit_s: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "description": self.description,
+            "payload_schema": self.payload_schema,
+            "time_limit_s": self.time_limit_s,
+        }
+
+
+@dataclass(frozen=True)
+class Caller:
+    """A signed-in user, from a verified access token; their claims go to
+    ``request.jwt.claims`` so ``auth.uid()`` names them in the database."""
+
+    user_id: UUID
+    claims_json: str
+
+
+@dataclass(frozen=True)
 class NewJob:
-    """A validated submission."""
+    """A validated submission; ``owner`` is None in the public demo mode."""
 
     task_name: str
     payload: dict[str, Any]
     idempotency_key: str | None = None
+    owner: Caller | None = None
     run_at: datetime | None = None
     delay_s: float | None = None
 
 
 @dataclass(frozen=True)
 class NewBatch:
-    """Validated jobs submitted together: stored all or none, under one Idempotency-Key."""
+    """Validated jobs submitted together: stored all or none, under one Idempotency-Key, all
+    owned by ``owner`` (None: public demo jobs)."""
 
     jobs: tuple[NewJob, ...]
     idempotency_key: str | None = None
+    owner: Caller | None = None
 
 
 @dataclass(frozen=True)

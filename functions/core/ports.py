@@ -18,6 +18,7 @@ from functions.core.models import (
     Outcome,
     ProgressReport,
     QueueMessage,
+    TaskKind,
 )
 
 
@@ -27,23 +28,43 @@ class JobStore(Protocol):
     def submit(self, job: NewJob) -> UUID: ...
 
     def submit_many(self, batch: NewBatch) -> list[UUID]:
-        """Store every job of the batch or none; their ids in the batch's order."""
+        """Store every job of the batch or none, owned by ``batch.owner``; their ids in the
+        batch's order."""
         ...
 
-    def get(self, job_id: UUID) -> Job | None: ...
+    def get(self, job_id: UUID, owner: UUID | None = None) -> Job | None:
+        """The job, if it belongs to ``owner`` (None: a public demo job)."""
+        ...
 
-    def newest(self, limit: int, status: JobStatus | None = None) -> list[Job]: ...
+    def newest(
+        self, limit: int, status: JobStatus | None = None, owner: UUID | None = None
+    ) -> list[Job]:
+        """The newest jobs of ``owner`` (None: the public demo jobs), of one status if given."""
+        ...
 
-    def events(self, job_id: UUID) -> list[JobEvent]: ...
+    def events(self, job_id: UUID, owner: UUID | None = None) -> list[JobEvent]:
+        """The job's events, if it belongs to ``owner``; none otherwise."""
+        ...
 
-    def cancel(self, job_id: UUID) -> JobStatus | None:
+    def cancel(self, job_id: UUID, owner: UUID | None = None) -> JobStatus | None:
         """Cancel a job not yet running, or ask its worker to stop a running one (a finished
-        job is left as it is); the status it had before, None when there is no such job."""
+        job is left as it is); the status it had before, None when ``owner`` has no such job."""
         ...
 
-    def retry(self, job_id: UUID) -> JobStatus | None:
+    def retry(self, job_id: UUID, owner: UUID | None = None) -> JobStatus | None:
         """Run a failed or cancelled job again as a new run (any other is left as it is); the
-        status it had before, None when there is no such job."""
+        status it had before, None when ``owner`` has no such job."""
+        ...
+
+
+class KindCatalog(Protocol):
+    """The kinds of task workers have published (public.task_kinds)."""
+
+    def kinds(self) -> dict[str, TaskKind]: ...
+
+    def publish(self, kinds: Sequence[TaskKind]) -> None:
+        """Add or update these kinds; kinds not given stay (another worker version may run
+        them)."""
         ...
 
 

@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
+from functions.core import schemas
 from functions.core.errors import UnknownTask
+from functions.core.models import TaskKind
 
 DEFAULT_KIND = "simulate"
 # The built-in tasks that return at once still declare a limit, so a nearly spent invocation
@@ -113,10 +115,16 @@ TaskFunction = Callable[[TaskContext], Any]
 TimeLimit = float | Callable[[TaskSettings], float]
 
 
+# What a task that declares no schema accepts: any object.
+ANY_PAYLOAD: dict[str, Any] = {"type": "object"}
+
+
 @dataclass(frozen=True)
 class RegisteredTask:
     function: TaskFunction
     time_limit_s: TimeLimit | None
+    payload_schema: dict[str, Any] = field(default_factory=lambda: dict(ANY_PAYLOAD))
+    description: str = ""
 
 
 class TaskRegistry:
@@ -124,19 +132,35 @@ class TaskRegistry:
         self._tasks: dict[str, RegisteredTask] = {}
 
     def task(
-        self, name: str, *, time_limit_s: TimeLimit | None = None
+        self,
+        name: str,
+        *,
+        time_limit_s: TimeLimit | None = None,
+        payload_schema: dict[str, Any] | None = None,
+        description: str | None = None,
     ) -> Callable[[TaskFunction], TaskFunction]:
         """Decorator: register ``function`` as the task called ``name``.
 
         ``time_limit_s`` is the longest it may run (the worker's default, TASK_TIMEOUT_SECONDS,
         when not given). Past it the attempt fails; and the worker starts it only when the
         whole limit fits in the time its invocation has left.
+
+        ``payload_schema`` is the payload it takes, in the JSON Schema subset of
+        ``core.schemas`` (any object when not given); the submit function refuses a payload
+        that does not match. ``description`` (the function's docstring when not given) is
+        what the page shows beside the kind.
         """
         if isinstance(time_limit_s, int | float) and not time_limit_s > 0:
             raise ValueError(f"task {name!r}: time_limit_s must be positive")
+        schema = dict(payload_schema) if payload_schema is not None else dict(ANY_PAYLOAD)
+        schemas.check_schema(schema, f"task {name!r} payload_schema")
+        if schema.get("type") != "object":
+            raise schemas.SchemaError(f"task {name!r}: a payload_schema has type object")
 
         def register(function: TaskFunction) -> TaskFunction:
-            self._tasks[name] = RegisteredTask(function, time_limit_s)
+            text = description if description is not None else (function.__doc__ or "")
+            summary = " ".join(text.strip().split("\n\n")[0].split())
+            self._tasks[name] = RegisteredTask(function, time_limit_s, schema, summary)
             return function
 
         return register
@@ -166,6 +190,18 @@ class TaskRegistry:
     def names(self) -> list[str]:
         return sorted(self._tasks)
 
+    def describe(self, settings: TaskSettings, default_s: float) -> list[TaskKind]:
+        """Every registered kind as the worker publishes it to the database."""
+        return [
+            TaskKind(
+                kind=kind,
+                description=task.description,
+                payload_schema=task.payload_schema,
+                time_limit_s=self.time_limit(kind, settings, default_s),
+            )
+            for kind, task in sorted(self._tasks.items())
+        ]
+
 
 registry = TaskRegistry()
 
@@ -181,9 +217,24 @@ def load_task_modules(modules: list[str]) -> None:
         importlib.import_module(module)
 
 
-@registry.task("simulate", time_limit_s=lambda s: s.simulate_max_s + SIMULATE_OVERRUN_S)
+@registry.task(
+    "simulate",
+    time_limit_s=lambda s: s.simulate_max_s + SIMULATE_OVERRUN_S,
+    payload_schema={
+        "type": "object",
+        "properties": {
+            "seconds": {
+                "type": "number",
+                "minimum": 0,
+                "title": "Seconds",
+                "description": "How long to work; 5-10 s at random when left out (capped at"
+                " the worker's TASK_MAX_SECONDS)",
+            }
+        },
+    },
+)
 def simulate(ctx: TaskContext) -> str:
-    """The reference behaviour: pretend to work for a while, then say how long it took."""
+    """Works for a while (seconds, or 5-10 s at random), then says how long it took."""
     low, high = ctx.settings.simulate_min_s, ctx.settings.simulate_max_s
     requested = ctx.payload.get("seconds")
     if isinstance(requested, int | float) and not isinstance(requested, bool):
@@ -199,18 +250,38 @@ def simulate(ctx: TaskContext) -> str:
     return f"Task '{ctx.task_name}' completed in {took:.2f} seconds"
 
 
-@registry.task("noop", time_limit_s=INSTANT_LIMIT_S)
+@registry.task(
+    "noop",
+    time_limit_s=INSTANT_LIMIT_S,
+    payload_schema={"type": "object"},
+)
 def noop(ctx: TaskContext) -> str:
+    """Does nothing and completes at once; any payload."""
     return "ok"
 
 
-@registry.task("fail", time_limit_s=INSTANT_LIMIT_S)
+@registry.task(
+    "fail",
+    time_limit_s=INSTANT_LIMIT_S,
+    payload_schema={
+        "type": "object",
+        "properties": {
+            "message": {
+                "type": "string",
+                "maxLength": 1000,
+                "title": "Error message",
+                "description": "The error it fails with",
+            }
+        },
+    },
+)
 def fail(ctx: TaskContext) -> str:
     """Always raises: shows the retry path and how a failed job looks."""
     message = ctx.payload.get("message")
     raise RuntimeError(message if isinstance(message, str) else "this task always fails")
 
 
-@registry.task("echo", time_limit_s=INSTANT_LIMIT_S)
+@registry.task("echo", time_limit_s=INSTANT_LIMIT_S, payload_schema={"type": "object"})
 def echo(ctx: TaskContext) -> Any:
+    """Completes with its payload as the result: any JSON object."""
     return ctx.payload

@@ -15,9 +15,9 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from functions.core import strict_json
+from functions.core import schemas, strict_json
 from functions.core.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
-from functions.core.models import JobStatus, NewBatch, NewJob, WakeUp
+from functions.core.models import JobStatus, NewBatch, NewJob, TaskKind, WakeUp
 
 MAX_TASK_NAME_CHARS = 200
 MAX_PAYLOAD_BYTES = 65_535
@@ -215,6 +215,31 @@ def parse_new_jobs(document: Any, idempotency_key: str | None = None) -> NewBatc
         except InvalidInput as exc:
             raise InvalidInput(_at_item(index, exc.message)) from None
     return NewBatch(jobs=tuple(jobs), idempotency_key=key)
+
+
+def check_kind(job: NewJob, kinds: Mapping[str, TaskKind], default_kind: str) -> None:
+    """Refuse a job whose kind no worker has published, or whose payload does not match the
+    kind's schema; the message names the field (``payload.seconds must be a number``)."""
+    raw = job.payload.get(schemas.KIND_KEY, default_kind)
+    kind = raw if isinstance(raw, str) else default_kind
+    spec = kinds.get(kind)
+    if spec is None:
+        known = ", ".join(sorted(kinds)) or "none yet"
+        raise InvalidInput(f"kind {kind[:64]!r} is not a known task (known: {known})")
+    try:
+        schemas.validate(job.payload, spec.payload_schema)
+    except schemas.PayloadMismatch as exc:
+        raise InvalidInput(f"{exc} (task {kind!r})") from None
+
+
+def check_kinds(batch: NewBatch, kinds: Mapping[str, TaskKind], default_kind: str) -> None:
+    """check_kind for each job of a batch; an error names the first bad item
+    (``items[3].payload.seconds must be a number``)."""
+    for index, job in enumerate(batch.jobs):
+        try:
+            check_kind(job, kinds, default_kind)
+        except InvalidInput as exc:
+            raise InvalidInput(_at_item(index, exc.message)) from None
 
 
 def parse_run_at(raw: Any) -> datetime | None:

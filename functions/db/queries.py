@@ -6,25 +6,54 @@ SUBMIT_JOB = """select public.submit_job(%(task_name)s, %(payload)s, %(idempoten
     %(run_at)s, %(delay_seconds)s)"""
 SUBMIT_JOBS = "select public.submit_jobs(%(items)s, %(idempotency_key)s)"
 
+# A signed-in caller's claims, for this transaction only (pooler-safe): job_results.owner_id
+# defaults to auth.uid(), which reads them.
+ACT_AS_USER = """select set_config('request.jwt.claims', %(claims)s, true),
+    set_config('request.jwt.claim.sub', %(sub)s, true)"""
+
 JOB_COLUMNS = """job_id, task_name, payload, status, result, error, attempts, msg_id,
-    created_at, started_at, finished_at, updated_at, progress, progress_total, progress_message,
-    run_at, cancel_requested_at, run"""
+    created_at, started_at, finished_at, updated_at, owner_id, progress, progress_total,
+    progress_message, run_at, cancel_requested_at, run"""
 
-GET_JOB = f"select {JOB_COLUMNS} from public.job_results where job_id = %(job_id)s"
+# The API connects as a role that bypasses RLS, so it scopes reads itself, as the policies do:
+# public demo jobs (no owner) for anonymous callers, their own for signed-in ones.
+GET_PUBLIC_JOB = f"""select {JOB_COLUMNS} from public.job_results
+    where job_id = %(job_id)s and owner_id is null"""
 
-NEWEST_JOBS = f"""select {JOB_COLUMNS} from public.job_results
+GET_OWN_JOB = f"""select {JOB_COLUMNS} from public.job_results
+    where job_id = %(job_id)s and owner_id = %(owner)s"""
+
+NEWEST_PUBLIC_JOBS = f"""select {JOB_COLUMNS} from public.job_results
+    where owner_id is null and (%(status)s::text is null or status = %(status)s)
     order by created_at desc, job_id limit %(limit)s"""
 
-NEWEST_JOBS_WITH_STATUS = f"""select {JOB_COLUMNS} from public.job_results
-    where status = %(status)s
+NEWEST_OWN_JOBS = f"""select {JOB_COLUMNS} from public.job_results
+    where owner_id = %(owner)s and (%(status)s::text is null or status = %(status)s)
     order by created_at desc, job_id limit %(limit)s"""
 
-JOB_EVENTS = """select run, attempt, event, status, detail, at from public.job_events
-    where job_id = %(job_id)s order by event_id"""
+LIST_KINDS = """select kind, description, payload_schema, time_limit_s
+    from public.task_kinds order by kind"""
 
-# Both return the job's status after the call, or null when there is no such job.
-CANCEL_JOB = "select public.cancel_job(%(job_id)s)"
-RETRY_JOB = "select public.retry_job(%(job_id)s)"
+PUBLISH_KINDS = """insert into public.task_kinds (kind, description, payload_schema, time_limit_s)
+    select k.kind, k.description, k.payload_schema, k.time_limit_s
+    from jsonb_to_recordset(%(kinds)s)
+        as k(kind text, description text, payload_schema jsonb, time_limit_s double precision)
+    on conflict (kind) do update
+    set description = excluded.description, payload_schema = excluded.payload_schema,
+        time_limit_s = excluded.time_limit_s, published_at = now()"""
+
+# Events, cancel and retry are scoped like the reads above: owner null means a public demo
+# job. owner_id never changes after submit, so checking it in the same statement is enough.
+JOB_EVENTS = """select e.run, e.attempt, e.event, e.status, e.detail, e.at
+    from public.job_events e join public.job_results j on j.job_id = e.job_id
+    where e.job_id = %(job_id)s and j.owner_id is not distinct from %(owner)s::uuid
+    order by e.event_id"""
+
+# Both return the job's status before the call; no row when the owner has no such job.
+CANCEL_JOB = """select public.cancel_job(job_id) from public.job_results
+    where job_id = %(job_id)s and owner_id is not distinct from %(owner)s::uuid"""
+RETRY_JOB = """select public.retry_job(job_id) from public.job_results
+    where job_id = %(job_id)s and owner_id is not distinct from %(owner)s::uuid"""
 
 # The heartbeat's two statements: the latest progress of running attempts (only while the
 # attempt still owns the job), and which in-flight jobs a person asked to cancel.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -20,6 +21,7 @@ from functions.core.errors import (
     Unavailable,
 )
 from functions.core.models import (
+    Caller,
     Claim,
     ClaimedBatch,
     Job,
@@ -30,6 +32,7 @@ from functions.core.models import (
     Outcome,
     ProgressReport,
     QueueMessage,
+    TaskKind,
 )
 from functions.db import queries
 from functions.db.connections import connect, connection
@@ -60,11 +63,21 @@ class PgJobStore:
     def __init__(self, database_url: str) -> None:
         self._url = database_url
 
-    def _submit(self, query: str, params: dict[str, Any]) -> Any:
-        """The one value ``query`` answers; submit_job's errors as the caller's."""
+    def _submit(self, query: str, params: dict[str, Any], owner: Caller | None) -> Any:
+        """The one value ``query`` answers, as ``owner`` when given (so auth.uid(), the owner
+        column's default, names them); submit_job's errors as the caller's."""
         try:
             with connection(self._url) as conn:
-                row = conn.execute(query, params).fetchone()
+                if owner is None:
+                    row = conn.execute(query, params).fetchone()
+                else:
+                    # The claims hold for this transaction only (pooler-safe).
+                    with conn.transaction():
+                        conn.execute(
+                            queries.ACT_AS_USER,
+                            {"claims": owner.claims_json, "sub": str(owner.user_id)},
+                        )
+                        row = conn.execute(query, params).fetchone()
         except psycopg.Error as exc:
             error = SUBMIT_ERRORS.get(exc.sqlstate or "")
             if error is not None and exc.diag.message_primary:
@@ -83,6 +96,7 @@ class PgJobStore:
                 "run_at": job.run_at,
                 "delay_seconds": job.delay_s,
             },
+            job.owner,
         )
         return UUID(str(job_id))
 
@@ -91,39 +105,84 @@ class PgJobStore:
         job_ids = self._submit(
             queries.SUBMIT_JOBS,
             {"items": Jsonb(items), "idempotency_key": batch.idempotency_key},
+            batch.owner,
         )
         return [UUID(str(job_id)) for job_id in job_ids]
 
-    def get(self, job_id: UUID) -> Job | None:
+    def get(self, job_id: UUID, owner: UUID | None = None) -> Job | None:
+        query = queries.GET_PUBLIC_JOB if owner is None else queries.GET_OWN_JOB
         with connection(self._url) as conn, conn.cursor(row_factory=dict_row) as cur:
-            row = cur.execute(queries.GET_JOB, {"job_id": job_id}).fetchone()
+            row = cur.execute(query, {"job_id": job_id, "owner": owner}).fetchone()
         return _job(row) if row else None
 
-    def newest(self, limit: int, status: JobStatus | None = None) -> list[Job]:
+    def newest(
+        self, limit: int, status: JobStatus | None = None, owner: UUID | None = None
+    ) -> list[Job]:
+        query = queries.NEWEST_PUBLIC_JOBS if owner is None else queries.NEWEST_OWN_JOBS
+        params = {"limit": limit, "owner": owner, "status": status.value if status else None}
         with connection(self._url) as conn, conn.cursor(row_factory=dict_row) as cur:
-            if status is None:
-                rows = cur.execute(queries.NEWEST_JOBS, {"limit": limit}).fetchall()
-            else:
-                rows = cur.execute(
-                    queries.NEWEST_JOBS_WITH_STATUS, {"limit": limit, "status": status.value}
-                ).fetchall()
+            rows = cur.execute(query, params).fetchall()
         return [_job(row) for row in rows]
 
-    def events(self, job_id: UUID) -> list[JobEvent]:
+    def events(self, job_id: UUID, owner: UUID | None = None) -> list[JobEvent]:
         with connection(self._url) as conn, conn.cursor(row_factory=dict_row) as cur:
-            rows = cur.execute(queries.JOB_EVENTS, {"job_id": job_id}).fetchall()
+            rows = cur.execute(queries.JOB_EVENTS, {"job_id": job_id, "owner": owner}).fetchall()
         return [JobEvent(**row) for row in rows]
 
-    def cancel(self, job_id: UUID) -> JobStatus | None:
-        return self._steer(queries.CANCEL_JOB, job_id)
+    def cancel(self, job_id: UUID, owner: UUID | None = None) -> JobStatus | None:
+        return self._steer(queries.CANCEL_JOB, job_id, owner)
 
-    def retry(self, job_id: UUID) -> JobStatus | None:
-        return self._steer(queries.RETRY_JOB, job_id)
+    def retry(self, job_id: UUID, owner: UUID | None = None) -> JobStatus | None:
+        return self._steer(queries.RETRY_JOB, job_id, owner)
 
-    def _steer(self, statement: str, job_id: UUID) -> JobStatus | None:
+    def _steer(self, statement: str, job_id: UUID, owner: UUID | None) -> JobStatus | None:
         with connection(self._url) as conn:
-            row = conn.execute(statement, {"job_id": job_id}).fetchone()
+            row = conn.execute(statement, {"job_id": job_id, "owner": owner}).fetchone()
         return JobStatus(row[0]) if row and row[0] is not None else None
+
+
+def _kind(row: dict[str, Any]) -> TaskKind:
+    return TaskKind(
+        kind=row["kind"],
+        description=row["description"],
+        payload_schema=row["payload_schema"],
+        time_limit_s=float(row["time_limit_s"]),
+    )
+
+
+class PgKindCatalog:
+    """public.task_kinds, read at most every ``ttl_s`` seconds per process: a kind a new
+    worker publishes is accepted by submit within that time."""
+
+    def __init__(self, database_url: str, ttl_s: float = 5.0) -> None:
+        self._url = database_url
+        self._ttl_s = ttl_s
+        self._cached: tuple[float, dict[str, TaskKind]] | None = None
+        self._lock = threading.Lock()
+
+    def kinds(self) -> dict[str, TaskKind]:
+        with self._lock:
+            cached = self._cached
+        if cached is not None and time.monotonic() - cached[0] < self._ttl_s:
+            return cached[1]
+        with connection(self._url) as conn, conn.cursor(row_factory=dict_row) as cur:
+            rows = cur.execute(queries.LIST_KINDS).fetchall()
+        kinds = {row["kind"]: _kind(row) for row in rows}
+        with self._lock:
+            self._cached = (time.monotonic(), kinds)
+        return kinds
+
+    def publish(self, kinds: Sequence[TaskKind]) -> None:
+        # Once per cold start, from the worker: a connection of its own, closed at once, rather
+        # than a pool kept open beside the worker's connection for nothing.
+        document = Jsonb([kind.to_json() for kind in kinds])
+        try:
+            with connect(self._url, "supajobs-publish-kinds") as conn:
+                conn.execute(queries.PUBLISH_KINDS, {"kinds": document})
+        except psycopg.OperationalError:
+            raise Unavailable("the database connection failed; try again shortly") from None
+        with self._lock:
+            self._cached = None
 
 
 def _message(msg_id: int, read_count: int, body: dict[str, Any]) -> QueueMessage:

@@ -1,14 +1,22 @@
 """The jobs API: ``POST /jobs``, ``GET /jobs?limit=N&status=S``, ``GET /jobs/<job_id>`` (with
-its events), ``POST /jobs/<job_id>/cancel`` and ``POST /jobs/<job_id>/retry``."""
+its events), ``POST /jobs/<job_id>/cancel``, ``POST /jobs/<job_id>/retry``, ``GET /kinds``.
+
+Without an ``Authorization`` header a caller is in the public demo mode (jobs without an
+owner, readable by anyone); with a Supabase user access token, the jobs are that user's own.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import time
+from collections.abc import Callable
 from uuid import UUID
 
-from functions.core import validation
+from functions.core import user_tokens, validation
 from functions.core.errors import MethodNotAllowed, NotFound, WrongJobState
-from functions.core.models import JobStatus
-from functions.core.ports import JobStore
+from functions.core.models import Caller, JobStatus
+from functions.core.ports import JobStore, KindCatalog
+from functions.core.tasks import DEFAULT_KIND
 from functions.http.types import HttpRequest, HttpResponse, guarded
 
 
@@ -25,12 +33,32 @@ def cors_headers(origin: str) -> dict[str, str]:
 def _route(path: str) -> list[str]:
     """The path's segments from ``jobs`` on, whatever prefix a gateway or stage adds."""
     parts = [p for p in path.split("/") if p]
-    return parts[parts.index("jobs") :] if "jobs" in parts else parts
+    for root in ("jobs", "kinds"):
+        if root in parts:
+            return parts[parts.index(root) :]
+    return parts
 
 
 class SubmitApi:
-    def __init__(self, store: JobStore, cors_origin: str = "*") -> None:
+    """``kinds`` defaults to the built-in kinds; ``jwt_secret`` (the project's JWT secret)
+    empty means user tokens are refused with 401."""
+
+    def __init__(
+        self,
+        store: JobStore,
+        cors_origin: str = "*",
+        kinds: KindCatalog | None = None,
+        jwt_secret: str = "",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if kinds is None:
+            from functions.fakes import InMemoryKindCatalog
+
+            kinds = InMemoryKindCatalog.builtin()
         self._store = store
+        self._kinds = kinds
+        self._jwt_secret = jwt_secret
+        self._clock = clock
         # Every response, errors included, carries CORS: a browser can read why it was refused.
         self.handle = guarded(self._dispatch, cors_headers(cors_origin))
 
@@ -48,31 +76,53 @@ class SubmitApi:
             if request.method not in ("GET", "HEAD"):
                 raise MethodNotAllowed(f"{request.method} is not allowed on a job; use GET")
             validation.check_query(request.query, ())
-            return self._get(route[1])
+            return self._get(request, route[1])
         if len(route) == 3 and route[0] == "jobs" and route[2] in ("cancel", "retry"):
             if request.method != "POST":
                 raise MethodNotAllowed(f"{request.method} is not allowed on {route[2]}; use POST")
             validation.check_query(request.query, ())
             job_id = validation.parse_job_id(route[1])
-            return self._cancel(job_id) if route[2] == "cancel" else self._retry(job_id)
+            owner = self._owner(request)
+            if route[2] == "cancel":
+                return self._cancel(job_id, owner)
+            return self._retry(job_id, owner)
+        if route == ["kinds"]:
+            if request.method not in ("GET", "HEAD"):
+                raise MethodNotAllowed(f"{request.method} is not allowed on /kinds; use GET")
+            validation.check_query(request.query, ())
+            return self._list_kinds()
         raise NotFound(
             "no such resource; the API serves /jobs, /jobs/<job_id>,"
-            " /jobs/<job_id>/cancel and /jobs/<job_id>/retry"
+            " /jobs/<job_id>/cancel, /jobs/<job_id>/retry and /kinds"
         )
+
+    def _caller(self, request: HttpRequest) -> Caller | None:
+        token = user_tokens.bearer_token(request.header("authorization"))
+        if token is None:
+            return None
+        return user_tokens.verify(token, self._jwt_secret, self._clock())
+
+    def _owner(self, request: HttpRequest) -> UUID | None:
+        caller = self._caller(request)
+        return caller.user_id if caller else None
 
     def _submit(self, request: HttpRequest) -> HttpResponse:
         validation.check_query(request.query, ())
+        caller = self._caller(request)
         document = validation.parse_json_body(request.body, request.header("content-type"))
         if isinstance(document, list):
             batch = validation.parse_new_jobs(document, request.header("idempotency-key"))
-            job_ids = self._store.submit_many(batch)
+            validation.check_kinds(batch, self._kinds.kinds(), DEFAULT_KIND)
+            job_ids = self._store.submit_many(dataclasses.replace(batch, owner=caller))
             return HttpResponse(
                 202, {"job_ids": [str(job_id) for job_id in job_ids], "status": "pending"}
             )
         new_job = validation.parse_new_job(document, request.header("idempotency-key"))
+        validation.check_kind(new_job, self._kinds.kinds(), DEFAULT_KIND)
+        new_job = dataclasses.replace(new_job, owner=caller)
         job_id = self._store.submit(new_job)
         delayed = new_job.run_at is not None or bool(new_job.delay_s)
-        job = self._store.get(job_id) if delayed else None
+        job = self._store.get(job_id, caller.user_id if caller else None) if delayed else None
         status = job.status.value if job is not None else "pending"
         return HttpResponse(
             202,
@@ -84,35 +134,43 @@ class SubmitApi:
         validation.check_query(request.query, ("limit", "status"))
         limit = validation.parse_limit(request.query.get("limit"))
         status = validation.parse_status(request.query.get("status"))
-        jobs = self._store.newest(limit, status)
+        jobs = self._store.newest(limit, status, self._owner(request))
         return HttpResponse(200, {"jobs": [job.to_json() for job in jobs]})
 
-    def _get(self, raw_id: str) -> HttpResponse:
+    def _get(self, request: HttpRequest, raw_id: str) -> HttpResponse:
         job_id = validation.parse_job_id(raw_id)
-        job = self._store.get(job_id)
+        owner = self._owner(request)
+        # Another user's job is "not found", as RLS would make it: its existence is not told.
+        job = self._store.get(job_id, owner)
         if job is None:
             raise NotFound(f"no job {raw_id}")
-        events = [event.to_json() for event in self._store.events(job_id)]
+        events = [event.to_json() for event in self._store.events(job_id, owner)]
         return HttpResponse(200, {**job.to_json(), "events": events})
 
-    def _cancel(self, job_id: UUID) -> HttpResponse:
-        before = self._store.cancel(job_id)
+    def _cancel(self, job_id: UUID, owner: UUID | None) -> HttpResponse:
+        # Scoped like get: another user's job (or an owned one, for an anonymous caller) is
+        # "not found" and left alone.
+        before = self._store.cancel(job_id, owner)
         if before is None:
             raise NotFound(f"no job {job_id}")
         if before in (JobStatus.COMPLETED, JobStatus.FAILED):
             raise WrongJobState(f"the job has already {before.value}; there is nothing to cancel")
-        job = self._store.get(job_id)
+        job = self._store.get(job_id, owner)
         body = job.to_json() if job is not None else {"job_id": str(job_id)}
         # 202 while a running job's worker has yet to stop it; 200 once it is cancelled.
         return HttpResponse(202 if before == JobStatus.RUNNING else 200, body)
 
-    def _retry(self, job_id: UUID) -> HttpResponse:
-        before = self._store.retry(job_id)
+    def _retry(self, job_id: UUID, owner: UUID | None) -> HttpResponse:
+        before = self._store.retry(job_id, owner)
         if before is None:
             raise NotFound(f"no job {job_id}")
         if not before.retryable:
             raise WrongJobState(
                 f"only a failed or cancelled job can be retried; this one is {before.value}"
             )
-        job = self._store.get(job_id)
+        job = self._store.get(job_id, owner)
         return HttpResponse(202, job.to_json() if job is not None else {"job_id": str(job_id)})
+
+    def _list_kinds(self) -> HttpResponse:
+        kinds = sorted(self._kinds.kinds().values(), key=lambda k: k.kind)
+        return HttpResponse(200, {"kinds": [k.to_json() for k in kinds]})

@@ -263,7 +263,7 @@ def test_an_unexpected_error_is_a_bare_500_and_the_traceback_goes_to_the_log(
     store: InMemoryJobStore, caplog: pytest.LogCaptureFixture
 ) -> None:
     class Broken(InMemoryJobStore):
-        def newest(self, limit: int, status: Any = None) -> list[Any]:
+        def newest(self, limit: int, status: Any = None, owner: Any = None) -> list[Any]:
             raise RuntimeError("secret detail")
 
     response = SubmitApi(Broken(), "*").handle(HttpRequest("GET", "/jobs", {}))

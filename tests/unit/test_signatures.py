@@ -19,8 +19,14 @@ BODY = b'{"job_id": "5d6c", "msg_id": 7, "task_name": "r\xc3\xa9port"}'
 NOW = 1_790_000_000
 
 
-def check(keys: tuple[bytes, ...], signature: str, body: bytes = BODY, ts: int = NOW,
-          now: float = NOW, tolerance_s: float = 300) -> None:
+def check(
+    keys: tuple[bytes, ...],
+    signature: str,
+    body: bytes = BODY,
+    ts: int = NOW,
+    now: float = NOW,
+    tolerance_s: float = 300,
+) -> None:
     verify(keys, "msg_7", str(ts), signature, body, now=now, tolerance_s=tolerance_s)
 
 
@@ -83,9 +89,7 @@ def test_missing_or_malformed_headers_are_rejected(
         verify((KEY,), msg_id, timestamp, signature, BODY, now=NOW)
 
 
-@pytest.mark.parametrize(
-    "noise", ["v1", "v1,", "v1,!!!", "v2,abcd", "v1a,abcd", ",", "", "v1,a b"]
-)
+@pytest.mark.parametrize("noise", ["v1", "v1,", "v1,!!!", "v2,abcd", "v1a,abcd", ",", "", "v1,a b"])
 def test_noise_beside_a_good_signature_is_ignored_and_alone_is_rejected(noise: str) -> None:
     good = sign([KEY], "msg_7", NOW, BODY)
     check((KEY,), f"{noise} {good}")
@@ -155,7 +159,9 @@ def test_the_reference_verifies_what_we_sign_and_rejects_a_changed_body() -> Non
         "webhook-signature": sign([OTHER_KEY, KEY], "msg_9", now, BODY),
     }
     assert Webhook(SECRET).verify(BODY, headers) == {
-        "job_id": "5d6c", "msg_id": 7, "task_name": "réport"
+        "job_id": "5d6c",
+        "msg_id": 7,
+        "task_name": "réport",
     }
     with pytest.raises(WebhookVerificationError):
         Webhook(SECRET).verify(BODY + b" ", headers)
