@@ -21,13 +21,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import (
+    batch_submit,
     cold_start,
     dispatch_latency,
     drain_throughput,
+    e2e_latency,
+    fanout,
     realtime_latency,
     report,
     submit_throughput,
     targets,
+    wakeups,
 )
 from bench.config import METRICS, QUICK, Sizes
 from bench.context import Context
@@ -39,9 +43,13 @@ from devstack.services import ROOT
 RUNNERS: dict[str, Callable[[Context], list[Row]]] = {
     "cold": cold_start.run,
     "submit": submit_throughput.run,
+    "batch": batch_submit.run,
     "drain": drain_throughput.run,
     "dispatch": dispatch_latency.run,
     "realtime": realtime_latency.run,
+    "e2e": e2e_latency.run,
+    "fanout": fanout.run,
+    "wakeups": wakeups.run,
 }
 
 
@@ -64,6 +72,7 @@ SIZE_OPTIONS: dict[str, tuple[str, Callable[[str], object]]] = {
     "submit_jobs": ("jobs a system submits in SQL, per client count", int),
     "http_jobs": ("jobs submitted through the submit function, per client count", int),
     "submit_clients": ("concurrent submitting clients, e.g. 1,8", _counts),
+    "batch_jobs": ("jobs a system submits in batches of 1,000", int),
     "rounds": ("interleaved rounds the submit jobs are split into", int),
     "dispatch_jobs": ("sequential jobs a system for dispatch latency", int),
     "drain_jobs": ("backlog size for the drain", int),
@@ -71,6 +80,12 @@ SIZE_OPTIONS: dict[str, tuple[str, Callable[[str], object]]] = {
     "realtime_updates": ("job_results updates for Realtime latency", int),
     "realtime_subscribers": ("subscriber counts for Realtime latency, e.g. 1,200", _counts),
     "cold_repeats": ("fresh processes per function for cold start", int),
+    "e2e_jobs": ("jobs for end-to-end latency with a warm worker", int),
+    "e2e_cold_jobs": ("jobs for end-to-end latency with a cold worker", int),
+    "e2e_cold_gap_s": ("seconds between cold end-to-end jobs", float),
+    "fanout_updates": ("changes, one at a time, for the gateway's fan-out latency", int),
+    "fanout_burst": ("changes in a burst for the gateway's deliveries/s", int),
+    "wakeup_seconds": ("seconds of sustained 1,000 jobs/s submit for wake-ups per job", float),
 }
 
 

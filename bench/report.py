@@ -103,7 +103,12 @@ GROUPS: tuple[tuple[str, tuple[str, ...], tuple[float, ...]], ...] = (
     ("Submit (jobs/s, higher is better)", ("submit_",), ()),
     ("Drain (jobs/s, higher is better)", ("drain_",), ()),
     ("Dispatch latency (ms, lower is better; targets p50 10, p99 50)", ("dispatch_",), (10, 50)),
-    ("Realtime latency (ms, lower is better; target p99 50)", ("realtime_",), (50,)),
+    ("Realtime latency (ms, lower is better; target p99 50)", ("realtime_", "fanout_p"), (50,)),
+    (
+        "End to end, POST to completed seen (ms, lower is better; warm targets p50 20, p99 60)",
+        ("e2e_",),
+        (20, 60),
+    ),
     (
         "Cold start (ms, lower is better; target webhook import 150)",
         ("import_", "first_response_"),
@@ -130,6 +135,8 @@ def write_png(path: Path, rows: list[Row], title: str) -> None:
         for name, prefixes, lines in GROUPS
     ]
     groups = [(name, members, lines) for name, members, lines in groups if members]
+    if not groups:
+        return
     heights = [
         max(1.6, 0.42 * sum(len(r.values) for r in members) + 0.8) for _, members, _ in groups
     ]

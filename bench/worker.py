@@ -13,6 +13,7 @@ MODULES = {
     "pgqueuer": "bench.peers.pgqueuer_peer",
     "procrastinate": "bench.peers.procrastinate_peer",
     "realtime": "bench.realtime_latency",
+    "fanout": "bench.fanout",
 }
 
 

@@ -33,6 +33,7 @@ const ui = {
   form: $("job-form"),
   taskName: $("task-name"),
   kind: $("kind"),
+  copies: $("copies"),
   payload: $("payload"),
   delay: $("delay"),
   filter: $("status-filter"),
@@ -472,6 +473,7 @@ async function loadJobs(config) {
 // The form
 
 function fieldFor(message) {
+  message = message.replace(/^items\[\d+\]\.?/, "");
   if (/^task_name\b/.test(message)) return ui.taskName;
   if (/^payload\b/i.test(message)) return ui.payload;
   if (/^kind\b/.test(message)) return ui.kind;
@@ -516,7 +518,15 @@ function readForm() {
     }
     if (seconds > 0) submission.delay_seconds = seconds;
   }
-  return { submission };
+  const copies = Number(ui.copies.value || "1");
+  if (!Number.isInteger(copies) || copies < 1 || copies > 1000) {
+    return { error: "Copies must be a whole number from 1 to 1000.", field: ui.copies };
+  }
+  // A batch's jobs start at once (the API refuses a start time in one).
+  if (copies > 1 && submission.delay_seconds !== undefined) {
+    return { error: "A delayed start goes with one copy only.", field: ui.copies };
+  }
+  return { submission, copies };
 }
 
 function wireForm(config) {
@@ -525,7 +535,7 @@ function wireForm(config) {
     event.preventDefault();
     if (busy) return;
     clearFormMessages();
-    const { submission, error, field } = readForm();
+    const { submission, copies, error, field } = readForm();
     if (error) {
       showFormError(error, field ?? ui.payload);
       return;
@@ -546,15 +556,21 @@ function wireForm(config) {
       const accepted = await api(config, "/jobs", {
         method: "POST",
         headers: { "Content-Type": "application/json" },
-        body: JSON.stringify(submission),
+        // More than one copy goes as one batch: one request, stored all or none.
+        body: JSON.stringify(copies > 1 ? Array(copies).fill(submission) : submission),
       });
+      ui.taskName.value = "";
+      if (copies > 1) {
+        setText(ui.formStatus, `Submitted ${accepted.job_ids.length} copies of “${submission.task_name.trim()}”.`);
+        loadJobs(config);
+        return;
+      }
       const jobId = String(accepted.job_id);
       const when = accepted.status === "scheduled" ? ", scheduled" : "";
       setText(
         ui.formStatus,
         `Submitted “${submission.task_name.trim()}” as job ${jobId.slice(0, 8)}${when}.`,
       );
-      ui.taskName.value = "";
       // Show the row at once, whatever the state of the live connection.
       api(config, `/jobs/${encodeURIComponent(jobId)}`)
         .then((job) => apply([job]))

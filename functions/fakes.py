@@ -3,9 +3,11 @@ test (ours or a user's) can wire SubmitApi and WebhookApi to them with no monkey
 
 InMemoryJobStore keeps submit_job's rules (supabase/migrations/*_submit_job.sql and
 *_idempotency_fingerprint.sql): the same validation, and Idempotency-Key replay, 422 on a
-different request, 409 while in flight, expiry after a day; and the lifecycle's
-(*_job_lifecycle.sql): delayed start, cancel_job, retry_job, the status filter, job events;
-and the owner scoping of the API's queries (*_job_owner.sql): another owner's job is absent.
+different request, 409 while in flight, expiry after a day; submit_jobs's (*_submit_jobs.sql):
+a batch of 1 to 1,000 stored all or none, errors naming the item, one key for the whole batch;
+the lifecycle's (*_job_lifecycle.sql): delayed start, cancel_job, retry_job, the status filter,
+job events; and the owner scoping of the API's queries (*_job_owner.sql): another owner's job
+is absent.
 """
 
 from __future__ import annotations
@@ -28,9 +30,14 @@ from functions.core.errors import (
     InvalidInput,
     Unavailable,
 )
-from functions.core.models import Job, JobEvent, JobStatus, NewJob, TaskKind
+from functions.core.models import Caller, Job, JobEvent, JobStatus, NewBatch, NewJob, TaskKind
 
 IDEMPOTENCY_TTL_S = 24 * 3600  # as expires_at's default in the migration
+
+
+def _digest(request: Any) -> str:
+    canonical = json.dumps(request, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 def fingerprint(job: NewJob) -> str:
@@ -40,19 +47,20 @@ def fingerprint(job: NewJob) -> str:
         request["run_at"] = job.run_at.astimezone(UTC).isoformat()
     elif job.delay_s is not None:
         request["delay_seconds"] = job.delay_s
-    canonical = json.dumps(
-        request,
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
+    return _digest(request)
+
+
+def batch_fingerprint(batch: NewBatch) -> str:
+    """A batch's: of ``{"items": [...]}``, so it never equals a single job's."""
+    return _digest(
+        {"items": [{"task_name": j.task_name, "payload": j.payload} for j in batch.jobs]}
     )
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)
 class _Key:
     fingerprint: str
-    job_id: UUID
+    job_ids: tuple[UUID, ...]
     expires_at: float
 
 
@@ -77,10 +85,51 @@ class InMemoryJobStore:
 
     def submit(self, job: NewJob) -> UUID:
         self._check_up()
-        # The database's own checks, which hold whatever the caller validated.
-        name = validation.validate_task_name(job.task_name)
-        payload = validation.validate_payload(job.payload)
-        key = validation.validate_idempotency_key(job.idempotency_key)
+        return self._store(
+            [job], job.idempotency_key, lambda: fingerprint(job), job.owner, False
+        )[0]
+
+    def submit_many(self, batch: NewBatch) -> list[UUID]:
+        self._check_up()
+        if not 1 <= len(batch.jobs) <= validation.MAX_BATCH_JOBS:
+            raise InvalidInput(f"items holds {len(batch.jobs)} jobs; send 1 to 1000")
+        for index, job in enumerate(batch.jobs):
+            if job.run_at is not None or job.delay_s is not None:
+                raise InvalidInput(
+                    f"items[{index}] has unknown field(s); a job is {{task_name, payload}}"
+                )
+        return self._store(
+            list(batch.jobs),
+            batch.idempotency_key,
+            lambda: batch_fingerprint(batch),
+            batch.owner,
+            True,
+        )
+
+    def _store(
+        self,
+        jobs: list[NewJob],
+        raw_key: str | None,
+        print_of: Callable[[], str],
+        owner: Caller | None,
+        batch: bool,
+    ) -> list[UUID]:
+        # The database's own checks, which hold whatever the caller validated; every item is
+        # checked before anything is stored.
+        checked = []
+        for index, job in enumerate(jobs):
+            try:
+                name = validation.validate_task_name(job.task_name)
+                payload = validation.validate_payload(job.payload)
+            except InvalidInput as exc:
+                raise InvalidInput(
+                    f"items[{index}].{exc.message}" if batch else exc.message
+                ) from None
+            checked.append((name, payload))
+        key = validation.validate_idempotency_key(raw_key)
+        # A batch's items carry no start time (parse_new_jobs refuses one), so only a single
+        # job can be delayed.
+        job = jobs[0]
         if job.run_at is not None and job.delay_s is not None:
             raise InvalidInput("give run_at or delay_seconds, not both")
         with self._lock:
@@ -101,37 +150,40 @@ class InMemoryJobStore:
                     )
                 seen = self.keys.get(key)
                 if seen is not None and seen.expires_at > now:
-                    if seen.fingerprint == fingerprint(job):
-                        return seen.job_id
+                    if seen.fingerprint == print_of():
+                        return list(seen.job_ids)
                     raise IdempotencyKeyReused(
                         "this Idempotency-Key was first used with a different request"
                     )
                 self.keys = {k: v for k, v in self.keys.items() if v.expires_at > now}
-            job_id = uuid4()
-            msg_id = next(self._msg_ids)
-            self.messages.append({"msg_id": msg_id, "job_id": str(job_id), "task_name": name})
             moment = datetime.fromtimestamp(now, UTC)
             scheduled = run_at is not None and run_at > moment
-            self.jobs[job_id] = Job(
-                job_id=job_id,
-                task_name=name,
-                payload=dict(payload),
-                status=JobStatus.SCHEDULED if scheduled else JobStatus.PENDING,
-                run_at=run_at if scheduled else None,
-                result=None,
-                error=None,
-                attempts=0,
-                msg_id=msg_id,
-                created_at=moment,
-                started_at=None,
-                finished_at=None,
-                updated_at=moment,
-                owner_id=job.owner.user_id if job.owner else None,
-            )
+            job_ids = []
+            for name, payload in checked:
+                job_id = uuid4()
+                msg_id = next(self._msg_ids)
+                self.messages.append({"msg_id": msg_id, "job_id": str(job_id), "task_name": name})
+                self.jobs[job_id] = Job(
+                    job_id=job_id,
+                    task_name=name,
+                    payload=dict(payload),
+                    status=JobStatus.SCHEDULED if scheduled else JobStatus.PENDING,
+                    run_at=run_at if scheduled else None,
+                    result=None,
+                    error=None,
+                    attempts=0,
+                    msg_id=msg_id,
+                    created_at=moment,
+                    started_at=None,
+                    finished_at=None,
+                    updated_at=moment,
+                    owner_id=owner.user_id if owner else None,
+                )
+                self._event(self.jobs[job_id], "scheduled" if scheduled else "submitted")
+                job_ids.append(job_id)
             if key is not None:
-                self.keys[key] = _Key(fingerprint(job), job_id, now + IDEMPOTENCY_TTL_S)
-            self._event(self.jobs[job_id], "scheduled" if scheduled else "submitted")
-            return job_id
+                self.keys[key] = _Key(print_of(), tuple(job_ids), now + IDEMPOTENCY_TTL_S)
+            return job_ids
 
     def _event(self, job: Job, event: str, detail: str | None = None) -> None:
         moment = datetime.fromtimestamp(self.clock(), UTC)

@@ -184,6 +184,34 @@ def test_a_job_submitted_on_the_page_turns_completed_without_a_reload(page: Page
     assert_not_reloaded(page)
 
 
+def test_copies_go_as_one_batch_and_each_turns_completed(page: Page) -> None:
+    name = unique("Batch")
+    page.get_by_test_id("task-name").fill(name)
+    page.get_by_test_id("kind").select_option("noop")
+    page.get_by_test_id("copies").fill("3")
+    with page.expect_response(lambda r: r.request.method == "POST") as answer:
+        page.get_by_test_id("submit-job").click()
+    assert answer.value.request.post_data_json == [{"task_name": name, "kind": "noop"}] * 3
+    job_ids = answer.value.json()["job_ids"]
+    assert len(set(job_ids)) == 3
+    expect(page.get_by_test_id("form-status")).to_contain_text("3 copies")
+    for job_id in job_ids:
+        expect(row(page, job_id)).to_have_attribute("data-status", "completed")
+    assert_not_reloaded(page)
+
+
+def test_copies_with_a_delayed_start_are_refused_on_the_page(page: Page) -> None:
+    posts: list[str] = []
+    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+    page.get_by_test_id("task-name").fill(unique("Later"))
+    page.get_by_test_id("delay").fill("60")
+    page.get_by_test_id("copies").fill("2")
+    page.get_by_test_id("submit-job").click()
+    expect(page.get_by_test_id("form-error")).to_contain_text("one copy only")
+    expect(page.get_by_test_id("copies")).to_be_focused()
+    assert posts == []
+
+
 def test_a_running_job_shows_a_ticking_elapsed_time(
     page: Page, browser_stack: BrowserStack
 ) -> None:
@@ -368,10 +396,10 @@ def test_the_form_works_from_the_keyboard(page: Page) -> None:
     page.keyboard.press("Tab")  # the skip link comes first
     expect(page.get_by_role("link", name="Skip to the jobs")).to_be_focused()
     order = []
-    for _ in range(5):
+    for _ in range(6):
         page.keyboard.press("Tab")
         order.append(page.evaluate("document.activeElement.id"))
-    assert order == ["task-name", "kind", "payload", "delay", "submit-job"]
+    assert order == ["task-name", "kind", "payload", "delay", "copies", "submit-job"]
     outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
     assert outline != "none", "the focused button shows no focus ring"
 
@@ -382,6 +410,7 @@ def test_the_form_works_from_the_keyboard(page: Page) -> None:
     page.keyboard.press("Tab")
     page.keyboard.type('{"seconds": 0.2}')
     page.keyboard.press("Tab")  # start after: left empty
+    page.keyboard.press("Tab")  # copies: left at 1
     page.keyboard.press("Tab")
     with page.expect_response(lambda r: r.request.method == "POST") as answer:
         page.keyboard.press("Enter")

@@ -61,6 +61,7 @@ def server(module_db_url: str) -> Iterator[Server]:
 
 
 statuses_seen: set[int] = set()
+batch_accepted: list[int] = []
 
 
 # --- JSON text, including what json.dumps would never write --------------------------------
@@ -111,8 +112,22 @@ submissions = st.builds(
     st.one_of(st.none(), json_text),
     st.lists(st.tuples(keys, json_text), max_size=2),
 )
+# Batches: arrays of submissions (a valid one now and then), empty, and past the 1,000 limit.
+valid_items = st.builds(
+    lambda name, kind: _object(
+        [("task_name", _string(name))] + ([("kind", '"noop"')] if kind else [])
+    ),
+    st.text(min_size=1, max_size=20).filter(lambda t: t.strip() and t.isprintable()),
+    st.booleans(),
+)
+batches = st.one_of(
+    st.lists(st.one_of(valid_items, submissions), max_size=5),
+    st.lists(valid_items, min_size=1, max_size=5),
+    st.sampled_from([0, 1000, 1001]).map(lambda n: ['{"task_name": "b"}'] * n),
+).map(lambda items: "[" + ", ".join(items) + "]")
 bodies = st.one_of(
     submissions.map(lambda text: text.encode("utf-8", "surrogatepass")),
+    batches.map(lambda text: text.encode("utf-8", "surrogatepass")),
     json_text.map(lambda text: text.encode("utf-8", "surrogatepass")),
     st.binary(max_size=2000),
     # Around the 256 KiB body limit, on both sides of it.
@@ -202,7 +217,11 @@ def check(reply: Reply, before: tuple[int, int], after: tuple[int, int], keyed: 
         assert isinstance(error["code"], str) and isinstance(error["message"], str)
         assert after == before, "a refused request stored something"
     elif reply.status == 202:
-        grew = (before[0] + 1, before[1] + 1)
+        answer: Any = json.loads(reply.text)
+        count = len(answer["job_ids"]) if "job_ids" in answer else 1
+        if "job_ids" in answer:
+            batch_accepted.append(count)
+        grew = (before[0] + count, before[1] + count)
         assert after == grew or (keyed and after == before)  # a replayed key stores nothing
     else:
         assert after == before
@@ -259,11 +278,26 @@ SAME_AS_FIRST = [
     {"task_name": "a", "payload": {"x": 1, "y": [2]}},
     {"payload": {"y": [2], "x": 1}, "task_name": " a "},  # the same request, written otherwise
 ]
-OTHERS = [{"task_name": "a"}, {"task_name": "b", "payload": {"x": 1, "y": [2]}}]
+OTHERS: list[Any] = [
+    {"task_name": "a"},
+    {"task_name": "b", "payload": {"x": 1, "y": [2]}},
+    # Batches: the same one written twice, and others.
+    [{"task_name": "a", "payload": {"x": 1, "y": [2]}}, {"task_name": "b"}],
+    [{"task_name": " a", "payload": {"y": [2], "x": 1}}, {"task_name": "b", "payload": {}}],
+    [{"task_name": "a", "payload": {"x": 1, "y": [2]}}],
+    [{"task_name": "b"}, {"task_name": "a", "payload": {"x": 1, "y": [2]}}],
+]
 
 
-def _meaning(document: dict[str, Any]) -> str:
+def _meaning(document: Any) -> str:
+    if isinstance(document, list):
+        return json.dumps([_meaning(item) for item in document])
     return json.dumps([document["task_name"].strip(), document.get("payload", {})], sort_keys=True)
+
+
+def _job_ids(text: str) -> list[str]:
+    answer = json.loads(text)
+    return answer["job_ids"] if "job_ids" in answer else [answer["job_id"]]
 
 
 @settings(FUZZ_SETTINGS, max_examples=max(10, EXAMPLES // 6))
@@ -275,10 +309,10 @@ def _meaning(document: dict[str, Any]) -> str:
     )
 )
 def test_keys_replay_the_same_request_and_refuse_another(
-    server: Server, steps: list[tuple[str, dict[str, Any]]]
+    server: Server, steps: list[tuple[str, Any]]
 ) -> None:
     prefix = uuid.uuid4().hex  # keys of their own, whatever earlier examples stored
-    first: dict[str, tuple[str, str]] = {}  # key -> (meaning, job_id)
+    first: dict[str, tuple[str, list[str]]] = {}  # key -> (meaning, job_ids)
     for name, document in steps:
         key = f"{prefix}-{name}"
         before = jobs_and_messages(server.database_url)
@@ -294,11 +328,13 @@ def test_keys_replay_the_same_request_and_refuse_another(
         after = jobs_and_messages(server.database_url)
         if key not in first:
             assert reply.status == 202, reply.text
-            first[key] = (_meaning(document), json.loads(reply.text)["job_id"])
-            assert after == (before[0] + 1, before[1] + 1)
+            first[key] = (_meaning(document), _job_ids(reply.text))
+            grown = len(first[key][1])
+            assert grown == (len(document) if isinstance(document, list) else 1)
+            assert after == (before[0] + grown, before[1] + grown)
         elif first[key][0] == _meaning(document):
             assert reply.status == 202, reply.text
-            assert json.loads(reply.text)["job_id"] == first[key][1]
+            assert _job_ids(reply.text) == first[key][1]
             assert after == before
         else:
             assert reply.status == 422, reply.text
@@ -390,4 +426,5 @@ def test_the_openapi_description_holds(case: schemathesis.Case[Any], server: Ser
 def test_the_fuzzers_reached_acceptance_and_each_kind_of_refusal() -> None:
     """Runs after the cases above in this module: they must have exercised both paths."""
     assert {200, 202} <= statuses_seen
+    assert batch_accepted, "no batch was accepted"
     assert {400, 404, 405, 409, 413, 415, 422} <= statuses_seen, statuses_seen

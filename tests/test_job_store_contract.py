@@ -4,6 +4,7 @@ and idempotency keys as the Postgres store (submit_job) does."""
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -15,7 +16,7 @@ import pytest
 
 from functions import once
 from functions.core.errors import IdempotencyKeyInFlight, IdempotencyKeyReused, InvalidInput
-from functions.core.models import Caller, JobStatus, NewJob
+from functions.core.models import Caller, JobStatus, NewBatch, NewJob
 from functions.core.ports import JobStore
 from functions.db.store import PgJobStore
 from functions.fakes import IDEMPOTENCY_TTL_S, InMemoryJobStore
@@ -111,6 +112,20 @@ def test_an_owned_job_is_its_owners_alone(harness: Harness) -> None:
     assert harness.store.newest(10, owner=bob) == []
 
 
+def test_an_owned_batch_is_its_owners_alone(harness: Harness) -> None:
+    alice, bob = uuid.uuid4(), uuid.uuid4()
+    claims = json.dumps({"sub": str(alice), "role": "authenticated"})
+    batch = NewBatch((NewJob("a", {}), NewJob("b", {})), owner=Caller(alice, claims))
+    owned = harness.store.submit_many(batch)
+    public = harness.store.submit_many(NewBatch((NewJob("demo", {}),)))
+    for job_id in owned:
+        job = harness.store.get(job_id, alice)
+        assert job is not None and job.owner_id == alice
+        assert harness.store.get(job_id, bob) is None and harness.store.get(job_id) is None
+    assert sorted(j.job_id for j in harness.store.newest(10, owner=alice)) == sorted(owned)
+    assert [j.job_id for j in harness.store.newest(10)] == public
+
+
 @pytest.mark.parametrize(
     "job",
     [
@@ -147,6 +162,97 @@ def test_an_expired_key_is_free_again(harness: Harness) -> None:
     second = harness.store.submit(NewJob("b", {}, "k"))
     assert second != first
     assert harness.stored() == (2, 2)
+
+
+# --- batches (submit_jobs) -----------------------------------------------------------------
+
+
+def test_a_batch_is_stored_in_order_and_each_job_has_its_own_message(harness: Harness) -> None:
+    batch = NewBatch((NewJob(" a ", {"n": 1}), NewJob("b", {}), NewJob("c", {"n": 3})))
+    job_ids = harness.store.submit_many(batch)
+    assert len(job_ids) == len(set(job_ids)) == 3
+    jobs = [harness.store.get(job_id) for job_id in job_ids]
+    assert [(j.task_name, j.payload) for j in jobs if j] == [
+        ("a", {"n": 1}),
+        ("b", {}),
+        ("c", {"n": 3}),
+    ]
+    assert len({j.msg_id for j in jobs if j}) == 3
+    assert harness.stored() == (3, 3)
+
+
+@pytest.mark.parametrize(
+    ("bad", "where"),
+    [
+        (NewJob("", {}), "items[2].task_name"),
+        (NewJob("x" * 201, {}), "items[2].task_name"),
+        (NewJob("ok", {"s": "y" * 70_000}), "items[2].payload"),
+        (NewJob("ok", {"deep": json.loads("[" * 65 + "]" * 65)}), "items[2].payload"),
+    ],
+)
+def test_one_bad_item_refuses_the_whole_batch_naming_it(
+    harness: Harness, bad: NewJob, where: str
+) -> None:
+    batch = NewBatch((NewJob("a", {}), NewJob("b", {}), bad, NewJob("d", {})))
+    with pytest.raises(InvalidInput, match=re.escape(where)):
+        harness.store.submit_many(batch)
+    assert harness.stored() == (0, 0)
+
+
+@pytest.mark.parametrize("size", [0, 1001])
+def test_a_batch_holds_one_to_a_thousand_jobs(harness: Harness, size: int) -> None:
+    with pytest.raises(InvalidInput):
+        harness.store.submit_many(NewBatch(tuple(NewJob("a", {}) for _ in range(size))))
+    assert harness.stored() == (0, 0)
+
+
+def test_a_thousand_jobs_fit_in_one_batch(harness: Harness) -> None:
+    job_ids = harness.store.submit_many(NewBatch(tuple(NewJob(f"j{i}", {}) for i in range(1000))))
+    assert len(set(job_ids)) == 1000
+    last = harness.store.get(job_ids[-1])
+    assert last is not None and last.task_name == "j999"
+    assert harness.stored() == (1000, 1000)
+
+
+def test_a_key_covers_the_whole_batch(harness: Harness) -> None:
+    jobs = (NewJob("a", {"x": 1, "y": 2}), NewJob("b", {}))
+    first = harness.store.submit_many(NewBatch(jobs, "bk"))
+    reordered = (NewJob("a", {"y": 2, "x": 1}), NewJob("b", {}))
+    assert harness.store.submit_many(NewBatch(reordered, "bk")) == first
+    for other in [jobs[::-1], jobs[:1], (*jobs, NewJob("c", {}))]:
+        with pytest.raises(IdempotencyKeyReused):
+            harness.store.submit_many(NewBatch(other, "bk"))
+    # A single job under a batch's key, or a batch of one under a single job's key, is another
+    # request.
+    with pytest.raises(IdempotencyKeyReused):
+        harness.store.submit(NewJob("a", {"x": 1, "y": 2}, "bk"))
+    harness.store.submit(NewJob("a", {}, "sk"))
+    with pytest.raises(IdempotencyKeyReused):
+        harness.store.submit_many(NewBatch((NewJob("a", {}),), "sk"))
+    assert harness.stored() == (3, 3)
+
+
+def test_a_batch_key_in_flight_is_refused_at_once(harness: Harness) -> None:
+    with harness.in_flight("busy"), pytest.raises(IdempotencyKeyInFlight):
+        harness.store.submit_many(NewBatch((NewJob("a", {}),), "busy"))
+    assert harness.stored() == (0, 0)
+
+
+def test_a_batch_opens_each_jobs_history_as_pending(harness: Harness) -> None:
+    job_ids = harness.store.submit_many(NewBatch((NewJob("a", {}), NewJob("b", {}))))
+    for job_id in job_ids:
+        job = harness.store.get(job_id)
+        assert job is not None and job.status is JobStatus.PENDING and job.run == 1
+        assert [(e.event, e.status) for e in harness.store.events(job_id)] == [
+            ("submitted", "pending")
+        ]
+
+
+def test_a_batch_item_with_a_start_time_refuses_the_batch(harness: Harness) -> None:
+    delayed = NewJob("b", {}, delay_s=5.0)
+    with pytest.raises(InvalidInput, match=re.escape("items[1]")):
+        harness.store.submit_many(NewBatch((NewJob("a", {}), delayed)))
+    assert harness.stored() == (0, 0)
 
 
 # --- the lifecycle (supabase/migrations/*_job_lifecycle.sql) --------------------------------

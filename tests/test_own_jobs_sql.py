@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from functions import once
-from functions.core.models import Caller, JobStatus, NewJob
+from functions.core.models import Caller, JobStatus, NewBatch, NewJob
 from functions.db.store import PgJobStore
 
 ALICE, BOB = uuid.uuid4(), uuid.uuid4()
@@ -78,6 +78,27 @@ def test_the_owner_is_stored_and_the_store_scopes_its_reads(
     assert store.get(jobs["alice"], BOB) is None
     assert store.get(jobs["alice"]) is None
     assert store.get(jobs["public"], ALICE) is None
+
+
+def test_an_owned_batch_is_visible_only_to_its_owner_under_rls(
+    any_db_url: str, store: PgJobStore
+) -> None:
+    batch = NewBatch((NewJob("alice's a", {}), NewJob("alice's b", {})), owner=caller(ALICE))
+    store.submit_many(batch)
+    store.submit_many(NewBatch((NewJob("demo", {}),)))
+    assert visible_to(any_db_url, "authenticated", ALICE) == {"alice's a", "alice's b"}
+    assert visible_to(any_db_url, "authenticated", BOB) == set()
+    assert visible_to(any_db_url, "anon", None) == {"demo"}
+    # Their events follow them: Alice reads both jobs' 'submitted' events, nobody else does.
+    events = (
+        "select j.task_name || ':' || e.event from public.job_events e"
+        " join public.job_results j using (job_id)"
+    )
+    assert visible_to(any_db_url, "authenticated", ALICE, events) == {
+        "alice's a:submitted",
+        "alice's b:submitted",
+    }
+    assert visible_to(any_db_url, "authenticated", BOB, events) == set()
 
 
 def test_the_claims_end_with_the_submitting_transaction(any_db_url: str) -> None:

@@ -39,6 +39,7 @@ def test_anon_reads_jobs(anon: psycopg.Connection) -> None:
         "select * from pgmq.read('work_queue', 30, 1)",
         "select pgmq.send('work_queue', '{}'::jsonb)",
         "select submit_job('sneaky')",
+        """select submit_jobs('[{"task_name": "sneaky"}]')""",
         "select * from private.settings",
         "select * from private.webhook_target()",
     ],

@@ -212,3 +212,111 @@ def test_keys_stored_before_fingerprints_survive_the_upgrade(pg_server: PgServer
     finally:
         with psycopg.connect(pg_server.admin_url, autocommit=True) as admin:
             admin.execute(f'drop database if exists "{name}" with (force)')
+
+
+# --- submit_jobs: a batch in one transaction ----------------------------------------------
+
+
+def submit_many(db: psycopg.Connection, items: Any, key: str | None = None) -> list[uuid.UUID]:
+    row = db.execute("select submit_jobs(%s, %s)", (Jsonb(items), key)).fetchone()
+    assert row is not None
+    return list(row[0])
+
+
+def test_a_batch_lines_each_job_up_with_its_own_message(db: psycopg.Connection) -> None:
+    items = [{"task_name": f" t{i} ", "payload": {"i": i}} for i in range(50)]
+    job_ids = submit_many(db, items)
+    rows = db.execute(
+        "select j.job_id, j.task_name, j.payload, q.message from job_results j"
+        " join pgmq.q_work_queue q using (msg_id)"
+    ).fetchall()
+    by_id = {job_id: (name, payload, message) for job_id, name, payload, message in rows}
+    assert len(by_id) == 50
+    for i, job_id in enumerate(job_ids):
+        name, payload, message = by_id[job_id]
+        assert (name, payload) == (f"t{i}", {"i": i})
+        assert message == {"job_id": str(job_id), "task_name": f"t{i}"}
+
+
+BAD_BATCHES: list[tuple[Any, str]] = [
+    ({"task_name": "a"}, "JSON array"),
+    ([], "empty"),
+    ([{"task_name": "a"}] * 1001, "limit is 1000"),
+    ([{"task_name": "a"}, 7], "items[1] must be a JSON object"),
+    ([{"task_name": "a"}, {"task_name": "b", "kind": "noop"}], "items[1] has unknown field"),
+    ([{"task_name": "a"}, {"task_name": 5}], "items[1].task_name is required"),
+    (
+        [{"task_name": "a"}, {"task_name": " "}],
+        "items[1].task_name is required and may not be blank",
+    ),
+    ([{"task_name": "a"}, {"task_name": "x" * 201}], "items[1].task_name is 201 characters"),
+    ([{"task_name": "a"}, {"task_name": "a\tb"}], "items[1].task_name may not contain control"),
+    ([{"task_name": "a"}, {"task_name": "b", "payload": [1]}], "items[1].payload must be"),
+    (
+        [{"task_name": "a"}, {"task_name": "b", "payload": {"s": "y" * 70_000}}],
+        "items[1].payload is",
+    ),
+    (
+        [
+            {"task_name": "a"},
+            {"task_name": "b", "payload": json.loads('{"d":' * 65 + "1" + "}" * 65)},
+        ],
+        "items[1].payload nests deeper",
+    ),
+]
+
+
+@pytest.mark.parametrize(("items", "message"), BAD_BATCHES)
+def test_a_bad_batch_raises_22023_naming_the_item_and_stores_nothing(
+    db: psycopg.Connection, items: Any, message: str
+) -> None:
+    with pytest.raises(psycopg.Error) as caught:
+        submit_many(db, items)
+    assert caught.value.sqlstate == "22023"
+    assert message in str(caught.value)
+    assert counts(db) == (0, 0)
+
+
+def test_a_batch_key_replays_and_refuses_another_request(db: psycopg.Connection) -> None:
+    items = [{"task_name": "a", "payload": {"x": 1}}, {"task_name": "b"}]
+    first = submit_many(db, items, "batch-key")
+    assert (
+        submit_many(
+            db,
+            [{"task_name": " a ", "payload": {"x": 1}}, {"task_name": "b", "payload": {}}],
+            "batch-key",
+        )
+        == first
+    )
+    with pytest.raises(psycopg.Error) as caught:
+        submit_many(db, items[:1], "batch-key")
+    assert caught.value.sqlstate == "SJ422"
+    with pytest.raises(psycopg.Error) as caught:
+        db.execute("select submit_job('a', '{\"x\": 1}', 'batch-key')")
+    assert caught.value.sqlstate == "SJ422"
+    assert counts(db) == (2, 2)
+
+
+def test_a_batch_is_queued_by_one_transaction_with_at_most_one_call_a_message(
+    db: psycopg.Connection,
+) -> None:
+    """With a per-message trigger each message gets its own call; a coalescing one sends
+    fewer. Either way the batch is one transaction, so the calls go out after its commit."""
+    db.execute(
+        "insert into private.settings values ('job_webhook_url', 'http://127.0.0.1:9/hook'),"
+        " ('job_webhook_secret', 'whsec_c2Vrcml0LXNla3JpdC1zZWtyaXQtc2Vrcml0')"
+    )
+    submit_many(db, [{"task_name": f"t{i}"} for i in range(5)])
+    row = db.execute("select count(distinct xmin::text) from pgmq.q_work_queue").fetchone()
+    assert row == (1,)
+    calls = db.execute("select count(*) from net.http_request_queue").fetchone()
+    assert calls is not None and 1 <= calls[0] <= 5
+
+
+def test_submit_jobs_is_for_the_service_role_only(db: psycopg.Connection) -> None:
+    for role, allowed in (("anon", False), ("authenticated", False), ("service_role", True)):
+        row = db.execute(
+            "select has_function_privilege(%s, 'public.submit_jobs(jsonb, text)', 'execute')",
+            (role,),
+        ).fetchone()
+        assert row == (allowed,)

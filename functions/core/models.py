@@ -150,6 +150,16 @@ class NewJob:
 
 
 @dataclass(frozen=True)
+class NewBatch:
+    """Validated jobs submitted together: stored all or none, under one Idempotency-Key, all
+    owned by ``owner`` (None: public demo jobs)."""
+
+    jobs: tuple[NewJob, ...]
+    idempotency_key: str | None = None
+    owner: Caller | None = None
+
+
+@dataclass(frozen=True)
 class QueueMessage:
     """A message claimed from work_queue; ``read_count`` counts deliveries, this one included."""
 

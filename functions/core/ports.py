@@ -13,6 +13,7 @@ from functions.core.models import (
     Job,
     JobEvent,
     JobStatus,
+    NewBatch,
     NewJob,
     Outcome,
     ProgressReport,
@@ -25,6 +26,11 @@ class JobStore(Protocol):
     """What the submit function needs of the database."""
 
     def submit(self, job: NewJob) -> UUID: ...
+
+    def submit_many(self, batch: NewBatch) -> list[UUID]:
+        """Store every job of the batch or none, owned by ``batch.owner``; their ids in the
+        batch's order."""
+        ...
 
     def get(self, job_id: UUID, owner: UUID | None = None) -> Job | None:
         """The job, if it belongs to ``owner`` (None: a public demo job)."""

@@ -17,12 +17,16 @@ from uuid import UUID
 
 from functions.core import schemas, strict_json
 from functions.core.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
-from functions.core.models import JobStatus, NewJob, TaskKind, WakeUp
+from functions.core.models import JobStatus, NewBatch, NewJob, TaskKind, WakeUp
 
 MAX_TASK_NAME_CHARS = 200
 MAX_PAYLOAD_BYTES = 65_535
 MAX_IDEMPOTENCY_KEY_CHARS = 200
+# One limit for a job and for a batch: it bounds what one request holds in memory and writes in
+# one transaction. A batch of 1,000 typical jobs (~150 bytes each) fits; larger sets go as
+# several batches.
 MAX_BODY_BYTES = 256 * 1024
+MAX_BATCH_JOBS = 1000
 DEFAULT_LIST_LIMIT = 20
 MAX_LIST_LIMIT = 100
 MAX_DELAY_S = 30 * 24 * 3600  # as submit_job's limit
@@ -167,6 +171,52 @@ def parse_new_job(document: Any, idempotency_key: str | None = None) -> NewJob:
     )
 
 
+_ITEM_FIELDS = ("task_name", "payload", "kind")
+
+
+def _at_item(index: int, problem: str) -> str:
+    """``problem`` as said of item ``index``: ``items[3].task_name is ...``."""
+    where = f"items[{index}]"
+    if problem.startswith(_ITEM_FIELDS):
+        return f"{where}.{problem}"
+    if problem.startswith("the body must be"):
+        return f"{where} must be{problem[len('the body must be') :]}"
+    return f"{where}: {problem}"
+
+
+def parse_new_jobs(document: Any, idempotency_key: str | None = None) -> NewBatch:
+    """A batch: a JSON array of 1 to MAX_BATCH_JOBS submissions, each as parse_new_job takes
+    one; an error names the first bad item by its index. The key covers the whole batch."""
+    if not isinstance(document, list):
+        raise InvalidInput("a batch must be a JSON array of jobs")
+    if not 1 <= len(document) <= MAX_BATCH_JOBS:
+        raise InvalidInput(
+            f"a batch holds 1 to {MAX_BATCH_JOBS} jobs; this one has {len(document)}"
+        )
+    key = validate_idempotency_key(idempotency_key)
+    jobs = []
+    for index, item in enumerate(document):
+        # submit_jobs stores task_name and payload (kind goes into the payload): a field a
+        # single job may take beyond these must be refused here, never dropped.
+        extra = sorted(set(item) - set(_ITEM_FIELDS)) if isinstance(item, dict) else []
+        timed = [field for field in ("run_at", "delay_seconds") if field in extra]
+        if timed:
+            raise InvalidInput(
+                f"items[{index}].{timed[0]}: a batch's jobs start at once;"
+                " submit a job with a delayed start on its own"
+            )
+        if extra:
+            raise InvalidInput(
+                f"items[{index}]: unknown field(s): {', '.join(extra)[:200]}"
+                " (a batch item takes task_name, kind and payload)"
+            )
+        try:
+            jobs.append(parse_new_job(item))
+        except InvalidInput as exc:
+            raise InvalidInput(_at_item(index, exc.message)) from None
+    return NewBatch(jobs=tuple(jobs), idempotency_key=key)
+
+
 def check_kind(job: NewJob, kinds: Mapping[str, TaskKind], default_kind: str) -> None:
     """Refuse a job whose kind no worker has published, or whose payload does not match the
     kind's schema; the message names the field (``payload.seconds must be a number``)."""
@@ -180,6 +230,16 @@ def check_kind(job: NewJob, kinds: Mapping[str, TaskKind], default_kind: str) ->
         schemas.validate(job.payload, spec.payload_schema)
     except schemas.PayloadMismatch as exc:
         raise InvalidInput(f"{exc} (task {kind!r})") from None
+
+
+def check_kinds(batch: NewBatch, kinds: Mapping[str, TaskKind], default_kind: str) -> None:
+    """check_kind for each job of a batch; an error names the first bad item
+    (``items[3].payload.seconds must be a number``)."""
+    for index, job in enumerate(batch.jobs):
+        try:
+            check_kind(job, kinds, default_kind)
+        except InvalidInput as exc:
+            raise InvalidInput(_at_item(index, exc.message)) from None
 
 
 def parse_run_at(raw: Any) -> datetime | None:

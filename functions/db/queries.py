@@ -4,6 +4,7 @@ QUEUE = "work_queue"
 
 SUBMIT_JOB = """select public.submit_job(%(task_name)s, %(payload)s, %(idempotency_key)s,
     %(run_at)s, %(delay_seconds)s)"""
+SUBMIT_JOBS = "select public.submit_jobs(%(items)s, %(idempotency_key)s)"
 
 # A signed-in caller's claims, for this transaction only (pooler-safe): job_results.owner_id
 # defaults to auth.uid(), which reads them.

@@ -21,11 +21,13 @@ from functions.core.errors import (
     Unavailable,
 )
 from functions.core.models import (
+    Caller,
     Claim,
     ClaimedBatch,
     Job,
     JobEvent,
     JobStatus,
+    NewBatch,
     NewJob,
     Outcome,
     ProgressReport,
@@ -47,37 +49,65 @@ def _job(row: dict[str, Any]) -> Job:
     return Job(**{**row, "status": JobStatus(row["status"])})
 
 
+def _item(job: NewJob) -> dict[str, Any]:
+    """A batch item as submit_jobs takes it; a start time goes along so that it refuses it."""
+    item: dict[str, Any] = {"task_name": job.task_name, "payload": job.payload}
+    if job.run_at is not None:
+        item["run_at"] = job.run_at.isoformat()
+    if job.delay_s is not None:
+        item["delay_seconds"] = job.delay_s
+    return item
+
+
 class PgJobStore:
     def __init__(self, database_url: str) -> None:
         self._url = database_url
 
-    def submit(self, job: NewJob) -> UUID:
-        params = {
-            "task_name": job.task_name,
-            "payload": Jsonb(job.payload),
-            "idempotency_key": job.idempotency_key,
-            "run_at": job.run_at,
-            "delay_seconds": job.delay_s,
-        }
+    def _submit(self, query: str, params: dict[str, Any], owner: Caller | None) -> Any:
+        """The one value ``query`` answers, as ``owner`` when given (so auth.uid(), the owner
+        column's default, names them); submit_job's errors as the caller's."""
         try:
             with connection(self._url) as conn:
-                if job.owner is None:
-                    row = conn.execute(queries.SUBMIT_JOB, params).fetchone()
+                if owner is None:
+                    row = conn.execute(query, params).fetchone()
                 else:
                     # The claims hold for this transaction only (pooler-safe).
                     with conn.transaction():
                         conn.execute(
                             queries.ACT_AS_USER,
-                            {"claims": job.owner.claims_json, "sub": str(job.owner.user_id)},
+                            {"claims": owner.claims_json, "sub": str(owner.user_id)},
                         )
-                        row = conn.execute(queries.SUBMIT_JOB, params).fetchone()
+                        row = conn.execute(query, params).fetchone()
         except psycopg.Error as exc:
             error = SUBMIT_ERRORS.get(exc.sqlstate or "")
             if error is not None and exc.diag.message_primary:
                 raise error(exc.diag.message_primary) from None
             raise
         assert row is not None
-        return UUID(str(row[0]))
+        return row[0]
+
+    def submit(self, job: NewJob) -> UUID:
+        job_id = self._submit(
+            queries.SUBMIT_JOB,
+            {
+                "task_name": job.task_name,
+                "payload": Jsonb(job.payload),
+                "idempotency_key": job.idempotency_key,
+                "run_at": job.run_at,
+                "delay_seconds": job.delay_s,
+            },
+            job.owner,
+        )
+        return UUID(str(job_id))
+
+    def submit_many(self, batch: NewBatch) -> list[UUID]:
+        items = [_item(job) for job in batch.jobs]
+        job_ids = self._submit(
+            queries.SUBMIT_JOBS,
+            {"items": Jsonb(items), "idempotency_key": batch.idempotency_key},
+            batch.owner,
+        )
+        return [UUID(str(job_id)) for job_id in job_ids]
 
     def get(self, job_id: UUID, owner: UUID | None = None) -> Job | None:
         query = queries.GET_PUBLIC_JOB if owner is None else queries.GET_OWN_JOB

@@ -110,6 +110,13 @@ class SubmitApi:
         validation.check_query(request.query, ())
         caller = self._caller(request)
         document = validation.parse_json_body(request.body, request.header("content-type"))
+        if isinstance(document, list):
+            batch = validation.parse_new_jobs(document, request.header("idempotency-key"))
+            validation.check_kinds(batch, self._kinds.kinds(), DEFAULT_KIND)
+            job_ids = self._store.submit_many(dataclasses.replace(batch, owner=caller))
+            return HttpResponse(
+                202, {"job_ids": [str(job_id) for job_id in job_ids], "status": "pending"}
+            )
         new_job = validation.parse_new_job(document, request.header("idempotency-key"))
         validation.check_kind(new_job, self._kinds.kinds(), DEFAULT_KIND)
         new_job = dataclasses.replace(new_job, owner=caller)

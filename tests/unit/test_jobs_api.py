@@ -280,3 +280,57 @@ def test_each_refusal_logs_one_short_line(api: SubmitApi, caplog: pytest.LogCapt
     assert len(lines) == 1
     assert lines[0].startswith("POST /jobs -> 400 invalid_input")
     assert len(lines[0]) < 300
+
+
+# --- batches ---------------------------------------------------------------------------------
+
+
+def test_an_array_is_a_batch_answered_with_its_ids_in_order(
+    api: SubmitApi, store: InMemoryJobStore
+) -> None:
+    response = post(api, [{"task_name": "a", "kind": "noop"}, {"task_name": "b"}])
+    assert response.status == 202, response.body
+    assert response.body["status"] == "pending"
+    ids = [uuid.UUID(text) for text in response.body["job_ids"]]
+    assert [store.jobs[i].task_name for i in ids] == ["a", "b"]
+    assert store.jobs[ids[0]].payload == {"kind": "noop"}
+    assert stored(store) == (2, 2)
+    # Each job of a batch has its own history, opened as a single job's is.
+    assert [[e.event for e in store.events(i)] for i in ids] == [["submitted"], ["submitted"]]
+
+
+@pytest.mark.parametrize(
+    ("document", "names"),
+    [
+        ([], "1 to 1000 jobs"),
+        ([{"task_name": "a"}] * 1001, "1 to 1000 jobs"),
+        ([{"task_name": "a"}, "b"], "items[1] must be a JSON object"),
+        ([{"task_name": "a"}, {}], "items[1].task_name is required"),
+        ([{"task_name": "a"}, {"task_name": "b", "kind": "Bad"}], "items[1].kind must be"),
+        ([{"task_name": "a"}, {"task_name": "b", "payload": 3}], "items[1].payload must be"),
+        ([{"task_name": "a"}, {"task_name": "b", "x": 1}], "items[1]: unknown field(s): x"),
+        ([[{"task_name": "a"}]], "items[0] must be a JSON object"),
+        (
+            [{"task_name": "a"}, {"task_name": "b", "delay_seconds": 5}],
+            "items[1].delay_seconds: a batch's jobs start at once",
+        ),
+        (
+            [{"task_name": "a", "run_at": "2026-12-01T09:30:00Z"}],
+            "items[0].run_at: a batch's jobs start at once",
+        ),
+    ],
+)
+def test_a_bad_batch_is_refused_whole_naming_the_item(
+    api: SubmitApi, store: InMemoryJobStore, document: Any, names: str
+) -> None:
+    assert_error(post(api, document), 400, "invalid_input", names)
+    assert stored(store) == (0, 0)
+
+
+def test_a_key_covers_the_whole_batch_body(api: SubmitApi, store: InMemoryJobStore) -> None:
+    batch = [{"task_name": "a"}, {"task_name": "b"}]
+    first = post(api, batch, idempotency_key="k")
+    assert post(api, batch, idempotency_key="k").body == first.body
+    assert_error(post(api, batch[::-1], idempotency_key="k"), 422, "idempotency_key_reused")
+    assert_error(post(api, batch[0], idempotency_key="k"), 422, "idempotency_key_reused")
+    assert stored(store) == (2, 2)

@@ -200,3 +200,68 @@ def test_without_a_jwt_secret_tokens_are_refused(store: InMemoryJobStore) -> Non
     bearer = f"Bearer {token(str(uuid.uuid4()))}"
     assert call(api, "POST", "/jobs", {"task_name": "x"}, authorization=bearer).status == 401
     assert call(api, "POST", "/jobs", {"task_name": "x"}).status == 202
+
+
+# --- batches: each item is checked and owned as a single job is -----------------------------
+
+
+@pytest.mark.parametrize(
+    ("bad", "named"),
+    [
+        ({"task_name": "t", "payload": {"seconds": "abc"}}, "items[3].payload.seconds must be"),
+        ({"task_name": "t", "kind": "fail", "payload": {"message": 3}}, "items[3].payload.message"),
+        ({"task_name": "t", "kind": "nope"}, "items[3].kind 'nope' is not a known task"),
+        ({"task_name": "t", "payload": {"kind": "nope"}}, "items[3].kind 'nope'"),
+    ],
+)
+def test_a_batch_item_with_a_bad_kind_or_payload_refuses_the_batch_naming_it(
+    api: SubmitApi, store: InMemoryJobStore, bad: dict[str, Any], named: str
+) -> None:
+    good = {"task_name": "ok", "kind": "simulate", "payload": {"seconds": 0.1}}
+    status, code, message = error(call(api, "POST", "/jobs", [good, good, good, bad, good]))
+    assert (status, code) == (400, "invalid_input")
+    assert named in message
+    assert (store.jobs, store.messages) == ({}, [])
+
+
+def test_a_batch_of_a_kind_published_later_is_accepted(
+    api: SubmitApi, catalog: InMemoryKindCatalog, store: InMemoryJobStore
+) -> None:
+    batch = [{"task_name": "t", "kind": "resize"}] * 2
+    assert call(api, "POST", "/jobs", batch).status == 400
+    catalog.publish([TaskKind("resize", "", {"type": "object"}, 30.0)])
+    assert call(api, "POST", "/jobs", batch).status == 202
+    assert len(store.jobs) == 2
+
+
+def test_a_signed_in_callers_batch_is_theirs_and_reads_are_scoped(
+    api: SubmitApi, store: InMemoryJobStore
+) -> None:
+    alice, bob = str(uuid.uuid4()), str(uuid.uuid4())
+    as_alice = {"authorization": f"Bearer {token(alice)}"}
+    answer = call(api, "POST", "/jobs", [{"task_name": "a"}, {"task_name": "b"}], **as_alice)
+    public = call(api, "POST", "/jobs", [{"task_name": "demo"}])
+    assert (answer.status, public.status) == (202, 202)
+    assert isinstance(answer.body, dict) and isinstance(public.body, dict)
+    ids = answer.body["job_ids"]
+    assert [str(store.jobs[uuid.UUID(i)].owner_id) for i in ids] == [alice, alice]
+    assert store.jobs[uuid.UUID(public.body["job_ids"][0])].owner_id is None
+    listed = call(api, "GET", "/jobs", **as_alice).body
+    assert isinstance(listed, dict)
+    assert sorted(j["job_id"] for j in listed["jobs"]) == sorted(ids)
+    for job_id in ids:
+        assert (
+            call(api, "GET", f"/jobs/{job_id}", authorization=f"Bearer {token(bob)}").status == 404
+        )
+        assert call(api, "GET", f"/jobs/{job_id}").status == 404
+
+
+def test_a_batch_with_a_bad_token_is_401_and_stores_nothing(
+    api: SubmitApi, store: InMemoryJobStore
+) -> None:
+    expired = token(str(uuid.uuid4()), exp=NOW - 60)
+    status, code, _ = error(
+        call(api, "POST", "/jobs", [{"task_name": "x"}], authorization=f"Bearer {expired}")
+    )
+    assert (status, code) == (401, "unauthorized")
+    assert store.jobs == {}
