@@ -411,14 +411,14 @@ schema.config.generation.update(modes=list(schemathesis.GenerationMode))
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 def test_the_openapi_description_holds(case: schemathesis.Case[Any], server: Server) -> None:
-    if any(
-        unicodedata.category(ch) == "Cc"
-        for v in (case.path_parameters or {}).values()
-        for ch in str(v)
-    ):
-        return  # functions-framework's own HTML 404, before any function runs (see `paths`)
     before = jobs_and_messages(server.database_url)
     response = case.call(base_url=f"http://127.0.0.1:{server.process.port}", timeout=30)
+    # Judge the path as it was sent: a list or object parameter is serialised (joined by
+    # commas), so a control character inside it shows only there, not in str() of the value.
+    sent = urllib.parse.unquote(urllib.parse.urlsplit(response.request.url or "").path)
+    if any(unicodedata.category(ch) == "Cc" for ch in sent):
+        assert response.status_code < 500
+        return  # functions-framework's own HTML 404, before any function runs (see `paths`)
     reply = Reply(response.status_code, response.text)
     check(reply, before, jobs_and_messages(server.database_url), bool(case.headers))
 
