@@ -225,6 +225,10 @@ def test_a_waiting_claim_returns_as_soon_as_work_arrives(url: str, queue: PgWork
         submit(conn, "late")
     batch = claiming.join()
     assert [c.task_name for c in batch.started] == ["late"]
+    # The claim's statement began before the job existed: its start is when the job was taken.
+    with psycopg.connect(url) as conn:
+        row = conn.execute("select started_at >= created_at from job_results").fetchone()
+    assert row == (True,)
 
 
 def test_a_repeatable_read_enqueuer_asks_for_a_wake_up_even_under_a_lease(

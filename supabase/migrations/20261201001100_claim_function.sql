@@ -63,7 +63,7 @@ begin
   end if;
   with started as (
     update public.job_results j
-    set status = 'running', attempts = j.attempts + 1, started_at = now(), error = null
+    set status = 'running', attempts = j.attempts + 1, started_at = clock_timestamp(), error = null
     from unnest(v_msg_ids, v_read_cts, v_messages) r(msg_id, read_ct, message)
     where r.read_ct <= 1 and j.job_id = (r.message ->> 'job_id')::uuid
       and j.status in ('pending', 'running')
