@@ -45,7 +45,10 @@ def _parse(argv: list[str] | None) -> StackConfig:
     )
     parser.add_argument("--task-min-seconds", default=os.environ.get("TASK_MIN_SECONDS", "5"))
     parser.add_argument("--task-max-seconds", default=os.environ.get("TASK_MAX_SECONDS", "10"))
-    parser.add_argument("--sweep-interval", type=float, default=5.0)
+    parser.add_argument("--sweep-interval", type=float, default=3.0)
+    parser.add_argument(
+        "--max-workers", type=int, default=8, help="the most process_job drains at once"
+    )
     args = parser.parse_args(argv)
     return StackConfig.from_base_port(
         data_dir=args.data_dir.resolve(),
@@ -53,6 +56,7 @@ def _parse(argv: list[str] | None) -> StackConfig:
         database_url=args.database_url or None,
         task_seconds=(args.task_min_seconds, args.task_max_seconds),
         sweep_interval_s=args.sweep_interval,
+        max_workers=args.max_workers,
     )
 
 
@@ -146,7 +150,10 @@ def banner(
     rows = [
         ("page", cfg.url(cfg.ports.page) if page else "(not built: run make page)"),
         ("jobs API", f"{api}/jobs"),
-        ("Supabase URL", f"{supabase}  (Realtime: ws://127.0.0.1:{cfg.ports.realtime}/realtime/v1)"),
+        (
+            "Supabase URL",
+            f"{supabase}  (Realtime: ws://127.0.0.1:{cfg.ports.realtime}/realtime/v1)",
+        ),
         ("anon key", local.anon_key),
         ("database", database_url),
         ("data", f"{cfg.data_dir}  (make clean-data forgets it)"),
@@ -176,8 +183,7 @@ def run(
         cluster = cfg.data_dir / "postgres"
         first = not (cluster / "pgdata" / "PG_VERSION").exists()
         say(
-            f"{'creating and starting' if first else 'starting'} the embedded Postgres"
-            f" in {cluster}"
+            f"{'creating and starting' if first else 'starting'} the embedded Postgres in {cluster}"
         )
         postgres = embedded(cluster, cfg.ports.postgres).start()
         database_url = postgres.url
@@ -189,6 +195,7 @@ def run(
             database_url,
             webhook_url=cfg.url(cfg.ports.webhook),
             webhook_secret=secrets.webhook_secret,
+            max_workers=cfg.max_workers,
         )
         say(f"migrations applied: {len(applied)} new")
         page_dir = _page_dir()
@@ -200,9 +207,7 @@ def run(
         for child in _children(cfg, database_url, secrets, page_dir):
             if not (real_pg_net and child.name == "relay"):
                 started.append(child.start())
-        sweeper = Sweeper(
-            cfg.url(cfg.ports.process_job), secrets.webhook_secret, cfg.sweep_interval_s
-        ).start()
+        sweeper = Sweeper(database_url, cfg.sweep_interval_s).start()
         took = time.monotonic() - began
         print(banner(cfg, database_url, secrets, page_dir is not None, took), flush=True)
         if ready is not None:

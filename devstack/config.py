@@ -40,6 +40,8 @@ class StackConfig:
     database_url: str | None
     task_seconds: tuple[str, str]
     sweep_interval_s: float
+    # The most process_job drains at once (the database's wake-up ceiling).
+    max_workers: int = 8
 
     @classmethod
     def from_base_port(
@@ -49,6 +51,7 @@ class StackConfig:
         database_url: str | None,
         task_seconds: tuple[str, str],
         sweep_interval_s: float,
+        max_workers: int = 8,
     ) -> StackConfig:
         # The Supabase CLI's order (API after the page, then the database), but in a range of
         # its own: the CLI takes 54320-54329, and Linux hands out 32768-60999 for outgoing
@@ -61,7 +64,7 @@ class StackConfig:
             webhook=base_port + 4,
             process_job=base_port + 5,
         )
-        return cls(data_dir, ports, database_url, task_seconds, sweep_interval_s)
+        return cls(data_dir, ports, database_url, task_seconds, sweep_interval_s, max_workers)
 
     @staticmethod
     def url(port: int) -> str:

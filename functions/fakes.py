@@ -85,9 +85,9 @@ class InMemoryJobStore:
 
     def submit(self, job: NewJob) -> UUID:
         self._check_up()
-        return self._store(
-            [job], job.idempotency_key, lambda: fingerprint(job), job.owner, False
-        )[0]
+        return self._store([job], job.idempotency_key, lambda: fingerprint(job), job.owner, False)[
+            0
+        ]
 
     def submit_many(self, batch: NewBatch) -> list[UUID]:
         self._check_up()

@@ -78,7 +78,8 @@ def _build() -> Handler:
 
     worker, cfg = _worker.get()
     return ProcessJobApi(
-        cfg.process_job_secret, lambda: worker.drain(time.monotonic() + cfg.max_run_s)
+        cfg.process_job_secret,
+        lambda wake_id: worker.drain(time.monotonic() + cfg.max_run_s, wake_id),
     ).handle
 
 
@@ -90,7 +91,8 @@ def process_job(request: flask.Request) -> tuple[bytes, int, dict[str, str]]:
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
-    """An async invocation (the webhook's message) or a scheduled sweep: both drain the queue."""
+    """An async invocation (the webhook's wake-up, honoured once) or a direct one: both drain
+    the queue."""
     worker, cfg = _worker.get()
     start = time.monotonic()
     budget = cfg.max_run_s
@@ -100,4 +102,5 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         budget = min(budget, remaining - min(LAMBDA_MARGIN_S, remaining * LAMBDA_MARGIN_SHARE))
     # The worker starts no task whose time limit does not fit in the budget, so a spent
     # invocation returns at once and leaves the queue for the next one.
-    return worker.drain(start + budget).to_json()
+    wake_id = event.get("wake_id") if isinstance(event, dict) else None
+    return worker.drain(start + budget, wake_id if isinstance(wake_id, str) else None).to_json()

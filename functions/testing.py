@@ -105,6 +105,7 @@ class InMemoryWorkQueue:
     leases: dict[str, float] = field(default_factory=dict)  # holder -> expiry
     wakeups: int = 0  # webhook calls the trigger would have sent
     wake_window_s: float = 10.0
+    wake_ups_taken: set[str] = field(default_factory=set)
     _next_id: int = 1
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _arrived: threading.Event = field(default_factory=threading.Event)
@@ -159,7 +160,17 @@ class InMemoryWorkQueue:
             self._wake(now)
             return False
 
-    def claim(self, batch_size: int, visibility_s: int, wait_s: float = 0.0) -> ClaimedBatch:
+    def take_wake_up(self, wake_id: str, lease_s: float) -> bool:
+        with self._lock:
+            if wake_id in self.wake_ups_taken:
+                return False
+            self.wake_ups_taken.add(wake_id)
+        self.hold(wake_id, lease_s)
+        return True
+
+    def claim(
+        self, holder: str, batch_size: int, visibility_s: int, wait_s: float = 0.0
+    ) -> ClaimedBatch:
         until = self.clock.monotonic() + wait_s
         while True:
             self._arrived.clear()
@@ -193,7 +204,7 @@ class InMemoryWorkQueue:
                     started.append(claim)
             return ClaimedBatch(started, suspects, skipped)
 
-    def start(self, message: QueueMessage) -> Claim | None:
+    def start(self, holder: str, message: QueueMessage) -> Claim | None:
         with self._lock:
             return self._start(message)
 

@@ -77,8 +77,10 @@ def venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     uv = _uv()
     if uv:
         _run([uv, "venv", "--quiet", "--python", sys.executable, str(folder)], folder.parent)
-        _run([uv, "pip", "install", "--quiet", "--python", str(folder / "bin" / "python"), target],
-             folder.parent)
+        _run(
+            [uv, "pip", "install", "--quiet", "--python", str(folder / "bin" / "python"), target],
+            folder.parent,
+        )
     else:
         _run([sys.executable, "-m", "venv", str(folder)], folder.parent)
         _run([str(folder / "bin" / "python"), "-m", "pip", "install", "-q", target], folder.parent)
@@ -133,8 +135,11 @@ def test_the_installed_package_migrates_and_runs_the_gateway(
     ).strip()
     assert Path(where).is_relative_to(venv), f"migrations found outside the venv: {where}"
 
-    out = _run([str(venv / "bin" / "supajobs-migrate"), "--database-url", empty_database],
-               tmp_path, _clean_env())
+    out = _run(
+        [str(venv / "bin" / "supajobs-migrate"), "--database-url", empty_database],
+        tmp_path,
+        _clean_env(),
+    )
     count = len(list((ROOT / "supabase" / "migrations").glob("*.sql")))
     assert f"{count} migration(s) applied" in out
     with psycopg.connect(empty_database) as conn:
@@ -146,11 +151,20 @@ def test_the_installed_package_migrates_and_runs_the_gateway(
     port = free_port()
     log = (tmp_path / "gateway.log").open("w")
     gateway = subprocess.Popen(
-        [str(venv / "bin" / "supajobs-realtime"), "--database-url", empty_database,
-         "--port", str(port)],
-        cwd=tmp_path, env=_clean_env(JWT_SECRET=secret), stdout=log, stderr=subprocess.STDOUT,
+        [
+            str(venv / "bin" / "supajobs-realtime"),
+            "--database-url",
+            empty_database,
+            "--port",
+            str(port),
+        ],
+        cwd=tmp_path,
+        env=_clean_env(JWT_SECRET=secret),
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
+
         def listening() -> bool:
             assert gateway.poll() is None, (tmp_path / "gateway.log").read_text()[-3000:]
             return port_open(port)
@@ -170,8 +184,10 @@ def test_the_installed_package_migrates_and_runs_the_gateway(
 
             system = frame("system")
             assert system[4] == {
-                "extension": "postgres_changes", "status": "ok",
-                "message": "Subscribed to PostgreSQL", "channel": "pkg",
+                "extension": "postgres_changes",
+                "status": "ok",
+                "message": "Subscribed to PostgreSQL",
+                "channel": "pkg",
             }
             with psycopg.connect(empty_database, autocommit=True) as conn:
                 conn.execute(

@@ -159,9 +159,8 @@ def test_a_call_signed_by_both_rotation_secrets_and_another_scheme_is_accepted(
     own = signed_headers(message, secret=OLD_SECRET)
     # Same id and second, so both signatures cover the same content.
     headers["webhook-timestamp"] = own["webhook-timestamp"]
-    headers["webhook-signature"] = (
-        f"v1a,bm90IG91cnM= {own['webhook-signature']} "
-        + sign([parse_secret(UNKNOWN_SECRET)], "msg_41", int(own["webhook-timestamp"]), message)
+    headers["webhook-signature"] = f"v1a,bm90IG91cnM= {own['webhook-signature']} " + sign(
+        [parse_secret(UNKNOWN_SECRET)], "msg_41", int(own["webhook-timestamp"]), message
     )
     assert post(webhook, message, headers)[0] == 202
 

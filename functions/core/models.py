@@ -181,14 +181,13 @@ class Claim:
 
 @dataclass(frozen=True)
 class WakeUp:
-    """The body the database's webhook call carries."""
+    """The body the database's wake-up call carries: the id the woken worker takes as its
+    lease, honoured once."""
 
-    msg_id: int
-    job_id: UUID
-    task_name: str
+    wake_id: str
 
     def to_json(self) -> dict[str, Any]:
-        return {"msg_id": self.msg_id, "job_id": str(self.job_id), "task_name": self.task_name}
+        return {"wake_id": self.wake_id}
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,9 @@ CANCELLED = "cancelled on request"
 class WorkerSettings:
     batch_size: int = 10
     visibility_s: int = 30
+    # How long a worker's lease lasts unrenewed (renewed every third of it): a dead worker is
+    # noticed by the sweep this long after its last heartbeat.
+    lease_s: float = 6.0
     task_timeout_s: float = 600.0  # the time limit of a task kind that declares none
     linger_s: float = 30.0  # a retry due within this long is waited for
     # How long an idle worker keeps its lease and waits for new work (the warm fast path)
@@ -117,10 +120,13 @@ class _Heartbeat:
     progress, and passes cancel requests to them: the only thread besides the claimer that
     talks to the database (task threads never do)."""
 
-    def __init__(self, queue: WorkQueue, visibility_s: int, clock: Clock, holder: str) -> None:
+    def __init__(
+        self, queue: WorkQueue, visibility_s: int, lease_s: float, clock: Clock, holder: str
+    ) -> None:
         self._queue = queue
         self._holder = holder
         self._visibility_s = visibility_s
+        self._lease_s = lease_s
         self._clock = clock
         self._in_flight: set[int] = set()
         self._watched: dict[int, tuple[Claim, TaskControl]] = {}
@@ -145,7 +151,7 @@ class _Heartbeat:
             if not self._renewing:
                 return
             try:
-                self._queue.hold(self._holder, self._visibility_s)
+                self._queue.hold(self._holder, self._lease_s)
             except Exception:
                 log.exception("could not renew the wake-up lease")
 
@@ -168,16 +174,17 @@ class _Heartbeat:
             self._watched.pop(msg_id, None)
 
     def _run(self) -> None:
-        # Visibility and the wake-up lease (both visibility_s long) are each renewed a third of
-        # the way through, on their own periods; progress and cancel requests every beat.
-        renew_every_s = self._visibility_s / 3
+        # The lease and visibility are each renewed a third of the way through, on their own
+        # periods; progress and cancel requests every beat.
+        renew_every_s = self._lease_s / 3
+        extend_every_s = self._visibility_s / 3
         renewed_at = extended_at = self._clock.monotonic()
-        while not self._clock.wait(self._stop, min(CONTROL_TICK_S, renew_every_s)):
+        while not self._clock.wait(self._stop, min(CONTROL_TICK_S, renew_every_s, extend_every_s)):
             self._control()
             if self._clock.monotonic() - renewed_at >= renew_every_s:
                 renewed_at = self._clock.monotonic()
                 self.renew_lease()
-            if self._clock.monotonic() - extended_at < renew_every_s:
+            if self._clock.monotonic() - extended_at < extend_every_s:
                 continue
             extended_at = self._clock.monotonic()
             with self._lock:
@@ -245,21 +252,31 @@ class Worker:
         self.clock = clock or SystemClock()
         self.draw = draw
 
-    def drain(self, deadline: float) -> DrainReport:
+    def drain(self, deadline: float, wake_id: str | None = None) -> DrainReport:
         """Process visible messages until none is left or no task could finish before
         ``deadline`` (a reading of this worker's clock).
 
-        A retry this call scheduled soon enough is waited for, so a failing task's attempts run
-        without needing another wake-up.
+        Woken by a wake-up (``wake_id``), the worker takes it as its lease, and drains nothing
+        when it was taken before: a replayed call starts no second run. A retry this call
+        scheduled soon enough is waited for, so a failing task's attempts run without needing
+        another wake-up.
         """
+        lease_s = self.settings.lease_s
+        if wake_id is None:
+            holder = uuid.uuid4().hex
+            self.queue.hold(holder, lease_s)
+        elif self.queue.take_wake_up(wake_id, lease_s):
+            holder = wake_id
+        else:
+            log.info("wake-up %s was taken before: nothing to drain for it", wake_id)
+            return DrainReport()
         # Not a with-block: shutting down must not wait for a task that overran its time limit.
         pool = ThreadPoolExecutor(self.settings.batch_size, thread_name_prefix="task")
-        holder = uuid.uuid4().hex
-        lease_s = self.settings.visibility_s
-        self.queue.hold(holder, lease_s)
         left = False
         try:
-            with _Heartbeat(self.queue, lease_s, self.clock, holder) as heartbeat:
+            with _Heartbeat(
+                self.queue, self.settings.visibility_s, lease_s, self.clock, holder
+            ) as heartbeat:
                 drain = _Drain(self, pool, heartbeat, deadline, holder)
                 report = drain.run()
                 left = drain.left
@@ -273,7 +290,7 @@ class Worker:
                 try:
                     self.queue.leave(holder, lease_s, stay=False)
                 except Exception:
-                    log.exception("could not leave the queue; the lease lapses in %d s", lease_s)
+                    log.exception("could not leave the queue; the lease lapses in %g s", lease_s)
 
     def time_limit(self, claim: Claim) -> float:
         return self.registry.time_limit(
@@ -373,7 +390,9 @@ class _Drain:
                     self.deadline - self.shortest_s - self.clock.monotonic(),
                     CLAIM_WAIT_MAX_S,
                 )
-            batch = self.queue.claim(settings.batch_size, settings.visibility_s, max(0.0, wait_s))
+            batch = self.queue.claim(
+                self.holder, settings.batch_size, settings.visibility_s, max(0.0, wait_s)
+            )
             self.report.skipped += batch.skipped
             if not batch.started and not batch.suspects:
                 if batch.skipped:
@@ -407,7 +426,7 @@ class _Drain:
         it (the lease is then kept)."""
         stay = not self.out_of_time and self.room_for(self.shortest_s)
         self.heartbeat.renewing(False)
-        if self.queue.leave(self.holder, self.worker.settings.visibility_s, stay):
+        if self.queue.leave(self.holder, self.worker.settings.lease_s, stay):
             self.heartbeat.renewing(True)
             return True
         self.left = True
@@ -428,7 +447,7 @@ class _Drain:
             if not self.room_for(self.shortest_s):
                 self.hand_back([], batch.suspects[n:])
                 break
-            suspect = self.queue.start(message)
+            suspect = self.queue.start(self.holder, message)
             if suspect is None:
                 self.report.skipped += 1
                 self.heartbeat.remove(message.msg_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from functions.core import validation
 from functions.core.errors import MethodNotAllowed
 from functions.core.worker import DrainReport
 from functions.http.auth import require_bearer
@@ -11,7 +12,7 @@ from functions.http.types import HttpRequest, HttpResponse, guarded
 
 
 class ProcessJobApi:
-    def __init__(self, secret: str, drain: Callable[[], DrainReport]) -> None:
+    def __init__(self, secret: str, drain: Callable[[str | None], DrainReport]) -> None:
         self._secret = secret
         self._drain = drain
         self.handle = guarded(self._handle)
@@ -20,5 +21,13 @@ class ProcessJobApi:
         if request.method != "POST":
             raise MethodNotAllowed("process_job accepts POST only")
         require_bearer(request.header("authorization"), self._secret)
-        # The body (a wake-up) is not needed: any invocation drains whatever is visible.
-        return HttpResponse(200, self._drain().to_json())
+        return HttpResponse(200, self._drain(wake_id_of(request)).to_json())
+
+
+def wake_id_of(request: HttpRequest) -> str | None:
+    """The wake-up this invocation answers (honoured once), or None for a direct call with no
+    body: a drain of whatever is visible."""
+    if not request.body.strip():
+        return None
+    body = validation.parse_json_body(request.body, request.header("content-type"))
+    return validation.parse_wake_up(body).wake_id

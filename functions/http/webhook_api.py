@@ -41,7 +41,7 @@ class WebhookApi:
         try:
             self._invoker.invoke(wake_up.to_json())
         except Exception as exc:
-            log.warning("invoking process_job failed for message %s: %s", wake_up.msg_id, exc)
-            raise Unavailable("could not invoke process_job; the sweeper will pick it up") from None
-        log.info("job %s: message %s handed to process_job", wake_up.job_id, wake_up.msg_id)
-        return HttpResponse(202, {"accepted": True, "msg_id": wake_up.msg_id})
+            log.warning("invoking process_job failed for %s: %s", wake_up.wake_id, exc)
+            raise Unavailable("could not invoke process_job; the sweep will wake one") from None
+        log.info("%s handed to process_job", wake_up.wake_id)
+        return HttpResponse(202, {"accepted": True, "wake_id": wake_up.wake_id})

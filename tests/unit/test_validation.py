@@ -73,19 +73,17 @@ def test_limit_defaults_and_bounds() -> None:
 
 
 def test_wake_up_parsing() -> None:
-    job_id = uuid.uuid4()
-    wake = validation.parse_wake_up({"msg_id": 7, "job_id": str(job_id), "task_name": "t"})
-    assert (wake.msg_id, wake.job_id, wake.task_name) == (7, job_id, "t")
-    assert json.loads(json.dumps(wake.to_json())) == {
-        "msg_id": 7,
-        "job_id": str(job_id),
-        "task_name": "t",
-    }
+    wake_id = "wake_" + uuid.uuid4().hex
+    wake = validation.parse_wake_up({"wake_id": wake_id})
+    assert wake.wake_id == wake_id
+    assert json.loads(json.dumps(wake.to_json())) == {"wake_id": wake_id}
     for bad in [
-        {"msg_id": True, "job_id": str(job_id), "task_name": "t"},
-        {"msg_id": 0, "job_id": str(job_id), "task_name": "t"},
-        {"msg_id": 1, "job_id": "nope", "task_name": "t"},
-        {"msg_id": 1, "job_id": str(job_id)},
+        {"wake_id": True},
+        {"wake_id": "wake_" + "g" * 32},
+        {"wake_id": "msg_12"},
+        {"wake_id": wake_id + "0"},
+        {"msg_id": 1},
+        [wake_id],
     ]:
         with pytest.raises(InvalidInput):
             validation.parse_wake_up(bad)

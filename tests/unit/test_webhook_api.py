@@ -18,6 +18,9 @@ KEY = b"k" * 32
 NOW = 1_800_000_000
 
 
+WAKE_ID = "wake_" + "0123456789abcdef" * 2
+
+
 def authorized(body: bytes, key: bytes = KEY, at: int = NOW) -> dict[str, str]:
     """The headers the database's call carries: a Standard Webhooks signature of ``body``."""
     return {
@@ -34,7 +37,7 @@ def call(api: WebhookApi, body: bytes, headers: dict[str, str], method: str = "P
 
 
 def wake_up() -> dict[str, Any]:
-    return {"msg_id": 7, "job_id": str(uuid.uuid4()), "task_name": "t"}
+    return {"wake_id": WAKE_ID}
 
 
 @pytest.fixture
@@ -54,7 +57,7 @@ def test_a_wake_up_is_handed_to_process_job_and_answered_202(
     body = json.dumps(message).encode()
     response = call(api, body, authorized(body))
     assert response.status == 202
-    assert response.body == {"accepted": True, "msg_id": 7}
+    assert response.body == {"accepted": True, "wake_id": WAKE_ID}
     assert invoker.calls == [message]
     assert "Access-Control-Allow-Origin" not in response.headers  # not for browsers
 
@@ -98,13 +101,13 @@ def test_a_signed_body_changed_in_transit_is_401(
 @pytest.mark.parametrize(
     ("body", "fragment"),
     [
-        (b'{"msg_id": NaN, "job_id": "x", "task_name": "t"}', "NaN"),
-        (b'{"msg_id": 1, "msg_id": 2}', "repeats"),
+        (b'{"wake_id": NaN}', "NaN"),
+        (b'{"wake_id": "a", "wake_id": "b"}', "repeats"),
         (b"[" * 5000, "limit is 64"),
-        (b'{"msg_id": 1, "job_id": "\\ud800", "task_name": "t"}', "surrogate"),
-        (b'{"msg_id": 0, "job_id": "x", "task_name": "t"}', "msg_id"),
-        (b'{"msg_id": 9223372036854775808, "job_id": "x", "task_name": "t"}', "msg_id"),
-        (b'{"msg_id": 1, "job_id": "nope", "task_name": "t"}', "job id"),
+        (b'{"wake_id": "\\ud800"}', "surrogate"),
+        (b'{"wake_id": 7}', "wake_id"),
+        (b'{"wake_id": "wake_nothex"}', "wake_id"),
+        (b'{"msg_id": 1}', "wake_id"),
     ],
 )
 def test_a_bad_body_is_400_and_nothing_is_invoked(

@@ -16,6 +16,8 @@ from functions.core.tasks import TaskContext, TaskRegistry
 from functions.core.worker import DrainReport, Worker, WorkerSettings
 from functions.testing import FakeClock, InMemoryWorkQueue
 
+HOLDER = "test-worker"  # the lease holder these claims are made for
+
 HOUR = 3600.0
 
 
@@ -247,7 +249,7 @@ def test_redeliveries_left_when_time_runs_out_go_back_unstarted(
 ) -> None:
     queue = InMemoryWorkQueue(clock=clock)
     ids = [queue.submit(f"j{i}", {"kind": "short"}) for i in range(3)]
-    queue.claim(10, 0)  # a worker that died: all three come back as redeliveries
+    queue.claim(HOLDER, 10, 0)  # a worker that died: all three come back as redeliveries
     report = drain(make_worker(queue, limited_tasks(clock, release), clock), seconds=3.5)
     # One at a time, a second each: two fit in 3.5 s with a 2 s limit, the third does not.
     assert (report.completed, report.handed_back) == (2, 1)

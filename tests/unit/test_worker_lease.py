@@ -130,10 +130,10 @@ def test_one_heartbeat_ticks_control_and_renews_the_lease_and_visibility_on_thei
         queue=queue,
         registry=tasks,
         policy=RetryPolicy(max_attempts=1, base_delay_s=0),
-        settings=WorkerSettings(batch_size=1, visibility_s=30),
+        settings=WorkerSettings(batch_size=1, visibility_s=30, lease_s=6),
         clock=clock,
     )
     assert worker.drain(3600).completed == 1
-    assert queue.beats["hold"] == [10.0, 20.0]  # a third of the 30 s lease
+    assert queue.beats["hold"] == [2.0 * n for n in range(1, 11)]  # a third of the 6 s lease
     assert queue.beats["extend"] == [10.0, 20.0]  # a third of the 30 s visibility
     assert queue.beats["control"] == [CONTROL_TICK_S * n for n in range(1, 43)]
