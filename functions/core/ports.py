@@ -75,9 +75,9 @@ class WorkQueue(Protocol):
         self, holder: str, batch_size: int, visibility_s: int, wait_s: float = 0.0
     ) -> ClaimedBatch:
         """For lease ``holder``: messages now invisible to other workers for ``visibility_s``
-        seconds; the first deliveries among them are marked running at once, those whose job has finished are
-        archived (``skipped``). With ``wait_s``, waits up to that long for a message to be
-        visible (a warm worker's fast path)."""
+        seconds; the first deliveries among them are marked running at once, those whose job
+        has finished are archived (``skipped``). With ``wait_s``, waits up to that long for a
+        message to be visible (a warm worker's fast path)."""
         ...
 
     def hold(self, holder: str, lease_s: float) -> None:

@@ -4,7 +4,6 @@ each error as JSON, with no server."""
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Any
 
 import pytest
