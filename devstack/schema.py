@@ -11,12 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGE = Path(__file__).resolve().parent
-# A checkout keeps it beside the migrations; an installed wheel carries it as devstack/schema_sql.
-SCHEMA_DIR = next(
-    (d for d in (PACKAGE / "schema_sql", ROOT / "supabase" / "schema") if d.is_dir()),
-    ROOT / "supabase" / "schema",
-)
+# Only a checkout has it: an installed runner applies the migrations, which carry the same.
+SCHEMA_DIR = ROOT / "supabase" / "schema"
 
 
 def schema_files(directory: Path = SCHEMA_DIR) -> list[Path]:

@@ -61,6 +61,17 @@ def test_a_wake_up_is_handed_to_process_job_and_answered_202(
     assert "Access-Control-Allow-Origin" not in response.headers  # not for browsers
 
 
+def test_a_replayed_wake_up_is_answered_but_not_handed_on_again(
+    api: WebhookApi, invoker: RecordingInvoker
+) -> None:
+    body = json.dumps(wake_up()).encode()
+    headers = authorized(body)
+    responses = [call(api, body, headers) for _ in range(20)]
+    assert [r.status for r in responses] == [202] * 20
+    assert [r.body.get("replay", False) for r in responses] == [False] + [True] * 19
+    assert len(invoker.calls) == 1
+
+
 def assert_error(response: HttpResponse, status: int, code: str) -> None:
     assert response.status == status, response.body
     assert response.body["error"]["code"] == code and response.body["error"]["message"]
@@ -130,3 +141,7 @@ def test_a_failed_hand_off_is_503_so_the_caller_knows(
     response = call(api, body, authorized(body))
     assert_error(response, 503, "unavailable")
     assert "process_job is down" not in response.body["error"]["message"]
+    # Not remembered as handed on: the same call again is tried again.
+    invoker.failure = None
+    assert call(api, body, authorized(body)).status == 202
+    assert len(invoker.calls) == 1
