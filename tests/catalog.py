@@ -45,7 +45,8 @@ QUERIES: dict[str, str] = {
     "table": """
         select n.nspname || '.' || r.relname,
                concat_ws(' ', r.relkind::text, 'rls=' || r.relrowsecurity,
-                         'replica=' || r.relreplident::text, 'acl=' || coalesce(r.relacl::text, '-'),
+                         'replica=' || r.relreplident::text,
+                         'acl=' || coalesce(r.relacl::text, '-'),
                          'options=' || coalesce(r.reloptions::text, '-'))
         from pg_class r join pg_namespace n on n.oid = r.relnamespace
         where r.relkind in ('r', 'p', 'v', 'S')
