@@ -44,10 +44,10 @@ def import_seconds(name: str) -> float:
 
 def signed_headers(body: bytes) -> dict[str, str]:
     now = int(time.time())
-    signature = sign([parse_secret(SECRET)], "msg_1", now, body)
+    signature = sign([parse_secret(SECRET)], "wake_bench", now, body)
     return {
         "Content-Type": "application/json",
-        "webhook-id": "msg_1",
+        "webhook-id": "wake_bench",
         "webhook-timestamp": str(now),
         "webhook-signature": signature,
     }
@@ -58,7 +58,7 @@ def _request(name: str) -> tuple[str, str, bytes, dict[str, str]]:
     if name == "submit":
         return "GET", "/jobs?limit=1", b"", {}
     if name == "webhook":
-        body = json.dumps({"msg_id": 1, "job_id": str(uuid.uuid4()), "task_name": "bench"})
+        body = json.dumps({"wake_id": "wake_" + uuid.uuid4().hex})
         return "POST", "/", body.encode(), signed_headers(body.encode())
     return "POST", "/", b"{}", auth
 

@@ -56,6 +56,7 @@ def sql_client(database_url: str) -> Iterator[SyncSend]:
             "idempotency_key": None,
             "run_at": None,
             "delay_seconds": None,
+            "kind": None,  # the default kind; the payload names the task until kind is a field
         }
 
         def send(n: int) -> None:
@@ -214,6 +215,7 @@ class Dispatch:
                 "idempotency_key": None,
                 "run_at": None,
                 "delay_seconds": None,
+                "kind": None,  # the default kind; the payload names the task until kind is a field
             },
         )
         row = await cursor.fetchone()

@@ -36,6 +36,7 @@ def _submit_at_rate(database_url: str, jobs: int) -> tuple[int, float]:
         "idempotency_key": None,
         "run_at": None,
         "delay_seconds": None,
+        "kind": None,  # the default kind; the payload names the task until kind is a field
     }
     with psycopg.connect(database_url, autocommit=True) as conn:
         first = _next_id(conn)

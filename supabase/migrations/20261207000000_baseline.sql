@@ -121,6 +121,13 @@ create table if not exists public.task_kinds (
 );
 create unique index if not exists task_kinds_one_default on public.task_kinds (is_default) where is_default;
 
+-- The kind a job gets when its submitter names none (task_kinds.is_default).
+create or replace function private.default_kind() returns text
+language sql stable
+set search_path = pg_catalog
+as $$ select k.kind from public.task_kinds k where k.is_default $$;
+revoke all on function private.default_kind() from public, anon, authenticated;
+
 -- Only the functions read and write it: the page learns the kinds from GET /kinds.
 alter table public.task_kinds enable row level security;
 revoke all on public.task_kinds from public, anon, authenticated;
@@ -154,7 +161,9 @@ create table if not exists public.job_results (
   job_id              uuid primary key default gen_random_uuid(),
   -- A free label people give the job (shown on the page); the work is the kind's.
   task_name           text not null,
-  kind                text not null references public.task_kinds (kind),
+  -- What the job runs; the registry's default kind when its submitter names none.
+  kind                text not null default private.default_kind()
+                      references public.task_kinds (kind),
   payload             jsonb not null default '{}'::jsonb,
   status              text not null default 'pending'
                       constraint job_results_status_check
@@ -902,14 +911,6 @@ as $$
   end
 $$;
 revoke all on function private.new_job_problem(text, jsonb) from public, anon, authenticated;
-
--- ===== 20_functions/61_default_kind.sql =====
--- The kind a job gets when its submitter names none (task_kinds.is_default).
-create or replace function private.default_kind() returns text
-language sql stable
-set search_path = pg_catalog
-as $$ select k.kind from public.task_kinds k where k.is_default $$;
-revoke all on function private.default_kind() from public, anon, authenticated;
 
 -- ===== 20_functions/62_idempotency.sql =====
 -- The Idempotency-Key rule shared by submit_job and submit_jobs. Holds the key's advisory lock

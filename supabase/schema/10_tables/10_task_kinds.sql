@@ -15,6 +15,13 @@ create table if not exists public.task_kinds (
 );
 create unique index if not exists task_kinds_one_default on public.task_kinds (is_default) where is_default;
 
+-- The kind a job gets when its submitter names none (task_kinds.is_default).
+create or replace function private.default_kind() returns text
+language sql stable
+set search_path = pg_catalog
+as $$ select k.kind from public.task_kinds k where k.is_default $$;
+revoke all on function private.default_kind() from public, anon, authenticated;
+
 -- Only the functions read and write it: the page learns the kinds from GET /kinds.
 alter table public.task_kinds enable row level security;
 revoke all on public.task_kinds from public, anon, authenticated;

@@ -14,7 +14,9 @@ create table if not exists public.job_results (
   job_id              uuid primary key default gen_random_uuid(),
   -- A free label people give the job (shown on the page); the work is the kind's.
   task_name           text not null,
-  kind                text not null references public.task_kinds (kind),
+  -- What the job runs; the registry's default kind when its submitter names none.
+  kind                text not null default private.default_kind()
+                      references public.task_kinds (kind),
   payload             jsonb not null default '{}'::jsonb,
   status              text not null default 'pending'
                       constraint job_results_status_check
