@@ -127,9 +127,9 @@ def drain_worker(database_url: str) -> None:
     """In a worker process: what process_job wires up, without its log handler."""
     from functions.core.retry import RetryPolicy
     from functions.core.tasks import registry
-    from functions.core.worker import Worker, WorkerSettings
     from functions.db.connections import pool_for
     from functions.db.store import PgWorkQueue
+    from functions.worker import Worker, WorkerSettings
 
     queue = PgWorkQueue(database_url)
     worker = Worker(
@@ -154,11 +154,11 @@ class Dispatch:
 
     name = "ours"
 
-    def __init__(self, database_url: str, log: IO[str], linger_s: float | None = None) -> None:
+    def __init__(self, database_url: str, log: IO[str], idle_linger_s: float | None = None) -> None:
         self._url = database_url
         self._log = log
         # None: process_job's default linger (a warm worker); 0: every job takes the webhook.
-        self._linger_s = linger_s
+        self._idle_linger_s = idle_linger_s
         self._processes: list[ManagedProcess] = []
         self._ports: dict[str, int] = {}
         self._conn: psycopg.AsyncConnection[tuple[object, ...]] | None = None
@@ -178,8 +178,8 @@ class Dispatch:
                 "WEBHOOK_SECRET": secret,
                 "TASK_MODULES": "bench.tasks",
                 **(
-                    {"WORKER_LINGER_SECONDS": str(self._linger_s)}
-                    if self._linger_s is not None
+                    {"WORKER_LINGER_SECONDS": str(self._idle_linger_s)}
+                    if self._idle_linger_s is not None
                     else {}
                 ),
             },

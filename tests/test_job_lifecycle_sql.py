@@ -16,8 +16,8 @@ from psycopg.types.json import Jsonb
 from functions.core.models import JobStatus, NewJob, Outcome, ProgressReport
 from functions.core.retry import RetryPolicy
 from functions.core.tasks import registry
-from functions.core.worker import Worker, WorkerSettings
 from functions.db.store import PgJobStore, PgWorkQueue
+from functions.worker import Worker, WorkerSettings
 from tests.waiting import wait_for
 
 
@@ -244,7 +244,7 @@ def test_a_running_simulate_reports_progress_and_stops_when_cancelled(
         queue,
         registry,
         RetryPolicy(max_attempts=3, base_delay_s=0),
-        WorkerSettings(batch_size=2, visibility_s=30, linger_s=0),
+        WorkerSettings(batch_size=2, visibility_s=30, retry_wait_s=0),
     )
     drained = threading.Thread(target=lambda: worker.drain(worker.clock.monotonic() + 60))
     drained.start()

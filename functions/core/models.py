@@ -214,6 +214,39 @@ class Failure(enum.Enum):
     INTERRUPTED = "interrupted"  # stopped at the invocation's deadline, before its own limit
 
 
+@dataclass
+class DrainReport:
+    """What one drain did, by how each message it handled ended."""
+
+    completed: int = 0
+    failed: int = 0
+    retried: int = 0
+    skipped: int = 0
+    handed_back: int = 0
+    cancelled: int = 0
+
+    @property
+    def handled(self) -> int:
+        return (
+            self.completed
+            + self.failed
+            + self.retried
+            + self.skipped
+            + self.handed_back
+            + self.cancelled
+        )
+
+    def to_json(self) -> dict[str, int]:
+        return {
+            "completed": self.completed,
+            "failed": self.failed,
+            "retried": self.retried,
+            "skipped": self.skipped,
+            "handed_back": self.handed_back,
+            "cancelled": self.cancelled,
+        }
+
+
 @dataclass(frozen=True)
 class Outcome:
     """How one attempt ended; ``failure`` says why when it produced no result."""

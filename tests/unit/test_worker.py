@@ -13,8 +13,8 @@ import pytest
 from functions.core.models import Claim, JobStatus, Outcome, QueueMessage
 from functions.core.retry import RetryPolicy
 from functions.core.tasks import TaskContext, TaskRegistry
-from functions.core.worker import DrainReport, Worker, WorkerSettings
 from functions.testing import FakeClock, InMemoryWorkQueue
+from functions.worker import DrainReport, Worker, WorkerSettings
 
 HOUR = 3600.0
 
@@ -38,14 +38,14 @@ def make_worker(
     clock: FakeClock,
     base_delay_s: float = 0,
     batch_size: int = 4,
-    linger_s: float = 30,
+    retry_wait_s: float = 30,
 ) -> Worker:
     return Worker(
         queue=queue,
         registry=registry,
         policy=RetryPolicy(max_attempts=3, base_delay_s=base_delay_s),
         settings=WorkerSettings(
-            batch_size=batch_size, visibility_s=30, task_timeout_s=60, linger_s=linger_s
+            batch_size=batch_size, visibility_s=30, task_timeout_s=60, retry_wait_s=retry_wait_s
         ),
         clock=clock,
         draw=lambda: 0.5,
@@ -329,7 +329,7 @@ def test_a_retry_waits_out_its_jittered_delay(clock: FakeClock) -> None:
 def test_a_retry_due_after_the_linger_is_left_to_the_next_invocation(clock: FakeClock) -> None:
     queue = InMemoryWorkQueue(clock=clock)
     job_id = queue.submit("bad", {"kind": "boom"})
-    report = drain(make_worker(queue, tasks(), clock, base_delay_s=100, linger_s=10))
+    report = drain(make_worker(queue, tasks(), clock, base_delay_s=100, retry_wait_s=10))
     (message,) = queue.queue.values()
     assert (report.retried, clock.monotonic()) == (1, 0.0)
     assert message.visible_at == 75.0  # 50 s, plus 25 s from the draw of 0.5
@@ -344,7 +344,7 @@ def test_jobs_failed_together_come_back_spread_out(clock: FakeClock) -> None:
         queue=queue,
         registry=tasks(),
         policy=RetryPolicy(max_attempts=3, base_delay_s=10),
-        settings=WorkerSettings(batch_size=8, linger_s=0),
+        settings=WorkerSettings(batch_size=8, retry_wait_s=0),
         clock=clock,
         draw=random.Random(3).random,
     )

@@ -10,8 +10,8 @@ from uuid import UUID
 
 from functions.core.retry import RetryPolicy
 from functions.core.tasks import TaskContext, TaskRegistry
-from functions.core.worker import CONTROL_TICK_S, DrainReport, Worker, WorkerSettings
 from functions.testing import FakeClock, InMemoryWorkQueue
+from functions.worker import CONTROL_TICK_S, DrainReport, Worker, WorkerSettings
 from tests.waiting import wait_for
 
 
@@ -25,12 +25,12 @@ def registry() -> TaskRegistry:
     return tasks
 
 
-def worker(queue: InMemoryWorkQueue, clock: FakeClock, linger_s: float) -> Worker:
+def worker(queue: InMemoryWorkQueue, clock: FakeClock, idle_linger_s: float) -> Worker:
     return Worker(
         queue=queue,
         registry=registry(),
         policy=RetryPolicy(max_attempts=3, base_delay_s=0),
-        settings=WorkerSettings(batch_size=4, visibility_s=30, idle_linger_s=linger_s),
+        settings=WorkerSettings(batch_size=4, visibility_s=30, idle_linger_s=idle_linger_s),
         clock=clock,
     )
 
@@ -44,7 +44,7 @@ def test_a_drain_leaves_no_lease_behind_and_the_next_job_wakes_a_worker() -> Non
     queue = InMemoryWorkQueue(clock=clock)
     queue.submit("a", {"kind": "ok"})
     assert queue.wakeups == 1
-    report = worker(queue, clock, linger_s=0).drain(clock.monotonic() + 600)
+    report = worker(queue, clock, idle_linger_s=0).drain(clock.monotonic() + 600)
     assert report.completed == 1
     assert live_leases(queue, clock) == []
     queue.submit("b", {"kind": "ok"})
@@ -55,7 +55,7 @@ def test_a_lingering_worker_takes_new_work_without_a_wake_up() -> None:
     clock = FakeClock()
     queue = InMemoryWorkQueue(clock=clock)
     first = queue.submit("a", {"kind": "ok"})
-    w = worker(queue, clock, linger_s=5)
+    w = worker(queue, clock, idle_linger_s=5)
     reports: list[DrainReport] = []
     thread = threading.Thread(target=lambda: reports.append(w.drain(clock.monotonic() + 600)))
     thread.start()
@@ -80,7 +80,7 @@ def test_a_worker_out_of_time_leaves_a_wake_up_for_what_is_visible() -> None:
     queue = InMemoryWorkQueue(clock=clock)
     queue.submit("a", {"kind": "ok"})
     assert queue.wakeups == 1
-    report = worker(queue, clock, linger_s=5).drain(clock.monotonic() + 1)  # no room for 5 s
+    report = worker(queue, clock, idle_linger_s=5).drain(clock.monotonic() + 1)  # no room for 5 s
     assert report.handled == 0
     assert queue.wakeups == 2  # leaving, it had the database wake another worker
     assert live_leases(queue, clock) == ["wake-up"]

@@ -11,8 +11,8 @@ import pytest
 from functions.core.models import JobStatus, ProgressReport
 from functions.core.retry import RetryPolicy
 from functions.core.tasks import TaskContext, TaskRegistry
-from functions.core.worker import CONTROL_TICK_S, Worker, WorkerSettings
 from functions.testing import FakeClock, InMemoryWorkQueue
+from functions.worker import CONTROL_TICK_S, Worker, WorkerSettings
 
 HOUR = 3600.0
 
@@ -34,7 +34,7 @@ def make_worker(queue: InMemoryWorkQueue, registry: TaskRegistry, clock: FakeClo
         queue=queue,
         registry=registry,
         policy=RetryPolicy(max_attempts=3, base_delay_s=0),
-        settings=WorkerSettings(batch_size=4, visibility_s=30, task_timeout_s=60, linger_s=0),
+        settings=WorkerSettings(batch_size=4, visibility_s=30, task_timeout_s=60, retry_wait_s=0),
         clock=clock,
         draw=lambda: 0.5,
     )
