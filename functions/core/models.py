@@ -29,8 +29,12 @@ class JobStatus(enum.StrEnum):
 
 @dataclass(frozen=True)
 class Job:
+    """A row of job_results: ``task_name`` is a free label shown to people, ``kind`` the task
+    that runs."""
+
     job_id: UUID
     task_name: str
+    kind: str
     payload: dict[str, Any]
     status: JobStatus
     result: str | None
@@ -53,6 +57,7 @@ class Job:
         return {
             "job_id": str(self.job_id),
             "task_name": self.task_name,
+            "kind": self.kind,
             "payload": self.payload,
             "status": self.status.value,
             "result": self.result,
@@ -139,7 +144,8 @@ class Caller:
 
 @dataclass(frozen=True)
 class NewJob:
-    """A validated submission; ``owner`` is None in the public demo mode."""
+    """A validated submission; ``owner`` is None in the public demo mode, ``kind`` None until
+    the API has put in the default kind (``core.tasks.DEFAULT_KIND``)."""
 
     task_name: str
     payload: dict[str, Any]
@@ -147,6 +153,7 @@ class NewJob:
     owner: Caller | None = None
     run_at: datetime | None = None
     delay_s: float | None = None
+    kind: str | None = None
 
 
 @dataclass(frozen=True)
@@ -171,12 +178,13 @@ class QueueMessage:
 
 @dataclass(frozen=True)
 class Claim:
-    """A job the worker has marked running for this attempt."""
+    """A job the worker has marked running for this attempt; ``kind`` is the task to run."""
 
     message: QueueMessage
     task_name: str
     payload: dict[str, Any]
     attempt: int
+    kind: str
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 QUEUE = "work_queue"
 
 SUBMIT_JOB = """select public.submit_job(%(task_name)s, %(payload)s, %(idempotency_key)s,
-    %(run_at)s, %(delay_seconds)s)"""
+    %(run_at)s, %(delay_seconds)s, %(kind)s)"""
 SUBMIT_JOBS = "select public.submit_jobs(%(items)s, %(idempotency_key)s)"
 
 # A signed-in caller's claims, for this transaction only (pooler-safe): job_results.owner_id
@@ -11,7 +11,7 @@ SUBMIT_JOBS = "select public.submit_jobs(%(items)s, %(idempotency_key)s)"
 ACT_AS_USER = """select set_config('request.jwt.claims', %(claims)s, true),
     set_config('request.jwt.claim.sub', %(sub)s, true)"""
 
-JOB_COLUMNS = """job_id, task_name, payload, status, result, error, attempts, msg_id,
+JOB_COLUMNS = """job_id, task_name, kind, payload, status, result, error, attempts, msg_id,
     created_at, started_at, finished_at, updated_at, owner_id, progress, progress_total,
     progress_message, run_at, cancel_requested_at, run"""
 
@@ -69,7 +69,7 @@ CANCEL_REQUESTED = """select job_id from public.job_results
 
 # The claim protocol lives in one SQL function (migration 20261201001100): first deliveries
 # come back started, finished jobs' messages archived ('skipped'), redeliveries unstarted.
-CLAIM_JOBS = """select msg_id, read_ct, message, kind, task_name, payload, attempt
+CLAIM_JOBS = """select msg_id, read_ct, message, delivery, kind, task_name, payload, attempt
     from private.claim_jobs(%(batch_size)s, %(visibility_s)s, %(wait_ms)s, %(poll_ms)s)"""
 
 # The wake-up lease (migration 20261201001000): held while a worker drains, so enqueuing sends
@@ -82,7 +82,7 @@ START_ATTEMPT = """update public.job_results
     set status = 'running', attempts = attempts + 1, started_at = now(), error = null
     where job_id = %(job_id)s and msg_id = %(msg_id)s
       and status in ('pending', 'scheduled', 'running')
-    returning task_name, payload, attempts"""
+    returning task_name, payload, attempts, kind"""
 
 # Outcomes of a group of attempts, written and archived in one statement (one transaction);
 # an attempt that no longer owns its job (status running, same attempt) changes nothing.

@@ -52,6 +52,8 @@ def _job(row: dict[str, Any]) -> Job:
 def _item(job: NewJob) -> dict[str, Any]:
     """A batch item as submit_jobs takes it; a start time goes along so that it refuses it."""
     item: dict[str, Any] = {"task_name": job.task_name, "payload": job.payload}
+    if job.kind is not None:
+        item["kind"] = job.kind
     if job.run_at is not None:
         item["run_at"] = job.run_at.isoformat()
     if job.delay_s is not None:
@@ -95,6 +97,7 @@ class PgJobStore:
                 "idempotency_key": job.idempotency_key,
                 "run_at": job.run_at,
                 "delay_seconds": job.delay_s,
+                "kind": job.kind,
             },
             job.owner,
         )
@@ -236,11 +239,11 @@ class PgWorkQueue:
         started: list[Claim] = []
         suspects: list[QueueMessage] = []
         skipped = 0
-        for msg_id, read_ct, body, kind, task_name, payload, attempt in rows:
+        for msg_id, read_ct, body, delivery, kind, task_name, payload, attempt in rows:
             message = _message(msg_id, read_ct, body)
-            if kind == "started":
-                started.append(Claim(message, task_name, payload, attempt))
-            elif kind == "redelivered":
+            if delivery == "started":
+                started.append(Claim(message, task_name, payload, attempt, kind))
+            elif delivery == "redelivered":
                 suspects.append(message)
             else:
                 skipped += 1
@@ -268,8 +271,8 @@ class PgWorkQueue:
                     {"queue": queries.QUEUE, "msg_ids": [message.msg_id]},
                 )
                 return None
-        task_name, payload, attempt = row
-        return Claim(message=message, task_name=task_name, payload=payload, attempt=attempt)
+        task_name, payload, attempt, kind = row
+        return Claim(message, task_name, payload, attempt, kind)
 
     def finish(self, outcomes: Sequence[Outcome]) -> set[int]:
         if not outcomes:

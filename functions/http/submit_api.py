@@ -40,21 +40,19 @@ def _route(path: str) -> list[str]:
 
 
 class SubmitApi:
-    """``kinds`` defaults to the built-in kinds; ``jwt_secret`` (the project's JWT secret)
-    empty means user tokens are refused with 401."""
+    """``kinds`` is the catalog submissions are checked against (public.task_kinds when
+    deployed); ``jwt_secret`` (the project's JWT secret) empty means user tokens are refused
+    with 401."""
 
     def __init__(
         self,
         store: JobStore,
         cors_origin: str = "*",
-        kinds: KindCatalog | None = None,
+        *,
+        kinds: KindCatalog,
         jwt_secret: str = "",
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if kinds is None:
-            from functions.fakes import InMemoryKindCatalog
-
-            kinds = InMemoryKindCatalog.builtin()
         self._store = store
         self._kinds = kinds
         self._jwt_secret = jwt_secret

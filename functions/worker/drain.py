@@ -22,7 +22,7 @@ from functions.core.retry import HandBack, Retry, next_step
 from functions.core.tasks import TaskControl
 from functions.worker.heartbeat import Heartbeat
 from functions.worker.lease import Lease
-from functions.worker.run import Running, kind
+from functions.worker.run import Running
 
 if TYPE_CHECKING:
     from functions.worker.worker import Worker
@@ -215,7 +215,7 @@ class Drain:
                 log.warning(
                     "task %r declares %g s, more than this invocation's whole %g s: it can"
                     " only run in a longer one",
-                    kind(claim),
+                    claim.kind,
                     limit_s,
                     self.budget_s,
                     extra={"job_id": claim.message.job_id},

@@ -11,7 +11,7 @@ from typing import Any
 
 from functions.core.errors import UnknownTask
 from functions.core.models import Claim, Failure, JobStatus, Outcome
-from functions.core.tasks import JobCancelled, TaskContext, TaskControl, TaskRegistry, kind_of
+from functions.core.tasks import JobCancelled, TaskContext, TaskControl, TaskRegistry
 from functions.worker.settings import WorkerSettings
 
 log = logging.getLogger("functions.worker")
@@ -27,11 +27,6 @@ def describe_error(exc: BaseException) -> str:
 
 def render_result(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, default=str)
-
-
-def kind(claim: Claim) -> str:
-    """The task kind a claim runs."""
-    return kind_of(claim.payload)
 
 
 @dataclass(frozen=True)
@@ -54,11 +49,11 @@ class Runner:
 
     def time_limit(self, claim: Claim) -> float:
         return self.registry.time_limit(
-            kind(claim), self.settings.task_settings, self.settings.task_timeout_s
+            claim.kind, self.settings.task_settings, self.settings.task_timeout_s
         )
 
     def run_task(self, claim: Claim, control: TaskControl | None = None) -> Any:
-        function = self.registry.resolve(kind(claim))
+        function = self.registry.resolve(claim.kind)
         return function(
             TaskContext(
                 job_id=claim.message.job_id,

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from functions.fakes import IDEMPOTENCY_TTL_S, InMemoryJobStore
 from functions.http.submit_api import SubmitApi
 from functions.http.types import HttpRequest, HttpResponse
+from tests.inmemory import IDEMPOTENCY_TTL_S, InMemoryDatabase, MemoryJobStore, MemoryKindCatalog
 
 JSON = {"content-type": "application/json"}
 
@@ -30,13 +30,15 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def store(clock: Clock) -> InMemoryJobStore:
-    return InMemoryJobStore(clock=clock)
+def store(clock: Clock) -> MemoryJobStore:
+    return MemoryJobStore(InMemoryDatabase(wall=clock))
 
 
 @pytest.fixture
-def api(store: InMemoryJobStore) -> SubmitApi:
-    return SubmitApi(store, cors_origin="https://app.example")
+def api(store: MemoryJobStore) -> SubmitApi:
+    return SubmitApi(
+        store, cors_origin="https://app.example", kinds=MemoryKindCatalog.builtin(store.db)
+    )
 
 
 def call(
@@ -55,7 +57,7 @@ def post(api: SubmitApi, document: Any, **headers: str) -> HttpResponse:
     return call(api, "POST", "/jobs", json.dumps(document).encode(), {**JSON, **extra})
 
 
-def stored(store: InMemoryJobStore) -> tuple[int, int]:
+def stored(store: MemoryJobStore) -> tuple[int, int]:
     return len(store.jobs), len(store.messages)
 
 
@@ -69,7 +71,7 @@ def assert_error(response: HttpResponse, status: int, code: str, names: str = ""
 
 
 def test_a_submission_is_stored_as_a_row_and_a_message(
-    api: SubmitApi, store: InMemoryJobStore
+    api: SubmitApi, store: MemoryJobStore
 ) -> None:
     response = post(api, {"task_name": " Report ", "kind": "noop", "payload": {"n": 1}})
     assert response.status == 202
@@ -142,7 +144,7 @@ BAD_POSTS: list[tuple[bytes, dict[str, str], int, str, str]] = [
 @pytest.mark.parametrize(("body", "headers", "status", "code", "names"), BAD_POSTS)
 def test_bad_submissions_are_a_json_4xx_with_cors_and_store_nothing(
     api: SubmitApi,
-    store: InMemoryJobStore,
+    store: MemoryJobStore,
     body: bytes,
     headers: dict[str, str],
     status: int,
@@ -181,7 +183,7 @@ def test_charset_utf8_is_accepted(api: SubmitApi) -> None:
 )
 def test_bad_parameters_are_a_400_naming_them(
     api: SubmitApi,
-    store: InMemoryJobStore,
+    store: MemoryJobStore,
     method: str,
     path: str,
     query: dict[str, str],
@@ -213,7 +215,7 @@ def test_get_finds_a_job_behind_any_prefix(api: SubmitApi) -> None:
     assert (response.body["job_id"], response.body["status"]) == (job_id, "pending")
 
 
-def test_a_retried_submission_gets_the_first_job(api: SubmitApi, store: InMemoryJobStore) -> None:
+def test_a_retried_submission_gets_the_first_job(api: SubmitApi, store: MemoryJobStore) -> None:
     first = post(api, {"task_name": "a", "payload": {"x": 1, "y": 2}}, idempotency_key="k1")
     again = post(api, {"payload": {"y": 2, "x": 1}, "task_name": " a"}, idempotency_key="k1")
     # The IETF draft's form, a quoted sf-string, names the same key.
@@ -223,20 +225,20 @@ def test_a_retried_submission_gets_the_first_job(api: SubmitApi, store: InMemory
     assert stored(store) == (1, 1)
 
 
-def test_a_key_reused_with_a_different_body_is_422(api: SubmitApi, store: InMemoryJobStore) -> None:
+def test_a_key_reused_with_a_different_body_is_422(api: SubmitApi, store: MemoryJobStore) -> None:
     post(api, {"task_name": "a"}, idempotency_key="k1")
     assert_error(post(api, {"task_name": "b"}, idempotency_key="k1"), 422, "idempotency_key_reused")
     assert stored(store) == (1, 1)
 
 
-def test_a_key_still_in_flight_is_409(api: SubmitApi, store: InMemoryJobStore) -> None:
+def test_a_key_still_in_flight_is_409(api: SubmitApi, store: MemoryJobStore) -> None:
     store.in_flight.add("k1")
     response = post(api, {"task_name": "a"}, idempotency_key="k1")
     assert_error(response, 409, "idempotency_key_in_flight", "retry")
     assert stored(store) == (0, 0)
 
 
-def test_keys_expire_after_a_day(api: SubmitApi, store: InMemoryJobStore, clock: Clock) -> None:
+def test_keys_expire_after_a_day(api: SubmitApi, store: MemoryJobStore, clock: Clock) -> None:
     first = post(api, {"task_name": "a"}, idempotency_key="k1").body["job_id"]
     clock.now += IDEMPOTENCY_TTL_S - 1
     assert post(api, {"task_name": "b"}, idempotency_key="k1").status == 422
@@ -253,20 +255,22 @@ def test_preflight_answers_with_cors(api: SubmitApi) -> None:
     assert "Idempotency-Key" in response.headers["Access-Control-Allow-Headers"]
 
 
-def test_a_database_that_is_down_is_503_with_cors(api: SubmitApi, store: InMemoryJobStore) -> None:
+def test_a_database_that_is_down_is_503_with_cors(api: SubmitApi, store: MemoryJobStore) -> None:
     store.unavailable = True
     assert_error(post(api, {"task_name": "a"}), 503, "unavailable", "database")
     assert_error(call(api, "GET", "/jobs"), 503, "unavailable")
 
 
 def test_an_unexpected_error_is_a_bare_500_and_the_traceback_goes_to_the_log(
-    store: InMemoryJobStore, caplog: pytest.LogCaptureFixture
+    store: MemoryJobStore, caplog: pytest.LogCaptureFixture
 ) -> None:
-    class Broken(InMemoryJobStore):
+    class Broken(MemoryJobStore):
         def newest(self, limit: int, status: Any = None, owner: Any = None) -> list[Any]:
             raise RuntimeError("secret detail")
 
-    response = SubmitApi(Broken(), "*").handle(HttpRequest("GET", "/jobs", {}))
+    response = SubmitApi(Broken(), "*", kinds=MemoryKindCatalog.builtin()).handle(
+        HttpRequest("GET", "/jobs", {})
+    )
     assert response.status == 500
     assert response.body == {"error": {"code": "internal", "message": "an internal error occurred"}}
     assert response.headers["Access-Control-Allow-Origin"] == "*"
@@ -286,7 +290,7 @@ def test_each_refusal_logs_one_short_line(api: SubmitApi, caplog: pytest.LogCapt
 
 
 def test_an_array_is_a_batch_answered_with_its_ids_in_order(
-    api: SubmitApi, store: InMemoryJobStore
+    api: SubmitApi, store: MemoryJobStore
 ) -> None:
     response = post(api, [{"task_name": "a", "kind": "noop"}, {"task_name": "b"}])
     assert response.status == 202, response.body
@@ -321,13 +325,13 @@ def test_an_array_is_a_batch_answered_with_its_ids_in_order(
     ],
 )
 def test_a_bad_batch_is_refused_whole_naming_the_item(
-    api: SubmitApi, store: InMemoryJobStore, document: Any, names: str
+    api: SubmitApi, store: MemoryJobStore, document: Any, names: str
 ) -> None:
     assert_error(post(api, document), 400, "invalid_input", names)
     assert stored(store) == (0, 0)
 
 
-def test_a_key_covers_the_whole_batch_body(api: SubmitApi, store: InMemoryJobStore) -> None:
+def test_a_key_covers_the_whole_batch_body(api: SubmitApi, store: MemoryJobStore) -> None:
     batch = [{"task_name": "a"}, {"task_name": "b"}]
     first = post(api, batch, idempotency_key="k")
     assert post(api, batch, idempotency_key="k").body == first.body

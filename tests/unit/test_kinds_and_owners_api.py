@@ -12,9 +12,9 @@ import jwt
 import pytest
 
 from functions.core.models import TaskKind
-from functions.fakes import InMemoryJobStore, InMemoryKindCatalog
 from functions.http.submit_api import SubmitApi
 from functions.http.types import HttpRequest, HttpResponse
+from tests.inmemory import InMemoryDatabase, MemoryJobStore, MemoryKindCatalog
 
 SECRET = "unit-test-jwt-secret-with-at-least-32-characters"
 NOW = 1_800_000_000.0
@@ -28,17 +28,17 @@ def token(sub: str, *, secret: str = SECRET, **overrides: Any) -> str:
 
 
 @pytest.fixture
-def store() -> InMemoryJobStore:
-    return InMemoryJobStore(clock=lambda: NOW)
+def store() -> MemoryJobStore:
+    return MemoryJobStore(InMemoryDatabase(wall=lambda: NOW))
 
 
 @pytest.fixture
-def catalog() -> InMemoryKindCatalog:
-    return InMemoryKindCatalog.builtin()
+def catalog(store: MemoryJobStore) -> MemoryKindCatalog:
+    return MemoryKindCatalog.builtin(store.db)
 
 
 @pytest.fixture
-def api(store: InMemoryJobStore, catalog: InMemoryKindCatalog) -> SubmitApi:
+def api(store: MemoryJobStore, catalog: MemoryKindCatalog) -> SubmitApi:
     return SubmitApi(store, kinds=catalog, jwt_secret=SECRET, clock=lambda: NOW)
 
 
@@ -64,7 +64,7 @@ def error(response: HttpResponse) -> tuple[int, str, str]:
     ],
 )
 def test_bad_kinds_and_payloads_are_400s_naming_the_field_and_store_nothing(
-    api: SubmitApi, store: InMemoryJobStore, document: dict[str, Any], named: str
+    api: SubmitApi, store: MemoryJobStore, document: dict[str, Any], named: str
 ) -> None:
     status, code, message = error(call(api, "POST", "/jobs", document))
     assert (status, code) == (400, "invalid_input")
@@ -77,7 +77,7 @@ def test_the_unknown_kind_message_lists_the_known_ones(api: SubmitApi) -> None:
     assert "echo, fail, noop, simulate" in message
 
 
-def test_matching_payloads_are_accepted(api: SubmitApi, store: InMemoryJobStore) -> None:
+def test_matching_payloads_are_accepted(api: SubmitApi, store: MemoryJobStore) -> None:
     for document in (
         {"task_name": "a", "payload": {"seconds": 0.5}},
         {"task_name": "b", "kind": "echo", "payload": {"anything": [1, {"x": None}]}},
@@ -87,7 +87,7 @@ def test_matching_payloads_are_accepted(api: SubmitApi, store: InMemoryJobStore)
     assert len(store.jobs) == 3
 
 
-def test_a_kind_published_later_is_accepted(api: SubmitApi, catalog: InMemoryKindCatalog) -> None:
+def test_a_kind_published_later_is_accepted(api: SubmitApi, catalog: MemoryKindCatalog) -> None:
     document = {"task_name": "t", "kind": "resize", "payload": {"width": "wide"}}
     assert call(api, "POST", "/jobs", document).status == 400
     schema = {"type": "object", "properties": {"width": {"type": "integer"}}}
@@ -111,7 +111,7 @@ def test_get_kinds_lists_each_kind_with_its_schema_and_limit(api: SubmitApi) -> 
 
 
 def test_a_user_token_makes_the_job_theirs_and_reads_are_scoped(
-    api: SubmitApi, store: InMemoryJobStore
+    api: SubmitApi, store: MemoryJobStore
 ) -> None:
     alice, bob = str(uuid.uuid4()), str(uuid.uuid4())
     as_alice = {"authorization": f"Bearer {token(alice)}"}
@@ -139,7 +139,7 @@ def test_a_user_token_makes_the_job_theirs_and_reads_are_scoped(
 
 
 def test_cancel_retry_and_events_of_an_owned_job_are_its_owners_alone(
-    api: SubmitApi, store: InMemoryJobStore
+    api: SubmitApi, store: MemoryJobStore
 ) -> None:
     alice, bob = str(uuid.uuid4()), str(uuid.uuid4())
     as_alice = {"authorization": f"Bearer {token(alice)}"}
@@ -184,7 +184,7 @@ def test_cancel_retry_and_events_of_an_owned_job_are_its_owners_alone(
     ],
 )
 def test_a_bad_token_is_401_and_stores_nothing(
-    api: SubmitApi, store: InMemoryJobStore, authorization: str
+    api: SubmitApi, store: MemoryJobStore, authorization: str
 ) -> None:
     status, code, message = error(
         call(api, "POST", "/jobs", {"task_name": "x"}, authorization=authorization)
@@ -195,8 +195,8 @@ def test_a_bad_token_is_401_and_stores_nothing(
     assert call(api, "GET", "/jobs", authorization=authorization).status == 401
 
 
-def test_without_a_jwt_secret_tokens_are_refused(store: InMemoryJobStore) -> None:
-    api = SubmitApi(store, clock=lambda: NOW)
+def test_without_a_jwt_secret_tokens_are_refused(store: MemoryJobStore) -> None:
+    api = SubmitApi(store, kinds=MemoryKindCatalog.builtin(store.db), clock=lambda: NOW)
     bearer = f"Bearer {token(str(uuid.uuid4()))}"
     assert call(api, "POST", "/jobs", {"task_name": "x"}, authorization=bearer).status == 401
     assert call(api, "POST", "/jobs", {"task_name": "x"}).status == 202
@@ -215,7 +215,7 @@ def test_without_a_jwt_secret_tokens_are_refused(store: InMemoryJobStore) -> Non
     ],
 )
 def test_a_batch_item_with_a_bad_kind_or_payload_refuses_the_batch_naming_it(
-    api: SubmitApi, store: InMemoryJobStore, bad: dict[str, Any], named: str
+    api: SubmitApi, store: MemoryJobStore, bad: dict[str, Any], named: str
 ) -> None:
     good = {"task_name": "ok", "kind": "simulate", "payload": {"seconds": 0.1}}
     status, code, message = error(call(api, "POST", "/jobs", [good, good, good, bad, good]))
@@ -225,7 +225,7 @@ def test_a_batch_item_with_a_bad_kind_or_payload_refuses_the_batch_naming_it(
 
 
 def test_a_batch_of_a_kind_published_later_is_accepted(
-    api: SubmitApi, catalog: InMemoryKindCatalog, store: InMemoryJobStore
+    api: SubmitApi, catalog: MemoryKindCatalog, store: MemoryJobStore
 ) -> None:
     batch = [{"task_name": "t", "kind": "resize"}] * 2
     assert call(api, "POST", "/jobs", batch).status == 400
@@ -235,7 +235,7 @@ def test_a_batch_of_a_kind_published_later_is_accepted(
 
 
 def test_a_signed_in_callers_batch_is_theirs_and_reads_are_scoped(
-    api: SubmitApi, store: InMemoryJobStore
+    api: SubmitApi, store: MemoryJobStore
 ) -> None:
     alice, bob = str(uuid.uuid4()), str(uuid.uuid4())
     as_alice = {"authorization": f"Bearer {token(alice)}"}
@@ -257,7 +257,7 @@ def test_a_signed_in_callers_batch_is_theirs_and_reads_are_scoped(
 
 
 def test_a_batch_with_a_bad_token_is_401_and_stores_nothing(
-    api: SubmitApi, store: InMemoryJobStore
+    api: SubmitApi, store: MemoryJobStore
 ) -> None:
     expired = token(str(uuid.uuid4()), exp=NOW - 60)
     status, code, _ = error(

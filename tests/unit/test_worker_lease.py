@@ -10,8 +10,8 @@ from uuid import UUID
 
 from functions.core.retry import RetryPolicy
 from functions.core.tasks import TaskContext, TaskRegistry
-from functions.testing import FakeClock, InMemoryWorkQueue
 from functions.worker import CONTROL_TICK_S, DrainReport, Worker, WorkerSettings
+from tests.inmemory import FakeClock, MemoryWorkQueue
 from tests.waiting import wait_for
 
 
@@ -25,7 +25,7 @@ def registry() -> TaskRegistry:
     return tasks
 
 
-def worker(queue: InMemoryWorkQueue, clock: FakeClock, idle_linger_s: float) -> Worker:
+def worker(queue: MemoryWorkQueue, clock: FakeClock, idle_linger_s: float) -> Worker:
     return Worker(
         queue=queue,
         registry=registry(),
@@ -35,33 +35,33 @@ def worker(queue: InMemoryWorkQueue, clock: FakeClock, idle_linger_s: float) -> 
     )
 
 
-def live_leases(queue: InMemoryWorkQueue, clock: FakeClock) -> list[str]:
+def live_leases(queue: MemoryWorkQueue, clock: FakeClock) -> list[str]:
     return [h for h, expiry in queue.leases.items() if expiry > clock.monotonic()]
 
 
 def test_a_drain_leaves_no_lease_behind_and_the_next_job_wakes_a_worker() -> None:
     clock = FakeClock()
-    queue = InMemoryWorkQueue(clock=clock)
-    queue.submit("a", {"kind": "ok"})
+    queue = MemoryWorkQueue(clock=clock)
+    queue.submit("a", kind="ok")
     assert queue.wakeups == 1
     report = worker(queue, clock, idle_linger_s=0).drain(clock.monotonic() + 600)
     assert report.completed == 1
     assert live_leases(queue, clock) == []
-    queue.submit("b", {"kind": "ok"})
+    queue.submit("b", kind="ok")
     assert queue.wakeups == 2
 
 
 def test_a_lingering_worker_takes_new_work_without_a_wake_up() -> None:
     clock = FakeClock()
-    queue = InMemoryWorkQueue(clock=clock)
-    first = queue.submit("a", {"kind": "ok"})
+    queue = MemoryWorkQueue(clock=clock)
+    first = queue.submit("a", kind="ok")
     w = worker(queue, clock, idle_linger_s=5)
     reports: list[DrainReport] = []
     thread = threading.Thread(target=lambda: reports.append(w.drain(clock.monotonic() + 600)))
     thread.start()
     try:
         wait_for(lambda: queue.jobs[first].status.is_terminal, what="the first job")
-        second = queue.submit("b", {"kind": "ok"})  # while the worker lingers
+        second = queue.submit("b", kind="ok")  # while the worker lingers
         wait_for(lambda: queue.jobs[second].status.is_terminal, what="the second job")
         assert queue.wakeups == 1  # the second saw the lease
         assert live_leases(queue, clock)
@@ -77,8 +77,8 @@ def test_a_lingering_worker_takes_new_work_without_a_wake_up() -> None:
 
 def test_a_worker_out_of_time_leaves_a_wake_up_for_what_is_visible() -> None:
     clock = FakeClock()
-    queue = InMemoryWorkQueue(clock=clock)
-    queue.submit("a", {"kind": "ok"})
+    queue = MemoryWorkQueue(clock=clock)
+    queue.submit("a", kind="ok")
     assert queue.wakeups == 1
     report = worker(queue, clock, idle_linger_s=5).drain(clock.monotonic() + 1)  # no room for 5 s
     assert report.handled == 0
@@ -86,7 +86,7 @@ def test_a_worker_out_of_time_leaves_a_wake_up_for_what_is_visible() -> None:
     assert live_leases(queue, clock) == ["wake-up"]
 
 
-class CountingQueue(InMemoryWorkQueue):
+class CountingQueue(MemoryWorkQueue):
     """Notes when the heartbeat thread renews the lease, extends visibility and looks for
     cancel requests (fake times, from the start)."""
 
@@ -125,7 +125,7 @@ def test_one_heartbeat_ticks_control_and_renews_the_lease_and_visibility_on_thei
         wait_for(lambda: len(queue.beats["control"]) >= 42 or None, timeout=10, what="42 beats")
         return "done"
 
-    queue.submit("x", {"kind": "long"})
+    queue.submit("x", kind="long")
     worker = Worker(
         queue=queue,
         registry=tasks,

@@ -1,0 +1,607 @@
+"""The database in memory: jobs, queue messages, events, idempotency keys, leases and task kinds
+in one world, with a method per SQL function (``submit_job``, ``claim_jobs``, ...), each keeping
+that function's rules.
+
+The rules are read from ``supabase/migrations/*.sql`` and ``functions/db/queries.py``; the
+contract tests (``tests/test_job_store_contract.py``, ``tests/test_work_queue_contract.py``)
+hold this and Postgres to the same behaviour through the ports (``tests/inmemory/ports.py``).
+As there, every write goes through ``_write``, which settles a cancel request (the
+``job_results_settle_cancel`` trigger) and records the transition in the job's events
+(``record_job_event``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+from functions.core import validation
+from functions.core.clock import SystemClock
+from functions.core.errors import IdempotencyKeyInFlight, IdempotencyKeyReused, InvalidInput
+from functions.core.models import (
+    Claim,
+    ClaimedBatch,
+    Job,
+    JobEvent,
+    JobStatus,
+    Outcome,
+    ProgressReport,
+    QueueMessage,
+    TaskKind,
+)
+from functions.core.ports import Clock
+from functions.core.tasks import DEFAULT_KIND
+
+IDEMPOTENCY_TTL_S = 24 * 3600  # as expires_at's default in the migration
+MAX_AHEAD = timedelta(days=30)  # submit_job's limit on run_at
+WAKE_WINDOW_S = 10.0  # the wake-up lease's length (private.call_job_webhook)
+# The queue trigger's WHEN clause: a message due over a second from now wakes nobody (the
+# sweeper does, when it is due).
+WAKE_HORIZON_S = 1.0
+_POLL_S = 0.002  # how often a waiting claim looks again (the SQL polls every millisecond)
+_LIVE = (JobStatus.PENDING, JobStatus.SCHEDULED, JobStatus.RUNNING)
+
+
+@dataclass
+class JobRow:
+    """A row of job_results, plus counts of writes that tests look at."""
+
+    job_id: UUID
+    task_name: str
+    kind: str
+    payload: dict[str, Any]
+    status: JobStatus
+    created_at: datetime
+    updated_at: datetime
+    owner_id: UUID | None = None
+    result: str | None = None
+    error: str | None = None
+    attempts: int = 0
+    msg_id: int = 0  # the job's current message; a retry sends a new one
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    progress: float | None = None
+    progress_total: float | None = None
+    progress_message: str | None = None
+    run_at: datetime | None = None
+    cancel_requested_at: datetime | None = None
+    run: int = 1
+    writes: int = 0  # outcomes recorded (finish_attempts): at most one per run
+    progress_writes: int = 0
+
+    @property
+    def cancel_requested(self) -> bool:
+        return self.cancel_requested_at is not None
+
+    def job(self) -> Job:
+        """The row as the API's queries return it."""
+        return Job(
+            job_id=self.job_id,
+            task_name=self.task_name,
+            kind=self.kind,
+            payload=dict(self.payload),
+            status=self.status,
+            result=self.result,
+            error=self.error,
+            attempts=self.attempts,
+            msg_id=self.msg_id,
+            created_at=self.created_at,
+            started_at=self.started_at,
+            finished_at=self.finished_at,
+            updated_at=self.updated_at,
+            owner_id=self.owner_id,
+            progress=self.progress,
+            progress_total=self.progress_total,
+            progress_message=self.progress_message,
+            run_at=self.run_at,
+            cancel_requested_at=self.cancel_requested_at,
+            run=self.run,
+        )
+
+
+@dataclass
+class Message:
+    """A message of work_queue (or of its archive); ``visible_at`` is on the database's clock."""
+
+    msg_id: int
+    job_id: UUID
+    task_name: str
+    visible_at: float
+    read_count: int = 0
+
+    def body(self) -> dict[str, Any]:
+        return {"msg_id": self.msg_id, "job_id": str(self.job_id), "task_name": self.task_name}
+
+
+@dataclass(frozen=True)
+class IdempotencyKey:
+    fingerprint: str
+    job_ids: tuple[UUID, ...]
+    expires_at: float
+
+
+@dataclass(frozen=True)
+class Item:
+    """One job as submit_jobs takes it (an item of its ``items``)."""
+
+    task_name: Any
+    payload: Any = None
+    kind: str | None = None
+
+
+def _digest(request: Any) -> str:
+    canonical = json.dumps(request, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class InMemoryDatabase:
+    """``clock`` moves visibility and leases (tests drive it with a FakeClock); ``wall`` stamps
+    rows and expires idempotency keys. ``in_flight`` holds keys whose first request is "still
+    running"; ``unavailable`` makes the ports fail as a database that is down does."""
+
+    clock: Clock = field(default_factory=SystemClock)
+    wall: Callable[[], float] = time.time
+    jobs: dict[UUID, JobRow] = field(default_factory=dict)
+    queue: dict[int, Message] = field(default_factory=dict)
+    archive: dict[int, Message] = field(default_factory=dict)
+    events: dict[UUID, list[JobEvent]] = field(default_factory=dict)
+    keys: dict[str, IdempotencyKey] = field(default_factory=dict)
+    in_flight: set[str] = field(default_factory=set)
+    kinds: dict[str, TaskKind] = field(default_factory=dict)
+    leases: dict[str, float] = field(default_factory=dict)  # holder -> expiry, on ``clock``
+    wake_ups: list[dict[str, Any]] = field(default_factory=list)  # webhook bodies sent
+    unavailable: bool = False
+    _next_msg_id: int = 1
+    _lock: threading.RLock = field(default_factory=threading.RLock)
+    _arrived: threading.Event = field(default_factory=threading.Event)
+
+    # -- rows, events and messages ---------------------------------------------------------
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self.wall(), UTC)
+
+    def _write(self, row: JobRow, **changes: Any) -> None:
+        """An UPDATE of job_results with its two triggers."""
+        old = replace(row)
+        for name, value in changes.items():
+            setattr(row, name, value)
+        if (
+            row.cancel_requested
+            and old.status == JobStatus.RUNNING
+            and row.status in (JobStatus.PENDING, JobStatus.FAILED)
+        ):
+            row.status = JobStatus.CANCELLED  # job_results_settle_cancel
+            row.finished_at = row.finished_at or self._now()
+        row.updated_at = self._now()
+        self._record(old, row)
+
+    def _record(self, old: JobRow | None, new: JobRow) -> None:
+        """record_job_event: one event a transition or attempt."""
+        detail: str | None = None
+        if old is None:
+            event = "scheduled" if new.status == JobStatus.SCHEDULED else "submitted"
+            if new.run_at is not None and new.status == JobStatus.SCHEDULED:
+                detail = f"due at {new.run_at.isoformat()}"
+        elif new.run != old.run:
+            event = "retried"
+        elif new.status == JobStatus.RUNNING and new.attempts > old.attempts:
+            event = "started"
+        elif old.status == JobStatus.RUNNING and new.status == JobStatus.PENDING:
+            event = "handed_back" if new.attempts < old.attempts else "retrying"
+            detail = new.error
+        elif new.status != old.status and new.status.is_terminal:
+            event, detail = new.status.value, new.error
+        elif new.cancel_requested and not old.cancel_requested:
+            event = "cancel_requested"
+        else:
+            return
+        self.events.setdefault(new.job_id, []).append(
+            JobEvent(new.run, new.attempts, event, new.status.value, detail, self._now())
+        )
+
+    def _held(self, now: float) -> bool:
+        return any(expiry > now for expiry in self.leases.values())
+
+    def _wake(self, now: float, message: Message | None) -> None:
+        """call_job_webhook: one signed call a wake-up window."""
+        if self.leases.get("wake-up", now) <= now:
+            self.leases["wake-up"] = now + WAKE_WINDOW_S
+            self.wake_ups.append(message.body() if message else {})
+
+    def _send(self, row: JobRow, delay_s: float) -> None:
+        """pgmq.send and the queue's AFTER INSERT trigger."""
+        now = self.clock.monotonic()
+        message = Message(self._next_msg_id, row.job_id, row.task_name, now + max(0.0, delay_s))
+        self._next_msg_id += 1
+        self.queue[message.msg_id] = message
+        row.msg_id = message.msg_id
+        if delay_s <= WAKE_HORIZON_S and not self._held(now):
+            self._wake(now, message)
+        self._arrived.set()
+
+    def _archive(self, msg_id: int) -> None:
+        message = self.queue.pop(msg_id, None)
+        if message is not None:
+            self.archive[msg_id] = message
+
+    # -- submit_job, submit_jobs -----------------------------------------------------------
+
+    def submit_job(
+        self,
+        task_name: Any,
+        payload: Any = None,
+        idempotency_key: str | None = None,
+        run_at: datetime | None = None,
+        delay_seconds: float | None = None,
+        kind: str | None = None,
+        owner_id: UUID | None = None,
+    ) -> UUID:
+        """public.submit_job: one job, pending (scheduled when it starts later), and its
+        message, in one step; ``owner_id`` is what auth.uid() names."""
+        request: dict[str, Any] = {
+            "task_name": task_name,
+            "kind": kind or DEFAULT_KIND,
+            "payload": payload,
+        }
+        if run_at is not None and delay_seconds is not None:
+            raise InvalidInput("give run_at or delay_seconds, not both")
+        if delay_seconds is not None:
+            validation.parse_delay(delay_seconds)
+        if run_at is not None:
+            request["run_at"] = run_at.astimezone(UTC).isoformat()
+        elif delay_seconds is not None:
+            request["delay_seconds"] = delay_seconds
+        items = [Item(task_name, payload, kind)]
+        return self._store(
+            items, idempotency_key, _digest(request), owner_id, run_at, delay_seconds
+        )[0]
+
+    def submit_jobs(
+        self,
+        items: Sequence[Item],
+        idempotency_key: str | None = None,
+        owner_id: UUID | None = None,
+    ) -> list[UUID]:
+        """public.submit_jobs: 1 to 1,000 jobs stored all or none, errors naming the item, one
+        key for the whole batch; their ids in the items' order."""
+        if not 1 <= len(items) <= validation.MAX_BATCH_JOBS:
+            raise InvalidInput(f"items holds {len(items)} jobs; send 1 to 1000")
+        fingerprint = _digest(
+            {
+                "items": [
+                    {"task_name": i.task_name, "kind": i.kind or DEFAULT_KIND, "payload": i.payload}
+                    for i in items
+                ]
+            }
+        )
+        return self._store(list(items), idempotency_key, fingerprint, owner_id, None, None, True)
+
+    def _store(
+        self,
+        items: list[Item],
+        raw_key: str | None,
+        fingerprint: str,
+        owner_id: UUID | None,
+        run_at: datetime | None,
+        delay_s: float | None,
+        batch: bool = False,
+    ) -> list[UUID]:
+        # The database's own checks, which hold whatever the caller validated; every item is
+        # checked before anything is stored.
+        checked = []
+        for index, item in enumerate(items):
+            try:
+                name = validation.validate_task_name(item.task_name)
+                payload = validation.validate_payload(item.payload)
+            except InvalidInput as exc:
+                raise InvalidInput(
+                    f"items[{index}].{exc.message}" if batch else exc.message
+                ) from None
+            checked.append((name, item.kind or DEFAULT_KIND, payload))
+        key = validation.validate_idempotency_key(raw_key)
+        with self._lock:
+            now = self.wall()
+            moment = datetime.fromtimestamp(now, UTC)
+            if delay_s is not None:
+                run_at = moment + timedelta(seconds=delay_s)
+            if run_at is not None and run_at > moment + MAX_AHEAD:
+                raise InvalidInput("run_at must be at most 30 days ahead")
+            if key is not None:
+                if key in self.in_flight:
+                    raise IdempotencyKeyInFlight(
+                        "a request with this Idempotency-Key is still being processed;"
+                        " retry shortly"
+                    )
+                seen = self.keys.get(key)
+                if seen is not None and seen.expires_at > now:
+                    if seen.fingerprint == fingerprint:
+                        return list(seen.job_ids)
+                    raise IdempotencyKeyReused(
+                        "this Idempotency-Key was first used with a different request"
+                    )
+                self.keys = {k: v for k, v in self.keys.items() if v.expires_at > now}
+            scheduled = run_at is not None and run_at > moment
+            wait_s = (run_at - moment).total_seconds() if run_at is not None and scheduled else 0
+            job_ids = []
+            for name, kind, payload in checked:
+                row = JobRow(
+                    job_id=uuid4(),
+                    task_name=name,
+                    kind=kind,
+                    payload=dict(payload),
+                    status=JobStatus.SCHEDULED if scheduled else JobStatus.PENDING,
+                    created_at=moment,
+                    updated_at=moment,
+                    owner_id=owner_id,
+                    run_at=run_at if scheduled else None,
+                )
+                self.jobs[row.job_id] = row
+                self._send(row, wait_s)
+                self._record(None, row)
+                job_ids.append(row.job_id)
+            if key is not None:
+                self.keys[key] = IdempotencyKey(
+                    fingerprint, tuple(job_ids), now + IDEMPOTENCY_TTL_S
+                )
+            return job_ids
+
+    # -- the API's reads -------------------------------------------------------------------
+
+    def _owned_by(self, job_id: UUID, owner_id: UUID | None) -> JobRow | None:
+        # As the API's queries: another owner's job (or an owned one, for owner None) is absent.
+        row = self.jobs.get(job_id)
+        return row if row is not None and row.owner_id == owner_id else None
+
+    def get_job(self, job_id: UUID, owner_id: UUID | None = None) -> Job | None:
+        """GET_PUBLIC_JOB / GET_OWN_JOB."""
+        with self._lock:
+            row = self._owned_by(job_id, owner_id)
+            return row.job() if row else None
+
+    def newest_jobs(
+        self, limit: int, status: JobStatus | None = None, owner_id: UUID | None = None
+    ) -> list[Job]:
+        """NEWEST_PUBLIC_JOBS / NEWEST_OWN_JOBS: newest first, then by job_id."""
+        with self._lock:
+            chosen = [
+                r
+                for r in self.jobs.values()
+                if r.owner_id == owner_id and (status is None or r.status == status)
+            ]
+            ordered = sorted(chosen, key=lambda r: str(r.job_id))
+            ordered.sort(key=lambda r: r.created_at, reverse=True)
+            return [r.job() for r in ordered[:limit]]
+
+    def job_events(self, job_id: UUID, owner_id: UUID | None = None) -> list[JobEvent]:
+        """JOB_EVENTS: the job's history, if it belongs to ``owner_id``."""
+        with self._lock:
+            if self._owned_by(job_id, owner_id) is None:
+                return []
+            return list(self.events.get(job_id, []))
+
+    # -- cancel_job, retry_job -------------------------------------------------------------
+
+    def cancel_job(self, job_id: UUID, owner_id: UUID | None = None) -> JobStatus | None:
+        """public.cancel_job: a job not yet running is cancelled and its message archived; a
+        running one is marked for its worker. The status before; None: no such job."""
+        with self._lock:
+            row = self._owned_by(job_id, owner_id)
+            if row is None:
+                return None
+            before = row.status
+            if before in (JobStatus.PENDING, JobStatus.SCHEDULED):
+                self._archive(row.msg_id)
+                self._write(row, status=JobStatus.CANCELLED, finished_at=self._now())
+            elif before == JobStatus.RUNNING and not row.cancel_requested:
+                self._write(row, cancel_requested_at=self._now())
+            return before
+
+    def retry_job(self, job_id: UUID, owner_id: UUID | None = None) -> JobStatus | None:
+        """public.retry_job: a failed or cancelled job runs again as a new run on a new message
+        (the old one, if still queued, archived), attempts afresh. The status before."""
+        with self._lock:
+            row = self._owned_by(job_id, owner_id)
+            if row is None:
+                return None
+            before = row.status
+            if not before.retryable:
+                return before
+            self._archive(row.msg_id)
+            self._send(row, 0.0)
+            self._write(
+                row,
+                status=JobStatus.PENDING,
+                run=row.run + 1,
+                attempts=0,
+                result=None,
+                error=None,
+                progress=None,
+                progress_total=None,
+                progress_message=None,
+                cancel_requested_at=None,
+                started_at=None,
+                finished_at=None,
+                run_at=None,
+            )
+            return before
+
+    # -- the worker's: claim_jobs, start_attempt, finish_attempts, ... ---------------------
+
+    def claim_jobs(self, batch_size: int, visibility_s: int, wait_s: float = 0.0) -> ClaimedBatch:
+        """private.claim_jobs: visible messages made invisible for ``visibility_s``; first
+        deliveries started, finished jobs' messages archived (skipped), redeliveries returned
+        unstarted. Waits up to ``wait_s`` for a message to be visible."""
+        until = self.clock.monotonic() + wait_s
+        while True:
+            self._arrived.clear()
+            batch = self._claim(batch_size, visibility_s)
+            left = until - self.clock.monotonic()
+            if batch != ClaimedBatch([], [], 0) or left <= 0:
+                return batch
+            self.clock.wait(self._arrived, min(left, _POLL_S))
+
+    def _claim(self, batch_size: int, visibility_s: int) -> ClaimedBatch:
+        with self._lock:
+            now = self.clock.monotonic()
+            ordered = sorted(self.queue.values(), key=lambda m: m.msg_id)
+            visible = [m for m in ordered if m.visible_at <= now][:batch_size]
+            started: list[Claim] = []
+            suspects: list[QueueMessage] = []
+            skipped = 0
+            for entry in visible:
+                entry.visible_at = now + visibility_s
+                entry.read_count += 1
+                message = QueueMessage(
+                    entry.msg_id, entry.job_id, entry.task_name, entry.read_count
+                )
+                if message.read_count > 1:
+                    suspects.append(message)
+                    continue
+                claim = self._start(message)
+                if claim is None:
+                    skipped += 1
+                else:
+                    started.append(claim)
+            return ClaimedBatch(started, suspects, skipped)
+
+    def start_attempt(self, message: QueueMessage) -> Claim | None:
+        """Start a redelivered message's job for a new attempt; None (and the message archived)
+        when the job has finished or the message is no longer its current one."""
+        with self._lock:
+            return self._start(message)
+
+    def _start(self, message: QueueMessage) -> Claim | None:
+        row = self.jobs.get(message.job_id)
+        if row is None or row.msg_id != message.msg_id or row.status not in _LIVE:
+            self._archive(message.msg_id)
+            return None
+        self._write(
+            row,
+            status=JobStatus.RUNNING,
+            attempts=row.attempts + 1,
+            error=None,
+            started_at=self._now(),
+        )
+        return Claim(message, row.task_name, row.payload, row.attempts, row.kind)
+
+    def _attempt(self, job_id: UUID, attempt: int) -> JobRow | None:
+        """The job, if ``attempt`` still owns it (running, at that attempt)."""
+        row = self.jobs.get(job_id)
+        if row is None or row.status != JobStatus.RUNNING or row.attempts != attempt:
+            return None
+        return row
+
+    def finish_attempts(self, outcomes: Sequence[Outcome]) -> set[int]:
+        """Record final outcomes and archive their messages at once; the msg_ids recorded."""
+        recorded: set[int] = set()
+        with self._lock:
+            for outcome in outcomes:
+                row = self._attempt(outcome.claim.message.job_id, outcome.claim.attempt)
+                if row is None:
+                    continue
+                self._write(
+                    row,
+                    status=outcome.status,
+                    result=outcome.result,
+                    error=outcome.error,
+                    finished_at=self._now(),
+                    writes=row.writes + 1,
+                )
+                self._archive(outcome.claim.message.msg_id)
+                recorded.add(outcome.claim.message.msg_id)
+        return recorded
+
+    def retry_attempt(self, claim: Claim, error: str, delay_s: float) -> bool:
+        """The job back to pending with ``error``, its message visible after ``delay_s``."""
+        with self._lock:
+            row = self._attempt(claim.message.job_id, claim.attempt)
+            message = self.queue.get(claim.message.msg_id)
+            if row is None or message is None:
+                return False
+            self._write(row, status=JobStatus.PENDING, error=error)
+            message.visible_at = self.clock.monotonic() + max(0.0, delay_s)
+            return True
+
+    def hand_back(self, claims: Sequence[Claim], unstarted: Sequence[QueueMessage]) -> set[int]:
+        """Messages visible at once with the read count they had, a started job back to pending
+        with its attempt uncounted; only what the caller still owns. The msg_ids handed back."""
+        handed: set[int] = set()
+        with self._lock:
+            returned = [(c.message, c) for c in claims] + [(m, None) for m in unstarted]
+            for message, claim in returned:
+                entry = self.queue.get(message.msg_id)
+                if entry is None or entry.read_count != message.read_count:
+                    continue
+                if claim is not None:
+                    row = self._attempt(claim.message.job_id, claim.attempt)
+                    if row is None:
+                        continue
+                    self._write(row, status=JobStatus.PENDING, attempts=row.attempts - 1)
+                entry.visible_at = self.clock.monotonic()
+                entry.read_count -= 1
+                handed.add(message.msg_id)
+        return handed
+
+    def extend_visibility(self, msg_ids: Sequence[int], visibility_s: int) -> None:
+        with self._lock:
+            for msg_id in msg_ids:
+                if msg_id in self.queue:
+                    self.queue[msg_id].visible_at = self.clock.monotonic() + visibility_s
+
+    def report_progress(self, reports: Sequence[ProgressReport]) -> None:
+        """Each running attempt's latest progress; an attempt that lost its job changes nothing."""
+        with self._lock:
+            for report in reports:
+                row = self._attempt(report.job_id, report.attempt)
+                if row is None:
+                    continue
+                row.progress, row.progress_total = report.done, report.total
+                row.progress_message = report.message
+                row.progress_writes += 1
+
+    def cancel_requested(self, job_ids: Sequence[UUID]) -> set[UUID]:
+        with self._lock:
+            return {j for j in job_ids if j in self.jobs and self.jobs[j].cancel_requested}
+
+    # -- the wake-up lease -----------------------------------------------------------------
+
+    def hold_work_queue(self, holder: str, lease_s: float) -> None:
+        with self._lock:
+            self.leases[holder] = self.clock.monotonic() + lease_s
+
+    def leave_work_queue(self, holder: str, lease_s: float, stay: bool) -> bool:
+        """Drop the lease and the wake-up window and look once more: work visible, stay (True)
+        or have a worker woken for it."""
+        with self._lock:
+            now = self.clock.monotonic()
+            self.leases.pop(holder, None)
+            self.leases.pop("wake-up", None)
+            visible = sorted(
+                (m for m in self.queue.values() if m.visible_at <= now), key=lambda m: m.msg_id
+            )
+            if not visible:
+                return False
+            if stay:
+                self.leases[holder] = now + lease_s
+                return True
+            self._wake(now, visible[0])
+            return False
+
+    # -- task kinds ------------------------------------------------------------------------
+
+    def publish_kinds(self, kinds: Sequence[TaskKind]) -> None:
+        """Add or update these kinds; others stay (another worker version may run them)."""
+        with self._lock:
+            self.kinds.update({k.kind: k for k in kinds})
+
+    def list_kinds(self) -> dict[str, TaskKind]:
+        with self._lock:
+            return dict(sorted(self.kinds.items()))
