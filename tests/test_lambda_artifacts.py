@@ -201,6 +201,20 @@ def load_event(name: str) -> dict[str, Any]:
     return event
 
 
+def test_no_zip_holds_a_testing_module(artifacts: Artifacts) -> None:
+    """The in-memory twin, the test clock and the rest of tests/ are never deployed."""
+    for function, root in artifacts.tasks.items():
+        files = [p.relative_to(root) for p in root.rglob("*.py")]
+        testing = [
+            f.as_posix()
+            for f in files
+            if f.parts[0] == "tests"
+            or "inmemory" in f.parts
+            or f.name in ("testing.py", "fakes.py")
+        ]
+        assert files and not testing, f"{function}'s zip holds testing modules: {testing}"
+
+
 def test_every_compiled_module_in_the_layer_imports_under_the_runtime(
     artifacts: Artifacts,
 ) -> None:

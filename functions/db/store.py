@@ -13,6 +13,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from functions.core import validation
 from functions.core.errors import (
     IdempotencyKeyInFlight,
     IdempotencyKeyReused,
@@ -82,8 +83,9 @@ class PgJobStore:
                         row = conn.execute(query, params).fetchone()
         except psycopg.Error as exc:
             error = SUBMIT_ERRORS.get(exc.sqlstate or "")
-            if error is not None and exc.diag.message_primary:
-                raise error(exc.diag.message_primary) from None
+            message = exc.diag.message_primary
+            if error is not None and message:
+                raise error(message, validation.field_of(message)) from None
             raise
         assert row is not None
         return row[0]

@@ -302,9 +302,11 @@ class InMemoryDatabase:
                 name = validation.validate_task_name(item.task_name)
                 payload = validation.validate_payload(item.payload)
             except InvalidInput as exc:
-                raise InvalidInput(
-                    f"items[{index}].{exc.message}" if batch else exc.message
-                ) from None
+                if not batch:
+                    raise
+                # As submit_jobs says it; the field is read from the message, as PgJobStore does.
+                message = f"items[{index}].{exc.message}"
+                raise InvalidInput(message, validation.field_of(message)) from None
             checked.append((name, item.kind or DEFAULT_KIND, payload))
         key = validation.validate_idempotency_key(raw_key)
         with self._lock:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from functions.core.tasks import DEFAULT_KIND
 from functions.http.submit_api import SubmitApi
 from functions.http.types import HttpRequest, HttpResponse
 from tests.inmemory import IDEMPOTENCY_TTL_S, InMemoryDatabase, MemoryJobStore, MemoryKindCatalog
@@ -64,7 +65,7 @@ def stored(store: MemoryJobStore) -> tuple[int, int]:
 def assert_error(response: HttpResponse, status: int, code: str, names: str = "") -> None:
     assert response.status == status, response.body
     assert set(response.body) == {"error"}
-    assert set(response.body["error"]) == {"code", "message"}
+    assert set(response.body["error"]) - {"field"} == {"code", "message"}
     assert response.body["error"]["code"] == code
     assert names in response.body["error"]["message"]
     assert response.headers["Access-Control-Allow-Origin"] == "https://app.example"
@@ -79,7 +80,7 @@ def test_a_submission_is_stored_as_a_row_and_a_message(
     assert response.headers["Location"] == f"/jobs/{job_id}"
     assert response.headers["Access-Control-Allow-Origin"] == "https://app.example"
     job = store.jobs[job_id]
-    assert (job.task_name, job.payload) == ("Report", {"n": 1, "kind": "noop"})
+    assert (job.task_name, job.kind, job.payload) == ("Report", "noop", {"n": 1})
     assert store.messages == [{"msg_id": 1, "job_id": str(job_id), "task_name": "Report"}]
 
 
@@ -297,37 +298,56 @@ def test_an_array_is_a_batch_answered_with_its_ids_in_order(
     assert response.body["status"] == "pending"
     ids = [uuid.UUID(text) for text in response.body["job_ids"]]
     assert [store.jobs[i].task_name for i in ids] == ["a", "b"]
-    assert store.jobs[ids[0]].payload == {"kind": "noop"}
+    assert [(store.jobs[i].kind, store.jobs[i].payload) for i in ids] == [
+        ("noop", {}),
+        (DEFAULT_KIND, {}),
+    ]
     assert stored(store) == (2, 2)
     # Each job of a batch has its own history, opened as a single job's is.
     assert [[e.event for e in store.events(i)] for i in ids] == [["submitted"], ["submitted"]]
 
 
 @pytest.mark.parametrize(
-    ("document", "names"),
+    ("document", "names", "pointer"),
     [
-        ([], "1 to 1000 jobs"),
-        ([{"task_name": "a"}] * 1001, "1 to 1000 jobs"),
-        ([{"task_name": "a"}, "b"], "items[1] must be a JSON object"),
-        ([{"task_name": "a"}, {}], "items[1].task_name is required"),
-        ([{"task_name": "a"}, {"task_name": "b", "kind": "Bad"}], "items[1].kind must be"),
-        ([{"task_name": "a"}, {"task_name": "b", "payload": 3}], "items[1].payload must be"),
-        ([{"task_name": "a"}, {"task_name": "b", "x": 1}], "items[1]: unknown field(s): x"),
-        ([[{"task_name": "a"}]], "items[0] must be a JSON object"),
+        ([], "1 to 1000 jobs", None),
+        ([{"task_name": "a"}] * 1001, "1 to 1000 jobs", None),
+        ([{"task_name": "a"}, "b"], "items[1] must be a JSON object", "/items/1"),
+        ([{"task_name": "a"}, {}], "items[1].task_name is required", "/items/1/task_name"),
+        (
+            [{"task_name": "a"}, {"task_name": "b", "kind": "Bad"}],
+            "items[1].kind must be",
+            "/items/1/kind",
+        ),
+        (
+            [{"task_name": "a"}, {"task_name": "b", "payload": 3}],
+            "items[1].payload must be",
+            "/items/1/payload",
+        ),
+        (
+            [{"task_name": "a"}, {"task_name": "b", "x": 1}],
+            "items[1]: unknown field(s): x",
+            "/items/1/x",
+        ),
+        ([[{"task_name": "a"}]], "items[0] must be a JSON object", "/items/0"),
         (
             [{"task_name": "a"}, {"task_name": "b", "delay_seconds": 5}],
             "items[1].delay_seconds: a batch's jobs start at once",
+            "/items/1/delay_seconds",
         ),
         (
             [{"task_name": "a", "run_at": "2026-12-01T09:30:00Z"}],
             "items[0].run_at: a batch's jobs start at once",
+            "/items/0/run_at",
         ),
     ],
 )
 def test_a_bad_batch_is_refused_whole_naming_the_item(
-    api: SubmitApi, store: MemoryJobStore, document: Any, names: str
+    api: SubmitApi, store: MemoryJobStore, document: Any, names: str, pointer: str | None
 ) -> None:
-    assert_error(post(api, document), 400, "invalid_input", names)
+    response = post(api, document)
+    assert_error(response, 400, "invalid_input", names)
+    assert response.body["error"].get("field") == pointer
     assert stored(store) == (0, 0)
 
 

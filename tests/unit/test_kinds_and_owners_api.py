@@ -12,6 +12,7 @@ import jwt
 import pytest
 
 from functions.core.models import TaskKind
+from functions.core.tasks import DEFAULT_KIND
 from functions.http.submit_api import SubmitApi
 from functions.http.types import HttpRequest, HttpResponse
 from tests.inmemory import InMemoryDatabase, MemoryJobStore, MemoryKindCatalog
@@ -53,23 +54,61 @@ def error(response: HttpResponse) -> tuple[int, str, str]:
     return response.status, response.body["error"]["code"], response.body["error"]["message"]
 
 
+def field(response: HttpResponse) -> str | None:
+    """The JSON pointer of the field an error is about (absent: none)."""
+    assert isinstance(response.body, dict)
+    pointer = response.body["error"].get("field")
+    assert pointer is None or isinstance(pointer, str)
+    return pointer
+
+
 @pytest.mark.parametrize(
-    ("document", "named"),
+    ("document", "named", "pointer"),
     [
-        ({"task_name": "t", "payload": {"seconds": "abc"}}, "payload.seconds must be a number"),
-        ({"task_name": "t", "kind": "simulate", "payload": {"seconds": -2}}, "payload.seconds"),
-        ({"task_name": "t", "kind": "fail", "payload": {"message": 3}}, "payload.message"),
-        ({"task_name": "t", "kind": "nope"}, "kind 'nope' is not a known task"),
-        ({"task_name": "t", "payload": {"kind": "nope"}}, "kind 'nope' is not a known task"),
+        (
+            {"task_name": "t", "payload": {"seconds": "abc"}},
+            "payload.seconds must be a number",
+            "/payload/seconds",
+        ),
+        (
+            {"task_name": "t", "kind": "simulate", "payload": {"seconds": -2}},
+            "payload.seconds",
+            "/payload/seconds",
+        ),
+        (
+            {"task_name": "t", "kind": "fail", "payload": {"message": 3}},
+            "payload.message",
+            "/payload/message",
+        ),
+        ({"task_name": "t", "kind": "nope"}, "kind 'nope' is not a known task", "/kind"),
+        ({"task_name": "t", "kind": "Nope"}, "kind must be a task name", "/kind"),
     ],
 )
 def test_bad_kinds_and_payloads_are_400s_naming_the_field_and_store_nothing(
-    api: SubmitApi, store: MemoryJobStore, document: dict[str, Any], named: str
+    api: SubmitApi, store: MemoryJobStore, document: dict[str, Any], named: str, pointer: str
 ) -> None:
-    status, code, message = error(call(api, "POST", "/jobs", document))
+    response = call(api, "POST", "/jobs", document)
+    status, code, message = error(response)
     assert (status, code) == (400, "invalid_input")
     assert named in message
+    assert field(response) == pointer
     assert (store.jobs, store.messages) == ({}, [])
+
+
+def test_the_kind_is_a_field_of_its_own_and_defaults_to_the_registrys(
+    api: SubmitApi, store: MemoryJobStore
+) -> None:
+    """A payload's own "kind" is data like any other: only the top-level field picks the task."""
+    named = call(api, "POST", "/jobs", {"task_name": "t", "kind": "noop", "payload": {"n": 1}})
+    unnamed = call(api, "POST", "/jobs", {"task_name": "t", "payload": {"kind": "noop"}})
+    jobs = [store.jobs[uuid.UUID(r.body["job_id"])] for r in (named, unnamed)]
+    assert [(j.kind, j.payload) for j in jobs] == [
+        ("noop", {"n": 1}),
+        (DEFAULT_KIND, {"kind": "noop"}),
+    ]
+    listed = call(api, "GET", "/kinds").body
+    assert listed["default"] == DEFAULT_KIND
+    assert DEFAULT_KIND in [k["kind"] for k in listed["kinds"]]
 
 
 def test_the_unknown_kind_message_lists_the_known_ones(api: SubmitApi) -> None:
@@ -206,21 +245,35 @@ def test_without_a_jwt_secret_tokens_are_refused(store: MemoryJobStore) -> None:
 
 
 @pytest.mark.parametrize(
-    ("bad", "named"),
+    ("bad", "named", "pointer"),
     [
-        ({"task_name": "t", "payload": {"seconds": "abc"}}, "items[3].payload.seconds must be"),
-        ({"task_name": "t", "kind": "fail", "payload": {"message": 3}}, "items[3].payload.message"),
-        ({"task_name": "t", "kind": "nope"}, "items[3].kind 'nope' is not a known task"),
-        ({"task_name": "t", "payload": {"kind": "nope"}}, "items[3].kind 'nope'"),
+        (
+            {"task_name": "t", "payload": {"seconds": "abc"}},
+            "items[3].payload.seconds must be",
+            "/items/3/payload/seconds",
+        ),
+        (
+            {"task_name": "t", "kind": "fail", "payload": {"message": 3}},
+            "items[3].payload.message",
+            "/items/3/payload/message",
+        ),
+        (
+            {"task_name": "t", "kind": "nope"},
+            "items[3].kind 'nope' is not a known task",
+            "/items/3/kind",
+        ),
+        ({"task_name": " ", "kind": "noop"}, "items[3].task_name", "/items/3/task_name"),
     ],
 )
 def test_a_batch_item_with_a_bad_kind_or_payload_refuses_the_batch_naming_it(
-    api: SubmitApi, store: MemoryJobStore, bad: dict[str, Any], named: str
+    api: SubmitApi, store: MemoryJobStore, bad: dict[str, Any], named: str, pointer: str
 ) -> None:
     good = {"task_name": "ok", "kind": "simulate", "payload": {"seconds": 0.1}}
-    status, code, message = error(call(api, "POST", "/jobs", [good, good, good, bad, good]))
+    response = call(api, "POST", "/jobs", [good, good, good, bad, good])
+    status, code, message = error(response)
     assert (status, code) == (400, "invalid_input")
     assert named in message
+    assert field(response) == pointer
     assert (store.jobs, store.messages) == ({}, [])
 
 
