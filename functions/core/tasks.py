@@ -1,8 +1,8 @@
 """The task registry: a name maps to a function that does the work of one job, and the time
 it may take.
 
-The task a job runs is its payload's ``kind`` (``simulate`` when absent); the job's
-``task_name`` is the caller's own label for it.
+The task a job runs is its ``kind`` (a column of the job; DEFAULT_KIND when the submission
+names none); the job's ``task_name`` is the caller's own label for it.
 """
 
 from __future__ import annotations
