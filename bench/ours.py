@@ -24,7 +24,7 @@ from devstack.postgres import free_port
 from devstack.services import ManagedProcess, function_process
 from functions.db import queries
 
-NOOP = {"kind": "noop"}
+NOOP = {"kind": "noop"}  # a no-op job's fields beside task_name (kind is one of its own)
 DEAD_WEBHOOK = "http://127.0.0.1:9/unused"
 TASK_NAME = "bench"
 
@@ -52,10 +52,11 @@ def sql_client(database_url: str) -> Iterator[SyncSend]:
     with psycopg.connect(database_url, autocommit=True) as conn:
         params = {
             "task_name": TASK_NAME,
-            "payload": Jsonb(NOOP),
+            "payload": Jsonb({}),
             "idempotency_key": None,
             "run_at": None,
             "delay_seconds": None,
+            "kind": NOOP["kind"],
         }
 
         def send(n: int) -> None:
@@ -108,8 +109,8 @@ def submit_function(database_url: str, log: IO[str]) -> Iterator[int]:
 def fill(database_url: str, jobs: int) -> None:
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute(
-            "select public.submit_job(%s, %s) from generate_series(1, %s)",
-            (TASK_NAME, Jsonb(NOOP), jobs),
+            "select public.submit_job(%s, '{}', kind => %s) from generate_series(1, %s)",
+            (TASK_NAME, NOOP["kind"], jobs),
         )
 
 
@@ -210,10 +211,11 @@ class Dispatch:
             queries.SUBMIT_JOB,
             {
                 "task_name": TASK_NAME,
-                "payload": Jsonb({"kind": "bench_mark"}),
+                "payload": Jsonb({}),
                 "idempotency_key": None,
                 "run_at": None,
                 "delay_seconds": None,
+                "kind": "bench_mark",
             },
         )
         row = await cursor.fetchone()

@@ -24,8 +24,8 @@ from tests.waiting import wait_for
 def submit(db: psycopg.Connection, **extra: Any) -> uuid.UUID:
     names = ", ".join(f"{k} => %({k})s" for k in extra)
     row = db.execute(
-        f"select submit_job('t', %(payload)s{', ' if names else ''}{names})",
-        {"payload": Jsonb({"kind": "noop"}), **extra},
+        f"select submit_job('t', %(payload)s, kind => 'noop'{', ' if names else ''}{names})",
+        {"payload": Jsonb({}), **extra},
     ).fetchone()
     assert row is not None
     return uuid.UUID(str(row[0]))
@@ -239,7 +239,7 @@ def test_a_running_simulate_reports_progress_and_stops_when_cancelled(
     request reaches the task through the heartbeat; the job ends cancelled, once."""
     store = PgJobStore(embedded_db_url)
     queue = PgWorkQueue(embedded_db_url)
-    job_id = store.submit(NewJob("long", {"kind": "simulate", "seconds": 8}))
+    job_id = store.submit(NewJob("long", {"seconds": 8}, kind="simulate"))
     worker = Worker(
         queue,
         registry,

@@ -298,7 +298,7 @@ def test_webhook_accepts_an_authorised_call_and_rejects_a_forged_one(
 
 def test_process_job_completes_the_job(artifacts: Artifacts, embedded_db_url: str) -> None:
     with psycopg.connect(embedded_db_url, autocommit=True) as conn:
-        row = conn.execute("""select submit_job('artifact', '{"kind": "echo"}')""").fetchone()
+        row = conn.execute("""select submit_job('artifact', '{}', kind => 'echo')""").fetchone()
         assert row is not None
         job_id = str(row[0])
         msg = conn.execute(
