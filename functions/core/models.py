@@ -168,11 +168,11 @@ class NewBatch:
 
 @dataclass(frozen=True)
 class QueueMessage:
-    """A message claimed from work_queue; ``read_count`` counts deliveries, this one included."""
+    """A message claimed from work_queue; ``read_count`` counts deliveries, this one included.
+    The job's row holds the rest (its kind, label and payload come with the claim)."""
 
     msg_id: int
     job_id: UUID
-    task_name: str
     read_count: int
 
 

@@ -194,7 +194,6 @@ def _message(msg_id: int, read_count: int, body: dict[str, Any]) -> QueueMessage
     return QueueMessage(
         msg_id=msg_id,
         job_id=UUID(str(body["job_id"])),
-        task_name=str(body.get("task_name", "")),
         read_count=read_count,
     )
 

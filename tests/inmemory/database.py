@@ -461,9 +461,7 @@ class InMemoryDatabase:
             for entry in visible:
                 entry.visible_at = now + visibility_s
                 entry.read_count += 1
-                message = QueueMessage(
-                    entry.msg_id, entry.job_id, entry.task_name, entry.read_count
-                )
+                message = QueueMessage(entry.msg_id, entry.job_id, entry.read_count)
                 if message.read_count > 1:
                     suspects.append(message)
                     continue
