@@ -80,7 +80,7 @@ class MemoryJobStore:
         for index, job in enumerate(batch.jobs):
             # submit_jobs refuses an item with a start time, as the Postgres store sends it.
             if job.run_at is not None or job.delay_s is not None:
-                raise_unknown_fields(index)
+                _refuse_start_time(index)
         items = [Item(j.task_name, j.payload, j.kind) for j in batch.jobs]
         owner = batch.owner.user_id if batch.owner else None
         return self.db.submit_jobs(items, batch.idempotency_key, owner)
@@ -108,7 +108,8 @@ class MemoryJobStore:
         return self.db.retry_job(job_id, owner)
 
 
-def raise_unknown_fields(index: int) -> None:
+def _refuse_start_time(index: int) -> None:
+    # As submit_jobs says it of an item with run_at or delay_seconds (fields it does not take).
     raise InvalidInput(f"items[{index}] has unknown field(s); a job is {{task_name, payload}}")
 
 
