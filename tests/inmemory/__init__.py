@@ -2,13 +2,14 @@
 deployed (no function imports it, and the package-contents check refuses it in a zip)."""
 
 from tests.inmemory.clock import FakeClock
-from tests.inmemory.database import IDEMPOTENCY_TTL_S, InMemoryDatabase, JobRow, Message
+from tests.inmemory.database import IDEMPOTENCY_TTL_S, InMemoryDatabase
 from tests.inmemory.ports import (
     MemoryJobStore,
     MemoryKindCatalog,
     MemoryWorkQueue,
     RecordingInvoker,
 )
+from tests.inmemory.tables import JobRow, Message
 
 __all__ = [
     "IDEMPOTENCY_TTL_S",

@@ -12,8 +12,6 @@ As there, every write goes through ``_write``, which settles a cancel request (t
 
 from __future__ import annotations
 
-import hashlib
-import json
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -38,6 +36,7 @@ from functions.core.models import (
 )
 from functions.core.ports import Clock
 from functions.core.tasks import DEFAULT_KIND
+from tests.inmemory.tables import IdempotencyKey, Item, JobRow, Message, digest
 
 IDEMPOTENCY_TTL_S = 24 * 3600  # as expires_at's default in the migration
 MAX_AHEAD = timedelta(days=30)  # submit_job's limit on run_at
@@ -47,98 +46,6 @@ WAKE_WINDOW_S = 10.0  # the wake-up lease's length (private.call_job_webhook)
 WAKE_HORIZON_S = 1.0
 _POLL_S = 0.002  # how often a waiting claim looks again (the SQL polls every millisecond)
 _LIVE = (JobStatus.PENDING, JobStatus.SCHEDULED, JobStatus.RUNNING)
-
-
-@dataclass
-class JobRow:
-    """A row of job_results, plus counts of writes that tests look at."""
-
-    job_id: UUID
-    task_name: str
-    kind: str
-    payload: dict[str, Any]
-    status: JobStatus
-    created_at: datetime
-    updated_at: datetime
-    owner_id: UUID | None = None
-    result: str | None = None
-    error: str | None = None
-    attempts: int = 0
-    msg_id: int = 0  # the job's current message; a retry sends a new one
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-    progress: float | None = None
-    progress_total: float | None = None
-    progress_message: str | None = None
-    run_at: datetime | None = None
-    cancel_requested_at: datetime | None = None
-    run: int = 1
-    writes: int = 0  # outcomes recorded (finish_attempts): at most one per run
-    progress_writes: int = 0
-
-    @property
-    def cancel_requested(self) -> bool:
-        return self.cancel_requested_at is not None
-
-    def job(self) -> Job:
-        """The row as the API's queries return it."""
-        return Job(
-            job_id=self.job_id,
-            task_name=self.task_name,
-            kind=self.kind,
-            payload=dict(self.payload),
-            status=self.status,
-            result=self.result,
-            error=self.error,
-            attempts=self.attempts,
-            msg_id=self.msg_id,
-            created_at=self.created_at,
-            started_at=self.started_at,
-            finished_at=self.finished_at,
-            updated_at=self.updated_at,
-            owner_id=self.owner_id,
-            progress=self.progress,
-            progress_total=self.progress_total,
-            progress_message=self.progress_message,
-            run_at=self.run_at,
-            cancel_requested_at=self.cancel_requested_at,
-            run=self.run,
-        )
-
-
-@dataclass
-class Message:
-    """A message of work_queue (or of its archive); ``visible_at`` is on the database's clock."""
-
-    msg_id: int
-    job_id: UUID
-    task_name: str
-    visible_at: float
-    read_count: int = 0
-
-    def body(self) -> dict[str, Any]:
-        return {"msg_id": self.msg_id, "job_id": str(self.job_id), "task_name": self.task_name}
-
-
-@dataclass(frozen=True)
-class IdempotencyKey:
-    fingerprint: str
-    job_ids: tuple[UUID, ...]
-    expires_at: float
-
-
-@dataclass(frozen=True)
-class Item:
-    """One job as submit_jobs takes it (an item of its ``items``)."""
-
-    task_name: Any
-    payload: Any = None
-    kind: str | None = None
-
-
-def _digest(request: Any) -> str:
-    canonical = json.dumps(request, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 @dataclass
@@ -261,7 +168,7 @@ class InMemoryDatabase:
             request["delay_seconds"] = delay_seconds
         items = [Item(task_name, payload, kind)]
         return self._store(
-            items, idempotency_key, _digest(request), owner_id, run_at, delay_seconds
+            items, idempotency_key, digest(request), owner_id, run_at, delay_seconds
         )[0]
 
     def submit_jobs(
@@ -274,7 +181,7 @@ class InMemoryDatabase:
         key for the whole batch; their ids in the items' order."""
         if not 1 <= len(items) <= validation.MAX_BATCH_JOBS:
             raise InvalidInput(f"items holds {len(items)} jobs; send 1 to 1000")
-        fingerprint = _digest(
+        fingerprint = digest(
             {
                 "items": [
                     {"task_name": i.task_name, "kind": i.kind or DEFAULT_KIND, "payload": i.payload}

@@ -23,7 +23,8 @@ from functions.core.models import (
     TaskKind,
 )
 from functions.core.ports import Clock
-from tests.inmemory.database import IdempotencyKey, InMemoryDatabase, Item, JobRow, Message
+from tests.inmemory.database import InMemoryDatabase
+from tests.inmemory.tables import IdempotencyKey, Item, JobRow, Message
 
 DEFAULT_TASK_TIMEOUT_S = 600.0  # TASK_TIMEOUT_SECONDS' default
 
