@@ -21,7 +21,7 @@ ALLOWED = {
 
 def imported(path: Path) -> set[str]:
     """Every module ``path`` imports, at its top or inside a function."""
-    names = set()
+    names: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
