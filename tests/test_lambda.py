@@ -179,7 +179,9 @@ def test_the_webhook_hands_the_message_to_process_job_as_one_event_invocation(
     response = webhook.handler(event, None)
     assert response["statusCode"] == 202
     assert body_of(response) == {"accepted": True, "msg_id": 17}
-    assert lambda_calls == [InvokeCall(FUNCTION, "Event", json.loads(event["body"]))]
+    woken = json.loads(event["body"])
+    ids = {"msg_id": woken["msg_id"], "job_id": woken["job_id"]}
+    assert lambda_calls == [InvokeCall(FUNCTION, "Event", ids)]
 
 
 def test_a_malformed_secret_makes_the_webhook_answer_503_without_the_secret(

@@ -189,14 +189,14 @@ class Claim:
 
 @dataclass(frozen=True)
 class WakeUp:
-    """The body the database's webhook call carries."""
+    """What the database's webhook call tells: which message and job woke it (any worker drains
+    whatever is visible, so nothing else is passed on)."""
 
     msg_id: int
     job_id: UUID
-    task_name: str
 
     def to_json(self) -> dict[str, Any]:
-        return {"msg_id": self.msg_id, "job_id": str(self.job_id), "task_name": self.task_name}
+        return {"msg_id": self.msg_id, "job_id": str(self.job_id)}
 
 
 @dataclass(frozen=True)

@@ -351,16 +351,14 @@ def parse_limit(raw: str | None) -> int:
 
 
 def parse_wake_up(document: Any) -> WakeUp:
-    """The webhook's body: ``{msg_id, job_id, task_name}`` as the queue trigger sends it."""
+    """The webhook's body: ``{msg_id, job_id}`` as the queue trigger sends it; other fields (an
+    older trigger's ``task_name``) are ignored."""
     if not isinstance(document, dict):
-        raise InvalidInput("the body must be a JSON object {msg_id, job_id, task_name}")
+        raise InvalidInput("the body must be a JSON object {msg_id, job_id}")
     msg_id = document.get("msg_id")
     if isinstance(msg_id, bool) or not isinstance(msg_id, int) or not 1 <= msg_id < 2**63:
         raise InvalidInput("msg_id must be a positive integer (a bigint)")
     job_id = document.get("job_id")
     if not isinstance(job_id, str):
         raise InvalidInput("job_id must be a UUID string")
-    task_name = document.get("task_name")
-    if not isinstance(task_name, str):
-        raise InvalidInput("task_name must be a string")
-    return WakeUp(msg_id=msg_id, job_id=parse_job_id(job_id), task_name=task_name)
+    return WakeUp(msg_id=msg_id, job_id=parse_job_id(job_id))

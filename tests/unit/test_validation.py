@@ -103,18 +103,18 @@ def test_limit_defaults_and_bounds() -> None:
 
 def test_wake_up_parsing() -> None:
     job_id = uuid.uuid4()
-    wake = validation.parse_wake_up({"msg_id": 7, "job_id": str(job_id), "task_name": "t"})
-    assert (wake.msg_id, wake.job_id, wake.task_name) == (7, job_id, "t")
-    assert json.loads(json.dumps(wake.to_json())) == {
-        "msg_id": 7,
-        "job_id": str(job_id),
-        "task_name": "t",
-    }
+    wake = validation.parse_wake_up({"msg_id": 7, "job_id": str(job_id)})
+    assert (wake.msg_id, wake.job_id) == (7, job_id)
+    assert json.loads(json.dumps(wake.to_json())) == {"msg_id": 7, "job_id": str(job_id)}
+    # An older trigger's task_name is ignored, not passed on.
+    older = validation.parse_wake_up({"msg_id": 7, "job_id": str(job_id), "task_name": "t"})
+    assert older == wake
     for bad in [
-        {"msg_id": True, "job_id": str(job_id), "task_name": "t"},
-        {"msg_id": 0, "job_id": str(job_id), "task_name": "t"},
-        {"msg_id": 1, "job_id": "nope", "task_name": "t"},
-        {"msg_id": 1, "job_id": str(job_id)},
+        {"msg_id": True, "job_id": str(job_id)},
+        {"msg_id": 0, "job_id": str(job_id)},
+        {"msg_id": 1, "job_id": "nope"},
+        {"msg_id": 1},
+        {"job_id": str(job_id)},
     ]:
         with pytest.raises(InvalidInput):
             validation.parse_wake_up(bad)

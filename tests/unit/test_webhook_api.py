@@ -55,7 +55,7 @@ def test_a_wake_up_is_handed_to_process_job_and_answered_202(
     response = call(api, body, authorized(body))
     assert response.status == 202
     assert response.body == {"accepted": True, "msg_id": 7}
-    assert invoker.calls == [message]
+    assert invoker.calls == [{"msg_id": 7, "job_id": message["job_id"]}]  # task_name not passed on
     assert "Access-Control-Allow-Origin" not in response.headers  # not for browsers
 
 
