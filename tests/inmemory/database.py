@@ -126,7 +126,7 @@ class InMemoryDatabase:
     def _send(self, row: JobRow, delay_s: float) -> None:
         """pgmq.send and the queue's AFTER INSERT trigger."""
         now = self.clock.monotonic()
-        message = Message(self._next_msg_id, row.job_id, row.task_name, now + max(0.0, delay_s))
+        message = Message(self._next_msg_id, row.job_id, now + max(0.0, delay_s))
         self._next_msg_id += 1
         self.queue[message.msg_id] = message
         row.msg_id = message.msg_id

@@ -71,16 +71,17 @@ class JobRow:
 
 @dataclass
 class Message:
-    """A message of work_queue (or of its archive); ``visible_at`` is on the database's clock."""
+    """A message of work_queue (or of its archive); ``visible_at`` is on the database's clock.
+    It carries the ids, and the job's row the rest."""
 
     msg_id: int
     job_id: UUID
-    task_name: str
     visible_at: float
     read_count: int = 0
 
     def body(self) -> dict[str, Any]:
-        return {"msg_id": self.msg_id, "job_id": str(self.job_id), "task_name": self.task_name}
+        """The wake-up the queue trigger sends for it."""
+        return {"msg_id": self.msg_id, "job_id": str(self.job_id)}
 
 
 @dataclass(frozen=True)

@@ -108,7 +108,7 @@ def test_a_finished_job_is_archived_without_running_again(clock: FakeClock) -> N
     job_id = queue.submit("once", kind="ok")
     drain(make_worker(queue, tasks(), clock))
     # A duplicate message for the same job (a redelivery) must not run it again.
-    queue.queue[99] = type(queue.archive[1])(99, job_id, "once", 0.0)
+    queue.queue[99] = type(queue.archive[1])(99, job_id, 0.0)
     report = drain(make_worker(queue, tasks(), clock))
     assert (report.skipped, report.completed) == (1, 0)
     assert queue.jobs[job_id].writes == 1 and 99 in queue.archive
