@@ -24,7 +24,7 @@ from devstack.postgres import free_port
 from devstack.services import ManagedProcess, function_process
 from functions.db import queries
 
-NOOP = {"kind": "noop"}
+NOOP = {"kind": "noop"}  # a no-op job's fields beside task_name (kind is one of its own)
 DEAD_WEBHOOK = "http://127.0.0.1:9/unused"
 TASK_NAME = "bench"
 
@@ -52,11 +52,11 @@ def sql_client(database_url: str) -> Iterator[SyncSend]:
     with psycopg.connect(database_url, autocommit=True) as conn:
         params = {
             "task_name": TASK_NAME,
-            "payload": Jsonb(NOOP),
+            "payload": Jsonb({}),
             "idempotency_key": None,
             "run_at": None,
             "delay_seconds": None,
-            "kind": None,  # the default kind; the payload names the task until kind is a field
+            "kind": NOOP["kind"],
         }
 
         def send(n: int) -> None:
@@ -109,8 +109,8 @@ def submit_function(database_url: str, log: IO[str]) -> Iterator[int]:
 def fill(database_url: str, jobs: int) -> None:
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute(
-            "select public.submit_job(%s, %s) from generate_series(1, %s)",
-            (TASK_NAME, Jsonb(NOOP), jobs),
+            "select public.submit_job(%s, '{}', kind => %s) from generate_series(1, %s)",
+            (TASK_NAME, NOOP["kind"], jobs),
         )
 
 
@@ -128,9 +128,9 @@ def drain_worker(database_url: str) -> None:
     """In a worker process: what process_job wires up, without its log handler."""
     from functions.core.retry import RetryPolicy
     from functions.core.tasks import registry
-    from functions.core.worker import Worker, WorkerSettings
     from functions.db.connections import pool_for
     from functions.db.store import PgWorkQueue
+    from functions.worker import Worker, WorkerSettings
 
     queue = PgWorkQueue(database_url)
     worker = Worker(
@@ -155,11 +155,11 @@ class Dispatch:
 
     name = "ours"
 
-    def __init__(self, database_url: str, log: IO[str], linger_s: float | None = None) -> None:
+    def __init__(self, database_url: str, log: IO[str], idle_linger_s: float | None = None) -> None:
         self._url = database_url
         self._log = log
         # None: process_job's default linger (a warm worker); 0: every job takes the webhook.
-        self._linger_s = linger_s
+        self._idle_linger_s = idle_linger_s
         self._processes: list[ManagedProcess] = []
         self._ports: dict[str, int] = {}
         self._conn: psycopg.AsyncConnection[tuple[object, ...]] | None = None
@@ -179,8 +179,8 @@ class Dispatch:
                 "WEBHOOK_SECRET": secret,
                 "TASK_MODULES": "bench.tasks",
                 **(
-                    {"WORKER_LINGER_SECONDS": str(self._linger_s)}
-                    if self._linger_s is not None
+                    {"WORKER_LINGER_SECONDS": str(self._idle_linger_s)}
+                    if self._idle_linger_s is not None
                     else {}
                 ),
             },
@@ -211,11 +211,11 @@ class Dispatch:
             queries.SUBMIT_JOB,
             {
                 "task_name": TASK_NAME,
-                "payload": Jsonb({"kind": "bench_mark"}),
+                "payload": Jsonb({}),
                 "idempotency_key": None,
                 "run_at": None,
                 "delay_seconds": None,
-                "kind": None,  # the default kind; the payload names the task until kind is a field
+                "kind": "bench_mark",
             },
         )
         row = await cursor.fetchone()

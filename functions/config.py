@@ -185,7 +185,7 @@ class WorkerConfig:
     task_min_s: float
     task_max_s: float
     task_modules: tuple[str, ...]
-    linger_s: float = 0.0
+    idle_linger_s: float = 0.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> WorkerConfig:
@@ -207,7 +207,7 @@ class WorkerConfig:
             task_max_s=high,
             task_modules=modules,
             # A lingering Lambda invocation is billed for its wait: keep it short there.
-            linger_s=_number(
+            idle_linger_s=_number(
                 env,
                 "WORKER_LINGER_SECONDS",
                 LAMBDA_LINGER_S if env.get("AWS_LAMBDA_FUNCTION_NAME") else LOCAL_LINGER_S,

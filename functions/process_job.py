@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from functions.config import WorkerConfig
     from functions.core.models import TaskKind
     from functions.core.ports import KindCatalog
-    from functions.core.worker import Worker
+    from functions.worker import Worker
 
 log = logging.getLogger("functions.process_job")
 
@@ -32,8 +32,8 @@ def _build_worker() -> tuple[Worker, WorkerConfig]:
     from functions.config import WorkerConfig
     from functions.core.retry import RetryPolicy
     from functions.core.tasks import TaskSettings, load_task_modules, registry
-    from functions.core.worker import Worker, WorkerSettings
     from functions.db.store import PgKindCatalog, PgWorkQueue
+    from functions.worker import Worker, WorkerSettings
 
     logs.configure()
     cfg = WorkerConfig.from_env()
@@ -51,7 +51,7 @@ def _build_worker() -> tuple[Worker, WorkerConfig]:
             batch_size=cfg.batch_size,
             visibility_s=cfg.visibility_s,
             task_timeout_s=cfg.task_timeout_s,
-            idle_linger_s=cfg.linger_s,
+            idle_linger_s=cfg.idle_linger_s,
             task_settings=task_settings,
         ),
     )

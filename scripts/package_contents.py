@@ -20,6 +20,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "deploy" / "serverless" / "package-contents.json"
 PACKAGE = "functions"
+# Never deployed: the in-memory twin and the test clock (tests/inmemory) and the rest of the
+# tests, and the two modules the twin replaced, should one come back.
+TESTING = ("tests", "functions.testing", "functions.fakes")
 HANDLERS = {
     "submit": "functions.submit",
     "webhook": "functions.webhook",
@@ -27,14 +30,28 @@ HANDLERS = {
 }
 
 
-def closure(module: str, root: Path = ROOT) -> list[str]:
-    """Files of our package that ``module`` imports, directly or not, relative to ``root``."""
+def _imported(module: str, root: Path) -> dict[str, modulefinder.Module]:
     # Only the checkout is searched: the standard library and third-party modules are not
     # found, so they are neither followed nor packaged (the layer and the runtime hold them).
     finder = modulefinder.ModuleFinder(path=[str(root)])
     finder.import_hook(module)
+    return finder.modules
+
+
+def testing_modules(module: str, root: Path = ROOT) -> list[str]:
+    """Testing modules ``module`` imports, directly or not: a deployed function must import none
+    (outside ``functions`` they would not even be packaged, and fail only once deployed)."""
+    return sorted(
+        name
+        for name in _imported(module, root)
+        if any(name == t or name.startswith(t + ".") for t in TESTING)
+    )
+
+
+def closure(module: str, root: Path = ROOT) -> list[str]:
+    """Files of our package that ``module`` imports, directly or not, relative to ``root``."""
     files = set()
-    for name, found in finder.modules.items():
+    for name, found in _imported(module, root).items():
         if (name == PACKAGE or name.startswith(PACKAGE + ".")) and found.__file__:
             files.add(Path(found.__file__).resolve().relative_to(root.resolve()).as_posix())
     return sorted(files)
@@ -57,6 +74,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--check", action="store_true", help="fail if the file is stale")
     args = parser.parse_args(argv)
+    for function, module in HANDLERS.items():
+        testing = testing_modules(module)
+        if testing:
+            print(f"{function} imports testing modules: {', '.join(testing)}", file=sys.stderr)
+            return 1
     wanted = render()
     current = OUTPUT.read_text() if OUTPUT.is_file() else ""
     if args.check:

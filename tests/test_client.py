@@ -181,7 +181,7 @@ def test_cancel_and_retry_commands_and_their_exit_codes(
     wait_for(lambda: stack.job(job_id)["status"] == "cancelled", timeout=30, what="cancelled")
     retried = run_client(["retry", job_id], stack, realtime, anon_key)
     assert retried.returncode == 0 and "run 2" in retried.stdout, retried.stderr
-    done = stack.submit("Done", payload={"kind": "noop"})
+    done = stack.submit("Done", kind="noop")
     wait_for(lambda: stack.job(done)["status"] == "completed", timeout=30, what="completed")
     refused = run_client(["cancel", done], stack, realtime, anon_key)
     assert refused.returncode == 2

@@ -62,3 +62,30 @@ def test_the_derived_contents_follow_every_import_and_nothing_else(tmp_path: Pat
         "functions/hook.py",
         "functions/shared.py",
     ]
+
+
+def test_a_function_that_imports_a_testing_module_is_refused(tmp_path: Path) -> None:
+    """The in-memory twin lives under tests/ and never enters a zip: a handler that reaches it
+    (here through a module of its own) is named, and ``--check`` of the real handlers passes
+    only because none does."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import package_contents
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    (tmp_path / "functions").mkdir()
+    (tmp_path / "tests" / "inmemory").mkdir(parents=True)
+    for name, text in {
+        "functions/__init__.py": "",
+        "functions/hook.py": "def handler():\n    from functions import helper\n",
+        "functions/helper.py": "from tests.inmemory import MemoryKindCatalog\n",
+        "tests/__init__.py": "",
+        "tests/inmemory/__init__.py": "MemoryKindCatalog = None\n",
+    }.items():
+        (tmp_path / name).write_text(text)
+    assert package_contents.testing_modules("functions.hook", root=tmp_path) == [
+        "tests",
+        "tests.inmemory",
+    ]
+    for module in package_contents.HANDLERS.values():
+        assert package_contents.testing_modules(module) == []

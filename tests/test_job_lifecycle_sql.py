@@ -16,8 +16,8 @@ from psycopg.types.json import Jsonb
 from functions.core.models import JobStatus, NewJob, Outcome, ProgressReport
 from functions.core.retry import RetryPolicy
 from functions.core.tasks import registry
-from functions.core.worker import Worker, WorkerSettings
 from functions.db.store import PgJobStore, PgWorkQueue
+from functions.worker import Worker, WorkerSettings
 from tests.waiting import wait_for
 
 HOLDER = "test-worker"  # the lease holder these claims are made for
@@ -26,8 +26,8 @@ HOLDER = "test-worker"  # the lease holder these claims are made for
 def submit(db: psycopg.Connection, **extra: Any) -> uuid.UUID:
     names = ", ".join(f"{k} => %({k})s" for k in extra)
     row = db.execute(
-        f"select submit_job('t', %(payload)s{', ' if names else ''}{names})",
-        {"payload": Jsonb({"kind": "noop"}), **extra},
+        f"select submit_job('t', %(payload)s, kind => 'noop'{', ' if names else ''}{names})",
+        {"payload": Jsonb({}), **extra},
     ).fetchone()
     assert row is not None
     return uuid.UUID(str(row[0]))
@@ -241,12 +241,12 @@ def test_a_running_simulate_reports_progress_and_stops_when_cancelled(
     request reaches the task through the heartbeat; the job ends cancelled, once."""
     store = PgJobStore(embedded_db_url)
     queue = PgWorkQueue(embedded_db_url)
-    job_id = store.submit(NewJob("long", {"kind": "simulate", "seconds": 8}))
+    job_id = store.submit(NewJob("long", {"seconds": 8}, kind="simulate"))
     worker = Worker(
         queue,
         registry,
         RetryPolicy(max_attempts=3, base_delay_s=0),
-        WorkerSettings(batch_size=2, visibility_s=30, linger_s=0),
+        WorkerSettings(batch_size=2, visibility_s=30, retry_wait_s=0),
     )
     drained = threading.Thread(target=lambda: worker.drain(worker.clock.monotonic() + 60))
     drained.start()

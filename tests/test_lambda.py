@@ -217,10 +217,10 @@ def test_post_jobs_accepts_the_job_and_stores_it(submit_env: str) -> None:
     assert response["headers"]["Access-Control-Allow-Origin"] == "*"
     with psycopg.connect(submit_env) as conn:
         row = conn.execute(
-            "select task_name, payload, status from job_results where job_id = %s",
+            "select task_name, kind, payload, status from job_results where job_id = %s",
             (body["job_id"],),
         ).fetchone()
-    assert row == ("resize-avatar", {"kind": "noop"}, "pending")
+    assert row == ("resize-avatar", "noop", {}, "pending")
 
 
 def test_get_job_returns_the_stored_job(submit_env: str) -> None:
@@ -282,7 +282,7 @@ def worker_env(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
 def _submit_noop(db_url: str, kind: str = "noop") -> tuple[str, int]:
     with psycopg.connect(db_url, autocommit=True) as conn:
-        row = conn.execute("select submit_job('x', %s)", (json.dumps({"kind": kind}),)).fetchone()
+        row = conn.execute("select submit_job('x', '{}', kind => %s)", (kind,)).fetchone()
         assert row is not None
         job_id = str(row[0])
         msg = conn.execute(
@@ -365,7 +365,7 @@ def test_one_process_job_invocation_holds_at_most_two_connections(
     once.reset_all()
     with psycopg.connect(worker_env, autocommit=True) as conn:
         for _ in range(8):
-            conn.execute("""select submit_job('x', '{"kind": "simulate", "seconds": 2.5}')""")
+            conn.execute("""select submit_job('x', '{"seconds": 2.5}', kind => 'simulate')""")
     peak = 0
     finished = threading.Event()
 
@@ -402,7 +402,7 @@ def test_a_warm_instance_keeps_one_connection_between_invocations(
     counts = []
     for _ in range(2):
         with psycopg.connect(worker_env, autocommit=True) as conn:
-            conn.execute("""select submit_job('x', '{"kind": "simulate", "seconds": 1.5}')""")
+            conn.execute("""select submit_job('x', '{"seconds": 1.5}', kind => 'simulate')""")
         assert process_job.handler(load_event("scheduled_event"), None)["completed"] == 1
         with psycopg.connect(worker_env) as conn:
             row = conn.execute(

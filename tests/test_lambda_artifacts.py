@@ -201,6 +201,20 @@ def load_event(name: str) -> dict[str, Any]:
     return event
 
 
+def test_no_zip_holds_a_testing_module(artifacts: Artifacts) -> None:
+    """The in-memory twin, the test clock and the rest of tests/ are never deployed."""
+    for function, root in artifacts.tasks.items():
+        files = [p.relative_to(root) for p in root.rglob("*.py")]
+        testing = [
+            f.as_posix()
+            for f in files
+            if f.parts[0] == "tests"
+            or "inmemory" in f.parts
+            or f.name in ("testing.py", "fakes.py")
+        ]
+        assert files and not testing, f"{function}'s zip holds testing modules: {testing}"
+
+
 def test_every_compiled_module_in_the_layer_imports_under_the_runtime(
     artifacts: Artifacts,
 ) -> None:
@@ -273,7 +287,8 @@ def test_webhook_accepts_an_authorised_call_and_rejects_a_forged_one(
     assert accepted["statusCode"] == 202, accepted
     assert forged["statusCode"] == 401, forged
     assert json.loads(forged["body"])["error"]["code"] == "unauthorized"
-    assert [c.json() for c in calls] == [json.loads(load_event("http_post_webhook")["body"])]
+    woken = json.loads(load_event("http_post_webhook")["body"])
+    assert [c.json() for c in calls] == [{"msg_id": woken["msg_id"], "job_id": woken["job_id"]}]
     assert not any("psycopg" in f for f in report["files"]), "the webhook loaded the driver"
     print(
         f"\n{report['version'].split()[0]} webhook ({artifacts.sizes_kib['webhook']:.1f} KiB):"
@@ -284,7 +299,7 @@ def test_webhook_accepts_an_authorised_call_and_rejects_a_forged_one(
 
 def test_process_job_completes_the_job(artifacts: Artifacts, embedded_db_url: str) -> None:
     with psycopg.connect(embedded_db_url, autocommit=True) as conn:
-        row = conn.execute("""select submit_job('artifact', '{"kind": "echo"}')""").fetchone()
+        row = conn.execute("""select submit_job('artifact', '{}', kind => 'echo')""").fetchone()
         assert row is not None
         job_id = str(row[0])
         msg = conn.execute(

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
-from psycopg.types.json import Jsonb
 
 from tests.stack import Stack, running_stack
 
@@ -72,12 +71,11 @@ def test_an_unknown_task_fails_at_once_with_a_clear_error(stack: Stack) -> None:
         "submit", "POST", "/jobs", {"task_name": "mystery", "kind": "no_such_task"}
     )
     assert status == 400 and "kind 'no_such_task' is not a known task" in body["error"]["message"]
+    assert body["error"]["field"] == "/kind"
     # ... and a job that names one anyway (submitted around the API, or a kind its worker no
     # longer has) fails at the worker with the kinds it knows.
     with psycopg.connect(stack.database_url, autocommit=True) as conn:
-        row = conn.execute(
-            "select submit_job('mystery', %s)", (Jsonb({"kind": "no_such_task"}),)
-        ).fetchone()
+        row = conn.execute("select submit_job('mystery', '{}', kind => 'no_such_task')").fetchone()
     assert row is not None
     job_id = str(row[0])
     job = stack.wait_for_status(job_id, "failed", timeout=30)

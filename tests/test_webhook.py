@@ -74,7 +74,7 @@ def signed_headers(
 
 
 def wake_up() -> bytes:
-    return json.dumps({"msg_id": 41, "job_id": str(uuid.uuid4()), "task_name": "t"}).encode()
+    return json.dumps({"msg_id": 41, "job_id": str(uuid.uuid4())}).encode()
 
 
 def _unsigned(body: bytes) -> tuple[bytes, dict[str, str]]:

@@ -15,7 +15,7 @@ from psycopg.types.json import Jsonb
 from functions.core.models import Claim, ClaimedBatch, JobStatus, Outcome
 from functions.core.ports import WorkQueue
 from functions.db.store import PgWorkQueue
-from functions.testing import InMemoryWorkQueue
+from tests.inmemory import MemoryWorkQueue
 
 HOLDER = "test-worker"  # the lease holder these claims are made for
 
@@ -42,7 +42,7 @@ class Harness(Protocol):
 
 @dataclass
 class MemoryHarness:
-    queue: InMemoryWorkQueue
+    queue: MemoryWorkQueue
 
     def submit(self, task_name: str, payload: dict[str, Any]) -> UUID:
         return self.queue.submit(task_name, payload)
@@ -113,7 +113,7 @@ class PostgresHarness:
 @pytest.fixture(params=["memory", "postgres"])
 def harness(request: pytest.FixtureRequest) -> Iterator[Harness]:
     if request.param == "memory":
-        yield MemoryHarness(InMemoryWorkQueue())
+        yield MemoryHarness(MemoryWorkQueue())
     else:
         url = request.getfixturevalue("embedded_db_url")
         yield PostgresHarness(PgWorkQueue(url), url)

@@ -9,7 +9,7 @@ SUBMIT_JOBS = "select public.submit_jobs(%(items)s, %(idempotency_key)s)"
 ACT_AS_USER = """select set_config('request.jwt.claims', %(claims)s, true),
     set_config('request.jwt.claim.sub', %(sub)s, true)"""
 
-JOB_COLUMNS = """job_id, task_name, payload, status, result, error, attempts, msg_id,
+JOB_COLUMNS = """job_id, task_name, kind, payload, status, result, error, attempts, msg_id,
     created_at, started_at, finished_at, updated_at, owner_id, progress, progress_total,
     progress_message, run_at, cancel_requested_at, run"""
 

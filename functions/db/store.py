@@ -34,7 +34,6 @@ from functions.core.models import (
     QueueMessage,
     TaskKind,
 )
-from functions.core.tasks import kind_of
 from functions.db import queries
 from functions.db.connections import connect, connection
 
@@ -52,11 +51,9 @@ def _job(row: dict[str, Any]) -> Job:
 
 def _item(job: NewJob) -> dict[str, Any]:
     """A batch item as submit_jobs takes it; a start time goes along so that it refuses it."""
-    item: dict[str, Any] = {
-        "task_name": job.task_name,
-        "kind": kind_of(job.payload),
-        "payload": job.payload,
-    }
+    item: dict[str, Any] = {"task_name": job.task_name, "payload": job.payload}
+    if job.kind is not None:
+        item["kind"] = job.kind
     if job.run_at is not None:
         item["run_at"] = job.run_at.isoformat()
     if job.delay_s is not None:
@@ -85,8 +82,11 @@ class PgJobStore:
                         row = conn.execute(query, params).fetchone()
         except psycopg.Error as exc:
             error = SUBMIT_ERRORS.get(exc.sqlstate or "")
-            if error is not None and exc.diag.message_primary:
-                raise error(exc.diag.message_primary) from None
+            message = exc.diag.message_primary
+            if error is not None and message:
+                # The SQL names the field as a JSON pointer in the error's column.
+                field = exc.diag.column_name
+                raise error(message, field if field and field.startswith("/") else None) from None
             raise
         assert row is not None
         return row[0]
@@ -100,7 +100,7 @@ class PgJobStore:
                 "idempotency_key": job.idempotency_key,
                 "run_at": job.run_at,
                 "delay_seconds": job.delay_s,
-                "kind": kind_of(job.payload),
+                "kind": job.kind,
             },
             job.owner,
         )
@@ -192,9 +192,7 @@ class PgKindCatalog:
 
 
 def _message(msg_id: int, read_count: int, job_id: Any) -> QueueMessage:
-    return QueueMessage(
-        msg_id=msg_id, job_id=UUID(str(job_id)), task_name="", read_count=read_count
-    )
+    return QueueMessage(msg_id=msg_id, job_id=UUID(str(job_id)), read_count=read_count)
 
 
 # How often a waiting claim looks at the queue again: a warm worker's dispatch latency is about
@@ -246,10 +244,10 @@ class PgWorkQueue:
         started: list[Claim] = []
         suspects: list[QueueMessage] = []
         skipped = 0
-        for msg_id, read_ct, delivery, job_id, _kind, task_name, payload, attempt in rows:
+        for msg_id, read_ct, delivery, job_id, kind, task_name, payload, attempt in rows:
             message = _message(msg_id, read_ct, job_id)
             if delivery == "started":
-                started.append(Claim(message, task_name, payload, attempt))
+                started.append(Claim(message, task_name, payload, attempt, kind))
             elif delivery == "redelivered":
                 suspects.append(message)
             else:
@@ -282,8 +280,8 @@ class PgWorkQueue:
             ).fetchone()
         if row is None:
             return None
-        _kind, task_name, payload, attempt = row
-        return Claim(message=message, task_name=task_name, payload=payload, attempt=attempt)
+        kind, task_name, payload, attempt = row
+        return Claim(message, task_name, payload, attempt, kind)
 
     def finish(self, outcomes: Sequence[Outcome]) -> set[int]:
         if not outcomes:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from functions.core import validation
 from functions.core.errors import MethodNotAllowed
-from functions.core.worker import DrainReport
+from functions.core.models import DrainReport
 from functions.http.auth import require_bearer
 from functions.http.types import HttpRequest, HttpResponse, guarded
 

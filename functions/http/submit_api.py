@@ -40,21 +40,19 @@ def _route(path: str) -> list[str]:
 
 
 class SubmitApi:
-    """``kinds`` defaults to the built-in kinds; ``jwt_secret`` (the project's JWT secret)
-    empty means user tokens are refused with 401."""
+    """``kinds`` is the catalog submissions are checked against (public.task_kinds when
+    deployed); ``jwt_secret`` (the project's JWT secret) empty means user tokens are refused
+    with 401."""
 
     def __init__(
         self,
         store: JobStore,
         cors_origin: str = "*",
-        kinds: KindCatalog | None = None,
+        *,
+        kinds: KindCatalog,
         jwt_secret: str = "",
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if kinds is None:
-            from functions.fakes import InMemoryKindCatalog
-
-            kinds = InMemoryKindCatalog.builtin()
         self._store = store
         self._kinds = kinds
         self._jwt_secret = jwt_secret
@@ -112,13 +110,13 @@ class SubmitApi:
         document = validation.parse_json_body(request.body, request.header("content-type"))
         if isinstance(document, list):
             batch = validation.parse_new_jobs(document, request.header("idempotency-key"))
-            validation.check_kinds(batch, self._kinds.kinds(), DEFAULT_KIND)
+            batch = validation.check_kinds(batch, self._kinds.kinds(), DEFAULT_KIND)
             job_ids = self._store.submit_many(dataclasses.replace(batch, owner=caller))
             return HttpResponse(
                 202, {"job_ids": [str(job_id) for job_id in job_ids], "status": "pending"}
             )
         new_job = validation.parse_new_job(document, request.header("idempotency-key"))
-        validation.check_kind(new_job, self._kinds.kinds(), DEFAULT_KIND)
+        new_job = validation.check_kind(new_job, self._kinds.kinds(), DEFAULT_KIND)
         new_job = dataclasses.replace(new_job, owner=caller)
         job_id = self._store.submit(new_job)
         delayed = new_job.run_at is not None or bool(new_job.delay_s)
@@ -173,4 +171,6 @@ class SubmitApi:
 
     def _list_kinds(self) -> HttpResponse:
         kinds = sorted(self._kinds.kinds().values(), key=lambda k: k.kind)
-        return HttpResponse(200, {"kinds": [k.to_json() for k in kinds]})
+        # The default is the registry's, the one place it is written: the page and clients
+        # read it here rather than keep their own copy.
+        return HttpResponse(200, {"kinds": [k.to_json() for k in kinds], "default": DEFAULT_KIND})

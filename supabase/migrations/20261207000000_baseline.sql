@@ -929,7 +929,7 @@ declare
 begin
   if char_length(p_key) not between 1 and 200 or p_key ~ '[[:cntrl:]]' then
     raise exception 'idempotency key must be 1 to 200 printable characters'
-      using errcode = '22023', column = 'Idempotency-Key';
+      using errcode = '22023';
   end if;
   if not pg_try_advisory_xact_lock(hashtext('supajobs.idempotency_key'), hashtext(p_key)) then
     raise exception 'a request with this Idempotency-Key is still being processed; retry shortly'

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from functions.core import signatures
-from functions.fakes import RecordingInvoker
 from functions.http.types import HttpRequest, HttpResponse
 from functions.http.webhook_api import WebhookApi
+from tests.inmemory import RecordingInvoker
 
 KEY = b"k" * 32
 NOW = 1_800_000_000
