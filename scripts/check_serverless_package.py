@@ -27,7 +27,11 @@ from pathlib import Path
 from typing import Any
 
 import build_lambda_layer
+import http_routes
+import iam_check
 import package_contents
+
+routes = http_routes.routes  # functions/http/routes.py, found from the checkout
 
 ROOT = Path(__file__).resolve().parent.parent
 TOOLS_DIR = ROOT / "deploy" / "serverless"
@@ -45,8 +49,13 @@ SENTINEL_ENV = {
     "WEBHOOK_SECRET": "whsec_c2VudGluZWwtd2ViaG9vay1zZWNyZXQtN2YzYTlj",
 }
 # Each function's secrets, as the name of the SSM parameter holding them.
+JWT_PARAMETER = f"/supajobs/{STAGE}/jwt-secret"
 SECRET_PARAMETERS = {
-    "submit": {"DATABASE_URL_SSM_PARAMETER": f"/supajobs/{STAGE}/database-url"},
+    "submit": {
+        "DATABASE_URL_SSM_PARAMETER": f"/supajobs/{STAGE}/database-url",
+        # Packaged with the optional legacy JWT secret named, so its grant is checked too.
+        "SUPABASE_JWT_SECRET_SSM_PARAMETER": JWT_PARAMETER,
+    },
     "webhook": {"WEBHOOK_SECRET_SSM_PARAMETER": f"/supajobs/{STAGE}/webhook-secret"},
     "process_job": {"DATABASE_URL_SSM_PARAMETER": f"/supajobs/{STAGE}/database-url"},
 }
@@ -69,16 +78,8 @@ HANDLERS = {
     "webhook": "functions/webhook.handler",
     "process_job": "functions/process_job.handler",
 }
-ROUTES = {
-    "POST /jobs": "submit",
-    "GET /jobs": "submit",
-    "GET /jobs/{job_id}": "submit",
-    "OPTIONS /jobs": "submit",
-    "OPTIONS /jobs/{job_id}": "submit",
-    "GET /kinds": "submit",
-    "OPTIONS /kinds": "submit",
-    "POST /webhook": "webhook",
-}
+# The HTTP API must serve exactly the routes the functions dispatch on, each to its function.
+ROUTES = {key: function for function in routes.BY_FUNCTION for key in routes.route_keys(function)}
 LAYER_ID = "PythonDepsLambdaLayer"
 USES_LAYER = {"submit": True, "webhook": False, "process_job": True}
 # Imported by the functions but provided elsewhere: boto3 by the Lambda runtime, flask only
@@ -140,7 +141,15 @@ def package() -> float:
     shutil.rmtree(OUT_DIR, ignore_errors=True)
     started = time.monotonic()
     result = subprocess.run(
-        [str(OSLS), "package", "--stage", STAGE, "--region", REGION],
+        [
+            str(OSLS),
+            "package",
+            "--stage",
+            STAGE,
+            "--region",
+            REGION,
+            f"--param=jwtSecretParameter={JWT_PARAMETER}",
+        ],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -216,6 +225,12 @@ def check_async_and_schedule(resources: dict[str, Any], pj: str, report: Report)
             configs[0].get("MaximumRetryAttempts") == 2,
             "process_job: MaximumRetryAttempts is not 2",
         )
+        failure = configs[0].get("DestinationConfig", {}).get("OnFailure", {})
+        queue = failure.get("Destination", {}).get("Fn::GetAtt", [""])[0]
+        report.check(
+            resources.get(queue, {}).get("Type") == "AWS::SQS::Queue",
+            f"process_job: its failed async events go to {failure!r}, not an SQS queue",
+        )
         age = configs[0].get("MaximumEventAgeInSeconds")
         report.check(
             isinstance(age, int) and 60 <= age <= 21600,
@@ -241,96 +256,22 @@ def check_async_and_schedule(resources: dict[str, Any], pj: str, report: Report)
         )
 
 
-def _arn_text(resource: Any) -> str | None:
-    if isinstance(resource, str):
-        return resource
-    if isinstance(resource, dict) and "Fn::Sub" in resource:
-        sub = resource["Fn::Sub"]
-        return sub if isinstance(sub, str) else str(sub[0])
-    return None
+def check_iam(template: dict[str, Any], report: Report) -> None:
+    """One role per function granting exactly what the function's definition needs."""
+    for problem in iam_check.problems(template):
+        report.check(False, problem)
 
 
-def _parameter_arns() -> set[str]:
-    prefix = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter"
-    names = {name for params in SECRET_PARAMETERS.values() for name in params.values()}
-    return {prefix + name for name in names}
-
-
-def _check_lambda_statement(
-    role_id: str, actions: list[str], targets: list[Any], pj: str, pj_name: str, report: Report
-) -> None:
-    report.check(
-        actions == ["lambda:InvokeFunction"],
-        f"{role_id}: lambda actions beyond InvokeFunction: {actions}",
-    )
-    for target in targets:
-        arn = _arn_text(target)
-        report.check(
-            target == {"Fn::GetAtt": [pj, "Arn"]}
-            or (arn is not None and "*" not in arn and arn.endswith(f":function:{pj_name}")),
-            f"{role_id}: lambda:InvokeFunction on {target}, not process_job",
-        )
-
-
-def _check_kms_statement(role_id: str, statement: dict[str, Any], report: Report) -> None:
-    condition = statement.get("Condition", {})
-    via = condition.get("StringEquals", {}).get("kms:ViaService")
-    report.check(
-        _arn_text(via) == "ssm.${AWS::Region}.amazonaws.com",
-        f"{role_id}: kms:Decrypt is not limited to Parameter Store: {via}",
-    )
-    contexts = condition.get("StringEquals", {}).get("kms:EncryptionContext:PARAMETER_ARN", [])
-    arns = {_arn_text(a) for a in as_list(contexts)}
-    report.check(
-        arns == _parameter_arns(),
-        f"{role_id}: kms:Decrypt is not limited to the secret parameters: {sorted(map(str, arns))}",
-    )
-
-
-def check_iam(resources: dict[str, Any], pj: str, report: Report) -> None:
-    """Beyond logs: invoking process_job, reading the two secret parameters, decrypting them."""
-    pj_name = resources[pj]["Properties"]["FunctionName"]
-    seen = {"lambda": 0, "ssm": 0, "kms": 0}
-    for role_id, role in of_type(resources, "AWS::IAM::Role").items():
-        report.check(
-            not role.get("ManagedPolicyArns"),
-            f"{role_id}: managed policies attached: {role.get('ManagedPolicyArns')}",
-        )
-        for policy in role.get("Policies", []):
-            for statement in as_list(policy["PolicyDocument"]["Statement"]):
-                if statement.get("Effect") != "Allow":
-                    continue
-                actions = [str(a) for a in as_list(statement.get("Action", []))]
-                targets = as_list(statement.get("Resource", []))
-                report.check(
-                    not any(a == "*" or a.endswith(":*") for a in actions),
-                    f"{role_id}: wildcard action in {actions}",
-                )
-                report.check("*" not in targets, f"{role_id}: Resource '*' for {actions}")
-                services = {a.split(":")[0].lower() for a in actions}
-                if services & {"logs"}:
-                    continue
-                service = next(iter(services)) if len(services) == 1 else "mixed"
-                if not report.check(service in seen, f"{role_id}: unexpected actions {actions}"):
-                    continue
-                seen[service] += 1
-                if service == "lambda":
-                    _check_lambda_statement(role_id, actions, targets, pj, pj_name, report)
-                elif service == "ssm":
-                    report.check(
-                        actions == ["ssm:GetParameter"],
-                        f"{role_id}: ssm actions beyond GetParameter: {actions}",
-                    )
-                    got = {_arn_text(t) for t in targets}
-                    report.check(
-                        got == _parameter_arns(),
-                        f"{role_id}: ssm:GetParameter on {sorted(map(str, got))}",
-                    )
-                else:
-                    report.check(actions == ["kms:Decrypt"], f"{role_id}: kms actions {actions}")
-                    _check_kms_statement(role_id, statement, report)
-    for service, count in seen.items():
-        report.check(count == 1, f"{count} statements for {service}, expected exactly one")
+def check_throttling(resources: dict[str, Any], report: Report) -> None:
+    stages = of_type(resources, "AWS::ApiGatewayV2::Stage")
+    for name, stage in stages.items():
+        settings = stage.get("DefaultRouteSettings", {})
+        for key in ("ThrottlingRateLimit", "ThrottlingBurstLimit"):
+            value = settings.get(key)
+            report.check(
+                isinstance(value, int) and value > 0, f"{name}: {key} is {value!r}, not set"
+            )
+    report.check(len(stages) == 1, f"expected one HTTP API stage, found {sorted(stages)}")
 
 
 def check_no_secret_values(report: Report, extracted: Path) -> None:
@@ -438,8 +379,10 @@ def main() -> int:
     ids = check_functions(resources, report)
     if "process_job" in ids:
         check_async_and_schedule(resources, ids["process_job"], report)
-        check_iam(resources, ids["process_job"], report)
+    check_iam(template, report)
+    check_throttling(resources, report)
     check_routes(resources, ids, report)
+    report.check(http_routes.main(["--check"]) == 0, "deploy/serverless/http-routes.json is stale")
     report.check(
         package_contents.main(["--check"]) == 0,
         "deploy/serverless/package-contents.json is stale",
