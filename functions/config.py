@@ -76,6 +76,14 @@ def jwt_secret(env: Mapping[str, str] = os.environ) -> str:
     return secret(env, JWT_SECRET, "to verify user access tokens")
 
 
+def supabase_url(env: Mapping[str, str] = os.environ) -> str:
+    """The project's URL (``SUPABASE_URL``, https://<ref>.supabase.co); "" when unset."""
+    url = env.get("SUPABASE_URL", "").strip().rstrip("/")
+    if url and urllib.parse.urlsplit(url).scheme not in ("https", "http"):
+        raise ConfigError(f"SUPABASE_URL must be an http(s) URL, not {url!r}")
+    return url
+
+
 def database_url(env: Mapping[str, str] = os.environ) -> str:
     url = secret(env, "DATABASE_URL", "to reach the jobs database")
     behind_transaction_pooler(url, env)  # a malformed DATABASE_POOLER fails at cold start

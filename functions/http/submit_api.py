@@ -42,8 +42,9 @@ def _route(path: str) -> list[str]:
 
 
 class SubmitApi:
-    """``kinds`` defaults to the built-in kinds; ``jwt_secret`` (the project's JWT secret)
-    empty means user tokens are refused with 401."""
+    """``kinds`` defaults to the built-in kinds. User tokens are verified with
+    ``signing_keys`` (or, shorter for tests, the legacy ``jwt_secret`` alone); with neither,
+    they are refused with 401."""
 
     def __init__(
         self,
@@ -52,6 +53,7 @@ class SubmitApi:
         kinds: KindCatalog | None = None,
         jwt_secret: str = "",
         clock: Callable[[], float] = time.time,
+        signing_keys: user_tokens.SigningKeys | None = None,
     ) -> None:
         if kinds is None:
             from functions.fakes import InMemoryKindCatalog
@@ -59,7 +61,9 @@ class SubmitApi:
             kinds = InMemoryKindCatalog.builtin()
         self._store = store
         self._kinds = kinds
-        self._jwt_secret = jwt_secret
+        if signing_keys is None and jwt_secret:
+            signing_keys = user_tokens.LegacySecret(jwt_secret)
+        self._keys = signing_keys
         self._clock = clock
         # Every response, errors included, carries CORS: a browser can read why it was refused.
         self.handle = guarded(self._dispatch, cors_headers(cors_origin))
@@ -95,7 +99,7 @@ class SubmitApi:
         token = user_tokens.bearer_token(request.header("authorization"))
         if token is None:
             return None
-        return user_tokens.verify(token, self._jwt_secret, self._clock())
+        return user_tokens.verify(token, self._keys, self._clock())
 
     def _owner(self, request: HttpRequest) -> UUID | None:
         caller = self._caller(request)
