@@ -73,9 +73,8 @@ def _children(
 ) -> list[ManagedProcess]:
     python = sys.executable
     webhook_secret, jwt_secret = local.webhook_secret, local.jwt_secret
-    page_config = page_config_js(
-        cfg.url(cfg.ports.submit), cfg.url(cfg.ports.realtime), local.anon_key
-    )
+    supabase_url = cfg.url(cfg.ports.realtime)
+    page_config = page_config_js(cfg.url(cfg.ports.submit), supabase_url, local.publishable_key)
     function_env = {
         "DATABASE_URL": database_url,
         "WEBHOOK_SECRET": webhook_secret,
@@ -87,8 +86,13 @@ def _children(
         function_process(
             "submit",
             cfg.ports.submit,
-            # The project's JWT secret verifies user tokens (own jobs).
-            {"DATABASE_URL": database_url, "SUPABASE_JWT_SECRET": jwt_secret},
+            # User tokens (own jobs): ES256 ones through the local Auth's JWKS, legacy HS256
+            # ones through the JWT secret, as on a hosted project.
+            {
+                "DATABASE_URL": database_url,
+                "SUPABASE_URL": supabase_url,
+                "SUPABASE_JWT_SECRET": jwt_secret,
+            },
         ),
         function_process(
             "webhook",
@@ -112,8 +116,17 @@ def _children(
                 "--port",
                 str(cfg.ports.realtime),
             ],
-            # The secret goes by environment: a command line is visible to every user's ps.
-            env={"PYTHONUNBUFFERED": "1", "JWT_SECRET": jwt_secret},
+            # Secrets go by environment: a command line is visible to every user's ps.
+            env={
+                "PYTHONUNBUFFERED": "1",
+                "JWT_SECRET": jwt_secret,
+                "JWT_SIGNING_KEY": local.es256_pem,
+                "JWT_SIGNING_KID": local.es256_kid,
+                "SUPABASE_PUBLISHABLE_KEY": local.publishable_key,
+                "SUPABASE_SECRET_KEY": local.secret_key,
+                # AUTH_SIGNING=HS256 makes the local Auth sign as a legacy project does.
+                "AUTH_SIGNING": os.environ.get("AUTH_SIGNING", "ES256"),
+            },
             port=cfg.ports.realtime,
         ),
     ]
@@ -147,7 +160,8 @@ def banner(
         ("page", cfg.url(cfg.ports.page) if page else "(not built: run make page)"),
         ("jobs API", f"{api}/jobs"),
         ("Supabase URL", f"{supabase}  (Realtime: ws://127.0.0.1:{cfg.ports.realtime}/realtime/v1)"),
-        ("anon key", local.anon_key),
+        ("publishable key", local.publishable_key),
+        ("anon key (legacy)", local.anon_key),
         ("database", database_url),
         ("data", f"{cfg.data_dir}  (make clean-data forgets it)"),
     ]
@@ -156,7 +170,8 @@ def banner(
     lines += [f"  {name.ljust(width)}  {value}" for name, value in rows]
     lines += [
         "  a job from a terminal:",
-        f"    FUNCTIONS_URL={api} SUPABASE_URL={supabase} SUPABASE_ANON_KEY={local.anon_key} \\",
+        f"    FUNCTIONS_URL={api} SUPABASE_URL={supabase}"
+        f" SUPABASE_PUBLISHABLE_KEY={local.publishable_key} \\",
         "    .venv/bin/supajobs 'Weekly report' --payload '{\"seconds\": 3}' --wait",
         "[devstack] Ctrl-C stops everything",
     ]

@@ -556,7 +556,7 @@ def test_the_page_names_what_is_missing_without_a_configuration(browser: Browser
         bare = context.new_page()
         bare.goto(url)
         expect(bare.get_by_test_id("config-problem")).to_contain_text(
-            "no configuration for functionsUrl, supabaseUrl, supabaseAnonKey"
+            "no configuration for functionsUrl, supabaseUrl, supabaseKey"
         )
         expect(bare.get_by_test_id("config-problem")).to_contain_text("config.js")
         expect(connection(bare)).to_have_attribute("data-state", "offline")
