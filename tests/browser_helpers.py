@@ -6,6 +6,7 @@ server, as any static host would serve it."""
 from __future__ import annotations
 
 import functools
+import secrets
 import tempfile
 import threading
 from collections.abc import Iterator, Mapping
@@ -50,6 +51,7 @@ class BrowserStack:
     signing_algorithm: str = ES256
     es256_pem: str = field(default_factory=generate_es256_pem)
     es256_kid: str = field(default_factory=new_kid)
+    api_keys: dict[str, str] = field(default_factory=dict)  # opaque key -> role
 
     @property
     def database_url(self) -> str:
@@ -70,6 +72,7 @@ class BrowserStack:
             signing_algorithm=self.signing_algorithm,
             es256_pem=self.es256_pem,
             es256_kid=self.es256_kid,
+            api_keys=self.api_keys,
         )
         self.gateway = start_in_thread(config)
 
@@ -119,14 +122,21 @@ def running_browser_stack(
     database_url: str,
     task_env: Mapping[str, str] | None = None,
     signing_algorithm: str = ES256,
+    publishable_key: bool = False,
 ) -> Iterator[BrowserStack]:
     """The functions, the relay, the Realtime gateway and the page, all on loopback;
     ``task_env`` adds to process_job's environment (tests/stack.py's FAST_TASKS). The local
-    Auth signs with ``signing_algorithm``; submit verifies either kind, as deployed."""
+    Auth signs with ``signing_algorithm``; submit verifies either kind, as deployed. With
+    ``publishable_key`` the page is configured with an opaque ``sb_publishable_`` key instead
+    of the legacy anon key."""
     if not SUPABASE_UMD.exists():
         raise RuntimeError(f"{SUPABASE_UMD} is missing: run `npm ci` in frontend/ (make test does)")
     jwt_secret = generate_jwt_secret()
     anon_key = mint_keys(jwt_secret).anon_key
+    api_keys: dict[str, str] = {}
+    if publishable_key:
+        anon_key = "sb_publishable_" + secrets.token_urlsafe(24)
+        api_keys[anon_key] = "anon"
     realtime_port = free_port()
     submit_env = {
         "SUPABASE_JWT_SECRET": jwt_secret,
@@ -144,6 +154,7 @@ def running_browser_stack(
                 realtime_port,
                 page_url,
                 signing_algorithm=signing_algorithm,
+                api_keys=api_keys,
             )
             running.start_gateway()
             try:
