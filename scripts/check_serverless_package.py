@@ -89,6 +89,7 @@ LAYER_FILES = (
     "python/psycopg/__init__.py",
     "python/psycopg_pool/__init__.py",
     "python/jwt/__init__.py",
+    "python/cryptography/__init__.py",  # PyJWT[crypto]: ES256/RS256 user tokens
 )
 LAYER_BINARY = re.compile(rf"^python/psycopg_binary/.*\.{ABI}-x86_64-linux-gnu\.so$")
 FORBIDDEN_IN_ZIP = re.compile(r"(^|/)(__pycache__|tests?)(/|$)|\.pyc$|(^|/)test_[^/]*\.py$")

@@ -19,6 +19,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ from typing import Any
 import psycopg
 import pytest
 
+from bench.first_token import jwks_server
+from devstack.signing import SigningKeys, generate_es256_pem
 from functions.core.signatures import parse_secret, sign
 from tests.http_recorder import recording_server
 
@@ -386,3 +389,36 @@ def test_every_route_of_the_template_works_through_the_packaged_submit(
             "select status, run from job_results where job_id = %s", (job_id,)
         ).fetchone()
     assert row == ("pending", 2)
+
+
+def test_an_es256_users_job_is_theirs_through_the_packaged_submit(
+    artifacts: Artifacts, embedded_db_url: str
+) -> None:
+    """The layer's cryptography under the runtime's CPython: the packaged submit fetches the
+    project's JWKS (a loopback server here) and verifies an ES256 token by its kid."""
+    keys = SigningKeys.generate("artifact-test-legacy-secret-of-32-chars!")
+    user = str(uuid.uuid4())
+    now = int(time.time())
+    token = keys.sign(
+        {"sub": user, "aud": "authenticated", "role": "authenticated", "exp": now + 600}
+    )
+    post = api_event("POST /jobs", body=json.dumps({"task_name": "mine", "kind": "noop"}))
+    post["headers"]["authorization"] = f"Bearer {token}"
+    # The project's kid, another key's signature.
+    impostor = SigningKeys(keys.jwt_secret, generate_es256_pem(), keys.kid)
+    forged = copy.deepcopy(post)
+    forged["headers"]["authorization"] = "Bearer " + impostor.sign(
+        {"sub": user, "aud": "authenticated", "role": "authenticated", "exp": now + 600}
+    )
+    with jwks_server(keys.jwks()) as jwks_url:
+        supabase_url = jwks_url.removesuffix("/auth/v1/.well-known/jwks.json")
+        env = {"DATABASE_URL": embedded_db_url, "SUPABASE_URL": supabase_url}
+        created, refused = artifacts.run("submit", [post, forged], env)["responses"]
+    assert created["statusCode"] == 202, created
+    assert refused["statusCode"] == 401, refused
+    with psycopg.connect(embedded_db_url) as conn:
+        owner = conn.execute(
+            "select owner_id::text from job_results where job_id = %s",
+            (json.loads(created["body"])["job_id"],),
+        ).fetchone()
+    assert owner == (user,)
