@@ -33,6 +33,7 @@ from typing import Any, TextIO
 
 from client.follow import RealtimeUnavailable, follow_job
 from client.submit import SubmitError, steer_job, submit_job
+from devstack.entrypoints import prog
 
 EXIT_OK, EXIT_FAILED, EXIT_REFUSED, EXIT_TIMEOUT, EXIT_CANCELLED, EXIT_UNREACHABLE = range(6)
 EXIT_FOR_STATUS = {"completed": EXIT_OK, "failed": EXIT_FAILED, "cancelled": EXIT_CANCELLED}
@@ -84,7 +85,7 @@ def add_access_token(parser: argparse.ArgumentParser) -> None:
 
 def steer(argv: list[str]) -> int:
     """``cancel JOB_ID`` / ``retry JOB_ID``."""
-    parser = argparse.ArgumentParser(prog=f"python -m client {argv[0]}")
+    parser = argparse.ArgumentParser(prog=f"{prog('python -m client')} {argv[0]}")
     parser.add_argument("job_id")
     parser.add_argument("--functions-url", default=os.environ.get("FUNCTIONS_URL"))
     add_access_token(parser)
@@ -119,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] in ("cancel", "retry"):
         return steer(argv)
     parser = argparse.ArgumentParser(
-        prog="python -m client",
+        prog=prog("python -m client"),
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

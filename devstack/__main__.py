@@ -25,6 +25,7 @@ from devstack.config import (
     load_or_create_secrets,
     page_config_js,
 )
+from devstack.entrypoints import prog
 from devstack.postgres import EmbeddedPostgres, embedded
 from devstack.services import ManagedProcess, function_process
 from devstack.supervisor import Supervisor
@@ -37,7 +38,7 @@ def say(line: str) -> None:
 
 
 def _parse(argv: list[str] | None) -> StackConfig:
-    parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__)
+    parser = argparse.ArgumentParser(prog=prog("python -m devstack"), description=__doc__)
     parser.add_argument("--data-dir", type=Path, default=default_data_dir())
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
     parser.add_argument(

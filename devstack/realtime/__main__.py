@@ -10,6 +10,7 @@ import signal
 import sys
 from collections.abc import Mapping
 
+from devstack.entrypoints import prog
 from devstack.realtime.config import GatewayConfig
 from devstack.realtime.server import Gateway
 
@@ -22,7 +23,7 @@ def _api_keys(env: Mapping[str, str]) -> dict[str, str]:
 
 def _parse(argv: list[str] | None) -> GatewayConfig:
     parser = argparse.ArgumentParser(
-        prog="python -m devstack.realtime",
+        prog=prog("python -m devstack.realtime"),
         description="a Supabase-Realtime-compatible WebSocket gateway for postgres_changes",
     )
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
