@@ -305,17 +305,19 @@ def check_routes(resources: dict[str, Any], ids: dict[str, str], report: Report)
     report.check(routes == ROUTES, f"HTTP API routes are {routes}, expected {ROUTES}")
 
 
-def _missing_imports(extracted: Path, module: str, layer: Path | None) -> list[str]:
+def _missing_imports(
+    roots: list[Path], module: str, layer: Path | None, ours: tuple[str, ...]
+) -> list[str]:
     """Imports the zip (and layer) cannot satisfy, followed from the handler module through
     every function body (lazy imports included)."""
-    path = [str(extracted)] + ([str(layer)] if layer is not None else [])
+    path = [str(r) for r in roots] + ([str(layer)] if layer is not None else [])
     finder = modulefinder.ModuleFinder(path=path)
     finder.import_hook(module)
     # "maybe" names are `from package import name` where name may be an attribute.
     missing_modules, _maybe = finder.any_missing_maybe()
     missing = []
     for name in missing_modules:
-        if not any(c.startswith("functions") for c in finder.badmodules[name]):
+        if not any(c.startswith(ours) for c in finder.badmodules[name]):
             continue  # an optional import inside a third-party package
         top = name.split(".")[0]
         if top in sys.stdlib_module_names or top in PROVIDED_BY_RUNTIME:
@@ -326,7 +328,8 @@ def _missing_imports(extracted: Path, module: str, layer: Path | None) -> list[s
 
 def check_zips(resources: dict[str, Any], ids: dict[str, str], report: Report, tmp: Path) -> None:
     layer_dir: Path | None = None
-    closures = package_contents.contents()
+    tasks = package_contents.Tasks.load()
+    closures = package_contents.contents(tasks)
     layer = resources.get(LAYER_ID, {}).get("Properties", {})
     layer_zip = OUT_DIR / str(layer.get("Content", {}).get("S3Key", "?")).rsplit("/", 1)[-1]
     report.check(
@@ -355,7 +358,10 @@ def check_zips(resources: dict[str, Any], ids: dict[str, str], report: Report, t
         with zipfile.ZipFile(artifact) as archive:
             names = archive.namelist()
             archive.extractall(target)
-        strays = [n for n in names if FORBIDDEN_IN_ZIP.search(n) or not n.startswith("functions/")]
+        # Our package, and in process_job's the user's own task folder (deploy/tasks.json).
+        theirs = function == "process_job" and bool(tasks.path)
+        allowed = ("functions/", *([f"{tasks.path}/"] if theirs else []))
+        strays = [n for n in names if FORBIDDEN_IN_ZIP.search(n) or not n.startswith(allowed)]
         report.check(not strays, f"{function}: unwanted files in the zip: {strays}")
         files = sorted(n for n in names if not n.endswith("/"))
         closure = [n for n in closures[function] if not n.startswith("!")]
@@ -365,7 +371,13 @@ def check_zips(resources: dict[str, Any], ids: dict[str, str], report: Report, t
             f" import closure and lacks {sorted(set(closure) - set(files))}",
         )
         module = HANDLERS[function].rsplit(".", 1)[0].replace("/", ".")
-        missing = _missing_imports(target, module, layer_dir if USES_LAYER[function] else None)
+        modules = [module, *(tasks.modules if function == "process_job" else ())]
+        roots = [target, *([target / tasks.path] if function == "process_job" else [])]
+        layer_path = layer_dir if USES_LAYER[function] else None
+        ours = ("functions", *tasks.packages())
+        missing = sorted(
+            {name for m in modules for name in _missing_imports(roots, m, layer_path, ours)}
+        )
         report.check(not missing, f"{function}: the zip cannot import {missing}")
 
 

@@ -21,7 +21,7 @@ OUTPUT = ROOT / "deploy" / "serverless" / "http-routes.json"
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from functions.http import routes  # noqa: E402
+from functions.http import routes as routes  # noqa: E402  # re-exported
 
 
 def render() -> str:
