@@ -65,7 +65,8 @@ function readConfig() {
   const given = (key) => config && typeof config[key] === "string" && config[key].trim() !== "";
   // The project's publishable key (sb_publishable_...) or, for projects that still have one,
   // the legacy anon key: either is public and lets the anon role read what RLS allows.
-  const keyName = !given("supabaseKey") && given("supabaseAnonKey") ? "supabaseAnonKey" : "supabaseKey";
+  const keyName =
+    !given("supabaseKey") && given("supabaseAnonKey") ? "supabaseAnonKey" : "supabaseKey";
   const missing = ["functionsUrl", "supabaseUrl", keyName].filter((key) => !given(key));
   if (missing.length) {
     showProblem(

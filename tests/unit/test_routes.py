@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from functions.http import routes
 from functions.http.routes import SUBMIT_ROUTES
 
@@ -26,3 +28,19 @@ def test_every_path_gets_a_preflight_route_and_the_webhook_none() -> None:
     assert "POST /jobs/{job_id}/retry" in keys and "OPTIONS /jobs/{job_id}/retry" in keys
     assert len([k for k in keys if k.startswith("OPTIONS ")]) == len(routes.paths(SUBMIT_ROUTES))
     assert routes.route_keys("webhook") == ["POST /webhook"]
+
+
+def test_the_openapi_document_describes_exactly_the_route_table() -> None:
+    """functions/openapi.yaml (the contract the fuzz tests drive) names the same routes."""
+    import yaml
+
+    from functions.http.submit_api import __file__ as api_file
+
+    document = yaml.safe_load((Path(api_file).parent.parent / "openapi.yaml").read_text())
+    described = {
+        f"{method.upper()} {path}"
+        for path, operations in document["paths"].items()
+        for method in operations
+        if method in ("get", "post", "put", "patch", "delete")
+    }
+    assert described == {f"{r.method} {r.path}" for r in SUBMIT_ROUTES}
