@@ -30,6 +30,7 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
+from devstack.config import page_config_js
 from devstack.postgres import free_port
 from tests.browser_helpers import (
     CHROMIUM,
@@ -549,6 +550,18 @@ def test_realtime_latency_from_commit_to_screen(page: Page, browser_stack: Brows
     print("\n" + report, end="")
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "realtime-latency.txt").write_text(report)
+
+
+def test_the_page_refuses_a_secret_key_in_its_configuration(browser: Browser) -> None:
+    """A secret key bypasses RLS: published in config.js it would be anyone's."""
+    config_js = page_config_js("http://127.0.0.1:9", "http://127.0.0.1:9", "sb_secret_abc123")
+    with page_server(config_js) as url:
+        context = browser.new_context(viewport=DESKTOP)
+        bare = context.new_page()
+        bare.goto(url)
+        expect(bare.get_by_test_id("config-problem")).to_contain_text("holds a secret key")
+        expect(connection(bare)).to_have_attribute("data-state", "offline")
+        context.close()
 
 
 def test_the_page_names_what_is_missing_without_a_configuration(browser: Browser) -> None:
