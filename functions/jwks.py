@@ -5,7 +5,8 @@ The JWKS (``{SUPABASE_URL}/auth/v1/.well-known/jwks.json``, public) is fetched w
 Supabase's own clients and its edge keep it). A ``kid`` it does not hold (a key rotated in
 since) makes one refetch, and then no other for ``refetch_after_s``: tokens with made-up kids
 cannot make this function fetch on every request. When a refetch fails, the keys already held
-go on verifying; with none held, the request answers 503 (the token could not be checked).
+go on verifying; with none held, requests answer 503 (the token could not be checked) and the
+JWKS is asked again only after ``refetch_after_s``.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ class ProjectKeys:
         self._fetch = fetch
         self._keys: dict[str, Any] = {}  # kid -> PyJWK
         self._fetched_at: float | None = None
+        self._unreachable_until = 0.0  # with no keys held: when the JWKS may be asked again
         self._lock = threading.Lock()
         self.fetches = 0  # how many times the JWKS was fetched (for tests and logs)
 
@@ -82,6 +84,8 @@ class ProjectKeys:
     def _find(self, kid: str) -> Any:
         with self._lock:
             now = self._clock()
+            if not self._keys and now < self._unreachable_until:
+                raise Unavailable("user tokens cannot be checked now: the JWKS was unreachable")
             age = None if self._fetched_at is None else now - self._fetched_at
             stale = age is None or age >= self._ttl_s
             unknown = kid not in self._keys and (age is None or age >= self._refetch_after_s)
@@ -99,6 +103,7 @@ class ProjectKeys:
             keys = jwt.PyJWKSet.from_dict(data).keys
         except (Unavailable, jwt.PyJWKSetError, jwt.InvalidKeyError) as exc:
             if not self._keys:
+                self._unreachable_until = now + self._refetch_after_s
                 raise Unavailable(f"user tokens cannot be checked now: {exc}") from None
             # Keep the keys held; try again after the refetch interval, not on every request.
             self._fetched_at = now - self._ttl_s + self._refetch_after_s

@@ -172,8 +172,16 @@ def test_a_failed_refetch_keeps_the_keys_held_and_no_keys_at_all_is_503(clock: C
     calls = source.calls
     verify(es.token(), keys, NOW)
     assert source.calls == calls  # and the outage is not asked again on every request
-    with pytest.raises(Unavailable):
-        verify(es.token(), keys_for(source, Clock()), NOW)
+    cold_clock = Clock()
+    cold = keys_for(source, cold_clock)  # a cold start during the outage: nothing held
+    calls = source.calls
+    for _ in range(5):
+        with pytest.raises(Unavailable):
+            verify(es.token(), cold, NOW)
+    assert source.calls == calls + 1  # asked once, not on every request
+    source.down = False
+    cold_clock.now += REFETCH_AFTER_S
+    assert str(verify(es.token(), cold, NOW).user_id) == USER
 
 
 def test_the_jobs_api_stores_an_es256_users_job_as_theirs_and_answers_401_otherwise(
