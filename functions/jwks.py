@@ -38,6 +38,8 @@ def _fetch_with_pyjwt(url: str) -> dict[str, Any]:
         data = client.fetch_data()
     except jwt.PyJWKClientError as exc:
         raise Unavailable(f"the project's signing keys could not be fetched ({exc})") from None
+    except ValueError:  # a body that is not JSON (a proxy's error page)
+        raise Unavailable("the project's JWKS is not JSON") from None
     if not isinstance(data, dict):
         raise Unavailable("the project's JWKS is not a JSON object")
     return data

@@ -205,3 +205,4 @@ def test_the_jobs_api_stores_an_es256_users_job_as_theirs_and_answers_401_otherw
     refused = post(Key("ES256", "es-1").token())  # right kid, another key's signature
     assert refused.status == 401 and refused.body["error"]["code"] == "unauthorized"
     assert post(es.token(exp=NOW - 60)).status == 401
+
