@@ -12,14 +12,14 @@ from functions.jwks import ProjectKeys, _fetch_with_pyjwt
 from tests.unit.test_signing_keys import NOW, USER, Clock, Key
 
 
-def test_pyjwks_fetch_of_a_real_loopback_server_and_of_garbage() -> None:
+def test_pyjwks_fetch_of_real_loopback_servers() -> None:
     """The default fetch (PyJWT's PyJWKClient) against real HTTP servers on loopback."""
     es = Key("ES256", "es-1")
     with jwks_server({"keys": [es.jwk()]}) as url:
         keys = ProjectKeys(url, clock=Clock())
         assert str(verify(es.token(), keys, NOW).user_id) == USER
-    with jwks_server({"keys": []}) as url:  # serves JSON, but no usable key
-        with pytest.raises(Unavailable):
-            verify(es.token(), ProjectKeys(url, clock=Clock()), NOW)
+    # Serves JSON, but no usable key.
+    with jwks_server({"keys": []}) as url, pytest.raises(Unavailable):
+        verify(es.token(), ProjectKeys(url, clock=Clock()), NOW)
     with pytest.raises(Unavailable):  # nothing listens there any more
         _fetch_with_pyjwt(url)
