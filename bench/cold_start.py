@@ -15,6 +15,7 @@ import time
 import uuid
 from pathlib import Path
 
+from bench import first_token
 from bench.context import Context
 from bench.rows import OURS, Row
 from bench.stats import median
@@ -131,6 +132,27 @@ def run(ctx: Context) -> list[Row]:
                 {OURS: median(firsts[name])},
             )
         )
+    # The first user token: PyJWT and cryptography load then, not at cold start (a demo-mode
+    # request never pays), and the JWKS is fetched once.
+    tokens = [first_token.first_token_ms() for _ in range(repeats)]
+    rows.append(
+        Row(
+            "first_token_import",
+            "submit: first user token, import PyJWT + cryptography",
+            "ms",
+            False,
+            {OURS: median([t[1] for t in tokens])},
+        )
+    )
+    rows.append(
+        Row(
+            "first_token_verify",
+            "submit: first user token, JWKS fetch (loopback) + ES256 verify",
+            "ms",
+            False,
+            {OURS: median([t[2] for t in tokens])},
+        )
+    )
     layer = Path(ROOT, ".serverless", "pythonDeps.zip")
     layer_note = f"+ {layer.stat().st_size / 1024:,.0f} KiB deps layer" if layer.exists() else ""
     for name in FUNCTIONS:

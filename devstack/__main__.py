@@ -25,6 +25,7 @@ from devstack.config import (
     load_or_create_secrets,
     page_config_js,
 )
+from devstack.entrypoints import prog
 from devstack.postgres import EmbeddedPostgres, embedded
 from devstack.services import ManagedProcess, function_process
 from devstack.supervisor import Supervisor
@@ -37,7 +38,7 @@ def say(line: str) -> None:
 
 
 def _parse(argv: list[str] | None) -> StackConfig:
-    parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__)
+    parser = argparse.ArgumentParser(prog=prog("python -m devstack"), description=__doc__)
     parser.add_argument("--data-dir", type=Path, default=default_data_dir())
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
     parser.add_argument(
@@ -77,9 +78,8 @@ def _children(
 ) -> list[ManagedProcess]:
     python = sys.executable
     webhook_secret, jwt_secret = local.webhook_secret, local.jwt_secret
-    page_config = page_config_js(
-        cfg.url(cfg.ports.submit), cfg.url(cfg.ports.realtime), local.anon_key
-    )
+    supabase_url = cfg.url(cfg.ports.realtime)
+    page_config = page_config_js(cfg.url(cfg.ports.submit), supabase_url, local.publishable_key)
     function_env = {
         "DATABASE_URL": database_url,
         "WEBHOOK_SECRET": webhook_secret,
@@ -91,8 +91,13 @@ def _children(
         function_process(
             "submit",
             cfg.ports.submit,
-            # The project's JWT secret verifies user tokens (own jobs).
-            {"DATABASE_URL": database_url, "SUPABASE_JWT_SECRET": jwt_secret},
+            # User tokens (own jobs): ES256 ones through the local Auth's JWKS, legacy HS256
+            # ones through the JWT secret, as on a hosted project.
+            {
+                "DATABASE_URL": database_url,
+                "SUPABASE_URL": supabase_url,
+                "SUPABASE_JWT_SECRET": jwt_secret,
+            },
         ),
         function_process(
             "webhook",
@@ -116,8 +121,17 @@ def _children(
                 "--port",
                 str(cfg.ports.realtime),
             ],
-            # The secret goes by environment: a command line is visible to every user's ps.
-            env={"PYTHONUNBUFFERED": "1", "JWT_SECRET": jwt_secret},
+            # Secrets go by environment: a command line is visible to every user's ps.
+            env={
+                "PYTHONUNBUFFERED": "1",
+                "JWT_SECRET": jwt_secret,
+                "JWT_SIGNING_KEY": local.es256_pem,
+                "JWT_SIGNING_KID": local.es256_kid,
+                "SUPABASE_PUBLISHABLE_KEY": local.publishable_key,
+                "SUPABASE_SECRET_KEY": local.secret_key,
+                # AUTH_SIGNING=HS256 makes the local Auth sign as a legacy project does.
+                "AUTH_SIGNING": os.environ.get("AUTH_SIGNING", "ES256"),
+            },
             port=cfg.ports.realtime,
         ),
     ]
@@ -154,7 +168,8 @@ def banner(
             "Supabase URL",
             f"{supabase}  (Realtime: ws://127.0.0.1:{cfg.ports.realtime}/realtime/v1)",
         ),
-        ("anon key", local.anon_key),
+        ("publishable key", local.publishable_key),
+        ("anon key (legacy)", local.anon_key),
         ("database", database_url),
         ("data", f"{cfg.data_dir}  (make clean-data forgets it)"),
     ]
@@ -163,7 +178,8 @@ def banner(
     lines += [f"  {name.ljust(width)}  {value}" for name, value in rows]
     lines += [
         "  a job from a terminal:",
-        f"    FUNCTIONS_URL={api} SUPABASE_URL={supabase} SUPABASE_ANON_KEY={local.anon_key} \\",
+        f"    FUNCTIONS_URL={api} SUPABASE_URL={supabase}"
+        f" SUPABASE_PUBLISHABLE_KEY={local.publishable_key} \\",
         "    .venv/bin/supajobs 'Weekly report' --payload '{\"seconds\": 3}' --wait",
         "[devstack] Ctrl-C stops everything",
     ]

@@ -62,9 +62,12 @@ const ui = {
 
 function readConfig() {
   const config = window.JOBS_CONFIG;
-  const missing = ["functionsUrl", "supabaseUrl", "supabaseAnonKey"].filter(
-    (key) => !config || typeof config[key] !== "string" || config[key].trim() === "",
-  );
+  const given = (key) => config && typeof config[key] === "string" && config[key].trim() !== "";
+  // The project's publishable key (sb_publishable_...) or, for projects that still have one,
+  // the legacy anon key: either is public and lets the anon role read what RLS allows.
+  const keyName =
+    !given("supabaseKey") && given("supabaseAnonKey") ? "supabaseAnonKey" : "supabaseKey";
+  const missing = ["functionsUrl", "supabaseUrl", keyName].filter((key) => !given(key));
   if (missing.length) {
     showProblem(
       `The page has no configuration for ${missing.join(", ")}. ` +
@@ -73,10 +76,19 @@ function readConfig() {
     );
     return null;
   }
+  const supabaseKey = config[keyName].trim();
+  if (supabaseKey.startsWith("sb_secret_")) {
+    // A secret key bypasses row level security: published in a page, anyone could use it.
+    showProblem(
+      `config.js holds a secret key (sb_secret_...) as ${keyName}: remove it at once, ` +
+        "rotate it in the dashboard (Settings, API Keys), and use the publishable key.",
+    );
+    return null;
+  }
   return {
     functionsUrl: config.functionsUrl.trim().replace(/\/+$/, ""),
     supabaseUrl: config.supabaseUrl.trim().replace(/\/+$/, ""),
-    supabaseAnonKey: config.supabaseAnonKey.trim(),
+    supabaseKey,
   };
 }
 
@@ -930,7 +942,7 @@ function supabaseClient(config) {
   if (supabase) return supabase;
   if (!window.supabase || typeof window.supabase.createClient !== "function") return null;
   try {
-    supabase = window.supabase.createClient(config.supabaseUrl, config.supabaseAnonKey, {
+    supabase = window.supabase.createClient(config.supabaseUrl, config.supabaseKey, {
       auth: { persistSession: true, autoRefreshToken: true, detectSessionInUrl: false },
     });
   } catch {

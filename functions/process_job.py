@@ -5,6 +5,8 @@ invocations from the webhook and the scheduled sweeper)."""
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +29,19 @@ LAMBDA_MARGIN_S = 30.0
 LAMBDA_MARGIN_SHARE = 0.1
 
 
+def _add_task_path(task_path: str) -> None:
+    """Puts the user's task folder (TASK_PATH, relative to the folder holding ``functions/``:
+    the zip's root on Lambda, the checkout locally) on the import path, once."""
+    if not task_path:
+        return
+    import functions
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(functions.__file__)))
+    folder = os.path.join(root, task_path)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+
+
 def _build_worker() -> tuple[Worker, WorkerConfig]:
     from functions import logs
     from functions.config import WorkerConfig
@@ -37,6 +52,7 @@ def _build_worker() -> tuple[Worker, WorkerConfig]:
 
     logs.configure()
     cfg = WorkerConfig.from_env()
+    _add_task_path(cfg.task_path)
     load_task_modules(list(cfg.task_modules))
     task_settings = TaskSettings(cfg.task_min_s, cfg.task_max_s)
     _publish_kinds(

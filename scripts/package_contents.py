@@ -7,6 +7,11 @@ serverless.yml takes every function's ``package.patterns`` from the generated fi
 of files is kept by hand: a module joins a package exactly when its handler can import it
 (lazy imports inside function bodies included), and leaves it when nothing imports it any more.
 The test suite runs ``--check``, so a change that forgets to regenerate fails.
+
+Your own tasks (deploy/tasks.json: a folder holding your package, and its task modules) join
+process_job's package by the same rule: each module and everything of your package it imports,
+and the ``TASK_MODULES``/``TASK_PATH`` that make the worker load them are written beside the
+patterns for serverless.yml. ``SUPAJOBS_TASKS`` names another configuration file.
 """
 
 from __future__ import annotations
@@ -14,7 +19,9 @@ from __future__ import annotations
 import argparse
 import json
 import modulefinder
+import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,10 +37,37 @@ HANDLERS = {
 }
 
 
+@dataclass(frozen=True)
+class Tasks:
+    """The user's own task modules and the folder (relative to the checkout) holding them."""
+
+    path: str = ""
+    modules: tuple[str, ...] = ()
+
+    @classmethod
+    def load(cls, config: Path | None = None) -> Tasks:
+        where = config or Path(os.environ.get("SUPAJOBS_TASKS") or ROOT / "deploy" / "tasks.json")
+        if not where.is_file():
+            return cls()
+        document = json.loads(where.read_text())
+        path = str(document.get("path") or "").strip().strip("/")
+        modules = tuple(str(m).strip() for m in document.get("modules") or [] if str(m).strip())
+        if Path(path).is_absolute() or ".." in Path(path).parts:
+            raise SystemExit(f"{where}: 'path' must be a folder inside the checkout, not {path!r}")
+        if modules and not (ROOT / path).is_dir():
+            raise SystemExit(f"{where}: 'path' {path!r} is not a folder of the checkout")
+        return cls(path, modules)
+
+    def packages(self) -> set[str]:
+        """The top-level packages the task modules belong to (theirs, never ours)."""
+        return {module.split(".")[0] for module in self.modules}
+
+
 def _imported(module: str, root: Path) -> dict[str, modulefinder.Module]:
-    # Only the checkout is searched: the standard library and third-party modules are not
-    # found, so they are neither followed nor packaged (the layer and the runtime hold them).
-    finder = modulefinder.ModuleFinder(path=[str(root)])
+    # Only the checkout (and the user's folder) is searched: the standard library and
+    # third-party modules are not found, so they are neither followed nor packaged (the layer
+    # and the runtime hold them).
+    finder = modulefinder.ModuleFinder(path=[str(root), str(ROOT)])
     finder.import_hook(module)
     return finder.modules
 
@@ -48,24 +82,45 @@ def testing_modules(module: str, root: Path = ROOT) -> list[str]:
     )
 
 
-def closure(module: str, root: Path = ROOT) -> list[str]:
-    """Files of our package that ``module`` imports, directly or not, relative to ``root``."""
+def closure(
+    module: str, root: Path = ROOT, packages: set[str] | None = None, base: Path | None = None
+) -> list[str]:
+    """Files of ``packages`` (ours by default) that ``module`` imports, directly or not, found
+    under ``root`` and named relative to ``base`` (``root`` by default)."""
+    wanted = packages or {PACKAGE}
     files = set()
     for name, found in _imported(module, root).items():
-        if (name == PACKAGE or name.startswith(PACKAGE + ".")) and found.__file__:
-            files.add(Path(found.__file__).resolve().relative_to(root.resolve()).as_posix())
+        if name.split(".")[0] in wanted and found.__file__:
+            path = Path(found.__file__).resolve()
+            files.add(path.relative_to((base or root).resolve()).as_posix())
     return sorted(files)
 
 
-def contents() -> dict[str, list[str]]:
-    """serverless ``package.patterns`` per function: exclude everything, then the closure."""
-    return {function: ["!**", *closure(module)] for function, module in HANDLERS.items()}
+def contents(tasks: Tasks | None = None) -> dict[str, list[str]]:
+    """serverless ``package.patterns`` per function: exclude everything, then the closure;
+    process_job's also holds the user's task modules and the parts of our package they use."""
+    tasks = tasks or Tasks.load()
+    patterns = {function: ["!**", *closure(module)] for function, module in HANDLERS.items()}
+    for module in tasks.modules:
+        theirs = closure(module, ROOT / tasks.path, tasks.packages(), ROOT)
+        ours = closure(module, ROOT / tasks.path, base=ROOT)
+        patterns["process_job"] = ["!**", *sorted({*patterns["process_job"][1:], *theirs, *ours})]
+    return patterns
+
+
+def environment(tasks: Tasks | None = None) -> dict[str, str]:
+    """What process_job needs to load them: ``TASK_MODULES`` and ``TASK_PATH``."""
+    tasks = tasks or Tasks.load()
+    return {"TASK_MODULES": ",".join(tasks.modules), "TASK_PATH": tasks.path}
 
 
 def render() -> str:
-    body = {
-        "_generated": "by scripts/package_contents.py from each handler's imports; do not edit",
-        **contents(),
+    tasks = Tasks.load()
+    body: dict[str, object] = {
+        "_generated": "by scripts/package_contents.py from each handler's imports and"
+        " deploy/tasks.json; do not edit",
+        **contents(tasks),
+        "process_job_environment": environment(tasks),
     }
     return json.dumps(body, indent=2) + "\n"
 

@@ -33,7 +33,11 @@ def live(embedded_db_url: str) -> Iterator[tuple[Stack, RunningGateway, str]]:
         with running_stack(
             embedded_db_url,
             extra_env={"TASK_MAX_SECONDS": "5"},
-            submit_env={"SUPABASE_JWT_SECRET": secret},
+            # Tokens of the gateway's Auth are ES256 (its JWKS), minted ones HS256 (the secret).
+            submit_env={
+                "SUPABASE_JWT_SECRET": secret,
+                "SUPABASE_URL": f"http://127.0.0.1:{gateway.port}",
+            },
         ) as stack:
             yield stack, gateway, mint_keys(secret).anon_key
     finally:

@@ -122,6 +122,31 @@ def test_the_wheel_holds_every_package_file_migration_and_the_licence(wheel: Pat
     assert "Copyright (c) 2026 supajobs contributors" in licence_text
     for script in ("supajobs =", "supajobs-dev =", "supajobs-migrate =", "supajobs-realtime ="):
         assert script in scripts
+    # Typed (PEP 561), and described for an index.
+    assert {"functions/py.typed", "devstack/py.typed", "client/py.typed"} <= names
+    assert "Classifier: Typing :: Typed" in metadata
+    assert "Project-URL: Source, " in metadata and "Project-URL: Issues, " in metadata
+
+
+def test_a_script_whose_extra_is_missing_names_it_and_exits_2(venv: Path, tmp_path: Path) -> None:
+    """The venv has the devstack extra only: the client's scripts say what to install."""
+    for script, extra in (("supajobs", "client"), ("supajobs-dev", "client")):
+        done = subprocess.run(
+            [str(venv / "bin" / script), "--help"],
+            cwd=tmp_path,
+            env=_clean_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 2, (script, done.stdout, done.stderr)
+        assert f"pip install 'supajobs[{extra}]'" in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr
+    # The ones whose extra is there run, and their usage lines name the installed script.
+    for script in ("supajobs-migrate", "supajobs-relay", "supajobs-realtime"):
+        out = _run([str(venv / "bin" / script), "--help"], tmp_path, _clean_env())
+        assert out.startswith(f"usage: {script} "), out[:200]
 
 
 def test_the_installed_package_migrates_and_runs_the_gateway(
