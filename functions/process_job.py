@@ -1,6 +1,7 @@
-"""The ``process_job`` function: drains work_queue. Target ``process_job`` (functions-framework,
-called by the local invoker and the sweeper tick) and ``handler`` (AWS Lambda: asynchronous
-invocations from the webhook and the scheduled sweeper)."""
+"""The ``process_job`` function: drains work_queue. Target ``process_job`` (functions-framework:
+called by the local invoker and the sweeper tick, or on Google Cloud by Cloud Tasks and Cloud
+Scheduler) and ``handler`` (AWS Lambda: asynchronous invocations from the webhook and the
+scheduled sweeper)."""
 
 from __future__ import annotations
 
@@ -73,12 +74,33 @@ def _publish_kinds(catalog: KindCatalog, kinds: list[TaskKind]) -> None:
 _worker = PerProcess(_build_worker)
 
 
+def drain_budget(max_run_s: float, limit_s: float | None) -> float:
+    """How long one invocation drains: ``max_run_s``, and when the platform cuts the call off
+    after ``limit_s`` (Lambda's remaining time, Google's function timeout or dispatch deadline)
+    no later than that less a margin, so the last batch can record its outcome and the answer
+    goes out in time."""
+    if limit_s is None:
+        return max_run_s
+    # A short-lived invocation keeps a tenth back rather than all of it.
+    return min(max_run_s, limit_s - min(LAMBDA_MARGIN_S, limit_s * LAMBDA_MARGIN_SHARE))
+
+
 def _build() -> Handler:
+    from functions import google_config
     from functions.http.process_api import ProcessJobApi
 
     worker, cfg = _worker.get()
+    budget = drain_budget(cfg.max_run_s, google_config.invocation_limit_s())
+    policy = google_config.caller_policy()
+    authorize = None
+    if policy is not None:
+        from functions.http.id_tokens import IdTokenVerifier
+
+        authorize = IdTokenVerifier(policy).require
     return ProcessJobApi(
-        cfg.process_job_secret, lambda: worker.drain(time.monotonic() + cfg.max_run_s)
+        cfg.process_job_secret,
+        lambda: worker.drain(time.monotonic() + budget),
+        authorize=authorize,
     ).handle
 
 
@@ -93,11 +115,10 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     """An async invocation (the webhook's message) or a scheduled sweep: both drain the queue."""
     worker, cfg = _worker.get()
     start = time.monotonic()
-    budget = cfg.max_run_s
+    remaining = None
     if context is not None and hasattr(context, "get_remaining_time_in_millis"):
         remaining = context.get_remaining_time_in_millis() / 1000
-        # A short-lived invocation keeps a tenth back rather than all of it.
-        budget = min(budget, remaining - min(LAMBDA_MARGIN_S, remaining * LAMBDA_MARGIN_SHARE))
+    budget = drain_budget(cfg.max_run_s, remaining)
     # The worker starts no task whose time limit does not fit in the budget, so a spent
     # invocation returns at once and leaves the queue for the next one.
     return worker.drain(start + budget).to_json()
