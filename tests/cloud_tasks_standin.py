@@ -80,7 +80,8 @@ class StandIn:
     names: set[str] = field(default_factory=set)
     # Scripted answers to the next CreateTask calls: (status code, status, created anyway).
     faults: list[tuple[int, str, bool]] = field(default_factory=list)
-    requests: int = 0  # CreateTask calls answered
+    calls: int = 0  # every POST, refused or not
+    requests: int = 0  # CreateTask calls past validation
     certs_fetches: int = 0
     certs_status: int = 200
     port: int = 0
@@ -279,6 +280,8 @@ def cloud_tasks_standin() -> Iterator[StandIn]:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length)
             path = self.path.split("?", 1)[0]
+            with standin.lock:
+                standin.calls += 1
             try:
                 try:
                     document = json.loads(raw)

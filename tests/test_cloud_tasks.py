@@ -153,7 +153,7 @@ def test_a_4xx_is_raised_at_once(standin: StandIn, target: Recorder) -> None:
     )
     with pytest.raises(exceptions.NotFound):
         missing.invoke(MESSAGE)
-    assert standin.requests == 0
+    assert standin.calls == 1 and standin.created == []
 
 
 def test_a_failing_target_is_retried_by_the_queue_then_dropped(standin: StandIn) -> None:

@@ -1,0 +1,124 @@
+"""process_job's caller checks on Google Cloud: google-auth verifying ID tokens signed by a key
+the test makes, with its certificates served over HTTP on loopback as Google serves its own."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from functions.config import ConfigError
+from functions.core.errors import Unauthorized, Unavailable
+from functions.google_config import caller_policy, invocation_limit_s
+from functions.http.id_tokens import IdTokenPolicy, IdTokenVerifier
+from functions.process_job import drain_budget
+from tests.cloud_tasks_standin import StandIn, cloud_tasks_standin
+from tests.google_tokens import id_token_claims, make_key, strip_signature
+
+AUDIENCE = "https://europe-west1-demo.cloudfunctions.net/process_job"
+CALLER = "supajobs-invoker@demo.iam.gserviceaccount.com"
+
+
+@pytest.fixture
+def google() -> Iterator[StandIn]:
+    with cloud_tasks_standin() as running:
+        yield running
+
+
+def verifier(google: StandIn, verify_signature: bool = True) -> IdTokenVerifier:
+    policy = IdTokenPolicy(AUDIENCE, frozenset({CALLER}), verify_signature, google.certs_url)
+    return IdTokenVerifier(policy)
+
+
+def bearer(google: StandIn, **changes: Any) -> str:
+    return f"Bearer {google.key.sign({**id_token_claims(AUDIENCE, CALLER), **changes})}"
+
+
+def test_a_token_google_signed_for_the_audience_and_caller_passes(google: StandIn) -> None:
+    claims = verifier(google).require(bearer(google))
+    assert claims["email"] == CALLER
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"aud": "https://elsewhere.a.run.app"},
+        {"email": "someone-else@demo.iam.gserviceaccount.com"},
+        {"email_verified": False},
+        {"iss": "https://evil.example"},
+        {"exp": 1_000_000_000, "iat": 999_996_400},
+    ],
+    ids=["audience", "caller", "unverified", "issuer", "expired"],
+)
+def test_a_token_with_a_wrong_claim_is_refused(google: StandIn, changes: dict[str, Any]) -> None:
+    with pytest.raises(Unauthorized):
+        verifier(google).require(bearer(google, **changes))
+
+
+def test_a_forged_token_is_refused(google: StandIn) -> None:
+    # Another key under the same key id: the right claims, the wrong signature.
+    forger = make_key(google.key.key_id)
+    forged = forger.sign(id_token_claims(AUDIENCE, CALLER))
+    with pytest.raises(Unauthorized):
+        verifier(google).require(f"Bearer {forged}")
+    with pytest.raises(Unauthorized):
+        verifier(google).require(f"Bearer {strip_signature(forged)}")
+
+
+@pytest.mark.parametrize("header", [None, "", "Bearer", "Basic abc", "Bearer not.a.jwt"])
+def test_no_token_or_garbage_is_refused(google: StandIn, header: str | None) -> None:
+    with pytest.raises(Unauthorized):
+        verifier(google).require(header)
+
+
+def test_googles_keys_are_fetched_once_and_kept(google: StandIn) -> None:
+    checks = verifier(google)
+    for _ in range(5):
+        checks.require(bearer(google))
+    assert google.certs_fetches == 1
+
+
+def test_keys_that_cannot_be_fetched_are_a_503_not_a_401(google: StandIn) -> None:
+    google.certs_status = 500
+    with pytest.raises(Unavailable):
+        verifier(google).require(bearer(google))
+
+
+def test_behind_cloud_run_iam_the_stripped_token_must_still_name_audience_and_caller(
+    google: StandIn,
+) -> None:
+    iam = verifier(google, verify_signature=False)
+    token = bearer(google).removeprefix("Bearer ")
+    assert iam.require(f"Bearer {strip_signature(token)}")["email"] == CALLER
+    other = google.key.sign(id_token_claims(AUDIENCE, "default@demo.iam.gserviceaccount.com"))
+    with pytest.raises(Unauthorized):
+        iam.require(f"Bearer {strip_signature(other)}")
+    assert google.certs_fetches == 0  # nothing to verify a stripped signature with
+
+
+def test_the_mode_comes_from_configuration() -> None:
+    assert caller_policy({}) is None  # the local bearer secret
+    policy = caller_policy(
+        {
+            "PROCESS_JOB_AUTH": "google-id-token",
+            "PROCESS_JOB_AUDIENCE": AUDIENCE,
+            "PROCESS_JOB_CALLERS": f"{CALLER}, sched@demo.iam.gserviceaccount.com",
+        }
+    )
+    assert policy is not None and policy.verify_signature
+    assert policy.service_accounts == {CALLER, "sched@demo.iam.gserviceaccount.com"}
+    with pytest.raises(ConfigError, match="PROCESS_JOB_CALLERS"):
+        caller_policy({"PROCESS_JOB_AUTH": "cloud-run-iam", "PROCESS_JOB_AUDIENCE": AUDIENCE})
+    with pytest.raises(ConfigError, match="must be one of"):
+        caller_policy({"PROCESS_JOB_AUTH": "none"})
+
+
+def test_the_drain_ends_with_room_before_googles_limit() -> None:
+    assert invocation_limit_s({}) is None
+    assert drain_budget(840, None) == 840  # local: as before
+    assert invocation_limit_s({"PROCESS_JOB_TIMEOUT_SECONDS": "1800"}) == 1800
+    assert drain_budget(3600, 1800) == 1770  # 30 s kept back to record and answer
+    assert drain_budget(3600, 60) == 54  # a short limit keeps a tenth
+    with pytest.raises(ConfigError):
+        invocation_limit_s({"PROCESS_JOB_TIMEOUT_SECONDS": "3601"})  # past 60 minutes
