@@ -76,9 +76,14 @@ def caller_policy(env: Mapping[str, str] = os.environ) -> IdTokenPolicy | None:
 
 
 def invocation_limit_s(env: Mapping[str, str] = os.environ) -> int | None:
-    """``PROCESS_JOB_TIMEOUT_SECONDS``: how long the platform lets one call of process_job run
-    (the function's timeout, and the Cloud Tasks dispatch deadline if shorter); None when
-    unset, as locally."""
-    if not env.get("PROCESS_JOB_TIMEOUT_SECONDS", "").strip():
-        return None
-    return _int(env, "PROCESS_JOB_TIMEOUT_SECONDS", 0, 1, MAX_FUNCTION_TIMEOUT_S)
+    """How long the platform lets one call of process_job run: the shorter of
+    ``PROCESS_JOB_TIMEOUT_SECONDS`` (the deploy sets it to the Cloud Tasks dispatch deadline
+    and Cloud Scheduler's attempt deadline) and ``CLOUD_RUN_TIMEOUT_SECONDS`` (the function's
+    timeout, which Cloud Run sets and functions-framework also reads); None when neither is
+    set, as locally."""
+    limits = [
+        _int(env, name, 0, 1, MAX_FUNCTION_TIMEOUT_S)
+        for name in ("PROCESS_JOB_TIMEOUT_SECONDS", "CLOUD_RUN_TIMEOUT_SECONDS")
+        if env.get(name, "").strip()
+    ]
+    return min(limits) if limits else None

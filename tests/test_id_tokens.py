@@ -118,6 +118,9 @@ def test_the_drain_ends_with_room_before_googles_limit() -> None:
     assert invocation_limit_s({}) is None
     assert drain_budget(840, None) == 840  # local: as before
     assert invocation_limit_s({"PROCESS_JOB_TIMEOUT_SECONDS": "1800"}) == 1800
+    assert invocation_limit_s({"CLOUD_RUN_TIMEOUT_SECONDS": "3600"}) == 3600
+    both = {"PROCESS_JOB_TIMEOUT_SECONDS": "1800", "CLOUD_RUN_TIMEOUT_SECONDS": "540"}
+    assert invocation_limit_s(both) == 540
     assert drain_budget(3600, 1800) == 1770  # 30 s kept back to record and answer
     assert drain_budget(3600, 60) == 54  # a short limit keeps a tenth
     with pytest.raises(ConfigError):
