@@ -22,7 +22,10 @@ from functions.cloud_tasks import (
     TaskTarget,
     task_id,
 )
+from functions.core.signatures import sign
 from functions.http.id_tokens import IdTokenPolicy, IdTokenVerifier
+from functions.http.types import HttpRequest
+from functions.http.webhook_api import WebhookApi
 from tests.cloud_tasks_standin import StandIn, cloud_tasks_standin
 from tests.http_recorder import Recorder, recording_server
 from tests.waiting import wait_for
@@ -205,3 +208,23 @@ def test_importing_the_google_source_root_loads_no_google_client_library() -> No
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
     )
     assert done.stdout.strip() == "[]"
+
+
+def test_the_webhook_answers_503_when_cloud_tasks_keeps_failing(
+    standin: StandIn, target: Recorder
+) -> None:
+    key = b"k" * 32
+    api = WebhookApi([key], invoker(standin, target.url), clock=lambda: 1_800_000_000)
+    body = json.dumps(MESSAGE).encode()
+    headers = {
+        "webhook-id": "msg_41",
+        "webhook-timestamp": "1800000000",
+        "webhook-signature": sign([key], "msg_41", 1_800_000_000, body),
+        "content-type": "application/json",
+    }
+    standin.fail_next(503, "UNAVAILABLE", times=1000)
+    refused = api.handle(HttpRequest("POST", "/", headers, {}, body))
+    assert refused.status == 503 and refused.body["error"]["code"]
+    standin.faults.clear()
+    accepted = api.handle(HttpRequest("POST", "/", headers, {}, body))
+    assert accepted.status == 202 and len(standin.created) == 1

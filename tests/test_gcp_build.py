@@ -198,6 +198,15 @@ def threads_in_our_code(pid: int) -> list[str]:
     return [t.splitlines()[0] for t in threads if "/workspace/functions/" in t]
 
 
+def loaded_grpc(pid: int) -> bool:
+    """Whether the server (or its worker process) has loaded gRPC's native module, which
+    importing the Cloud Tasks client library does."""
+    import psutil
+
+    processes = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+    return any("cygrpc" in m.path for p in processes for m in p.memory_maps())
+
+
 @dataclass
 class GoogleStack:
     database_url: str
@@ -292,6 +301,8 @@ def test_each_function_answers_from_the_google_build(google_stack: GoogleStack) 
     status, body = call(webhook.url, raw=wake, headers=signed_headers(google_stack.secret, 1, wake))
     assert status == 202, body
     assert len(tasks.created) == 1  # the task exists by the time the webhook has answered
+    # The client library is the webhook's alone: submit answered without ever loading it.
+    assert loaded_grpc(webhook.process.pid) and not loaded_grpc(submit.process.pid)
 
     forged = make_key(tasks.key.key_id).sign(id_token_claims(process_job.url, INVOKER))
     for refused in ({}, {"Authorization": f"Bearer {forged}"}):
