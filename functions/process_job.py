@@ -1,12 +1,13 @@
 """The ``process_job`` function: drains work_queue. Target ``process_job`` (functions-framework:
-called by the local invoker and the sweeper tick, or on Google Cloud by Cloud Tasks and Cloud
-Scheduler) and ``handler`` (AWS Lambda: asynchronous invocations from the webhook and the
+called by the local invoker and the sweeper tick; functions.gcp serves the same handler on Google
+Cloud) and ``handler`` (AWS Lambda: asynchronous invocations from the webhook and the
 scheduled sweeper)."""
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from functions.adapters.entry import Entry
@@ -85,23 +86,24 @@ def drain_budget(max_run_s: float, limit_s: float | None) -> float:
     return min(max_run_s, limit_s - min(LAMBDA_MARGIN_S, limit_s * LAMBDA_MARGIN_SHARE))
 
 
-def _build() -> Handler:
-    from functions import google_config
+def http_handler(
+    authorize: Callable[[str | None], object] | None = None, limit_s: float | None = None
+) -> Handler:
+    """The HTTP target's handler: ``authorize`` checks the caller instead of the bearer secret
+    (Google Cloud: ID tokens), ``limit_s`` is how long the platform lets a call run."""
     from functions.http.process_api import ProcessJobApi
 
     worker, cfg = _worker.get()
-    budget = drain_budget(cfg.max_run_s, google_config.invocation_limit_s())
-    policy = google_config.caller_policy()
-    authorize = None
-    if policy is not None:
-        from functions.http.id_tokens import IdTokenVerifier
-
-        authorize = IdTokenVerifier(policy).require
+    budget = drain_budget(cfg.max_run_s, limit_s)
     return ProcessJobApi(
         cfg.process_job_secret,
         lambda: worker.drain(time.monotonic() + budget),
         authorize=authorize,
     ).handle
+
+
+def _build() -> Handler:
+    return http_handler()
 
 
 _entry = Entry(_build)

@@ -1,6 +1,5 @@
 """The ``webhook`` function: verifies the database's signed call and invokes process_job
-asynchronously (Lambda Event invoke, a Cloud Tasks task, or locally an HTTP call). Imports
-neither the database driver nor the task code."""
+asynchronously. Imports neither the database driver nor the task code."""
 
 from __future__ import annotations
 
@@ -14,20 +13,14 @@ if TYPE_CHECKING:
 
 
 def _build() -> Handler:
-    from functions import google_config
     from functions.config import WebhookConfig
     from functions.core.ports import Invoker
     from functions.http.webhook_api import WebhookApi
     from functions.invokers import HttpInvoker, LambdaInvoker
 
     cfg = WebhookConfig.from_env()
-    target = google_config.task_target()
     invoker: Invoker
-    if target is not None:
-        from functions.cloud_tasks import CloudTasksInvoker
-
-        invoker = CloudTasksInvoker(target, endpoint=google_config.tasks_endpoint())
-    elif cfg.process_job_function:
+    if cfg.process_job_function:
         invoker = LambdaInvoker(cfg.process_job_function)
     else:
         assert cfg.process_job_url is not None
