@@ -125,6 +125,7 @@ def serve(build: Build, name: str, port: int, env: Mapping[str, str]) -> Iterato
             env={
                 "PATH": f"{build.venv / 'bin'}:/usr/bin:/bin",
                 "HOME": str(build.source.parent),
+                "FUNCTION_TARGET": name,  # as Cloud Run sets it
                 **env,
             },
             stdout=sink,
@@ -295,6 +296,8 @@ def test_each_function_answers_from_the_google_build(google_stack: GoogleStack) 
     assert status == 202, body
     job_id = body["job_id"]
 
+    # The webhook's instance loaded the Cloud Tasks client while starting, before any request.
+    assert loaded_grpc(webhook.process.pid)
     wake = json.dumps({"msg_id": 1, "job_id": job_id, "task_name": "built"}).encode()
     status, body = call(webhook.url, raw=wake)
     assert status == 401 and body["error"]["code"]
@@ -302,7 +305,7 @@ def test_each_function_answers_from_the_google_build(google_stack: GoogleStack) 
     assert status == 202, body
     assert len(tasks.created) == 1  # the task exists by the time the webhook has answered
     # The client library is the webhook's alone: submit answered without ever loading it.
-    assert loaded_grpc(webhook.process.pid) and not loaded_grpc(submit.process.pid)
+    assert not loaded_grpc(submit.process.pid) and not loaded_grpc(process_job.process.pid)
 
     forged = make_key(tasks.key.key_id).sign(id_token_claims(process_job.url, INVOKER))
     for refused in ({}, {"Authorization": f"Bearer {forged}"}):
