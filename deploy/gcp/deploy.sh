@@ -155,7 +155,7 @@ run "${DEPLOY[@]}" "$SUBMIT" --entry-point=submit --allow-unauthenticated \
   --service-account="$SUBMIT_SA" --timeout=60s --cpu=1 --concurrency=10 \
   --max-instances="$SUBMIT_INSTANCES" \
   --set-secrets="DATABASE_URL=$DATABASE_SECRET:latest" \
-  --set-env-vars="DB_POOL_MAX_SIZE=5"
+  --set-env-vars="DB_POOL_MAX_SIZE=2"
 
 say "the sweep: process_job every minute, as the sweeper account"
 SWEEP_SETTINGS=(
