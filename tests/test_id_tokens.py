@@ -3,7 +3,11 @@ the test makes, with its certificates served over HTTP on loopback as Google ser
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -125,3 +129,38 @@ def test_the_drain_ends_with_room_before_googles_limit() -> None:
     assert drain_budget(3600, 60) == 54  # a short limit keeps a tenth
     with pytest.raises(ConfigError):
         invocation_limit_s({"PROCESS_JOB_TIMEOUT_SECONDS": "3601"})  # past 60 minutes
+
+
+@pytest.mark.parametrize(
+    ("target", "env", "logged"),
+    [
+        (
+            "webhook",
+            {"WEBHOOK_SECRET": "whsec_" + "a" * 44, "PROCESS_JOB_URL": "https://x.run.app"},
+            "set CLOUD_TASKS_QUEUE",
+        ),
+        ("process_job", {"DATABASE_URL": "postgresql://127.0.0.1:1/x"}, "set PROCESS_JOB_AUTH"),
+    ],
+)
+def test_the_google_targets_refuse_to_start_without_their_google_settings(
+    target: str, env: dict[str, str], logged: str
+) -> None:
+    # The local fallbacks (the background HTTP invoker, the bearer secret) are wrong on Google:
+    # a target missing its Google settings answers 503 and says why in its log.
+    probe = (
+        "from functions import gcp; from functions.http.types import HttpRequest;"
+        f" r = gcp._{target}.serve(lambda: HttpRequest('POST', '/', {{}}, {{}}, b'{{}}'));"
+        " print(r.status, r.body['error']['code'])"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": os.environ["PATH"], **env},
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    assert done.returncode == 0, done.stderr
+    status, code = done.stdout.split()
+    assert status == "503" and code
+    assert logged in done.stderr
