@@ -3,6 +3,8 @@ the test makes, with its certificates served over HTTP on loopback as Google ser
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import subprocess
 import sys
@@ -70,10 +72,38 @@ def test_a_forged_token_is_refused(google: StandIn) -> None:
         verifier(google).require(f"Bearer {strip_signature(forged)}")
 
 
-@pytest.mark.parametrize("header", [None, "", "Bearer", "Basic abc", "Bearer not.a.jwt"])
-def test_no_token_or_garbage_is_refused(google: StandIn, header: str | None) -> None:
+def segment(value: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+
+GARBAGE = [
+    None,
+    "",
+    "Bearer",
+    "Basic abc",
+    "Bearer not.a.jwt",
+    "Bearer a.b",
+    "Bearer é.é.é",
+    f"Bearer {segment([])}.{segment({})}.c2ln",
+    f"Bearer {segment({'alg': 'RS256', 'kid': ['x']})}.{segment({})}.c2ln",
+    f"Bearer {segment({'alg': 'RS256', 'kid': 'standin-key-1'})}.{segment([1])}.c2ln",
+    f"Bearer {segment({'alg': 'none'})}.{segment({'iss': 'https://accounts.google.com'})}.",
+]
+
+
+@pytest.mark.parametrize("header", GARBAGE)
+@pytest.mark.parametrize("verify_signature", [True, False], ids=["google-id-token", "iam"])
+def test_no_token_or_garbage_is_refused(
+    google: StandIn, header: str | None, verify_signature: bool
+) -> None:
     with pytest.raises(Unauthorized):
-        verifier(google).require(header)
+        verifier(google, verify_signature).require(header)
+
+
+def test_a_refusal_never_logs_the_token(google: StandIn, caplog: pytest.LogCaptureFixture) -> None:
+    with pytest.raises(Unauthorized):
+        verifier(google).require("Bearer my-bearer-secret-sent-here")
+    assert caplog.records and "my-bearer-secret" not in caplog.text
 
 
 def test_googles_keys_are_fetched_once_and_kept(google: StandIn) -> None:

@@ -102,7 +102,9 @@ class IdTokenVerifier:
             log.warning("could not fetch the ID token keys: %s", exc)
             raise Unavailable("the ID token keys could not be fetched; try again") from None
         except (ValueError, exceptions.GoogleAuthError) as exc:
-            log.warning("refused an ID token: %s", exc)
+            # google-auth's messages may quote the token ("Wrong number of segments in token:
+            # b'...'"), which could be a credential sent to the wrong place: only the reason.
+            log.warning("refused an ID token: %s", str(exc).split(":")[0][:80])
             raise Unauthorized(REFUSED) from None
         self._check_claims(claims)
         return claims
