@@ -356,3 +356,43 @@ def test_a_job_goes_from_google_built_submit_through_cloud_tasks_to_completed(
     assert wake_ups >= 1
     assert len(tasks.created) == wake_ups
     assert [d.status for d in tasks.snapshot()] == [200] * wake_ups
+
+
+def test_process_job_plans_its_drain_by_the_configured_timeout(build: Build, db_url: str) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        row = conn.execute(
+            "select submit_job('long', %s::jsonb)", ('{"kind": "simulate", "seconds": 0.1}',)
+        ).fetchone()
+    assert row is not None
+    job_id = str(row[0])
+    with cloud_tasks_standin() as google:
+        for timeout_s, expected in ((3, "pending"), (60, "completed")):
+            port = free_port()
+            url = f"http://127.0.0.1:{port}/"
+            env = {
+                "DATABASE_URL": db_url,
+                "PROCESS_JOB_AUTH": "google-id-token",
+                "PROCESS_JOB_AUDIENCE": url,
+                "PROCESS_JOB_CALLERS": SCHEDULER,
+                "GOOGLE_CERTS_URL": google.certs_url,
+                "PROCESS_JOB_TIMEOUT_SECONDS": str(timeout_s),
+                # simulate declares TASK_MAX_SECONDS + 1 = 6 s, whatever the payload asks.
+                "TASK_MIN_SECONDS": "5",
+                "TASK_MAX_SECONDS": "5",
+                "WORKER_LINGER_SECONDS": "0",
+            }
+            with serve(build, "process_job", port, env) as process_job:
+                status, body = call(process_job.url, headers=token_for(google, url, SCHEDULER))
+                assert status == 200, body
+                assert job_status(db_url, job_id) == expected
+                if expected == "completed":
+                    assert body["completed"] == 1
+                    continue
+                # A 6-second task does not fit a 3-second call: nothing is started, and a warm
+                # call answers at once, well inside the limit.
+                assert body["completed"] == 0
+                started = time.monotonic()
+                status, body = call(process_job.url, headers=token_for(google, url, SCHEDULER))
+                assert status == 200 and body["completed"] == 0
+                assert time.monotonic() - started < 1.0
+                assert job_status(db_url, job_id) == "pending"
