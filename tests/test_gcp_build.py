@@ -288,6 +288,25 @@ def test_the_upload_is_main_requirements_and_the_functions_package() -> None:
     assert done.returncode == 0, done.stderr
 
 
+@pytest.mark.skipif(shutil.which("gcloud") is None, reason="the Google Cloud SDK is not installed")
+def test_gcloud_would_upload_exactly_these_files(tmp_path: Path) -> None:
+    done = subprocess.run(
+        ["gcloud", "meta", "list-files-for-upload", "."],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={
+            **os.environ,
+            "CLOUDSDK_CONFIG": str(tmp_path),  # no account: this command needs none
+            "CLOUDSDK_CORE_DISABLE_PROMPTS": "1",
+            "CLOUDSDK_CORE_CHECK_GCE_METADATA": "false",
+        },
+    )
+    assert done.returncode == 0, done.stderr
+    assert sorted(done.stdout.split()) == uploaded_files()
+
+
 def test_each_function_answers_from_the_google_build(google_stack: GoogleStack) -> None:
     submit, webhook, process_job = (google_stack.functions[n] for n in FUNCTIONS)
     tasks = google_stack.tasks
