@@ -32,6 +32,8 @@ GOOGLE_ISSUERS = frozenset({"accounts.google.com", "https://accounts.google.com"
 # well before use, so a copy this old is safe and a cold instance fetches once.
 CERTS_MAX_AGE_S = 3600.0
 CLOCK_SKEW_S = 10
+# google-auth's transport waits 120 s by default; a caller (Cloud Tasks) would give up first.
+CERTS_TIMEOUT_S = 5.0
 # One answer for every failed check, as with the other credentials.
 REFUSED = "missing or unverified ID token"
 
@@ -61,6 +63,7 @@ class _CachedCerts:
             kept = self._kept.get(url)
             if method == "GET" and kept is not None and now - kept[0] < CERTS_MAX_AGE_S:
                 return kept[1]
+        kwargs.setdefault("timeout", CERTS_TIMEOUT_S)
         response = self._inner(url, method=method, **kwargs)
         if method == "GET" and response.status == 200:
             with self._lock:
