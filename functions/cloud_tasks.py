@@ -27,6 +27,7 @@ WAKE_WINDOW_S = 10
 # ends, so the webhook answers within about 4.5 s, inside pg_net's 5-second timeout.
 CREATE_BUDGET_S = 3.0
 CREATE_CALL_TIMEOUT_S = 1.5
+CREATE_MAX_BACKOFF_S = 1.0
 
 
 def task_id(msg_id: int, window: int) -> str:
@@ -151,6 +152,7 @@ class CloudTasksInvoker:
         }
 
     def invoke(self, message: dict[str, Any]) -> None:
+        import requests
         from google.api_core import exceptions, retry
 
         task = self.task_for(message)
@@ -161,11 +163,14 @@ class CloudTasksInvoker:
             exceptions.Aborted,
             # A 409 that is not ALREADY_EXISTS (ABORTED over REST) passes on a second try.
             exceptions.Conflict,
+            # The REST transport lets the HTTP library's own errors through unwrapped.
+            requests.ConnectionError,
+            requests.Timeout,
         )
         policy = retry.Retry(
             predicate=lambda exc: transient(exc) and not _already_exists(exc),
             initial=0.1,
-            maximum=1.0,
+            maximum=CREATE_MAX_BACKOFF_S,
             multiplier=2.0,
             timeout=CREATE_BUDGET_S,
         )
