@@ -1,6 +1,7 @@
-"""The ``process_job`` function: drains work_queue. Target ``process_job`` (functions-framework,
-called by the local invoker and the sweeper tick) and ``handler`` (AWS Lambda: asynchronous
-invocations from the webhook and the scheduled sweeper)."""
+"""The ``process_job`` function: drains work_queue. Target ``process_job`` (functions-framework:
+called by the local invoker and the sweeper tick; functions.gcp serves the same handler on Google
+Cloud) and ``handler`` (AWS Lambda: asynchronous invocations from the webhook and the
+scheduled sweeper)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from functions.adapters.entry import Entry
@@ -89,14 +91,35 @@ def _publish_kinds(catalog: KindCatalog, kinds: list[TaskKind]) -> None:
 _worker = PerProcess(_build_worker)
 
 
-def _build() -> Handler:
+def drain_budget(max_run_s: float, limit_s: float | None) -> float:
+    """How long one invocation drains: ``max_run_s``, and when the platform cuts the call off
+    after ``limit_s`` (Lambda's remaining time, Google's function timeout or dispatch deadline)
+    no later than that less a margin, so the last batch can record its outcome and the answer
+    goes out in time."""
+    if limit_s is None:
+        return max_run_s
+    # A short-lived invocation keeps a tenth back rather than all of it.
+    return min(max_run_s, limit_s - min(LAMBDA_MARGIN_S, limit_s * LAMBDA_MARGIN_SHARE))
+
+
+def http_handler(
+    authorize: Callable[[str | None], object] | None = None, limit_s: float | None = None
+) -> Handler:
+    """The HTTP target's handler: ``authorize`` checks the caller instead of the bearer secret
+    (Google Cloud: ID tokens), ``limit_s`` is how long the platform lets a call run."""
     from functions.http.process_api import ProcessJobApi
 
     worker, cfg = _worker.get()
+    budget = drain_budget(cfg.max_run_s, limit_s)
     return ProcessJobApi(
         cfg.process_job_secret,
-        lambda wake_id: worker.drain(time.monotonic() + cfg.max_run_s, wake_id),
+        lambda wake_id: worker.drain(time.monotonic() + budget, wake_id),
+        authorize=authorize,
     ).handle
+
+
+def _build() -> Handler:
+    return http_handler()
 
 
 _entry = Entry(_build)
@@ -111,11 +134,10 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     the queue."""
     worker, cfg = _worker.get()
     start = time.monotonic()
-    budget = cfg.max_run_s
+    remaining = None
     if context is not None and hasattr(context, "get_remaining_time_in_millis"):
         remaining = context.get_remaining_time_in_millis() / 1000
-        # A short-lived invocation keeps a tenth back rather than all of it.
-        budget = min(budget, remaining - min(LAMBDA_MARGIN_S, remaining * LAMBDA_MARGIN_SHARE))
+    budget = drain_budget(cfg.max_run_s, remaining)
     # The worker starts no task whose time limit does not fit in the budget, so a spent
     # invocation returns at once and leaves the queue for the next one.
     wake_id = event.get("wake_id") if isinstance(event, dict) else None

@@ -1,4 +1,5 @@
-"""process_job over HTTP (local functions-framework emulation of an async invocation)."""
+"""process_job over HTTP: the local functions-framework emulation of an async invocation, and
+the Google Cloud target Cloud Tasks and Cloud Scheduler call."""
 
 from __future__ import annotations
 
@@ -12,15 +13,26 @@ from functions.http.types import HttpRequest, HttpResponse, guarded
 
 
 class ProcessJobApi:
-    def __init__(self, secret: str, drain: Callable[[str | None], DrainReport]) -> None:
+    def __init__(
+        self,
+        secret: str,
+        drain: Callable[[str | None], DrainReport],
+        authorize: Callable[[str | None], object] | None = None,
+    ) -> None:
+        """``authorize`` checks the ``Authorization`` header instead of the bearer ``secret``
+        (on Google Cloud: an ID token); it raises Unauthorized to refuse."""
         self._secret = secret
         self._drain = drain
+        self._authorize = authorize
         self.handle = guarded(self._handle)
 
     def _handle(self, request: HttpRequest) -> HttpResponse:
         if request.method != "POST":
             raise MethodNotAllowed("process_job accepts POST only")
-        require_bearer(request.header("authorization"), self._secret)
+        if self._authorize is not None:
+            self._authorize(request.header("authorization"))
+        else:
+            require_bearer(request.header("authorization"), self._secret)
         return HttpResponse(200, self._drain(wake_id_of(request)).to_json())
 
 
