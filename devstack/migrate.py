@@ -69,8 +69,10 @@ def _ensure_pgmq(conn: psycopg.Connection) -> str:
     if present and present[0]:
         return "present"
     if _extension_available(conn, "pgmq"):
-        conn.execute("create extension if not exists pgmq")
-        return "extension"
+        # The baseline creates it, schema first: CREATE EXTENSION here would leave the schema
+        # to whoever runs it for us (supautils' supabase_admin on hosted projects), and the
+        # migrating role unable to create the queue's tables in it.
+        return "extension (created by the first migration)"
     # The bundled script is not idempotent, which is why it only runs where pgmq is absent.
     from pgmq.install import get_embedded_install_sql
 
