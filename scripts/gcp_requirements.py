@@ -10,10 +10,11 @@ functions import on Google Cloud, so those are the file, and nothing in it is ke
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tomllib
 from pathlib import Path
+
+from generated import write_or_check  # scripts/ is on the path when run
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "requirements.txt"
@@ -34,23 +35,7 @@ def render() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--check", action="store_true", help="fail if the file is stale")
-    args = parser.parse_args(argv)
-    wanted = render()
-    current = OUTPUT.read_text() if OUTPUT.is_file() else ""
-    if args.check:
-        if current != wanted:
-            print(
-                "requirements.txt is stale: run python scripts/gcp_requirements.py",
-                file=sys.stderr,
-            )
-            return 1
-        return 0
-    if current != wanted:
-        OUTPUT.write_text(wanted)
-        print(f"wrote {OUTPUT.relative_to(ROOT)}")
-    return 0
+    return write_or_check(OUTPUT, render, "gcp_requirements.py", argv, __doc__)
 
 
 if __name__ == "__main__":

@@ -16,13 +16,14 @@ patterns for serverless.yml. ``SUPAJOBS_TASKS`` names another configuration file
 
 from __future__ import annotations
 
-import argparse
 import json
 import modulefinder
 import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from generated import write_or_check  # scripts/ is on the path when run
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "deploy" / "serverless" / "package-contents.json"
@@ -126,28 +127,12 @@ def render() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--check", action="store_true", help="fail if the file is stale")
-    args = parser.parse_args(argv)
     for function, module in HANDLERS.items():
         testing = testing_modules(module)
         if testing:
             print(f"{function} imports testing modules: {', '.join(testing)}", file=sys.stderr)
             return 1
-    wanted = render()
-    current = OUTPUT.read_text() if OUTPUT.is_file() else ""
-    if args.check:
-        if current != wanted:
-            print(
-                f"{OUTPUT.relative_to(ROOT)} is stale: run python scripts/package_contents.py",
-                file=sys.stderr,
-            )
-            return 1
-        return 0
-    if current != wanted:
-        OUTPUT.write_text(wanted)
-        print(f"wrote {OUTPUT.relative_to(ROOT)}")
-    return 0
+    return write_or_check(OUTPUT, render, "package_contents.py", argv, __doc__)
 
 
 if __name__ == "__main__":
