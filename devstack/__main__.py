@@ -46,7 +46,7 @@ def _parse(argv: list[str] | None) -> StackConfig:
     )
     parser.add_argument("--task-min-seconds", default=os.environ.get("TASK_MIN_SECONDS", "5"))
     parser.add_argument("--task-max-seconds", default=os.environ.get("TASK_MAX_SECONDS", "10"))
-    parser.add_argument("--sweep-interval", type=float, default=3.0)
+    parser.add_argument("--sweep-interval", type=float, default=2.0)
     parser.add_argument(
         "--max-workers", type=int, default=8, help="the most process_job drains at once"
     )

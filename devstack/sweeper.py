@@ -21,7 +21,7 @@ import psycopg
 log = logging.getLogger("devstack.sweeper")
 
 SWEEP = "select private.sweep()"
-INTERVAL_S = 3.0
+INTERVAL_S = 2.0
 
 
 def sweep(database_url: str) -> dict[str, int]:

@@ -43,7 +43,7 @@ def _build_process_job() -> Handler:
     policy = google_config.caller_policy()
     if policy is None:
         raise ConfigError(
-            "set PROCESS_JOB_AUTH to google-id-token or cloud-run-iam: on Google Cloud"
+            "PROCESS_JOB_AUTH must be google-id-token or cloud-run-iam: on Google Cloud"
             " process_job is called with ID tokens"
         )
     return http_handler(IdTokenVerifier(policy).require, google_config.invocation_limit_s())

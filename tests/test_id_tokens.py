@@ -169,7 +169,7 @@ def test_the_drain_ends_with_room_before_googles_limit() -> None:
             {"WEBHOOK_SECRET": "whsec_" + "a" * 44, "PROCESS_JOB_URL": "https://x.run.app"},
             "set CLOUD_TASKS_QUEUE",
         ),
-        ("process_job", {"DATABASE_URL": "postgresql://127.0.0.1:1/x"}, "set PROCESS_JOB_AUTH"),
+        ("process_job", {"DATABASE_URL": "postgresql://127.0.0.1:1/x"}, "PROCESS_JOB_AUTH must be"),
     ],
 )
 def test_the_google_targets_refuse_to_start_without_their_google_settings(

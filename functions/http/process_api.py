@@ -37,9 +37,11 @@ class ProcessJobApi:
 
 
 def wake_id_of(request: HttpRequest) -> str | None:
-    """The wake-up this invocation answers (honoured once), or None for a direct call with no
-    body: a drain of whatever is visible."""
+    """The wake-up this invocation answers (honoured once), or None for a direct call (no body,
+    or an object naming no wake-up: a scheduler's) that drains whatever is visible."""
     if not request.body.strip():
         return None
     body = validation.parse_json_body(request.body, request.header("content-type"))
+    if isinstance(body, dict) and "wake_id" not in body:
+        return None
     return validation.parse_wake_up(body).wake_id

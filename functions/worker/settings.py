@@ -13,7 +13,7 @@ class WorkerSettings:
     visibility_s: int = 30
     # How long a worker's lease lasts unrenewed (renewed every third of it): a dead worker is
     # noticed by the sweep this long after its last heartbeat.
-    lease_s: float = 6.0
+    lease_s: float = 5.0
     task_timeout_s: float = 600.0  # the time limit of a task kind that declares none
     retry_wait_s: float = 30.0  # a retry this drain scheduled, due within this long, is waited for
     # How long an idle worker keeps its lease and waits for new work (the warm fast path)

@@ -435,15 +435,18 @@ $$;
 revoke all on function private.wake_workers(integer, text) from public, anon, authenticated;
 
 -- ===== 20_functions/22_workers_wanted.sql =====
--- How many workers the visible backlog wants: one per p_batch_size visible messages, counted
--- only as far as the ceiling could use (so a deep queue costs no more to look at).
+-- How many workers the visible backlog wants: one per p_batch_size visible first deliveries,
+-- and one per visible redelivery (each runs alone), counted only as far as the ceiling could
+-- use (so a deep queue costs no more to look at).
 create or replace function private.workers_wanted(p_batch_size integer) returns integer
 language sql stable
 security definer
 set search_path = pg_catalog
 as $$
-  select ((count(*) + greatest(p_batch_size, 1) - 1) / greatest(p_batch_size, 1))::integer
-  from (select 1 from pgmq.q_work_queue q
+  select ((count(*) filter (where visible.read_ct = 0) + greatest(p_batch_size, 1) - 1)
+          / greatest(p_batch_size, 1))::integer
+         + (count(*) filter (where visible.read_ct > 0))::integer
+  from (select q.read_ct from pgmq.q_work_queue q
         where q.vt <= clock_timestamp()
         limit private.max_workers() * greatest(p_batch_size, 1)) visible
 $$;
@@ -518,16 +521,19 @@ revoke all on function private.leave_work_queue(text, double precision, boolean)
 -- ===== 20_functions/40_claim_jobs.sql =====
 -- One claim: what a worker runs to take work.
 --
--- Reads up to p_batch_size visible messages of work_queue (hiding them for p_visibility_s) and,
+-- Reads up to p_batch_size visible first deliveries of work_queue and at most one redelivery
+-- (hiding them for p_visibility_s) and,
 -- in a later statement (so a job committed after the read's snapshot is still seen), marks the
 -- first deliveries' jobs running for a new attempt held by p_holder. A message starts its job
 -- only while it is the job's current one (job_results.msg_id) and the job is pending, scheduled
 -- or running; any other first delivery is archived and returned as 'skipped'. Redeliveries
 -- (read_ct above 1) are returned unstarted as 'redelivered': each may be the one that crashed a
--- worker, so the worker starts and runs them one at a time (private.start_attempt).
+-- worker, so the worker starts and runs it alone (private.start_attempt), and a claim takes one
+-- at most: the others stay visible for other workers (a killed worker's ten jobs restart on ten
+-- workers, not one after another).
 -- With p_wait_ms above 0 and nothing visible, it polls every p_poll_ms until something is or
 -- the wait ends (as PGMQ's read_with_poll): a warm worker's fast path.
--- A full batch with more visible behind it asks for more workers (private.wake_workers), up to
+-- A claim that leaves work visible behind it asks for more workers (private.wake_workers), up to
 -- the ceiling: workers follow the backlog.
 -- Locks: messages (msg_id order, skipping locked ones), then jobs (job_id order).
 create or replace function private.claim_jobs(
@@ -558,11 +564,17 @@ begin
     -- every call, where this one's plan is cached. Only the columns every PGMQ version has are
     -- touched (last_read_at is left as it is).
     with picked as (
-      select q.msg_id from pgmq.q_work_queue q
-      where q.vt <= clock_timestamp()
-      order by q.msg_id
-      limit p_batch_size
-      for update skip locked
+      (select q.msg_id from pgmq.q_work_queue q
+       where q.vt <= clock_timestamp() and q.read_ct = 0
+       order by q.msg_id
+       limit p_batch_size
+       for update skip locked)
+      union all
+      (select q.msg_id from pgmq.q_work_queue q
+       where q.vt <= clock_timestamp() and q.read_ct > 0
+       order by q.msg_id
+       limit 1
+       for update skip locked)
     ), taken as (
       update pgmq.q_work_queue m
       set vt = clock_timestamp() + make_interval(secs => p_visibility_s), read_ct = m.read_ct + 1
@@ -602,11 +614,10 @@ begin
   if cardinality(v_skipped) > 0 then
     perform pgmq.archive('work_queue', v_skipped);
   end if;
-  -- Looked at without the lock first: at the ceiling (the common case under load) a full
-  -- claim costs one count of a few lease rows.
-  if cardinality(v_msg_ids) >= p_batch_size
-     and (select count(*) from private.queue_leases where expires_at > clock_timestamp())
-         < private.max_workers() then
+  -- Looked at without the lock first: at the ceiling (the common case under load) a claim
+  -- costs one count of a few lease rows more.
+  if (select count(*) from private.queue_leases where expires_at > clock_timestamp())
+     < private.max_workers() then
     perform private.wake_workers(private.workers_wanted(p_batch_size) + 1, 'backlog');
   end if;
   return query
@@ -801,7 +812,7 @@ $$;
 revoke all on function private.cancel_requested(uuid[]) from public, anon, authenticated;
 
 -- ===== 20_functions/50_sweep.sql =====
--- The sweep, run every few seconds by Supabase Cron (pg_cron, see 60_schedules/) or, where
+-- The sweep, run every 2 seconds by Supabase Cron (pg_cron, see 60_schedules/) or, where
 -- there is none, by the local stack's sweeper with this same call. It is what recovers from
 -- every lost arrow:
 -- 1. a worker whose lease lapsed (it missed its heartbeats: killed, lost its database, ran out
@@ -846,7 +857,7 @@ revoke all on function private.sweep(integer) from public, anon, authenticated;
 -- ===== 20_functions/51_sweep_for.sql =====
 -- The sweep every p_every_s seconds for p_seconds, each in a transaction of its own: for a
 -- pg_cron older than 1.5, whose schedules are whole minutes (see 70_sweep_schedule.sql).
-create or replace procedure private.sweep_for(p_seconds double precision, p_every_s double precision default 3)
+create or replace procedure private.sweep_for(p_seconds double precision, p_every_s double precision default 2)
 -- Neither security definer nor a SET clause: a procedure with either may not commit.
 language plpgsql
 as $$
@@ -1439,10 +1450,10 @@ alter table pgmq.q_work_queue set (
 );
 
 -- ===== 70_sweep_schedule.sql =====
--- The sweep as a Supabase Cron job, every 3 seconds, where pg_cron serves this database (it
+-- The sweep as a Supabase Cron job, every 2 seconds, where pg_cron serves this database (it
 -- does on hosted projects once the Cron integration is on; there `create extension pg_cron`
 -- is the migrating role's to run). A pg_cron before 1.5 knows only whole minutes: there a job
--- each minute sweeps every 3 seconds for the minute. Elsewhere the local stack's sweeper calls
+-- each minute sweeps every 2 seconds for the minute. Elsewhere the local stack's sweeper calls
 -- the same SQL.
 do $$
 begin
@@ -1453,9 +1464,9 @@ begin
   end if;
   if exists (select from pg_extension where extname = 'pg_cron') then
     begin
-      perform cron.schedule('supajobs-sweep', '3 seconds', 'select private.sweep()');
+      perform cron.schedule('supajobs-sweep', '2 seconds', 'select private.sweep()');
     exception when others then
-      perform cron.schedule('supajobs-sweep', '* * * * *', 'call private.sweep_for(57)');
+      perform cron.schedule('supajobs-sweep', '* * * * *', 'call private.sweep_for(58)');
     end;
   end if;
 end

@@ -1,7 +1,7 @@
--- The sweep as a Supabase Cron job, every 3 seconds, where pg_cron serves this database (it
+-- The sweep as a Supabase Cron job, every 2 seconds, where pg_cron serves this database (it
 -- does on hosted projects once the Cron integration is on; there `create extension pg_cron`
 -- is the migrating role's to run). A pg_cron before 1.5 knows only whole minutes: there a job
--- each minute sweeps every 3 seconds for the minute. Elsewhere the local stack's sweeper calls
+-- each minute sweeps every 2 seconds for the minute. Elsewhere the local stack's sweeper calls
 -- the same SQL.
 do $$
 begin
@@ -12,9 +12,9 @@ begin
   end if;
   if exists (select from pg_extension where extname = 'pg_cron') then
     begin
-      perform cron.schedule('supajobs-sweep', '3 seconds', 'select private.sweep()');
+      perform cron.schedule('supajobs-sweep', '2 seconds', 'select private.sweep()');
     exception when others then
-      perform cron.schedule('supajobs-sweep', '* * * * *', 'call private.sweep_for(57)');
+      perform cron.schedule('supajobs-sweep', '* * * * *', 'call private.sweep_for(58)');
     end;
   end if;
 end

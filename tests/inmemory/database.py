@@ -138,8 +138,12 @@ class InMemoryDatabase:
             return sent
 
     def _workers_wanted(self, batch_size: int, now: float) -> int:
-        visible = sum(m.visible_at <= now for m in self.queue.values())
-        return -(-min(visible, self.max_workers * batch_size) // max(batch_size, 1))
+        """private.workers_wanted: a worker a batch of first deliveries, one a redelivery."""
+        visible = sorted(
+            (m for m in self.queue.values() if m.visible_at <= now), key=lambda m: m.msg_id
+        )[: self.max_workers * batch_size]
+        firsts = sum(m.read_count == 0 for m in visible)
+        return -(-firsts // max(batch_size, 1)) + len(visible) - firsts
 
     def _send(self, row: JobRow, delay_s: float) -> None:
         """pgmq.send and the queue's AFTER INSERT trigger."""
@@ -377,10 +381,9 @@ class InMemoryDatabase:
             if batch != ClaimedBatch([], [], 0) or left <= 0:
                 break
             self.clock.wait(self._arrived, min(left, _POLL_S))
-        taken = len(batch.started) + len(batch.suspects) + batch.skipped
         with self._lock:
             now = self.clock.monotonic()
-            if taken >= batch_size and self._live(now) < self.max_workers:
+            if self._live(now) < self.max_workers:
                 self.wake_workers(self._workers_wanted(batch_size, now) + 1)
         return batch
 
@@ -388,7 +391,10 @@ class InMemoryDatabase:
         with self._lock:
             now = self.clock.monotonic()
             ordered = sorted(self.queue.values(), key=lambda m: m.msg_id)
-            visible = [m for m in ordered if m.visible_at <= now][:batch_size]
+            firsts = [m for m in ordered if m.visible_at <= now and m.read_count == 0]
+            again = [m for m in ordered if m.visible_at <= now and m.read_count > 0]
+            # At most one redelivery a claim: it runs alone, the others wait for other workers.
+            visible = sorted(firsts[:batch_size] + again[:1], key=lambda m: m.msg_id)
             started: list[Claim] = []
             suspects: list[QueueMessage] = []
             skipped = 0

@@ -1,15 +1,18 @@
 -- One claim: what a worker runs to take work.
 --
--- Reads up to p_batch_size visible messages of work_queue (hiding them for p_visibility_s) and,
+-- Reads up to p_batch_size visible first deliveries of work_queue and at most one redelivery
+-- (hiding them for p_visibility_s) and,
 -- in a later statement (so a job committed after the read's snapshot is still seen), marks the
 -- first deliveries' jobs running for a new attempt held by p_holder. A message starts its job
 -- only while it is the job's current one (job_results.msg_id) and the job is pending, scheduled
 -- or running; any other first delivery is archived and returned as 'skipped'. Redeliveries
 -- (read_ct above 1) are returned unstarted as 'redelivered': each may be the one that crashed a
--- worker, so the worker starts and runs them one at a time (private.start_attempt).
+-- worker, so the worker starts and runs it alone (private.start_attempt), and a claim takes one
+-- at most: the others stay visible for other workers (a killed worker's ten jobs restart on ten
+-- workers, not one after another).
 -- With p_wait_ms above 0 and nothing visible, it polls every p_poll_ms until something is or
 -- the wait ends (as PGMQ's read_with_poll): a warm worker's fast path.
--- A full batch with more visible behind it asks for more workers (private.wake_workers), up to
+-- A claim that leaves work visible behind it asks for more workers (private.wake_workers), up to
 -- the ceiling: workers follow the backlog.
 -- Locks: messages (msg_id order, skipping locked ones), then jobs (job_id order).
 create or replace function private.claim_jobs(
@@ -40,11 +43,17 @@ begin
     -- every call, where this one's plan is cached. Only the columns every PGMQ version has are
     -- touched (last_read_at is left as it is).
     with picked as (
-      select q.msg_id from pgmq.q_work_queue q
-      where q.vt <= clock_timestamp()
-      order by q.msg_id
-      limit p_batch_size
-      for update skip locked
+      (select q.msg_id from pgmq.q_work_queue q
+       where q.vt <= clock_timestamp() and q.read_ct = 0
+       order by q.msg_id
+       limit p_batch_size
+       for update skip locked)
+      union all
+      (select q.msg_id from pgmq.q_work_queue q
+       where q.vt <= clock_timestamp() and q.read_ct > 0
+       order by q.msg_id
+       limit 1
+       for update skip locked)
     ), taken as (
       update pgmq.q_work_queue m
       set vt = clock_timestamp() + make_interval(secs => p_visibility_s), read_ct = m.read_ct + 1
@@ -84,11 +93,10 @@ begin
   if cardinality(v_skipped) > 0 then
     perform pgmq.archive('work_queue', v_skipped);
   end if;
-  -- Looked at without the lock first: at the ceiling (the common case under load) a full
-  -- claim costs one count of a few lease rows.
-  if cardinality(v_msg_ids) >= p_batch_size
-     and (select count(*) from private.queue_leases where expires_at > clock_timestamp())
-         < private.max_workers() then
+  -- Looked at without the lock first: at the ceiling (the common case under load) a claim
+  -- costs one count of a few lease rows more.
+  if (select count(*) from private.queue_leases where expires_at > clock_timestamp())
+     < private.max_workers() then
     perform private.wake_workers(private.workers_wanted(p_batch_size) + 1, 'backlog');
   end if;
   return query

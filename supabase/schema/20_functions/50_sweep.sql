@@ -1,4 +1,4 @@
--- The sweep, run every few seconds by Supabase Cron (pg_cron, see 60_schedules/) or, where
+-- The sweep, run every 2 seconds by Supabase Cron (pg_cron, see 60_schedules/) or, where
 -- there is none, by the local stack's sweeper with this same call. It is what recovers from
 -- every lost arrow:
 -- 1. a worker whose lease lapsed (it missed its heartbeats: killed, lost its database, ran out

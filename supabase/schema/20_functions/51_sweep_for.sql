@@ -1,6 +1,6 @@
 -- The sweep every p_every_s seconds for p_seconds, each in a transaction of its own: for a
 -- pg_cron older than 1.5, whose schedules are whole minutes (see 70_sweep_schedule.sql).
-create or replace procedure private.sweep_for(p_seconds double precision, p_every_s double precision default 3)
+create or replace procedure private.sweep_for(p_seconds double precision, p_every_s double precision default 2)
 -- Neither security definer nor a SET clause: a procedure with either may not commit.
 language plpgsql
 as $$
