@@ -563,18 +563,20 @@ begin
     -- pgmq.read's statement, written out: pgmq.read builds it with format() and plans it on
     -- every call, where this one's plan is cached. Only the columns every PGMQ version has are
     -- touched (last_read_at is left as it is).
-    with picked as (
-      (select q.msg_id from pgmq.q_work_queue q
-       where q.vt <= clock_timestamp() and q.read_ct = 0
-       order by q.msg_id
-       limit p_batch_size
-       for update skip locked)
-      union all
-      (select q.msg_id from pgmq.q_work_queue q
-       where q.vt <= clock_timestamp() and q.read_ct > 0
-       order by q.msg_id
-       limit 1
-       for update skip locked)
+    with firsts as (
+      select q.msg_id from pgmq.q_work_queue q
+      where q.vt <= clock_timestamp() and q.read_ct = 0
+      order by q.msg_id
+      limit p_batch_size
+      for update skip locked
+    ), again as (
+      select q.msg_id from pgmq.q_work_queue q
+      where q.vt <= clock_timestamp() and q.read_ct > 0
+      order by q.msg_id
+      limit 1
+      for update skip locked
+    ), picked as (
+      select f.msg_id from firsts f union all select a.msg_id from again a
     ), taken as (
       update pgmq.q_work_queue m
       set vt = clock_timestamp() + make_interval(secs => p_visibility_s), read_ct = m.read_ct + 1
