@@ -1,0 +1,145 @@
+"""Exactly once, no deadlocks: 200 short tasks that report progress, through the real stack
+(submit's batch ``POST /jobs``, the relay, the webhook, process_job under functions-framework)
+and no sweeper, so nothing hides a job left behind. Each task appends to a side-effect log each
+time it executes. Per run: every job completed, 0 deadlocks (Postgres's counter for the test
+database and the server log, with ``log_lock_waits`` on), each task executed exactly once, no
+job with attempts > 1.
+
+Repeated ``EXACTLY_ONCE_RUNS`` times (3; the issue's measurement is 20), each run a test of its
+own, so the summary says how many runs failed. ``EXACTLY_ONCE_JOBS`` (200) sets the burst;
+``EXACTLY_ONCE_CSV`` names a file each run appends its numbers to. ``EXACTLY_ONCE_SERVER=pg15``
+runs on the PG 15 cluster of tests/cron_cluster.py instead of the embedded server. The deadlock
+assertion uses the test database's own counter; the server-log counts (lines since the run
+began, from any database of that server) are reported alongside.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from tests.conftest import TEST_PG_DIR
+from tests.cron_cluster import CronCluster
+from tests.lock_watch import DEADLOCK, ServerLog, deadlocks, log_lock_waits
+from tests.stack import running_stack
+
+SERVER = os.environ.get("EXACTLY_ONCE_SERVER", "embedded")
+RUNS = int(os.environ.get("EXACTLY_ONCE_RUNS", "3"))
+JOBS = int(os.environ.get("EXACTLY_ONCE_JOBS", "200"))
+TASK = {"seconds": 0.5, "steps": 10}  # ten progress reports, 50 ms apart
+# No sweeper runs, so a job left behind never finishes: the run ends when every job is
+# terminal, or when nothing has changed for STALL_S, or at DEADLINE_S.
+DEADLINE_S = 30 + JOBS * 0.5
+STALL_S = 20.0
+
+
+def _state(url: str) -> dict[str, int]:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            """select count(*),
+                      count(*) filter (where status = 'completed'),
+                      count(*) filter (where status = 'failed'),
+                      count(*) filter (where status = 'running'),
+                      count(*) filter (where status = 'pending'),
+                      count(*) filter (where attempts > 1),
+                      coalesce(max(attempts), 0)
+               from job_results"""
+        ).fetchone()
+    assert row is not None
+    keys = ("jobs", "completed", "failed", "running", "pending", "retried", "max_attempts")
+    return dict(zip(keys, map(int, row), strict=True))
+
+
+def _settle(url: str, expected: int) -> tuple[dict[str, int], float]:
+    """The jobs' state once all are terminal or progress has stalled; seconds it took."""
+    began = time.monotonic()
+    last: dict[str, int] = {}
+    changed = began
+    while True:
+        state = _state(url)
+        now = time.monotonic()
+        if state["completed"] + state["failed"] >= expected:
+            return state, now - began
+        if state != last:
+            last, changed = state, now
+        if now - changed > STALL_S or now - began > DEADLINE_S:
+            return state, now - began
+        time.sleep(0.1)  # polling the database: the condition is the jobs' state
+
+
+def _executions(log: Path) -> Counter[str]:
+    if not log.exists():
+        return Counter()
+    return Counter(line.split()[0] for line in log.read_text().splitlines() if line.strip())
+
+
+def _record(row: dict[str, Any]) -> None:
+    target = os.environ.get("EXACTLY_ONCE_CSV")
+    if not target:
+        return
+    path = Path(target)
+    new = not path.exists()
+    with path.open("a", newline="") as out:
+        writer = csv.DictWriter(out, fieldnames=list(row))
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+
+
+@pytest.fixture
+def target(request: pytest.FixtureRequest) -> tuple[str, Path]:
+    """(a fresh migrated database's URL, its server's log file)."""
+    if SERVER == "pg15":
+        cluster: CronCluster = request.getfixturevalue("pg_cron_cluster")
+        return request.getfixturevalue("cron_db_url"), cluster.server.data_dir / "postgres.log"
+    if SERVER != "embedded":
+        raise ValueError(f"EXACTLY_ONCE_SERVER is embedded or pg15, not {SERVER!r}")
+    return request.getfixturevalue("embedded_db_url"), TEST_PG_DIR / "postgres.log"
+
+
+@pytest.mark.parametrize("run", range(1, RUNS + 1))
+def test_short_tasks_with_progress_run_exactly_once_without_deadlocks(
+    target: tuple[str, Path], tmp_path: Path, run: int
+) -> None:
+    url, log_file = target
+    log_lock_waits(url)
+    side_effects = tmp_path / "side-effects.log"
+    server_log = ServerLog.mark(log_file)
+    env = {"SIDE_EFFECT_LOG": str(side_effects)}
+    with running_stack(url, extra_env=env) as stack:
+        items = [
+            {"task_name": f"progress {i}", "kind": "progress_log", "payload": TASK}
+            for i in range(JOBS)
+        ]
+        status, body = stack.request("submit", "POST", "/jobs", items)
+        assert status == 202, body
+        job_ids = set(body["job_ids"])
+        state, took = _settle(url, JOBS)
+    executions = _executions(side_effects)
+    summary: dict[str, Any] = {
+        "run": run,
+        "server": SERVER,
+        "jobs": JOBS,
+        "seconds": round(took, 1),
+        **state,
+        "deadlocks": deadlocks(url),
+        "log_deadlocks": server_log.count(DEADLOCK),
+        "log_lock_waits": server_log.lock_waits(),
+        "executed": sum(executions.values()),
+        "executed_twice": sum(1 for n in executions.values() if n > 1),
+        "never_executed": len(job_ids - set(executions)),
+        "load_1m": round(os.getloadavg()[0], 2),
+    }
+    _record(summary)
+    print(summary)
+    assert summary["completed"] == JOBS, summary
+    assert summary["deadlocks"] == 0, summary
+    assert summary["executed_twice"] == 0 and summary["executed"] == JOBS, summary
+    assert summary["retried"] == 0, summary
