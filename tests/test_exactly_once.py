@@ -7,7 +7,8 @@ job with attempts > 1.
 
 Repeated ``EXACTLY_ONCE_RUNS`` times (3; the issue's measurement is 20), each run a test of its
 own, so the summary says how many runs failed. ``EXACTLY_ONCE_JOBS`` (200) sets the burst;
-``EXACTLY_ONCE_CSV`` names a file each run appends its numbers to. ``EXACTLY_ONCE_SERVER=pg15``
+``EXACTLY_ONCE_CSV`` names a file each run appends its numbers to. ``EXACTLY_ONCE_SUBMIT=single``
+posts the jobs one by one from 8 clients instead of one batch. ``EXACTLY_ONCE_SERVER=pg15``
 runs on the PG 15 cluster of tests/cron_cluster.py instead of the embedded server. The deadlock
 assertion uses the test database's own counter; the server-log counts (lines since the run
 began, from any database of that server) are reported alongside.
@@ -19,6 +20,7 @@ import csv
 import os
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +30,10 @@ import pytest
 from tests.conftest import TEST_PG_DIR
 from tests.cron_cluster import CronCluster
 from tests.lock_watch import DEADLOCK, ServerLog, deadlocks, log_lock_waits
-from tests.stack import running_stack
+from tests.stack import Stack, running_stack
 
 SERVER = os.environ.get("EXACTLY_ONCE_SERVER", "embedded")
+SUBMIT = os.environ.get("EXACTLY_ONCE_SUBMIT", "batch")  # or "single": one POST a job, 8 clients
 RUNS = int(os.environ.get("EXACTLY_ONCE_RUNS", "3"))
 JOBS = int(os.environ.get("EXACTLY_ONCE_JOBS", "200"))
 TASK = {"seconds": 0.5, "steps": 10}  # ten progress reports, 50 ms apart
@@ -72,6 +75,15 @@ def _settle(url: str, expected: int) -> tuple[dict[str, int], float]:
         if now - changed > STALL_S or now - began > DEADLINE_S:
             return state, now - began
         time.sleep(0.1)  # polling the database: the condition is the jobs' state
+
+
+def _submit(stack: Stack, items: list[dict[str, Any]]) -> set[str]:
+    if SUBMIT == "batch":
+        status, body = stack.request("submit", "POST", "/jobs", items)
+        assert status == 202, body
+        return {str(job_id) for job_id in body["job_ids"]}
+    with ThreadPoolExecutor(8) as pool:
+        return set(pool.map(lambda item: stack.submit(**item), items))
 
 
 def _executions(log: Path) -> Counter[str]:
@@ -118,14 +130,13 @@ def test_short_tasks_with_progress_run_exactly_once_without_deadlocks(
             {"task_name": f"progress {i}", "kind": "progress_log", "payload": TASK}
             for i in range(JOBS)
         ]
-        status, body = stack.request("submit", "POST", "/jobs", items)
-        assert status == 202, body
-        job_ids = set(body["job_ids"])
+        job_ids = _submit(stack, items)
         state, took = _settle(url, JOBS)
     executions = _executions(side_effects)
     summary: dict[str, Any] = {
         "run": run,
         "server": SERVER,
+        "submit": SUBMIT,
         "jobs": JOBS,
         "seconds": round(took, 1),
         **state,
