@@ -7,9 +7,11 @@ the relay paced like pg_net, the webhook, process_job; no sweeper).
    ``finished_at``), webhook calls per job (the request queue's id sequence, so requests the
    relay already sent still count), jobs that ran more than once (attempts > 1), jobs not
    completed by ``--timeout``.
-2. ``--noop-jobs`` (10,000) no-op jobs submitted in one transaction: drain time from commit to
-   the last completion, the rate of the first and last 2,000 completions, webhook calls, dead
-   tuples in the queue table at the end, and completions per second (a CSV of its own).
+2. ``--noop-jobs`` (10,000) no-op jobs submitted in one transaction, ``--noop-rounds`` (2) times
+   back to back on the same queue (the second over the first's dead tuples): drain time from
+   commit to the last completion, the rate of the first and last 2,000 completions, webhook
+   calls, dead tuples in the queue table before and after, and completions per second (a CSV of
+   its own).
 
 ``--ceiling N`` passes N to process_job as ``--ceiling-env`` (WORKER_CEILING; there is no such
 setting yet, so today's code runs one worker whatever it says); ``--env KEY=VALUE`` passes more.
@@ -139,9 +141,18 @@ def simulate_burst(stack: FullStack, args: argparse.Namespace) -> Result:
     return result
 
 
-def noop_burst(stack: FullStack, args: argparse.Namespace) -> Result:
-    url, tag, count = stack.database_url, "burst-noop", args.noop_jobs
-    result = Result("noop", f"jobs={count} one transaction ceiling={args.ceiling}")
+def noop_bursts(stack: FullStack, args: argparse.Namespace) -> list[Result]:
+    """``--noop-rounds`` bursts back to back on one queue: each after the first drains over the
+    dead tuples its predecessors left (unless autovacuum got there first)."""
+    return [noop_burst(stack, args, n) for n in range(1, args.noop_rounds + 1)]
+
+
+def noop_burst(stack: FullStack, args: argparse.Namespace, round_no: int) -> Result:
+    url, tag, count = stack.database_url, f"burst-noop-{round_no}", args.noop_jobs
+    dead_before = _dead_tuples(url)
+    params = f"jobs={count} one transaction round={round_no} ceiling={args.ceiling}"
+    result = Result("noop", params)
+    result.add("queue_dead_tuples_before", dead_before, "tuples")
     first_id = _next_id(url)
     with psycopg.connect(url) as conn:
         conn.execute(
@@ -189,6 +200,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--submit", choices=["batch", "single"], default="batch")
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--noop-jobs", type=int, default=10_000)
+    parser.add_argument("--noop-rounds", type=int, default=2)
     parser.add_argument("--ceiling", type=int, default=None)
     parser.add_argument("--ceiling-env", default="WORKER_CEILING")
     parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE")
@@ -210,14 +222,16 @@ def main(argv: list[str] | None = None) -> int:
     results: list[Result] = []
     load_before = os.getloadavg()[0]
     with args.log.open("a") as log, databases(args.database_url, args.data_dir) as dbs:
-        phases = [("simulate", simulate_burst), ("noop", noop_burst)]
+        phases = [("simulate", lambda s, a: [simulate_burst(s, a)]), ("noop", noop_bursts)]
         for name, phase in phases:
             if name in args.skip:
                 continue
             print(f"burst: {name} ...", file=sys.stderr, flush=True)
             with full_stack(dbs.ours, log, env) as stack:
-                results.append(phase(stack, args))
-            burst_report.show(results[-1].phase, results[-1].metrics)
+                done = phase(stack, args)
+            for result in done:
+                burst_report.show(f"{result.phase} {result.params}", result.metrics)
+            results.extend(done)
     burst_report.write(args.out, results, load_before, os.getloadavg()[0])
     return 0
 

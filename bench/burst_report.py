@@ -28,7 +28,7 @@ def _revision() -> str:
 
 def show(phase: str, metrics: dict[str, tuple[float, str]]) -> None:
     for name, (value, unit) in metrics.items():
-        print(f"  {phase:<9} {name:<28} {value:>12,.3f} {unit}", file=sys.stderr)
+        print(f"  {name:<28} {value:>12,.3f} {unit}   [{phase}]", file=sys.stderr)
 
 
 def _append(path: Path, fields: list[str], rows: list[dict[str, object]]) -> None:
