@@ -10,6 +10,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import psycopg
 
@@ -56,17 +57,49 @@ class Ticker:
             except psycopg.Error as exc:
                 self.errors.append(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
 
+    def runs(self) -> int:
+        return self.ok
+
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
 
 
+@dataclass
+class CronSweep:
+    """The sweep scheduled with pg_cron; counts its successful runs from cron.job_run_details."""
+
+    url: str
+
+    def runs(self) -> int:
+        with psycopg.connect(self.url) as conn:
+            row = conn.execute(
+                "select count(*) from cron.job_run_details d join cron.job j using (jobid)"
+                " where j.jobname = %s and d.status = 'succeeded'",
+                (CRON_JOB,),
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+
+class Sweep(Protocol):
+    def runs(self) -> int: ...
+
+
+CRON_JOB = "supajobs-sweep"
+
+
 @contextmanager
-def sweeping(url: str, interval_s: float = 1.0) -> Iterator[Ticker | None]:
-    """The SQL sweep ticking while the block runs; None (nothing sweeps) when it is missing."""
+def sweeping(url: str, interval_s: float = 1.0, driver: str = "ticker") -> Iterator[Sweep | None]:
+    """The SQL sweep running while the block runs, by a ticker thread or (``driver="cron"``, on
+    the pg_cron cluster's served database) by pg_cron every ``interval_s``; None (nothing
+    sweeps) when it is missing."""
     if missing(url):
         yield None
+        return
+    if driver == "cron":
+        schedule_with_pg_cron(url, f"{max(1, round(interval_s))} seconds")
+        yield CronSweep(url)
         return
     ticker = Ticker(url, interval_s).start()
     try:
@@ -80,4 +113,10 @@ def schedule_with_pg_cron(url: str, schedule: str = "1 seconds") -> None:
     how hosted Supabase runs it. Needs pg_cron >= 1.5 for a schedule in seconds."""
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("create extension if not exists pg_cron")
-        conn.execute("select cron.schedule('supajobs-sweep', %s, %s)", (schedule, SWEEP_SQL))
+        try:
+            conn.execute("select cron.schedule(%s, %s, %s)", (CRON_JOB, schedule, SWEEP_SQL))
+        except psycopg.Error as exc:
+            raise AssertionError(
+                f"pg_cron refused the sweep's schedule {schedule!r} ({exc}); a schedule in"
+                " seconds needs pg_cron >= 1.5"
+            ) from None

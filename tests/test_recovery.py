@@ -11,6 +11,8 @@ it (tests/sql_sweep.py), failures injected with SIGKILL and a real database rest
 Each test watches for ``RECOVERY_OBSERVE_S`` (20) so a miss reports how late (or "never") each
 job was, then fails on the 15-s target. Where ``private.sweep()`` does not exist the scenario
 runs with nothing sweeping and the test fails naming it, with the numbers measured without it.
+``RECOVERY_SWEEP=cron`` has pg_cron run the sweep on the PG 15 cluster of tests/cron_cluster.py
+(a '1 seconds' schedule, which needs pg_cron >= 1.5) instead of the ticker thread.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -31,12 +34,16 @@ import psycopg
 import pytest
 
 from devstack import migrate
-from devstack.postgres import EmbeddedPostgres, embedded
+from devstack.postgres import embedded
 from devstack.services import function_process
 from tests import sql_sweep
+from tests.cron_cluster import CronCluster
 from tests.stack import Stack, running_stack
 from tests.waiting import wait_for
 
+# ticker: a thread calls the SQL every second; cron: pg_cron on the PG 15 cluster of
+# tests/cron_cluster.py runs it on a '1 seconds' schedule (needs pg_cron >= 1.5).
+DRIVER = os.environ.get("RECOVERY_SWEEP", "ticker")
 TARGET_S = 15.0
 OBSERVE_S = float(os.environ.get("RECOVERY_OBSERVE_S", "20"))
 JOBS = 10  # one batch: all running at once in one worker
@@ -114,12 +121,23 @@ def _verdict(what: str, url_problem: str | None, details: dict[str, Any]) -> Non
     assert not late and not url_problem, "\n".join(lines)
 
 
+@pytest.fixture
+def sweep_db_url(request: pytest.FixtureRequest) -> str:
+    """A fresh migrated database: the embedded server's, or the pg_cron cluster's."""
+    fixture = "cron_db_url" if DRIVER == "cron" else "embedded_db_url"
+    return str(request.getfixturevalue(fixture))
+
+
+def _sweeping(url: str) -> AbstractContextManager[sql_sweep.Sweep | None]:
+    return sql_sweep.sweeping(url, 1.0, DRIVER)
+
+
 def test_a_worker_killed_mid_drain_has_every_job_started_again_within_15s(
-    embedded_db_url: str,
+    sweep_db_url: str,
 ) -> None:
-    url = embedded_db_url
+    url = sweep_db_url
     problem = sql_sweep.missing(url)
-    with running_stack(url, extra_env=ENV) as stack, sql_sweep.sweeping(url) as ticker:
+    with running_stack(url, extra_env=ENV) as stack, _sweeping(url) as ticker:
         ids = _submit_batch(stack, JOBS, TASK_S)
         before = wait_for(lambda: _all_running(url, ids), timeout=30, what="the batch to run")
         killed_at = time.time()
@@ -139,7 +157,7 @@ def test_a_worker_killed_mid_drain_has_every_job_started_again_within_15s(
         "restarted_after_s": sorted(seen.values(), key=lambda v: (v is None, v or 0)),
         "late": late,
         "completed": completed,
-        "sweeps": None if ticker is None else ticker.ok,
+        "sweeps": None if ticker is None else ticker.runs(),
     }
     _verdict("SIGKILL mid-drain", problem, details)
 
@@ -169,14 +187,14 @@ RETRY_WAIT_S = 10.0
 
 
 def test_a_job_submitted_while_a_dead_workers_lease_stands_starts_within_15s(
-    embedded_db_url: str,
+    sweep_db_url: str,
 ) -> None:
-    url = embedded_db_url
+    url = sweep_db_url
     problem = sql_sweep.missing(url)
     log = CapturedLog()
     with (
         running_stack(url, extra_env=ENV, log_sink=log) as stack,
-        sql_sweep.sweeping(url) as ticker,
+        _sweeping(url) as ticker,
     ):
         holder = stack.submit("lease holder", kind="simulate", payload={"seconds": 20})
         wait_for(lambda: _all_running(url, [holder]), timeout=30, what="the worker to run")
@@ -199,36 +217,44 @@ def test_a_job_submitted_while_a_dead_workers_lease_stands_starts_within_15s(
         "submitted_after_kill_s": round(submitted_at - killed_at_wall, 2),
         "started_after_s": seen[job_id],
         "late": _late(seen),
-        "sweeps": None if ticker is None else ticker.ok,
+        "sweeps": None if ticker is None else ticker.runs(),
     }
     _verdict("job submitted under a dead worker's lease", problem, details)
 
 
 @pytest.fixture
-def restartable_postgres() -> Iterator[EmbeddedPostgres]:
-    """A migrated Postgres of this test's own, since the test restarts it."""
+def restartable_db(request: pytest.FixtureRequest) -> Iterator[tuple[str, Callable[[], None]]]:
+    """(a migrated database, how to restart its server): a Postgres of this test's own, or with
+    RECOVERY_SWEEP=cron the pg_cron cluster."""
+    if DRIVER == "cron":
+        cluster: CronCluster = request.getfixturevalue("pg_cron_cluster")
+        yield request.getfixturevalue("cron_db_url"), cluster.restart
+        return
     folder = Path(tempfile.mkdtemp(prefix="recovery-pg-"))
     pg = embedded(folder).start()
+
+    def restart() -> None:
+        pg.stop(mode="fast")
+        pg.start()
+
     try:
         migrate.migrate(pg.url)
-        yield pg
+        yield pg.url, restart
     finally:
         pg.stop(mode="immediate")
         shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_a_database_restart_mid_drain_has_every_job_started_again_within_15s(
-    restartable_postgres: EmbeddedPostgres,
+    restartable_db: tuple[str, Callable[[], None]],
 ) -> None:
-    pg = restartable_postgres
-    url = pg.url
+    url, restart = restartable_db
     problem = sql_sweep.missing(url)
-    with running_stack(url, extra_env=ENV) as stack, sql_sweep.sweeping(url) as ticker:
+    with running_stack(url, extra_env=ENV) as stack, _sweeping(url) as ticker:
         ids = _submit_batch(stack, JOBS, TASK_S)
         before = wait_for(lambda: _all_running(url, ids), timeout=30, what="the batch to run")
         stopped_at = time.time()
-        pg.stop(mode="fast")
-        pg.start()
+        restart()
         back_at = time.time()
         seen = _restarts(url, before, back_at)
         late = _late(seen)
@@ -245,6 +271,6 @@ def test_a_database_restart_mid_drain_has_every_job_started_again_within_15s(
         "restarted_after_s": sorted(seen.values(), key=lambda v: (v is None, v or 0)),
         "late": late,
         "completed": completed,
-        "sweeps": None if ticker is None else ticker.ok,
+        "sweeps": None if ticker is None else ticker.runs(),
     }
     _verdict("database restart mid-drain", problem, details)
