@@ -34,6 +34,7 @@ def deadlocks(url: str) -> int:
                 conn.execute(
                     "select count(*) = 0 from pg_stat_activity"
                     " where datname = current_database() and pid <> pg_backend_pid()"
+                    " and backend_type = 'client backend'"
                 ).fetchone()
                 == (True,)
             ),
