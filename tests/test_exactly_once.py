@@ -9,10 +9,12 @@ Repeated ``EXACTLY_ONCE_RUNS`` times (3; the issue's measurement is 20), each ru
 own, so the summary says how many runs failed. ``EXACTLY_ONCE_JOBS`` (200) sets the burst;
 ``EXACTLY_ONCE_CSV`` names a file each run appends its numbers to. ``EXACTLY_ONCE_SUBMIT=single``
 posts the jobs one by one from 8 clients instead of one batch; ``EXACTLY_ONCE_ANALYZE=1`` analyzes
-job_results once the first batch runs (as autovacuum would mid-burst). ``EXACTLY_ONCE_SERVER=pg15``
-runs on the PG 15 cluster of tests/cron_cluster.py instead of the embedded server. The deadlock
-assertion uses the test database's own counter; the server-log counts (lines since the run
-began, from any database of that server) are reported alongside.
+job_results once the first batch runs (as autovacuum would mid-burst). ``EXACTLY_ONCE_HISTORY``
+(5000; 0 for a fresh table) gives the database a past first: finished jobs, half deleted, the
+table vacuumed and analyzed (see test_lock_order.py for why the plans this brings matter).
+``EXACTLY_ONCE_SERVER=pg15`` runs on the PG 15 cluster of tests/cron_cluster.py instead of the
+embedded server. The deadlock assertion uses the test database's own counter; the server-log
+counts (lines since the run began, from any database of that server) are reported alongside.
 """
 
 from __future__ import annotations
@@ -38,6 +40,16 @@ SERVER = os.environ.get("EXACTLY_ONCE_SERVER", "embedded")
 # 1: ANALYZE job_results once the first batch runs, as autovacuum does in a long-lived database
 # mid-burst; the planner then joins the outcome and progress writes to the rows by other plans.
 ANALYZE = os.environ.get("EXACTLY_ONCE_ANALYZE", "0") == "1"
+# Rows of finished jobs the database holds before the burst (half of them then deleted, and the
+# table vacuumed and analyzed, as in a database that has run a while): free space scattered
+# through the table and statistics, so the writes meet the plans and row orders of production.
+HISTORY = int(os.environ.get("EXACTLY_ONCE_HISTORY", "5000"))
+HISTORY_SQL = """
+select submit_job('history', '{"kind": "noop"}') from generate_series(1, %s);
+delete from pgmq.q_work_queue;
+update job_results set status = 'completed', attempts = 1, started_at = now(), finished_at = now();
+delete from job_results where random() < 0.5;
+"""
 SUBMIT = os.environ.get("EXACTLY_ONCE_SUBMIT", "batch")  # or "single": one POST a job, 8 clients
 RUNS = int(os.environ.get("EXACTLY_ONCE_RUNS", "3"))
 JOBS = int(os.environ.get("EXACTLY_ONCE_JOBS", "200"))
@@ -48,11 +60,18 @@ DEADLINE_S = 30 + JOBS * 0.5
 STALL_S = 20.0
 
 
+def _add_history(url: str, jobs: int) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(HISTORY_SQL.replace("%s", str(int(jobs))))
+        conn.execute("vacuum analyze job_results")
+        conn.execute("truncate net.http_request_queue")  # the history's own wake-up
+
+
 def _state(url: str) -> dict[str, int]:
     with psycopg.connect(url) as conn:
         row = conn.execute(
-            """select count(*),
-                      count(*) filter (where status = 'completed'),
+            """select count(*) filter (where task_name <> 'history'),
+                      count(*) filter (where status = 'completed' and task_name <> 'history'),
                       count(*) filter (where status = 'failed'),
                       count(*) filter (where status = 'running'),
                       count(*) filter (where status = 'pending'),
@@ -127,6 +146,8 @@ def test_short_tasks_with_progress_run_exactly_once_without_deadlocks(
 ) -> None:
     url, log_file = target
     log_lock_waits(url)
+    if HISTORY:
+        _add_history(url, HISTORY)
     side_effects = tmp_path / "side-effects.log"
     server_log = ServerLog.mark(log_file)
     env = {"SIDE_EFFECT_LOG": str(side_effects)}
@@ -147,6 +168,7 @@ def test_short_tasks_with_progress_run_exactly_once_without_deadlocks(
         "server": SERVER,
         "submit": SUBMIT,
         "analyze": ANALYZE,
+        "history": HISTORY,
         "jobs": JOBS,
         "seconds": round(took, 1),
         **state,
