@@ -114,8 +114,9 @@ def _late(seen: dict[str, float | None]) -> dict[str, float | None]:
 
 
 def _verdict(what: str, url_problem: str | None, details: dict[str, Any]) -> None:
-    late = details.get("late")
-    lines = [f"{what}: {details}"]
+    late: dict[str, float | None] = details["late"]
+    shown = {**details, "late": f"{len(late)} job(s) not started again in {TARGET_S:g} s"}
+    lines = [f"{what}: {shown}"]
     if url_problem:
         lines.append(url_problem)
     assert not late and not url_problem, "\n".join(lines)
