@@ -110,7 +110,7 @@ def test_outcome_and_progress_writes_in_opposite_orders_never_deadlock(
         # As in any database that has run a while: statistics, here saying nothing runs.
         conn.execute("analyze job_results")
     queue = PgWorkQueue(url)
-    started = queue.claim(BATCH, 30).started
+    started = queue.claim("lock-order-worker", BATCH, 30).started
     assert len(started) == BATCH
     a, b = started[:2]
     # Two tasks of the batch end together; meanwhile the heartbeat reports on all ten, in
