@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from typing import Any
 
 import psycopg
@@ -36,7 +37,7 @@ def _captured_wake_up(url: str) -> tuple[dict[str, str], bytes, str]:
 
 def _fresh_wake_up(stack: Stack, body: dict[str, Any]) -> tuple[dict[str, str], bytes]:
     raw = json.dumps(body).encode()
-    webhook_id = f"msg_sentinel_{time.time_ns()}"
+    webhook_id = str(body["wake_id"])
     timestamp = int(time.time())
     signature = sign(parse_secrets(stack.secret), webhook_id, timestamp, raw)
     return {
@@ -52,9 +53,9 @@ def _start_webhook_through(stack: Stack, proxy: CountingProxy) -> None:
     stack.processes["webhook"] = function_process("webhook", stack.ports["webhook"], env).start()
 
 
-def _carries(call: Call, task_name: str) -> bool:
+def _carries(call: Call, wake_id: str) -> bool:
     try:
-        return bool(json.loads(call.body).get("task_name") == task_name)
+        return bool(json.loads(call.body).get("wake_id") == wake_id)
     except ValueError:
         return False
 
@@ -77,12 +78,13 @@ def test_a_replayed_signed_wake_up_starts_no_further_run(embedded_db_url: str) -
             stack.request("webhook", "POST", "/", headers=headers, raw=body)[0]
             for _ in range(REPLAYS)
         ]
-        sentinel = {**json.loads(body), "task_name": "sentinel"}
+        replayed = json.loads(body)["wake_id"]
+        sentinel = {"wake_id": "wake_" + uuid.uuid4().hex}
         fresh_headers, fresh_body = _fresh_wake_up(stack, sentinel)
         status, _ = stack.request("webhook", "POST", "/", headers=fresh_headers, raw=fresh_body)
         assert status == 202, "a fresh signed wake-up must still be honoured"
         wait_for(
-            lambda: any(_carries(c, "sentinel") for c in proxy.answered()),
+            lambda: any(_carries(c, sentinel["wake_id"]) for c in proxy.answered()),
             timeout=60,
             what="the fresh wake-up's run to end",
         )
@@ -92,7 +94,7 @@ def test_a_replayed_signed_wake_up_starts_no_further_run(embedded_db_url: str) -
             what="every run under way to end",
         )
         runs = proxy.snapshot()
-    replayed_runs = [c for c in runs if _carries(c, "replayed")]
+    replayed_runs = [c for c in runs if _carries(c, replayed)]
     assert all(s < 500 for s in replays), f"replays answered {replays}"
     assert len(replayed_runs) == 1, (
         f"{REPLAYS} replays of one signed wake-up started {len(replayed_runs) - 1} further"
