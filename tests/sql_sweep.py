@@ -21,7 +21,8 @@ SWEEP_SQL = "select private.sweep()"
 def missing(url: str) -> str | None:
     """Why the SQL sweep cannot run in the database at ``url``, or None."""
     with psycopg.connect(url) as conn:
-        row = conn.execute("select to_regprocedure(%s)", (SWEEP,)).fetchone()
+        # By name: private.sweep takes a batch size with a default, so its signature is not ().
+        row = conn.execute("select to_regproc('private.sweep')").fetchone()
     if row is None or row[0] is None:
         return (
             f"{SWEEP} does not exist: issue 17 asks for the sweep as one SQL function (stale"

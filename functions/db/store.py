@@ -198,8 +198,9 @@ def _message(msg_id: int, read_count: int, job_id: Any) -> QueueMessage:
 # How often a waiting claim looks at the queue again: a warm worker's dispatch latency is about
 # half of it, and each look costs the database one empty pgmq.read (tens of microseconds).
 POLL_MS = 1
-# How often a state change that lost a lock race (deadlock, serialization failure) is tried.
-TRANSITION_ATTEMPTS = 3
+# The pauses before a state change that lost a lock race or its connection is tried again:
+# about 6 s in all, what a database restart takes.
+TRANSITION_PAUSES_S = (0.1, 0.2, 0.4, 0.8, 1.6, 3.2)
 
 
 class PgWorkQueue:
@@ -298,17 +299,21 @@ class PgWorkQueue:
         return {row[0] for row in rows}
 
     def _transition(self, statement: str, params: dict[str, Any]) -> psycopg.Cursor[Any]:
-        """Run one state change, again when it lost a lock race: the task has run by now, and
-        a deadlock or serialization failure must not turn its outcome into a 503. The lock
-        order (docs/architecture.md) makes a loss rare; the retry makes it harmless."""
-        for attempt in range(TRANSITION_ATTEMPTS):
+        """Run one state change, again when it lost a lock race or its connection: the task
+        has run by now, and neither a deadlock nor a database restart may turn its outcome into
+        a 503 and a second run. The lock order (docs/architecture.md) makes a lost race rare;
+        every transition is conditional on the attempt still owning its job, so running one
+        again after a connection died mid-commit records nothing twice."""
+        pauses = iter(TRANSITION_PAUSES_S)
+        while True:
             try:
                 with self._conn() as conn:
                     return conn.execute(statement, params)
-            except psycopg.errors.TransactionRollback:
-                if attempt == TRANSITION_ATTEMPTS - 1:
+            except (psycopg.errors.TransactionRollback, Unavailable):
+                pause = next(pauses, None)
+                if pause is None:
                     raise
-        raise AssertionError("unreachable")
+                time.sleep(pause)
 
     def retry_later(self, claim: Claim, error: str, delay_s: float) -> bool:
         row = self._transition(
