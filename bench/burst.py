@@ -13,8 +13,9 @@ the relay paced like pg_net, the webhook, process_job; no sweeper).
    calls, dead tuples in the queue table before and after, and completions per second (a CSV of
    its own).
 
-``--ceiling N`` passes N to process_job as ``--ceiling-env`` (WORKER_CEILING; there is no such
-setting yet, so today's code runs one worker whatever it says); ``--env KEY=VALUE`` passes more.
+``--ceiling N`` sets the database's worker ceiling (``max_workers``, 5 by default): the number
+of process_job drains the wake-ups may bring up at once; ``--env KEY=VALUE`` passes settings to
+process_job.
 
     python -m bench.burst [--jobs 1000] [--seconds 0.5] [--submit batch|single]
         [--noop-jobs 10000] [--ceiling 20] [--database-url URL] [--out bench/results]
@@ -202,7 +203,6 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--noop-jobs", type=int, default=10_000)
     parser.add_argument("--noop-rounds", type=int, default=2)
     parser.add_argument("--ceiling", type=int, default=None)
-    parser.add_argument("--ceiling-env", default="WORKER_CEILING")
     parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--timeout", type=float, default=300.0)
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
@@ -216,8 +216,6 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     env = dict(item.split("=", 1) for item in args.env)
-    if args.ceiling is not None:
-        env[args.ceiling_env] = str(args.ceiling)
     args.log.parent.mkdir(parents=True, exist_ok=True)
     results: list[Result] = []
     load_before = os.getloadavg()[0]
@@ -227,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
             if name in args.skip:
                 continue
             print(f"burst: {name} ...", file=sys.stderr, flush=True)
-            with full_stack(dbs.ours, log, env) as stack:
+            with full_stack(dbs.ours, log, env, args.ceiling) as stack:
                 done = phase(stack, args)
             for result in done:
                 burst_report.show(f"{result.phase} {result.params}", result.metrics)

@@ -60,13 +60,23 @@ def _wait_listening(database_url: str, timeout_s: float = 30.0) -> None:
 
 @contextmanager
 def full_stack(
-    database_url: str, log: IO[str], process_job_env: Mapping[str, str] | None = None
+    database_url: str,
+    log: IO[str],
+    process_job_env: Mapping[str, str] | None = None,
+    max_workers: int | None = None,
 ) -> Iterator[FullStack]:
-    """The stack on a reset database (``ours.reset``), stopped and unhooked afterwards."""
+    """The stack on a reset database (``ours.reset``), stopped and unhooked afterwards, with
+    the database's worker ceiling (``max_workers``; its default when None)."""
     secret = generate_webhook_secret()
     ports = {name: free_port() for name in ("submit", "webhook", "process_job")}
     ours.reset(database_url)
     ours.set_webhook(database_url, f"http://127.0.0.1:{ports['webhook']}", secret)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("delete from private.settings where name = 'max_workers'")
+        if max_workers is not None:
+            conn.execute(
+                "insert into private.settings values ('max_workers', %s)", (str(max_workers),)
+            )
     common = {"DATABASE_URL": database_url, "WEBHOOK_SECRET": secret}
     envs = {
         "process_job": {**common, **(process_job_env or {})},

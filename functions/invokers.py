@@ -109,7 +109,7 @@ class HttpInvoker:
         self,
         url: str,
         secret: str,
-        max_in_flight: int = 16,
+        max_in_flight: int = 64,
         timeout_s: float = 900,
         schedule: RetrySchedule | None = None,
     ) -> None:
