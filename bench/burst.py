@@ -36,7 +36,6 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg.types.json import Jsonb
 
 from bench import burst_report
 from bench.full_stack import FullStack, full_stack
@@ -157,8 +156,8 @@ def noop_burst(stack: FullStack, args: argparse.Namespace, round_no: int) -> Res
     first_id = _next_id(url)
     with psycopg.connect(url) as conn:
         conn.execute(
-            "select public.submit_job(%s, %s) from generate_series(1, %s)",
-            (tag, Jsonb({"kind": "noop"}), count),
+            "select public.submit_job(%s, '{}', kind => 'noop') from generate_series(1, %s)",
+            (tag, count),
         )
         conn.commit()
     committed = time.time()

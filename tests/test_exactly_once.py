@@ -45,7 +45,7 @@ ANALYZE = os.environ.get("EXACTLY_ONCE_ANALYZE", "0") == "1"
 # through the table and statistics, so the writes meet the plans and row orders of production.
 HISTORY = int(os.environ.get("EXACTLY_ONCE_HISTORY", "5000"))
 HISTORY_SQL = """
-select submit_job('history', '{"kind": "noop"}') from generate_series(1, %s);
+select submit_job('history', '{}', kind => 'noop') from generate_series(1, %s);
 delete from pgmq.q_work_queue;
 update job_results set status = 'completed', attempts = 1, started_at = now(), finished_at = now();
 delete from job_results where random() < 0.5;

@@ -387,7 +387,7 @@ def test_a_job_goes_from_google_built_submit_through_cloud_tasks_to_completed(
 def test_process_job_plans_its_drain_by_the_configured_timeout(build: Build, db_url: str) -> None:
     with psycopg.connect(db_url, autocommit=True) as conn:
         row = conn.execute(
-            "select submit_job('long', %s::jsonb)", ('{"kind": "simulate", "seconds": 0.1}',)
+            "select submit_job('long', %s::jsonb, kind => 'simulate')", ('{"seconds": 0.1}',)
         ).fetchone()
     assert row is not None
     job_id = str(row[0])

@@ -104,7 +104,7 @@ def test_outcome_and_progress_writes_in_opposite_orders_never_deadlock(
     log = ServerLog.mark(TEST_PG_DIR / "postgres.log")
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(
-            "select submit_job('lock order', '{\"kind\": \"noop\"}') from generate_series(1, %s)",
+            "select submit_job('lock order', '{}', kind => 'noop') from generate_series(1, %s)",
             (BATCH,),
         )
         # As in any database that has run a while: statistics, here saying nothing runs.

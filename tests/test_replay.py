@@ -27,7 +27,7 @@ REPLAYS = 20
 def _captured_wake_up(url: str) -> tuple[dict[str, str], bytes, str]:
     """(headers, body, job id) of the wake-up the queue trigger queued for one new job."""
     with psycopg.connect(url, autocommit=True) as conn:
-        row = conn.execute("select submit_job('replayed', '{\"kind\": \"noop\"}')").fetchone()
+        row = conn.execute("select submit_job('replayed', '{}', kind => 'noop')").fetchone()
         queued = conn.execute("select headers, body from net.http_request_queue").fetchall()
     assert row is not None
     assert len(queued) == 1, f"expected one queued wake-up, found {len(queued)}"
