@@ -22,6 +22,7 @@ from devstack import migrate
 from devstack.config import generate_webhook_secret
 from devstack.postgres import free_port
 from devstack.services import ManagedProcess, function_process
+from devstack.sweeper import drain_once
 from functions.db import queries
 
 NOOP = {"kind": "noop"}  # a no-op job's fields beside task_name (kind is one of its own)
@@ -163,11 +164,12 @@ class Dispatch:
         self._processes: list[ManagedProcess] = []
         self._ports: dict[str, int] = {}
         self._conn: psycopg.AsyncConnection[tuple[object, ...]] | None = None
+        self._secret = ""
         self.marks = MarkListener(database_url)
 
     def launch(self) -> None:
         """Spawn the processes (without waiting for them)."""
-        secret = generate_webhook_secret()
+        secret = self._secret = generate_webhook_secret()
         self._ports = {"webhook": free_port(), "process_job": free_port()}
         process_job_url = f"http://127.0.0.1:{self._ports['process_job']}"
         reset(self._url)
@@ -201,6 +203,10 @@ class Dispatch:
         for process, port in zip(self._processes, self._ports.values(), strict=False):
             process.port = port
             await asyncio.to_thread(process.wait_until_listening, 60)
+        # As a deployment's first run does: the worker's cold start publishes its task kinds
+        # (bench_mark among them), which the database then accepts as a job's kind.
+        process_job_url = f"http://127.0.0.1:{self._ports['process_job']}"
+        await asyncio.to_thread(drain_once, process_job_url, self._secret, 60)
         await self.marks.__aenter__()
         self._conn = await psycopg.AsyncConnection.connect(self._url)
         return self
