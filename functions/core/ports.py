@@ -72,12 +72,18 @@ class WorkQueue(Protocol):
     """What the worker needs of the database: claims and state changes, each atomic."""
 
     def claim(
-        self, holder: str, batch_size: int, visibility_s: int, wait_s: float = 0.0
+        self,
+        holder: str,
+        batch_size: int,
+        visibility_s: int,
+        wait_s: float = 0.0,
+        scale: bool = True,
     ) -> ClaimedBatch:
         """For lease ``holder``: messages now invisible to other workers for ``visibility_s``
         seconds; the first deliveries among them are marked running at once, those whose job
         has finished are archived (``skipped``). With ``wait_s``, waits up to that long for a
-        message to be visible (a warm worker's fast path)."""
+        message to be visible (a warm worker's fast path). With ``scale``, work left visible
+        behind the claim wakes more workers, up to the ceiling."""
         ...
 
     def hold(self, holder: str, lease_s: float) -> None:

@@ -51,7 +51,7 @@ RETRY_JOB = """select public.retry_job(job_id) from public.job_results
 # only calls them. The lock order they share is in docs/architecture.md.
 CLAIM_JOBS = """select msg_id, read_ct, delivery, job_id, kind, task_name, payload, attempt
     from private.claim_jobs(%(holder)s, %(batch_size)s, %(visibility_s)s, %(wait_ms)s,
-                            %(poll_ms)s)"""
+                            %(poll_ms)s, %(scale)s)"""
 
 START_ATTEMPT = """select kind, task_name, payload, attempt
     from private.start_attempt(%(holder)s, %(msg_id)s, %(job_id)s)"""

@@ -229,7 +229,12 @@ class PgWorkQueue:
             raise Unavailable("the database connection failed; try again shortly") from None
 
     def claim(
-        self, holder: str, batch_size: int, visibility_s: int, wait_s: float = 0.0
+        self,
+        holder: str,
+        batch_size: int,
+        visibility_s: int,
+        wait_s: float = 0.0,
+        scale: bool = True,
     ) -> ClaimedBatch:
         with self._conn() as conn:
             rows = conn.execute(
@@ -240,6 +245,7 @@ class PgWorkQueue:
                     "visibility_s": visibility_s,
                     "wait_ms": round(wait_s * 1000),
                     "poll_ms": POLL_MS,
+                    "scale": scale,
                 },
             ).fetchall()
         started: list[Claim] = []

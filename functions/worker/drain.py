@@ -34,6 +34,9 @@ log = logging.getLogger("functions.worker")
 VISIBILITY_SLACK_S = 0.05
 # The longest one waiting claim lasts: behind a transaction pooler it holds a server connection.
 CLAIM_WAIT_MAX_S = 1.0
+# How often a claim may ask the database for more workers: the first ask brings the backlog's
+# whole share at once, so asking on every claim (each paying for the look) would add nothing.
+SCALE_EVERY_S = 1.0
 
 
 class Drain:
@@ -65,6 +68,7 @@ class Drain:
         # Set once anything was handed back for want of time: claiming again would only
         # fetch the same messages.
         self.out_of_time = False
+        self.next_scale_at = self.clock.monotonic()  # the first claim may ask
         self.task_ended = threading.Event()
         self.idle = threading.Event()  # never set: waiting on it is waiting for time to pass
 
@@ -89,9 +93,16 @@ class Drain:
                     self.deadline - self.shortest_s - self.clock.monotonic(),
                     CLAIM_WAIT_MAX_S,
                 )
+            scale = self.clock.monotonic() >= self.next_scale_at
             batch = self.queue.claim(
-                self.lease.holder, settings.batch_size, settings.visibility_s, max(0.0, wait_s)
+                self.lease.holder,
+                settings.batch_size,
+                settings.visibility_s,
+                max(0.0, wait_s),
+                scale,
             )
+            if scale:
+                self.next_scale_at = self.clock.monotonic() + SCALE_EVERY_S
             self.report.skipped += batch.skipped
             if not batch.started and not batch.suspects:
                 if batch.skipped:

@@ -367,7 +367,12 @@ class InMemoryDatabase:
     # -- the worker's: claim_jobs, start_attempt, finish_attempts, ... ---------------------
 
     def claim_jobs(
-        self, holder: str, batch_size: int, visibility_s: int, wait_s: float = 0.0
+        self,
+        holder: str,
+        batch_size: int,
+        visibility_s: int,
+        wait_s: float = 0.0,
+        scale: bool = True,
     ) -> ClaimedBatch:
         """private.claim_jobs: visible messages made invisible for ``visibility_s``; first
         deliveries started for ``holder``, finished jobs' messages archived (skipped),
@@ -383,7 +388,7 @@ class InMemoryDatabase:
             self.clock.wait(self._arrived, min(left, _POLL_S))
         with self._lock:
             now = self.clock.monotonic()
-            if self._live(now) < self.max_workers:
+            if scale and self._live(now) < self.max_workers:
                 self.wake_workers(self._workers_wanted(batch_size, now) + 1)
         return batch
 
@@ -391,10 +396,10 @@ class InMemoryDatabase:
         with self._lock:
             now = self.clock.monotonic()
             ordered = sorted(self.queue.values(), key=lambda m: m.msg_id)
-            firsts = [m for m in ordered if m.visible_at <= now and m.read_count == 0]
-            again = [m for m in ordered if m.visible_at <= now and m.read_count > 0]
-            # At most one redelivery a claim: it runs alone, the others wait for other workers.
-            visible = sorted(firsts[:batch_size] + again[:1], key=lambda m: m.msg_id)
+            visible = [m for m in ordered if m.visible_at <= now][:batch_size]
+            # At most one redelivery a claim: it runs alone, the others stay for other workers.
+            again = [m for m in visible if m.read_count > 0]
+            visible = [m for m in visible if m.read_count == 0 or m is again[0]]
             started: list[Claim] = []
             suspects: list[QueueMessage] = []
             skipped = 0

@@ -169,9 +169,14 @@ class MemoryWorkQueue:
         return before
 
     def claim(
-        self, holder: str, batch_size: int, visibility_s: int, wait_s: float = 0.0
+        self,
+        holder: str,
+        batch_size: int,
+        visibility_s: int,
+        wait_s: float = 0.0,
+        scale: bool = True,
     ) -> ClaimedBatch:
-        return self.db.claim_jobs(holder, batch_size, visibility_s, wait_s)
+        return self.db.claim_jobs(holder, batch_size, visibility_s, wait_s, scale)
 
     def take_wake_up(self, wake_id: str, lease_s: float) -> bool:
         return self.db.take_wake_up(wake_id, lease_s)

@@ -13,14 +13,15 @@
 -- With p_wait_ms above 0 and nothing visible, it polls every p_poll_ms until something is or
 -- the wait ends (as PGMQ's read_with_poll): a warm worker's fast path.
 -- A claim that leaves work visible behind it asks for more workers (private.wake_workers), up to
--- the ceiling: workers follow the backlog.
+-- the ceiling, when the worker says it may (p_scale): workers follow the backlog.
 -- Locks: messages (msg_id order, skipping locked ones), then jobs (job_id order).
 create or replace function private.claim_jobs(
   p_holder text,
   p_batch_size integer,
   p_visibility_s integer,
   p_wait_ms integer default 0,
-  p_poll_ms integer default 5
+  p_poll_ms integer default 5,
+  p_scale boolean default true
 ) returns table (
   msg_id bigint, read_ct integer, delivery text,
   job_id uuid, kind text, task_name text, payload jsonb, attempt integer
@@ -42,20 +43,12 @@ begin
     -- pgmq.read's statement, written out: pgmq.read builds it with format() and plans it on
     -- every call, where this one's plan is cached. Only the columns every PGMQ version has are
     -- touched (last_read_at is left as it is).
-    with firsts as (
+    with picked as (
       select q.msg_id from pgmq.q_work_queue q
-      where q.vt <= clock_timestamp() and q.read_ct = 0
+      where q.vt <= clock_timestamp()
       order by q.msg_id
       limit p_batch_size
       for update skip locked
-    ), again as (
-      select q.msg_id from pgmq.q_work_queue q
-      where q.vt <= clock_timestamp() and q.read_ct > 0
-      order by q.msg_id
-      limit 1
-      for update skip locked
-    ), picked as (
-      select f.msg_id from firsts f union all select a.msg_id from again a
     ), taken as (
       update pgmq.q_work_queue m
       set vt = clock_timestamp() + make_interval(secs => p_visibility_s), read_ct = m.read_ct + 1
@@ -72,6 +65,24 @@ begin
   end loop;
   if cardinality(v_msg_ids) = 0 then
     return;
+  end if;
+  -- One redelivery a claim: the others go back as they were, visible to other workers (each
+  -- may be what killed a worker, so each runs alone, and side by side on several workers).
+  -- Rare, so the common claim pays nothing for it.
+  if (select count(*) from unnest(v_read_cts) c where c > 1) > 1 then
+    select array_agg(r.msg_id) into v_skipped
+    from unnest(v_msg_ids, v_read_cts) with ordinality r(msg_id, read_ct, n)
+    where r.read_ct > 1
+      and r.n > (select min(f.n) from unnest(v_read_cts) with ordinality f(read_ct, n)
+                 where f.read_ct > 1);
+    update pgmq.q_work_queue q set vt = clock_timestamp(), read_ct = q.read_ct - 1
+    where q.msg_id = any (v_skipped);
+    select array_agg(r.msg_id order by r.msg_id), array_agg(r.read_ct order by r.msg_id),
+           array_agg(r.job_id order by r.msg_id)
+      into v_msg_ids, v_read_cts, v_job_ids
+    from unnest(v_msg_ids, v_read_cts, v_job_ids) r(msg_id, read_ct, job_id)
+    where r.msg_id <> all (v_skipped);
+    v_skipped := null;
   end if;
   -- Jobs are locked in job_id order before any is written: the documented lock order.
   perform 1 from public.job_results j
@@ -95,10 +106,12 @@ begin
   if cardinality(v_skipped) > 0 then
     perform pgmq.archive('work_queue', v_skipped);
   end if;
-  -- Looked at without the lock first: at the ceiling (the common case under load) a claim
-  -- costs one count of a few lease rows more.
-  if (select count(*) from private.queue_leases where expires_at > clock_timestamp())
-     < private.max_workers() then
+  -- Asked for by the worker at most every second or so (p_scale), and looked at without the
+  -- lock first: at the ceiling (the common case under load) it costs one count of a few
+  -- lease rows.
+  if p_scale
+     and (select count(*) from private.queue_leases where expires_at > clock_timestamp())
+         < private.max_workers() then
     perform private.wake_workers(private.workers_wanted(p_batch_size) + 1, 'backlog');
   end if;
   return query
@@ -112,4 +125,4 @@ begin
   order by r.msg_id;
 end
 $$;
-revoke all on function private.claim_jobs(text, integer, integer, integer, integer) from public, anon, authenticated;
+revoke all on function private.claim_jobs(text, integer, integer, integer, integer, boolean) from public, anon, authenticated;
