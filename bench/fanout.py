@@ -69,7 +69,7 @@ def _measure(ctx: Context, url: str) -> tuple[list[float], float]:
         group = WorkerGroup(args, PROCESSES, ctx.log, {})
         with group.start(timeout_s=120), psycopg.connect(ctx.dbs.ours, autocommit=True) as conn:
             row = conn.execute(
-                "insert into public.job_results (task_name) values ('bench-fanout')"
+                "insert into public.job_results (task_name, kind) values ('bench-fanout', 'noop')"
                 " returning job_id"
             ).fetchone()
             assert row is not None

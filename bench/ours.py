@@ -22,9 +22,10 @@ from devstack import migrate
 from devstack.config import generate_webhook_secret
 from devstack.postgres import free_port
 from devstack.services import ManagedProcess, function_process
+from devstack.sweeper import drain_once
 from functions.db import queries
 
-NOOP = {"kind": "noop"}
+NOOP = {"kind": "noop"}  # a no-op job's fields beside task_name (kind is one of its own)
 DEAD_WEBHOOK = "http://127.0.0.1:9/unused"
 TASK_NAME = "bench"
 
@@ -52,10 +53,11 @@ def sql_client(database_url: str) -> Iterator[SyncSend]:
     with psycopg.connect(database_url, autocommit=True) as conn:
         params = {
             "task_name": TASK_NAME,
-            "payload": Jsonb(NOOP),
+            "payload": Jsonb({}),
             "idempotency_key": None,
             "run_at": None,
             "delay_seconds": None,
+            "kind": NOOP["kind"],
         }
 
         def send(n: int) -> None:
@@ -108,8 +110,8 @@ def submit_function(database_url: str, log: IO[str]) -> Iterator[int]:
 def fill(database_url: str, jobs: int) -> None:
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute(
-            "select public.submit_job(%s, %s) from generate_series(1, %s)",
-            (TASK_NAME, Jsonb(NOOP), jobs),
+            "select public.submit_job(%s, '{}', kind => %s) from generate_series(1, %s)",
+            (TASK_NAME, NOOP["kind"], jobs),
         )
 
 
@@ -127,9 +129,9 @@ def drain_worker(database_url: str) -> None:
     """In a worker process: what process_job wires up, without its log handler."""
     from functions.core.retry import RetryPolicy
     from functions.core.tasks import registry
-    from functions.core.worker import Worker, WorkerSettings
     from functions.db.connections import pool_for
     from functions.db.store import PgWorkQueue
+    from functions.worker import Worker, WorkerSettings
 
     queue = PgWorkQueue(database_url)
     worker = Worker(
@@ -154,19 +156,20 @@ class Dispatch:
 
     name = "ours"
 
-    def __init__(self, database_url: str, log: IO[str], linger_s: float | None = None) -> None:
+    def __init__(self, database_url: str, log: IO[str], idle_linger_s: float | None = None) -> None:
         self._url = database_url
         self._log = log
         # None: process_job's default linger (a warm worker); 0: every job takes the webhook.
-        self._linger_s = linger_s
+        self._idle_linger_s = idle_linger_s
         self._processes: list[ManagedProcess] = []
         self._ports: dict[str, int] = {}
         self._conn: psycopg.AsyncConnection[tuple[object, ...]] | None = None
+        self._secret = ""
         self.marks = MarkListener(database_url)
 
     def launch(self) -> None:
         """Spawn the processes (without waiting for them)."""
-        secret = generate_webhook_secret()
+        secret = self._secret = generate_webhook_secret()
         self._ports = {"webhook": free_port(), "process_job": free_port()}
         process_job_url = f"http://127.0.0.1:{self._ports['process_job']}"
         reset(self._url)
@@ -178,8 +181,8 @@ class Dispatch:
                 "WEBHOOK_SECRET": secret,
                 "TASK_MODULES": "bench.tasks",
                 **(
-                    {"WORKER_LINGER_SECONDS": str(self._linger_s)}
-                    if self._linger_s is not None
+                    {"WORKER_LINGER_SECONDS": str(self._idle_linger_s)}
+                    if self._idle_linger_s is not None
                     else {}
                 ),
             },
@@ -200,6 +203,10 @@ class Dispatch:
         for process, port in zip(self._processes, self._ports.values(), strict=False):
             process.port = port
             await asyncio.to_thread(process.wait_until_listening, 60)
+        # As a deployment's first run does: the worker's cold start publishes its task kinds
+        # (bench_mark among them), which the database then accepts as a job's kind.
+        process_job_url = f"http://127.0.0.1:{self._ports['process_job']}"
+        await asyncio.to_thread(drain_once, process_job_url, self._secret, 60)
         await self.marks.__aenter__()
         self._conn = await psycopg.AsyncConnection.connect(self._url)
         return self
@@ -210,10 +217,11 @@ class Dispatch:
             queries.SUBMIT_JOB,
             {
                 "task_name": TASK_NAME,
-                "payload": Jsonb({"kind": "bench_mark"}),
+                "payload": Jsonb({}),
                 "idempotency_key": None,
                 "run_at": None,
                 "delay_seconds": None,
+                "kind": "bench_mark",
             },
         )
         row = await cursor.fetchone()

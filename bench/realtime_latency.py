@@ -137,7 +137,7 @@ def _measure(ctx: Context, url: str, key: str, subscribers: int) -> list[float]:
         with group.start(timeout_s=120), psycopg.connect(ctx.dbs.ours, autocommit=True) as conn:
             ctx.say(f"realtime: {subscribers} subscribed in {time.monotonic() - began:.1f} s")
             row = conn.execute(
-                "insert into public.job_results (task_name) values ('bench-realtime')"
+                "insert into public.job_results (task_name, kind) values ('bench-realtime', 'noop')"
                 " returning job_id"
             ).fetchone()
             assert row is not None

@@ -111,7 +111,7 @@ GROUPS: tuple[tuple[str, tuple[str, ...], tuple[float, ...]], ...] = (
     ),
     (
         "Cold start (ms, lower is better; target webhook import 150)",
-        ("import_", "first_response_"),
+        ("import_", "first_response_", "first_token_"),
         (150,),
     ),
 )

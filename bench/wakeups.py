@@ -32,10 +32,11 @@ def _submit_at_rate(database_url: str, jobs: int) -> tuple[int, float]:
     """(webhook requests queued meanwhile, jobs/s reached)."""
     params = {
         "task_name": ours.TASK_NAME,
-        "payload": Jsonb(ours.NOOP),
+        "payload": Jsonb({}),
         "idempotency_key": None,
         "run_at": None,
         "delay_seconds": None,
+        "kind": ours.NOOP["kind"],
     }
     with psycopg.connect(database_url, autocommit=True) as conn:
         first = _next_id(conn)

@@ -1,9 +1,12 @@
-"""``python -m client``: submit a job, and with ``--wait`` follow it live to its end; or
-cancel or retry one.
+"""``supajobs`` (or ``python -m client`` in a checkout): submit a job, and with ``--wait``
+follow it live to its end; or cancel or retry one.
 
-    python -m client "Weekly report" --kind simulate --payload '{"seconds": 3}' --wait
-    python -m client cancel JOB_ID
-    python -m client retry JOB_ID
+    supajobs "Weekly report" --kind simulate --payload '{"seconds": 3}' --wait
+    supajobs cancel JOB_ID
+    supajobs retry JOB_ID
+
+--key (or SUPABASE_PUBLISHABLE_KEY, or the legacy SUPABASE_ANON_KEY) is the project's
+publishable key, which --wait needs to follow the job through Realtime.
 
 With --access-token (or SUPABASE_ACCESS_TOKEN) a user's own jobs: submitted as theirs,
 followed, cancelled and retried as them; without it, the public demo jobs.
@@ -30,6 +33,7 @@ from typing import Any, TextIO
 
 from client.follow import RealtimeUnavailable, follow_job
 from client.submit import SubmitError, steer_job, submit_job
+from devstack.entrypoints import prog
 
 EXIT_OK, EXIT_FAILED, EXIT_REFUSED, EXIT_TIMEOUT, EXIT_CANCELLED, EXIT_UNREACHABLE = range(6)
 EXIT_FOR_STATUS = {"completed": EXIT_OK, "failed": EXIT_FAILED, "cancelled": EXIT_CANCELLED}
@@ -81,7 +85,7 @@ def add_access_token(parser: argparse.ArgumentParser) -> None:
 
 def steer(argv: list[str]) -> int:
     """``cancel JOB_ID`` / ``retry JOB_ID``."""
-    parser = argparse.ArgumentParser(prog=f"python -m client {argv[0]}")
+    parser = argparse.ArgumentParser(prog=f"{prog('python -m client')} {argv[0]}")
     parser.add_argument("job_id")
     parser.add_argument("--functions-url", default=os.environ.get("FUNCTIONS_URL"))
     add_access_token(parser)
@@ -116,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] in ("cancel", "retry"):
         return steer(argv)
     parser = argparse.ArgumentParser(
-        prog="python -m client",
+        prog=prog("python -m client"),
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -128,7 +132,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--delay", type=float, help="start no sooner than this many seconds")
     parser.add_argument("--functions-url", default=os.environ.get("FUNCTIONS_URL"))
     parser.add_argument("--supabase-url", default=os.environ.get("SUPABASE_URL"))
-    parser.add_argument("--anon-key", default=os.environ.get("SUPABASE_ANON_KEY"))
+    parser.add_argument(
+        "--key",
+        "--anon-key",
+        dest="key",
+        default=os.environ.get("SUPABASE_PUBLISHABLE_KEY") or os.environ.get("SUPABASE_ANON_KEY"),
+        help="the publishable key (sb_publishable_...) or the legacy anon key",
+    )
     add_access_token(parser)
     args = parser.parse_args(argv)
     if not args.functions_url:
@@ -150,13 +160,16 @@ def main(argv: list[str] | None = None) -> int:
                 )
             )
             return EXIT_OK
-        if not (args.supabase_url and args.anon_key):
-            parser.error("--wait needs --supabase-url and --anon-key (or their variables)")
+        if not (args.supabase_url and args.key):
+            parser.error(
+                "--wait needs --supabase-url and --key (or SUPABASE_URL and"
+                " SUPABASE_PUBLISHABLE_KEY)"
+            )
         outcome = asyncio.run(
             follow_job(
                 args.functions_url,
                 args.supabase_url,
-                args.anon_key,
+                args.key,
                 args.task_name,
                 args.kind,
                 payload,

@@ -25,6 +25,7 @@ from devstack.config import (
     load_or_create_secrets,
     page_config_js,
 )
+from devstack.entrypoints import prog
 from devstack.postgres import EmbeddedPostgres, embedded
 from devstack.services import ManagedProcess, function_process
 from devstack.supervisor import Supervisor
@@ -37,7 +38,7 @@ def say(line: str) -> None:
 
 
 def _parse(argv: list[str] | None) -> StackConfig:
-    parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__)
+    parser = argparse.ArgumentParser(prog=prog("python -m devstack"), description=__doc__)
     parser.add_argument("--data-dir", type=Path, default=default_data_dir())
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
     parser.add_argument(
@@ -45,7 +46,10 @@ def _parse(argv: list[str] | None) -> StackConfig:
     )
     parser.add_argument("--task-min-seconds", default=os.environ.get("TASK_MIN_SECONDS", "5"))
     parser.add_argument("--task-max-seconds", default=os.environ.get("TASK_MAX_SECONDS", "10"))
-    parser.add_argument("--sweep-interval", type=float, default=5.0)
+    parser.add_argument("--sweep-interval", type=float, default=2.0)
+    parser.add_argument(
+        "--max-workers", type=int, default=8, help="the most process_job drains at once"
+    )
     args = parser.parse_args(argv)
     return StackConfig.from_base_port(
         data_dir=args.data_dir.resolve(),
@@ -53,6 +57,7 @@ def _parse(argv: list[str] | None) -> StackConfig:
         database_url=args.database_url or None,
         task_seconds=(args.task_min_seconds, args.task_max_seconds),
         sweep_interval_s=args.sweep_interval,
+        max_workers=args.max_workers,
     )
 
 
@@ -73,9 +78,8 @@ def _children(
 ) -> list[ManagedProcess]:
     python = sys.executable
     webhook_secret, jwt_secret = local.webhook_secret, local.jwt_secret
-    page_config = page_config_js(
-        cfg.url(cfg.ports.submit), cfg.url(cfg.ports.realtime), local.anon_key
-    )
+    supabase_url = cfg.url(cfg.ports.realtime)
+    page_config = page_config_js(cfg.url(cfg.ports.submit), supabase_url, local.publishable_key)
     function_env = {
         "DATABASE_URL": database_url,
         "WEBHOOK_SECRET": webhook_secret,
@@ -87,8 +91,13 @@ def _children(
         function_process(
             "submit",
             cfg.ports.submit,
-            # The project's JWT secret verifies user tokens (own jobs).
-            {"DATABASE_URL": database_url, "SUPABASE_JWT_SECRET": jwt_secret},
+            # User tokens (own jobs): ES256 ones through the local Auth's JWKS, legacy HS256
+            # ones through the JWT secret, as on a hosted project.
+            {
+                "DATABASE_URL": database_url,
+                "SUPABASE_URL": supabase_url,
+                "SUPABASE_JWT_SECRET": jwt_secret,
+            },
         ),
         function_process(
             "webhook",
@@ -112,8 +121,17 @@ def _children(
                 "--port",
                 str(cfg.ports.realtime),
             ],
-            # The secret goes by environment: a command line is visible to every user's ps.
-            env={"PYTHONUNBUFFERED": "1", "JWT_SECRET": jwt_secret},
+            # Secrets go by environment: a command line is visible to every user's ps.
+            env={
+                "PYTHONUNBUFFERED": "1",
+                "JWT_SECRET": jwt_secret,
+                "JWT_SIGNING_KEY": local.es256_pem,
+                "JWT_SIGNING_KID": local.es256_kid,
+                "SUPABASE_PUBLISHABLE_KEY": local.publishable_key,
+                "SUPABASE_SECRET_KEY": local.secret_key,
+                # AUTH_SIGNING=HS256 makes the local Auth sign as a legacy project does.
+                "AUTH_SIGNING": os.environ.get("AUTH_SIGNING", "ES256"),
+            },
             port=cfg.ports.realtime,
         ),
     ]
@@ -146,8 +164,12 @@ def banner(
     rows = [
         ("page", cfg.url(cfg.ports.page) if page else "(not built: run make page)"),
         ("jobs API", f"{api}/jobs"),
-        ("Supabase URL", f"{supabase}  (Realtime: ws://127.0.0.1:{cfg.ports.realtime}/realtime/v1)"),
-        ("anon key", local.anon_key),
+        (
+            "Supabase URL",
+            f"{supabase}  (Realtime: ws://127.0.0.1:{cfg.ports.realtime}/realtime/v1)",
+        ),
+        ("publishable key", local.publishable_key),
+        ("anon key (legacy)", local.anon_key),
         ("database", database_url),
         ("data", f"{cfg.data_dir}  (make clean-data forgets it)"),
     ]
@@ -156,7 +178,8 @@ def banner(
     lines += [f"  {name.ljust(width)}  {value}" for name, value in rows]
     lines += [
         "  a job from a terminal:",
-        f"    FUNCTIONS_URL={api} SUPABASE_URL={supabase} SUPABASE_ANON_KEY={local.anon_key} \\",
+        f"    FUNCTIONS_URL={api} SUPABASE_URL={supabase}"
+        f" SUPABASE_PUBLISHABLE_KEY={local.publishable_key} \\",
         "    .venv/bin/supajobs 'Weekly report' --payload '{\"seconds\": 3}' --wait",
         "[devstack] Ctrl-C stops everything",
     ]
@@ -176,8 +199,7 @@ def run(
         cluster = cfg.data_dir / "postgres"
         first = not (cluster / "pgdata" / "PG_VERSION").exists()
         say(
-            f"{'creating and starting' if first else 'starting'} the embedded Postgres"
-            f" in {cluster}"
+            f"{'creating and starting' if first else 'starting'} the embedded Postgres in {cluster}"
         )
         postgres = embedded(cluster, cfg.ports.postgres).start()
         database_url = postgres.url
@@ -189,6 +211,7 @@ def run(
             database_url,
             webhook_url=cfg.url(cfg.ports.webhook),
             webhook_secret=secrets.webhook_secret,
+            max_workers=cfg.max_workers,
         )
         say(f"migrations applied: {len(applied)} new")
         page_dir = _page_dir()
@@ -200,9 +223,7 @@ def run(
         for child in _children(cfg, database_url, secrets, page_dir):
             if not (real_pg_net and child.name == "relay"):
                 started.append(child.start())
-        sweeper = Sweeper(
-            cfg.url(cfg.ports.process_job), secrets.webhook_secret, cfg.sweep_interval_s
-        ).start()
+        sweeper = Sweeper(database_url, cfg.sweep_interval_s).start()
         took = time.monotonic() - began
         print(banner(cfg, database_url, secrets, page_dir is not None, took), flush=True)
         if ready is not None:

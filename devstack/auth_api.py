@@ -8,9 +8,15 @@ Routes (under ``/auth/v1``, as Supabase's API gateway serves them):
 - ``POST /token?grant_type=refresh_token`` ``{"refresh_token"}``: a new session; the refresh
   token is used up (GoTrue's rotation; its short reuse interval is not reproduced);
 - ``GET /user`` with ``Authorization: Bearer <access token>``: the user;
-- ``POST /logout``: the session's refresh tokens are revoked (204).
+- ``POST /logout``: the session's refresh tokens are revoked (204);
+- ``GET /.well-known/jwks.json``: the public signing keys, open to anyone (no ``apikey``), as
+  on Supabase.
 
-Every request needs the project's ``apikey`` (as Supabase's gateway requires). Users and
+Access tokens are signed as the project's signing keys say (devstack.signing): ES256 with a
+``kid`` by default, as new Supabase projects do, or HS256 with the legacy JWT secret.
+Every other request needs one of the project's API keys as ``apikey`` (as Supabase's gateway
+requires): a legacy JWT key (anon, service_role) or an opaque one (``sb_publishable_…``,
+``sb_secret_…``). Users and
 refresh tokens live in memory: a restart signs everyone out at their next refresh, while the
 access tokens already issued stay valid until they expire, as stateless JWTs do.
 Email, phone, OAuth and everything else answer 422/404 with GoTrue's error shape.
@@ -18,6 +24,7 @@ Email, phone, OAuth and everything else answer 422/404 with GoTrue's error shape
 
 from __future__ import annotations
 
+import hmac
 import json
 import secrets
 import threading
@@ -29,6 +36,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import jwt
+
+from devstack.signing import SigningKeys
 
 PREFIX = "/auth/v1"
 ACCESS_TOKEN_TTL_S = 3600  # GoTrue's default JWT_EXP
@@ -88,10 +97,11 @@ class _User:
 
 @dataclass
 class AuthApi:
-    """Anonymous users for the local stack, signed with the project's JWT secret."""
+    """Anonymous users for the local stack, signed with the project's signing keys."""
 
-    jwt_secret: str
+    keys: SigningKeys
     issuer: str = "http://127.0.0.1/auth/v1"
+    api_keys: Mapping[str, str] = field(default_factory=dict)  # opaque key -> role
     clock: Callable[[], float] = time.time
     _users: dict[str, _User] = field(default_factory=dict)
     # refresh token -> (user id, session id)
@@ -120,6 +130,9 @@ class AuthApi:
     ) -> AuthResponse:
         if method == "OPTIONS":
             return AuthResponse(204)
+        if (method, route) == ("GET", "/.well-known/jwks.json"):
+            # Public, and cached by clients (Supabase serves it with a 10-minute max-age).
+            return AuthResponse(200, self.keys.jwks(), {"Cache-Control": "public, max-age=600"})
         if not self._valid_api_key(headers.get("apikey")):
             # What Supabase's gateway answers before the request reaches Auth.
             return AuthResponse(401, {"message": "Invalid API key"})
@@ -138,9 +151,12 @@ class AuthApi:
     def _valid_api_key(self, key: str | None) -> bool:
         if not key:
             return False
+        if any(hmac.compare_digest(key, opaque) for opaque in self.api_keys):
+            return True
         try:
+            # The legacy API keys are HS256 JWTs of the JWT secret, whatever signs sessions.
             claims = jwt.decode(
-                key, self.jwt_secret, algorithms=["HS256"], options={"verify_aud": False}
+                key, self.keys.jwt_secret, algorithms=["HS256"], options={"verify_aud": False}
             )
         except jwt.InvalidTokenError:
             return False
@@ -194,7 +210,7 @@ class AuthApi:
         with self._lock:
             self._refresh[refresh_token] = (user.id, session_id)
         return {
-            "access_token": jwt.encode(claims, self.jwt_secret, algorithm="HS256"),
+            "access_token": self.keys.sign(claims),
             "token_type": "bearer",
             "expires_in": ACCESS_TOKEN_TTL_S,
             "expires_at": now + ACCESS_TOKEN_TTL_S,
@@ -219,9 +235,7 @@ class AuthApi:
         if scheme.lower() != "bearer" or not token:
             return None
         try:
-            claims: dict[str, Any] = jwt.decode(
-                token.strip(), self.jwt_secret, algorithms=["HS256"], audience="authenticated"
-            )
+            claims = self.keys.verify(token.strip(), audience="authenticated")
         except jwt.InvalidTokenError:
             return None
         return claims

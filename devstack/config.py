@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from devstack.keys import generate_jwt_secret, mint_keys
+from devstack.signing import generate_es256_pem, new_kid
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,8 @@ class StackConfig:
     database_url: str | None
     task_seconds: tuple[str, str]
     sweep_interval_s: float
+    # The most process_job drains at once (the database's wake-up ceiling).
+    max_workers: int = 8
 
     @classmethod
     def from_base_port(
@@ -49,6 +52,7 @@ class StackConfig:
         database_url: str | None,
         task_seconds: tuple[str, str],
         sweep_interval_s: float,
+        max_workers: int = 8,
     ) -> StackConfig:
         # The Supabase CLI's order (API after the page, then the database), but in a range of
         # its own: the CLI takes 54320-54329, and Linux hands out 32768-60999 for outgoing
@@ -61,7 +65,7 @@ class StackConfig:
             webhook=base_port + 4,
             process_job=base_port + 5,
         )
-        return cls(data_dir, ports, database_url, task_seconds, sweep_interval_s)
+        return cls(data_dir, ports, database_url, task_seconds, sweep_interval_s, max_workers)
 
     @staticmethod
     def url(port: int) -> str:
@@ -74,6 +78,26 @@ class LocalSecrets:
     webhook_secret: str
     anon_key: str
     service_role_key: str
+    # Today's keys, as a new Supabase project has them: opaque API keys and an ES256 signing
+    # key (a file from before them gets them on its next load).
+    publishable_key: str = ""
+    secret_key: str = ""
+    es256_pem: str = ""
+    es256_kid: str = ""
+
+
+def _with_current_keys(local: LocalSecrets) -> LocalSecrets:
+    """``local`` with whatever newer kind of key it lacks generated."""
+    fresh: dict[str, str] = {}
+    if not local.webhook_secret.startswith("whsec_"):
+        # A bearer secret from before webhooks were signed: replace it, keep the API keys.
+        fresh["webhook_secret"] = generate_webhook_secret()
+    if not local.publishable_key:
+        fresh["publishable_key"] = "sb_publishable_" + secrets.token_urlsafe(24)
+        fresh["secret_key"] = "sb_secret_" + secrets.token_urlsafe(24)
+    if not local.es256_pem:
+        fresh["es256_pem"], fresh["es256_kid"] = generate_es256_pem(), new_kid()
+    return LocalSecrets(**{**asdict(local), **fresh}) if fresh else local
 
 
 def generate_webhook_secret() -> str:
@@ -86,20 +110,20 @@ def load_or_create_secrets(data_dir: Path) -> LocalSecrets:
     so a page left open keeps a valid key across restarts."""
     path = data_dir / "secrets.json"
     if path.exists():
-        local = LocalSecrets(**json.loads(path.read_text()))
-        if local.webhook_secret.startswith("whsec_"):
-            return local
-        # A bearer secret from before webhooks were signed: replace it, keep the API keys.
-        local = LocalSecrets(**{**asdict(local), "webhook_secret": generate_webhook_secret()})
-        path.write_text(json.dumps(asdict(local)))
+        stored = LocalSecrets(**json.loads(path.read_text()))
+        local = _with_current_keys(stored)
+        if local != stored:
+            path.write_text(json.dumps(asdict(local)))
         return local
     jwt_secret = generate_jwt_secret()
     keys = mint_keys(jwt_secret)
-    local = LocalSecrets(
-        jwt_secret=jwt_secret,
-        webhook_secret=generate_webhook_secret(),
-        anon_key=keys.anon_key,
-        service_role_key=keys.service_role_key,
+    local = _with_current_keys(
+        LocalSecrets(
+            jwt_secret=jwt_secret,
+            webhook_secret=generate_webhook_secret(),
+            anon_key=keys.anon_key,
+            service_role_key=keys.service_role_key,
+        )
     )
     data_dir.mkdir(parents=True, exist_ok=True)
     path.touch(mode=0o600)
@@ -107,11 +131,12 @@ def load_or_create_secrets(data_dir: Path) -> LocalSecrets:
     return local
 
 
-def page_config_js(functions_url: str, supabase_url: str, anon_key: str) -> str:
-    """The page's configuration: public values only (never the service key or database URL)."""
+def page_config_js(functions_url: str, supabase_url: str, key: str) -> str:
+    """The page's configuration: public values only (never a secret key or database URL).
+    ``key`` is the publishable key or the legacy anon key."""
     config = {
         "functionsUrl": functions_url,
         "supabaseUrl": supabase_url,
-        "supabaseAnonKey": anon_key,
+        "supabaseKey": key,
     }
     return f"window.JOBS_CONFIG = {json.dumps(config, indent=2)};\n"

@@ -69,8 +69,10 @@ def _ensure_pgmq(conn: psycopg.Connection) -> str:
     if present and present[0]:
         return "present"
     if _extension_available(conn, "pgmq"):
-        conn.execute("create extension if not exists pgmq")
-        return "extension"
+        # The baseline creates it, schema first: CREATE EXTENSION here would leave the schema
+        # to whoever runs it for us (supautils' supabase_admin on hosted projects), and the
+        # migrating role unable to create the queue's tables in it.
+        return "extension (created by the first migration)"
     # The bundled script is not idempotent, which is why it only runs where pgmq is absent.
     from pgmq.install import get_embedded_install_sql
 
@@ -222,17 +224,63 @@ def prepare(conn: psycopg.Connection) -> None:
         log.info("hmac: %s", _ensure_hmac(conn))
 
 
+class StaleDatabase(RuntimeError):
+    """The database's recorded migrations are not the ones in the folder: applying the folder
+    would leave it silently running other code than the repository's."""
+
+
+def _same_text(recorded: list[str], text: str) -> bool:
+    """Whether a migration recorded as ``recorded`` was ``text``: this runner keeps the file
+    whole; the Supabase CLI keeps it split into statements (trimmed, without the ``;``)."""
+    if recorded == [text]:
+        return True
+    squeeze = str.maketrans("", "", " \t\r\n;")
+    return "".join(recorded).translate(squeeze) == text.translate(squeeze)
+
+
+def check_history(recorded: dict[str, list[str] | None], migrations: list[Migration]) -> None:
+    """Refuse a database whose history disagrees with the folder: a recorded version the folder
+    lacks (migrated before the history was squashed, or from another branch), or a file whose
+    text is no longer what was applied (a migration edited after it landed)."""
+    known = {m.version: m for m in migrations}
+    unknown = sorted(set(recorded) - set(known))
+    if unknown:
+        raise StaleDatabase(
+            f"this database was migrated with {len(unknown)} migration(s) that are not in"
+            f" {MIGRATIONS_DIR} ({', '.join(unknown[:3])}{', ...' if len(unknown) > 3 else ''});"
+            " the migrations before 20261207000000 were squashed into one baseline (see"
+            " CHANGELOG.md), so it would keep their old functions. Start from a fresh database:"
+            " `make clean-data` for the local stack's, a new database elsewhere."
+        )
+    for version, statements in recorded.items():
+        migration = known[version]
+        if statements is not None and not _same_text(statements, migration.path.read_text()):
+            raise StaleDatabase(
+                f"{migration.path.name} is not the text that was applied to this database: a"
+                " migration is never edited once it has landed, so this database runs other"
+                " code than the file says. Put the change in a new migration (docs/database.md);"
+                " for the local stack's database, `make clean-data` starts afresh."
+            )
+
+
 def apply_migrations(conn: psycopg.Connection, migrations: list[Migration]) -> list[str]:
-    """Apply the migrations not yet recorded, each in its own transaction."""
+    """Apply the migrations not yet recorded, each in its own transaction, after checking that
+    those recorded are still the folder's (``check_history``)."""
+    with conn.transaction():
+        conn.execute("select pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_KEY,))
+        conn.execute("create schema if not exists supabase_migrations")
+        conn.execute(
+            "create table if not exists supabase_migrations.schema_migrations"
+            " (version text primary key, statements text[], name text)"
+        )
+        rows = conn.execute(
+            "select version, statements from supabase_migrations.schema_migrations"
+        ).fetchall()
+        check_history({row[0]: row[1] for row in rows}, migrations)
     applied: list[str] = []
     for migration in migrations:
         with conn.transaction():
             conn.execute("select pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_KEY,))
-            conn.execute("create schema if not exists supabase_migrations")
-            conn.execute(
-                "create table if not exists supabase_migrations.schema_migrations"
-                " (version text primary key, statements text[], name text)"
-            )
             done = conn.execute(
                 "select 1 from supabase_migrations.schema_migrations where version = %s",
                 (migration.version,),
@@ -251,10 +299,16 @@ def apply_migrations(conn: psycopg.Connection, migrations: list[Migration]) -> l
     return applied
 
 
-def configure_webhook(conn: psycopg.Connection, url: str, secret: str) -> None:
-    """Point the queue trigger at the webhook (private settings; hosted Supabase uses Vault)."""
+def configure_webhook(
+    conn: psycopg.Connection, url: str, secret: str, max_workers: int | None = None
+) -> None:
+    """Point the wake-up at the webhook and set the workers' ceiling (private settings;
+    hosted Supabase keeps the URL and secret in Vault)."""
+    settings = [("job_webhook_url", url), ("job_webhook_secret", secret)]
+    if max_workers is not None:
+        settings.append(("max_workers", str(max_workers)))
     with conn.transaction():
-        for name, value in (("job_webhook_url", url), ("job_webhook_secret", secret)):
+        for name, value in settings:
             conn.execute(
                 "insert into private.settings (name, value) values (%s, %s)"
                 " on conflict (name) do update set value = excluded.value",
@@ -267,6 +321,7 @@ def migrate(
     *,
     webhook_url: str | None = None,
     webhook_secret: str | None = None,
+    max_workers: int | None = None,
     prepare_only: bool = False,
 ) -> list[str]:
     """Prepare the database, apply pending migrations, and optionally configure the webhook."""
@@ -277,7 +332,7 @@ def migrate(
             return []
         applied = apply_migrations(conn, discover())
         if webhook_url is not None:
-            configure_webhook(conn, webhook_url, webhook_secret or "")
+            configure_webhook(conn, webhook_url, webhook_secret or "", max_workers)
         return applied
 
 
@@ -290,6 +345,11 @@ def main(argv: list[str] | None = None) -> int:
         default=os.environ.get("WEBHOOK_SECRET"),
         help="the webhook's whsec_ secret (several, space-separated, during a rotation);"
         " generated and printed when --webhook-url is given without one",
+    )
+    parser.add_argument(
+        "--max-workers",
+        type=int,
+        help="with --webhook-url: the most workers draining at once (process_job's concurrency)",
     )
     parser.add_argument(
         "--prepare-only",
@@ -309,12 +369,17 @@ def main(argv: list[str] | None = None) -> int:
     ):
         parser.error("--webhook-secret takes whsec_<base64> secrets (Standard Webhooks)")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    applied = migrate(
-        args.database_url,
-        webhook_url=args.webhook_url,
-        webhook_secret=args.webhook_secret,
-        prepare_only=args.prepare_only,
-    )
+    try:
+        applied = migrate(
+            args.database_url,
+            webhook_url=args.webhook_url,
+            webhook_secret=args.webhook_secret,
+            max_workers=args.max_workers,
+            prepare_only=args.prepare_only,
+        )
+    except StaleDatabase as exc:
+        print(f"refused: {exc}", file=sys.stderr)
+        return 2
     print(f"{len(applied)} migration(s) applied")
     return 0
 

@@ -36,6 +36,7 @@ from psycopg.types.json import Jsonb
 
 from devstack import relay_queries as queries
 from devstack.background import ThreadedService
+from devstack.entrypoints import prog
 from devstack.pg_async import (
     Backoff,
     connect_long_lived,
@@ -205,7 +206,10 @@ async def _run_until_signalled(relay: Relay) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="deliver the HTTP requests queued by net.http_*")
+    parser = argparse.ArgumentParser(
+        prog=prog("python -m devstack.relay"),
+        description="deliver the HTTP requests queued by net.http_*",
+    )
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
     parser.add_argument(
         "--no-pacing",

@@ -107,6 +107,12 @@ class ManagedProcess:
             os.killpg(self._proc.pid, sig)
 
 
+# functions-framework's server (gunicorn) answers 4 requests a core at once by default; a drain
+# holds its request for its whole length, so process_job's concurrency, like Lambda's reserved
+# concurrency, is set by the database's worker ceiling instead, never by this.
+SERVER_THREADS = {"THREADS": "64"}
+
+
 def function_process(
     target: str, port: int, env: Mapping[str, str], log_sink: IO[str] = sys.stderr
 ) -> ManagedProcess:
@@ -118,12 +124,16 @@ def function_process(
         name=target,
         argv=[
             str(executable),
-            "--target", target,
-            "--source", str(ROOT / "functions" / f"{target}.py"),
-            "--host", "127.0.0.1",
-            "--port", str(port),
+            "--target",
+            target,
+            "--source",
+            str(ROOT / "functions" / f"{target}.py"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
         ],
-        env={"PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1", **env},
+        env={"PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1", **SERVER_THREADS, **env},
         port=port,
         log_sink=log_sink,
     )

@@ -1,6 +1,11 @@
-"""The local stand-in for process_job's schedule: a tick that invokes it every few seconds, so a
-message whose webhook never arrived is still processed (AWS runs the same as an EventBridge
-rule; see serverless.yml)."""
+"""The local stand-in for Supabase Cron's sweep: ``select private.sweep()`` every few seconds,
+the same SQL a hosted project's pg_cron job runs (supabase/schema/70_sweep_schedule.sql). It
+notices dead workers by their lapsed leases, makes their jobs visible again, and wakes workers
+for visible work through the same signed wake-up as an enqueue.
+
+``drain_once`` is something else: a direct invocation of process_job (no wake-up), which drains
+whatever is visible; tests use it as a deterministic tick.
+"""
 
 from __future__ import annotations
 
@@ -11,37 +16,46 @@ import threading
 import urllib.error
 import urllib.request
 
+import psycopg
+
 log = logging.getLogger("devstack.sweeper")
 
+SWEEP = "select private.sweep()"
+INTERVAL_S = 2.0
 
-def sweep_once(process_job_url: str, secret: str, timeout_s: float = 900) -> int:
-    """Invoke process_job once and wait for its answer; the HTTP status, or 0 if unreachable."""
+
+def sweep(database_url: str) -> dict[str, int]:
+    """Run the sweep once; what it did (dead leases, released messages, wake-ups sent)."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        row = conn.execute(SWEEP).fetchone()
+    assert row is not None
+    return dict(row[0])
+
+
+def drain_once(process_job_url: str, secret: str, timeout_s: float = 900) -> int:
+    """Invoke process_job directly and wait for its answer; the HTTP status, 0 if unreachable."""
     request = urllib.request.Request(  # noqa: S310  # our own local URL
         process_job_url,
-        data=b'{"source": "sweeper"}',
+        data=b"",
         method="POST",
-        headers={"Content-Type": "application/json", "Authorization": f"Bearer {secret}"},
+        headers={"Authorization": f"Bearer {secret}"},
     )
     try:
         with urllib.request.urlopen(request, timeout=timeout_s) as response:  # noqa: S310
-            body = response.read().decode("utf-8", "replace")
-            if '"completed": 0, "failed": 0, "retried": 0, "skipped": 0' not in body:
-                log.info("sweep: %s", body)
             return int(response.status)
     except urllib.error.HTTPError as error:
-        log.warning("sweep answered %s", error.code)
+        log.warning("process_job answered %s", error.code)
         return int(error.code)
     except OSError as exc:
-        log.warning("sweep could not reach process_job: %s", exc)
+        log.warning("could not reach process_job: %s", exc)
         return 0
 
 
 class Sweeper:
-    """Calls process_job every ``interval_s`` seconds until stopped."""
+    """Runs the sweep every ``interval_s`` seconds until stopped."""
 
-    def __init__(self, process_job_url: str, secret: str, interval_s: float = 5.0) -> None:
-        self._url = process_job_url
-        self._secret = secret
+    def __init__(self, database_url: str, interval_s: float = INTERVAL_S) -> None:
+        self._url = database_url
         self._interval_s = interval_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self.run, name="sweeper", daemon=True)
@@ -55,22 +69,26 @@ class Sweeper:
         self._thread.join(timeout=5)
 
     def run(self) -> None:
-        """Tick until stopped (blocking)."""
+        """Sweep until stopped (blocking); a database that is down is tried again next tick."""
         while not self._stop.wait(self._interval_s):
-            sweep_once(self._url, self._secret)
+            try:
+                done = sweep(self._url)
+            except psycopg.Error as exc:
+                log.warning("sweep failed: %s", exc)
+                continue
+            if any(done.values()):
+                log.info("sweep: %s", done)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="invoke process_job on a schedule")
-    parser.add_argument("--url", default=os.environ.get("PROCESS_JOB_URL"), required=False)
-    parser.add_argument("--interval", type=float, default=5.0)
+    parser = argparse.ArgumentParser(description="run the job system's sweep on a schedule")
+    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
+    parser.add_argument("--interval", type=float, default=INTERVAL_S)
     args = parser.parse_args()
-    if not args.url:
-        parser.error("give --url or set PROCESS_JOB_URL")
+    if not args.database_url:
+        parser.error("give --database-url or set DATABASE_URL")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    secret = os.environ.get("PROCESS_JOB_SECRET", os.environ.get("WEBHOOK_SECRET", ""))
-    sweeper = Sweeper(args.url, secret, args.interval)
-    sweeper.run()
+    Sweeper(args.database_url, args.interval).run()
 
 
 if __name__ == "__main__":

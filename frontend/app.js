@@ -62,9 +62,12 @@ const ui = {
 
 function readConfig() {
   const config = window.JOBS_CONFIG;
-  const missing = ["functionsUrl", "supabaseUrl", "supabaseAnonKey"].filter(
-    (key) => !config || typeof config[key] !== "string" || config[key].trim() === "",
-  );
+  const given = (key) => config && typeof config[key] === "string" && config[key].trim() !== "";
+  // The project's publishable key (sb_publishable_...) or, for projects that still have one,
+  // the legacy anon key: either is public and lets the anon role read what RLS allows.
+  const keyName =
+    !given("supabaseKey") && given("supabaseAnonKey") ? "supabaseAnonKey" : "supabaseKey";
+  const missing = ["functionsUrl", "supabaseUrl", keyName].filter((key) => !given(key));
   if (missing.length) {
     showProblem(
       `The page has no configuration for ${missing.join(", ")}. ` +
@@ -73,10 +76,19 @@ function readConfig() {
     );
     return null;
   }
+  const supabaseKey = config[keyName].trim();
+  if (supabaseKey.startsWith("sb_secret_")) {
+    // A secret key bypasses row level security: published in a page, anyone could use it.
+    showProblem(
+      `config.js holds a secret key (sb_secret_...) as ${keyName}: remove it at once, ` +
+        "rotate it in the dashboard (Settings, API Keys), and use the publishable key.",
+    );
+    return null;
+  }
   return {
     functionsUrl: config.functionsUrl.trim().replace(/\/+$/, ""),
     supabaseUrl: config.supabaseUrl.trim().replace(/\/+$/, ""),
-    supabaseAnonKey: config.supabaseAnonKey.trim(),
+    supabaseKey,
   };
 }
 
@@ -310,8 +322,7 @@ function renderRow(tr, job) {
   setTitle(r.id, String(job.job_id));
   setText(r.name, String(job.task_name ?? ""));
   setTitle(r.name, String(job.task_name ?? ""));
-  const kind = job.payload && typeof job.payload.kind === "string" ? job.payload.kind : "simulate";
-  setText(r.kind, kind);
+  setText(r.kind, typeof job.kind === "string" ? job.kind : "");
   r.badge.className = `badge badge-${status}`;
   setText(r.badge, status);
   setText(r.elapsed, elapsedText(job, Date.now()));
@@ -420,12 +431,23 @@ async function readJson(response) {
   }
 }
 
-function apiError(response, body) {
-  const message = body && body.error && typeof body.error.message === "string" ? body.error.message : null;
-  return message ?? `The jobs API answered ${response.status} ${response.statusText}`.trim();
+/** An API error: its message, and the JSON pointer of the field it is about, when it is. */
+class ApiError extends Error {
+  constructor(message, field = null) {
+    super(message);
+    this.field = field;
+  }
 }
 
-class ApiError extends Error {}
+function apiError(response, body) {
+  const error = body && body.error;
+  const message = error && typeof error.message === "string" ? error.message : null;
+  const field = error && typeof error.field === "string" ? error.field : null;
+  return new ApiError(
+    message ?? `The jobs API answered ${response.status} ${response.statusText}`.trim(),
+    field,
+  );
+}
 
 async function api(config, path, init) {
   let response;
@@ -440,7 +462,7 @@ async function api(config, path, init) {
     throw new ApiError(`Could not reach the jobs API (${error.message}).`);
   }
   const body = await readJson(response);
-  if (!response.ok) throw new ApiError(apiError(response, body));
+  if (!response.ok) throw apiError(response, body);
   return body;
 }
 
@@ -472,13 +494,20 @@ async function loadJobs(config) {
 // ---------------------------------------------------------------------------------------------
 // The form
 
-function fieldFor(message) {
-  message = message.replace(/^items\[\d+\]\.?/, "");
-  if (/^task_name\b/.test(message)) return ui.taskName;
-  if (/^payload\b/i.test(message)) return ui.payload;
-  if (/^kind\b/.test(message)) return ui.kind;
-  if (/^(delay_seconds|run_at)\b/.test(message)) return ui.delay;
-  return null;
+/** The input an error's field (a JSON pointer: /payload/seconds, /items/3/kind) is typed in. */
+function fieldFor(pointer) {
+  if (typeof pointer !== "string") return null;
+  const steps = pointer.split("/").slice(1);
+  // Every copy of a batch comes from the same inputs: the item's index does not matter.
+  if (steps[0] === "items" && /^\d+$/.test(steps[1] ?? "")) steps.splice(0, 2);
+  const inputs = {
+    task_name: ui.taskName,
+    kind: ui.kind,
+    payload: ui.payload,
+    delay_seconds: ui.delay,
+    run_at: ui.delay,
+  };
+  return inputs[steps[0]] ?? null;
 }
 
 function clearFormMessages() {
@@ -576,7 +605,7 @@ function wireForm(config) {
         .then((job) => apply([job]))
         .catch(() => {});
     } catch (failure) {
-      showFormError(humanize(failure.message), fieldFor(failure.message));
+      showFormError(humanize(failure.message), fieldFor(failure.field));
     } finally {
       busy = false;
       ui.form.removeAttribute("aria-busy");
@@ -809,9 +838,11 @@ function startRealtime(config) {
 
 const TASK_NAME_LIMIT = 200;
 let kinds = new Map();
+// The kind a job runs when it names none, as GET /kinds says (the API puts it in).
+let defaultKind = null;
 
 function schemaHint(kind) {
-  const spec = kinds.get(kind || "simulate");
+  const spec = kinds.get(kind || defaultKind);
   if (!spec) return null;
   const schema = spec.payload_schema || {};
   const fields = Object.entries(schema.properties || {}).map(([name, field]) => {
@@ -844,15 +875,16 @@ async function loadKinds(config) {
   const list = Array.isArray(body && body.kinds) ? body.kinds : [];
   if (!list.length) return;
   kinds = new Map(list.map((spec) => [spec.kind, spec]));
+  defaultKind = typeof body.default === "string" && kinds.has(body.default) ? body.default : null;
   const chosen = ui.kind.value;
   ui.kind.replaceChildren();
   const fallback = document.createElement("option");
   fallback.value = "";
-  fallback.textContent = kinds.has("simulate") ? "Default (simulate)" : "Default";
+  fallback.textContent = defaultKind ? `Default (${defaultKind})` : "Default";
   ui.kind.append(fallback);
   // The default kind first, then the others by name.
   const ordered = [...list].sort((a, b) =>
-    a.kind === "simulate" ? -1 : b.kind === "simulate" ? 1 : a.kind < b.kind ? -1 : 1,
+    a.kind === defaultKind ? -1 : b.kind === defaultKind ? 1 : a.kind < b.kind ? -1 : 1,
   );
   for (const spec of ordered) {
     const option = document.createElement("option");
@@ -883,7 +915,7 @@ function humanize(message) {
   const unknown = /^kind '([^']*)' is not a known task \(known: ([^)]*)\)/.exec(text);
   if (unknown) return `“${unknown[1]}” is not a kind of task this system runs (it runs ${unknown[2]}).`;
   text = text.replace(/^payload\.([A-Za-z0-9_.[\]]+) /, (_, path) => {
-    const spec = kinds.get(ui.kind.value || "simulate");
+    const spec = kinds.get(ui.kind.value || defaultKind);
     const field = spec && spec.payload_schema.properties && spec.payload_schema.properties[path];
     return `${field && field.title ? field.title : `“${path}”`} (in the payload) `;
   });
@@ -910,7 +942,7 @@ function supabaseClient(config) {
   if (supabase) return supabase;
   if (!window.supabase || typeof window.supabase.createClient !== "function") return null;
   try {
-    supabase = window.supabase.createClient(config.supabaseUrl, config.supabaseAnonKey, {
+    supabase = window.supabase.createClient(config.supabaseUrl, config.supabaseKey, {
       auth: { persistSession: true, autoRefreshToken: true, detectSessionInUrl: false },
     });
   } catch {

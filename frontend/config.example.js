@@ -2,7 +2,8 @@
 // for the host that serves dist/. `make run` answers /config.js itself for the local stack.
 //
 // Only public values belong here: the page is static and anyone can read this file.
-// Never put the service_role key, the JWT secret or a database URL in it.
+// Never put a secret key (sb_secret_...), the service_role key, the JWT secret or a database
+// URL in it.
 window.JOBS_CONFIG = {
   // Where the jobs API (the `submit` function) answers: POST {functionsUrl}/jobs,
   // GET {functionsUrl}/jobs?limit=N, GET {functionsUrl}/jobs/<job_id>. No trailing slash needed.
@@ -14,7 +15,9 @@ window.JOBS_CONFIG = {
   // Local stack: "http://127.0.0.1:24321"; hosted: "https://<project-ref>.supabase.co".
   supabaseUrl: "",
 
-  // The project's anon (public) key: Realtime verifies it, and row level security lets the
-  // anon role read public.job_results (and nothing else).
-  supabaseAnonKey: "",
+  // The project's publishable key (sb_publishable_..., dashboard: Settings > API Keys) or,
+  // while the project still has one, its legacy anon key (Settings > API Keys > Legacy API
+  // keys) as supabaseAnonKey instead. Either is public: Realtime accepts it, and row level
+  // security lets the anon role read public.job_results (and nothing else).
+  supabaseKey: "",
 };

@@ -76,6 +76,14 @@ def jwt_secret(env: Mapping[str, str] = os.environ) -> str:
     return secret(env, JWT_SECRET, "to verify user access tokens")
 
 
+def supabase_url(env: Mapping[str, str] = os.environ) -> str:
+    """The project's URL (``SUPABASE_URL``, https://<ref>.supabase.co); "" when unset."""
+    url = env.get("SUPABASE_URL", "").strip().rstrip("/")
+    if url and urllib.parse.urlsplit(url).scheme not in ("https", "http"):
+        raise ConfigError(f"SUPABASE_URL must be an http(s) URL, not {url!r}")
+    return url
+
+
 def database_url(env: Mapping[str, str] = os.environ) -> str:
     url = secret(env, "DATABASE_URL", "to reach the jobs database")
     behind_transaction_pooler(url, env)  # a malformed DATABASE_POOLER fails at cold start
@@ -167,6 +175,13 @@ class WebhookConfig:
         )
 
 
+def _task_path(raw: str) -> str:
+    path = raw.strip().strip("/")
+    if ".." in path.split("/"):
+        raise ConfigError(f"TASK_PATH must be a folder below the functions' root, not {raw!r}")
+    return path
+
+
 # How long an idle worker waits for new work before leaving (WORKER_LINGER_SECONDS).
 LAMBDA_LINGER_S = 0.5
 LOCAL_LINGER_S = 2.0
@@ -185,7 +200,10 @@ class WorkerConfig:
     task_min_s: float
     task_max_s: float
     task_modules: tuple[str, ...]
-    linger_s: float = 0.0
+    idle_linger_s: float = 0.0
+    # The folder holding the user's own task package, relative to where ``functions/`` is (a
+    # deployed zip's root, or the checkout); it goes on sys.path before TASK_MODULES load.
+    task_path: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> WorkerConfig:
@@ -206,8 +224,9 @@ class WorkerConfig:
             task_min_s=low,
             task_max_s=high,
             task_modules=modules,
+            task_path=_task_path(env.get("TASK_PATH", "")),
             # A lingering Lambda invocation is billed for its wait: keep it short there.
-            linger_s=_number(
+            idle_linger_s=_number(
                 env,
                 "WORKER_LINGER_SECONDS",
                 LAMBDA_LINGER_S if env.get("AWS_LAMBDA_FUNCTION_NAME") else LOCAL_LINGER_S,

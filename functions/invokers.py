@@ -109,7 +109,7 @@ class HttpInvoker:
         self,
         url: str,
         secret: str,
-        max_in_flight: int = 16,
+        max_in_flight: int = 64,
         timeout_s: float = 900,
         schedule: RetrySchedule | None = None,
     ) -> None:
@@ -148,29 +148,27 @@ class HttpInvoker:
 
     def _post(self, message: dict[str, Any]) -> None:
         body = json.dumps(message).encode("utf-8")
-        msg_id = message.get("msg_id")
+        msg_id = message.get("wake_id")
         failed = 0
         while True:
             problem = self._try(body)
             if problem is None:
                 if failed:
-                    log.info(
-                        "process_job call for message %s answered on try %d", msg_id, failed + 1
-                    )
+                    log.info("process_job call for %s answered on try %d", msg_id, failed + 1)
                 return
             failed += 1
             pause = self._schedule.pause(failed)
             if pause is None:
                 log.error(
-                    "process_job call for message %s failed %d times (last: %s); the sweeper"
-                    " will pick the message up",
+                    "process_job call for %s failed %d times (last: %s); the sweep will wake"
+                    " a worker",
                     msg_id,
                     failed,
                     problem,
                 )
                 return
             log.warning(
-                "process_job call for message %s failed (%s); retrying in %.2fs",
+                "process_job call for %s failed (%s); retrying in %.2fs",
                 msg_id,
                 problem,
                 pause,

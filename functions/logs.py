@@ -12,6 +12,10 @@ from functions.once import PerProcess
 
 
 class JsonFormatter(logging.Formatter):
+    def __init__(self, severity: bool = False) -> None:
+        super().__init__()
+        self._severity = severity
+
     def format(self, record: logging.LogRecord) -> str:
         entry = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
@@ -19,6 +23,8 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        if self._severity:
+            entry["severity"] = record.levelname  # Cloud Logging's level field
         job_id = getattr(record, "job_id", None)
         if job_id is not None:
             entry["job_id"] = str(job_id)
@@ -29,7 +35,9 @@ class JsonFormatter(logging.Formatter):
 
 def _install() -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
+    # Cloud Run (which sets K_SERVICE) passes each JSON line to Cloud Logging, which takes the
+    # entry's level from "severity"; elsewhere the line stays as it was.
+    handler.setFormatter(JsonFormatter(severity=bool(os.environ.get("K_SERVICE"))))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(os.environ.get("LOG_LEVEL", "INFO").upper())

@@ -1,11 +1,15 @@
-"""The ``process_job`` function: drains work_queue. Target ``process_job`` (functions-framework,
-called by the local invoker and the sweeper tick) and ``handler`` (AWS Lambda: asynchronous
-invocations from the webhook and the scheduled sweeper)."""
+"""The ``process_job`` function: drains work_queue. Target ``process_job`` (functions-framework:
+called by the local invoker and the sweeper tick; functions.gcp serves the same handler on Google
+Cloud) and ``handler`` (AWS Lambda: asynchronous invocations from the webhook and the
+scheduled sweeper)."""
 
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from functions.adapters.entry import Entry
@@ -18,7 +22,7 @@ if TYPE_CHECKING:
     from functions.config import WorkerConfig
     from functions.core.models import TaskKind
     from functions.core.ports import KindCatalog
-    from functions.core.worker import Worker
+    from functions.worker import Worker
 
 log = logging.getLogger("functions.process_job")
 
@@ -27,16 +31,30 @@ LAMBDA_MARGIN_S = 30.0
 LAMBDA_MARGIN_SHARE = 0.1
 
 
+def _add_task_path(task_path: str) -> None:
+    """Puts the user's task folder (TASK_PATH, relative to the folder holding ``functions/``:
+    the zip's root on Lambda, the checkout locally) on the import path, once."""
+    if not task_path:
+        return
+    import functions
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(functions.__file__)))
+    folder = os.path.join(root, task_path)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+
+
 def _build_worker() -> tuple[Worker, WorkerConfig]:
     from functions import logs
     from functions.config import WorkerConfig
     from functions.core.retry import RetryPolicy
     from functions.core.tasks import TaskSettings, load_task_modules, registry
-    from functions.core.worker import Worker, WorkerSettings
     from functions.db.store import PgKindCatalog, PgWorkQueue
+    from functions.worker import Worker, WorkerSettings
 
     logs.configure()
     cfg = WorkerConfig.from_env()
+    _add_task_path(cfg.task_path)
     load_task_modules(list(cfg.task_modules))
     task_settings = TaskSettings(cfg.task_min_s, cfg.task_max_s)
     _publish_kinds(
@@ -51,7 +69,7 @@ def _build_worker() -> tuple[Worker, WorkerConfig]:
             batch_size=cfg.batch_size,
             visibility_s=cfg.visibility_s,
             task_timeout_s=cfg.task_timeout_s,
-            idle_linger_s=cfg.linger_s,
+            idle_linger_s=cfg.idle_linger_s,
             task_settings=task_settings,
         ),
     )
@@ -73,13 +91,35 @@ def _publish_kinds(catalog: KindCatalog, kinds: list[TaskKind]) -> None:
 _worker = PerProcess(_build_worker)
 
 
-def _build() -> Handler:
+def drain_budget(max_run_s: float, limit_s: float | None) -> float:
+    """How long one invocation drains: ``max_run_s``, and when the platform cuts the call off
+    after ``limit_s`` (Lambda's remaining time, Google's function timeout or dispatch deadline)
+    no later than that less a margin, so the last batch can record its outcome and the answer
+    goes out in time."""
+    if limit_s is None:
+        return max_run_s
+    # A short-lived invocation keeps a tenth back rather than all of it.
+    return min(max_run_s, limit_s - min(LAMBDA_MARGIN_S, limit_s * LAMBDA_MARGIN_SHARE))
+
+
+def http_handler(
+    authorize: Callable[[str | None], object] | None = None, limit_s: float | None = None
+) -> Handler:
+    """The HTTP target's handler: ``authorize`` checks the caller instead of the bearer secret
+    (Google Cloud: ID tokens), ``limit_s`` is how long the platform lets a call run."""
     from functions.http.process_api import ProcessJobApi
 
     worker, cfg = _worker.get()
+    budget = drain_budget(cfg.max_run_s, limit_s)
     return ProcessJobApi(
-        cfg.process_job_secret, lambda: worker.drain(time.monotonic() + cfg.max_run_s)
+        cfg.process_job_secret,
+        lambda wake_id: worker.drain(time.monotonic() + budget, wake_id),
+        authorize=authorize,
     ).handle
+
+
+def _build() -> Handler:
+    return http_handler()
 
 
 _entry = Entry(_build)
@@ -90,14 +130,15 @@ def process_job(request: flask.Request) -> tuple[bytes, int, dict[str, str]]:
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
-    """An async invocation (the webhook's message) or a scheduled sweep: both drain the queue."""
+    """An async invocation (the webhook's wake-up, honoured once) or a direct one: both drain
+    the queue."""
     worker, cfg = _worker.get()
     start = time.monotonic()
-    budget = cfg.max_run_s
+    remaining = None
     if context is not None and hasattr(context, "get_remaining_time_in_millis"):
         remaining = context.get_remaining_time_in_millis() / 1000
-        # A short-lived invocation keeps a tenth back rather than all of it.
-        budget = min(budget, remaining - min(LAMBDA_MARGIN_S, remaining * LAMBDA_MARGIN_SHARE))
+    budget = drain_budget(cfg.max_run_s, remaining)
     # The worker starts no task whose time limit does not fit in the budget, so a spent
     # invocation returns at once and leaves the queue for the next one.
-    return worker.drain(start + budget).to_json()
+    wake_id = event.get("wake_id") if isinstance(event, dict) else None
+    return worker.drain(start + budget, wake_id if isinstance(wake_id, str) else None).to_json()

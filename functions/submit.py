@@ -16,13 +16,19 @@ def _build() -> Handler:
     from functions import config
     from functions.db.store import PgJobStore, PgKindCatalog
     from functions.http.submit_api import SubmitApi
+    from functions.jwks import ProjectKeys, jwks_url
 
     url = config.database_url()
+    project_url, legacy_secret = config.supabase_url(), config.jwt_secret()
+    # User tokens: asymmetric ones through the project's JWKS, HS256 through the legacy
+    # secret; with neither configured, the public demo mode only.
+    keys = (
+        ProjectKeys(jwks_url(project_url) if project_url else None, legacy_secret)
+        if project_url or legacy_secret
+        else None
+    )
     return SubmitApi(
-        PgJobStore(url),
-        config.cors_origin(),
-        kinds=PgKindCatalog(url),
-        jwt_secret=config.jwt_secret(),
+        PgJobStore(url), config.cors_origin(), kinds=PgKindCatalog(url), signing_keys=keys
     ).handle
 
 

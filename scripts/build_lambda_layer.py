@@ -22,7 +22,13 @@ SITE_DIR = LAYER_DIR / "python"
 STAMP = LAYER_DIR / ".built-for"
 
 # What the functions import besides the standard library and boto3 (which the runtime has).
-REQUIREMENTS = ("psycopg[binary]==3.3.9", "psycopg-pool==3.3.3", "PyJWT==2.15.1")
+# PyJWT[crypto]: cryptography verifies the ES256/RS256 user tokens of asymmetric signing keys.
+REQUIREMENTS = (
+    "psycopg[binary]==3.3.9",
+    "psycopg-pool==3.3.3",
+    "PyJWT[crypto]==2.15.1",
+    "cryptography==51.0.1",
+)
 # Must match serverless.yml's runtime and architecture (scripts/check_serverless_package.py
 # checks the template against these; tests/test_lambda_artifacts.py imports every compiled
 # module of the layer under this CPython).

@@ -27,7 +27,11 @@ from pathlib import Path
 from typing import Any
 
 import build_lambda_layer
+import http_routes
+import iam_check
 import package_contents
+
+routes = http_routes.routes  # functions/http/routes.py, found from the checkout
 
 ROOT = Path(__file__).resolve().parent.parent
 TOOLS_DIR = ROOT / "deploy" / "serverless"
@@ -45,8 +49,13 @@ SENTINEL_ENV = {
     "WEBHOOK_SECRET": "whsec_c2VudGluZWwtd2ViaG9vay1zZWNyZXQtN2YzYTlj",
 }
 # Each function's secrets, as the name of the SSM parameter holding them.
+JWT_PARAMETER = f"/supajobs/{STAGE}/jwt-secret"
 SECRET_PARAMETERS = {
-    "submit": {"DATABASE_URL_SSM_PARAMETER": f"/supajobs/{STAGE}/database-url"},
+    "submit": {
+        "DATABASE_URL_SSM_PARAMETER": f"/supajobs/{STAGE}/database-url",
+        # Packaged with the optional legacy JWT secret named, so its grant is checked too.
+        "SUPABASE_JWT_SECRET_SSM_PARAMETER": JWT_PARAMETER,
+    },
     "webhook": {"WEBHOOK_SECRET_SSM_PARAMETER": f"/supajobs/{STAGE}/webhook-secret"},
     "process_job": {"DATABASE_URL_SSM_PARAMETER": f"/supajobs/{STAGE}/database-url"},
 }
@@ -69,16 +78,8 @@ HANDLERS = {
     "webhook": "functions/webhook.handler",
     "process_job": "functions/process_job.handler",
 }
-ROUTES = {
-    "POST /jobs": "submit",
-    "GET /jobs": "submit",
-    "GET /jobs/{job_id}": "submit",
-    "OPTIONS /jobs": "submit",
-    "OPTIONS /jobs/{job_id}": "submit",
-    "GET /kinds": "submit",
-    "OPTIONS /kinds": "submit",
-    "POST /webhook": "webhook",
-}
+# The HTTP API must serve exactly the routes the functions dispatch on, each to its function.
+ROUTES = {key: function for function in routes.BY_FUNCTION for key in routes.route_keys(function)}
 LAYER_ID = "PythonDepsLambdaLayer"
 USES_LAYER = {"submit": True, "webhook": False, "process_job": True}
 # Imported by the functions but provided elsewhere: boto3 by the Lambda runtime, flask only
@@ -88,6 +89,7 @@ LAYER_FILES = (
     "python/psycopg/__init__.py",
     "python/psycopg_pool/__init__.py",
     "python/jwt/__init__.py",
+    "python/cryptography/__init__.py",  # PyJWT[crypto]: ES256/RS256 user tokens
 )
 LAYER_BINARY = re.compile(rf"^python/psycopg_binary/.*\.{ABI}-x86_64-linux-gnu\.so$")
 FORBIDDEN_IN_ZIP = re.compile(r"(^|/)(__pycache__|tests?)(/|$)|\.pyc$|(^|/)test_[^/]*\.py$")
@@ -140,7 +142,15 @@ def package() -> float:
     shutil.rmtree(OUT_DIR, ignore_errors=True)
     started = time.monotonic()
     result = subprocess.run(
-        [str(OSLS), "package", "--stage", STAGE, "--region", REGION],
+        [
+            str(OSLS),
+            "package",
+            "--stage",
+            STAGE,
+            "--region",
+            REGION,
+            f"--param=jwtSecretParameter={JWT_PARAMETER}",
+        ],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -216,6 +226,12 @@ def check_async_and_schedule(resources: dict[str, Any], pj: str, report: Report)
             configs[0].get("MaximumRetryAttempts") == 2,
             "process_job: MaximumRetryAttempts is not 2",
         )
+        failure = configs[0].get("DestinationConfig", {}).get("OnFailure", {})
+        queue = failure.get("Destination", {}).get("Fn::GetAtt", [""])[0]
+        report.check(
+            resources.get(queue, {}).get("Type") == "AWS::SQS::Queue",
+            f"process_job: its failed async events go to {failure!r}, not an SQS queue",
+        )
         age = configs[0].get("MaximumEventAgeInSeconds")
         report.check(
             isinstance(age, int) and 60 <= age <= 21600,
@@ -241,96 +257,22 @@ def check_async_and_schedule(resources: dict[str, Any], pj: str, report: Report)
         )
 
 
-def _arn_text(resource: Any) -> str | None:
-    if isinstance(resource, str):
-        return resource
-    if isinstance(resource, dict) and "Fn::Sub" in resource:
-        sub = resource["Fn::Sub"]
-        return sub if isinstance(sub, str) else str(sub[0])
-    return None
+def check_iam(template: dict[str, Any], report: Report) -> None:
+    """One role per function granting exactly what the function's definition needs."""
+    for problem in iam_check.problems(template):
+        report.check(False, problem)
 
 
-def _parameter_arns() -> set[str]:
-    prefix = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter"
-    names = {name for params in SECRET_PARAMETERS.values() for name in params.values()}
-    return {prefix + name for name in names}
-
-
-def _check_lambda_statement(
-    role_id: str, actions: list[str], targets: list[Any], pj: str, pj_name: str, report: Report
-) -> None:
-    report.check(
-        actions == ["lambda:InvokeFunction"],
-        f"{role_id}: lambda actions beyond InvokeFunction: {actions}",
-    )
-    for target in targets:
-        arn = _arn_text(target)
-        report.check(
-            target == {"Fn::GetAtt": [pj, "Arn"]}
-            or (arn is not None and "*" not in arn and arn.endswith(f":function:{pj_name}")),
-            f"{role_id}: lambda:InvokeFunction on {target}, not process_job",
-        )
-
-
-def _check_kms_statement(role_id: str, statement: dict[str, Any], report: Report) -> None:
-    condition = statement.get("Condition", {})
-    via = condition.get("StringEquals", {}).get("kms:ViaService")
-    report.check(
-        _arn_text(via) == "ssm.${AWS::Region}.amazonaws.com",
-        f"{role_id}: kms:Decrypt is not limited to Parameter Store: {via}",
-    )
-    contexts = condition.get("StringEquals", {}).get("kms:EncryptionContext:PARAMETER_ARN", [])
-    arns = {_arn_text(a) for a in as_list(contexts)}
-    report.check(
-        arns == _parameter_arns(),
-        f"{role_id}: kms:Decrypt is not limited to the secret parameters: {sorted(map(str, arns))}",
-    )
-
-
-def check_iam(resources: dict[str, Any], pj: str, report: Report) -> None:
-    """Beyond logs: invoking process_job, reading the two secret parameters, decrypting them."""
-    pj_name = resources[pj]["Properties"]["FunctionName"]
-    seen = {"lambda": 0, "ssm": 0, "kms": 0}
-    for role_id, role in of_type(resources, "AWS::IAM::Role").items():
-        report.check(
-            not role.get("ManagedPolicyArns"),
-            f"{role_id}: managed policies attached: {role.get('ManagedPolicyArns')}",
-        )
-        for policy in role.get("Policies", []):
-            for statement in as_list(policy["PolicyDocument"]["Statement"]):
-                if statement.get("Effect") != "Allow":
-                    continue
-                actions = [str(a) for a in as_list(statement.get("Action", []))]
-                targets = as_list(statement.get("Resource", []))
-                report.check(
-                    not any(a == "*" or a.endswith(":*") for a in actions),
-                    f"{role_id}: wildcard action in {actions}",
-                )
-                report.check("*" not in targets, f"{role_id}: Resource '*' for {actions}")
-                services = {a.split(":")[0].lower() for a in actions}
-                if services & {"logs"}:
-                    continue
-                service = next(iter(services)) if len(services) == 1 else "mixed"
-                if not report.check(service in seen, f"{role_id}: unexpected actions {actions}"):
-                    continue
-                seen[service] += 1
-                if service == "lambda":
-                    _check_lambda_statement(role_id, actions, targets, pj, pj_name, report)
-                elif service == "ssm":
-                    report.check(
-                        actions == ["ssm:GetParameter"],
-                        f"{role_id}: ssm actions beyond GetParameter: {actions}",
-                    )
-                    got = {_arn_text(t) for t in targets}
-                    report.check(
-                        got == _parameter_arns(),
-                        f"{role_id}: ssm:GetParameter on {sorted(map(str, got))}",
-                    )
-                else:
-                    report.check(actions == ["kms:Decrypt"], f"{role_id}: kms actions {actions}")
-                    _check_kms_statement(role_id, statement, report)
-    for service, count in seen.items():
-        report.check(count == 1, f"{count} statements for {service}, expected exactly one")
+def check_throttling(resources: dict[str, Any], report: Report) -> None:
+    stages = of_type(resources, "AWS::ApiGatewayV2::Stage")
+    for name, stage in stages.items():
+        settings = stage.get("DefaultRouteSettings", {})
+        for key in ("ThrottlingRateLimit", "ThrottlingBurstLimit"):
+            value = settings.get(key)
+            report.check(
+                isinstance(value, int) and value > 0, f"{name}: {key} is {value!r}, not set"
+            )
+    report.check(len(stages) == 1, f"expected one HTTP API stage, found {sorted(stages)}")
 
 
 def check_no_secret_values(report: Report, extracted: Path) -> None:
@@ -363,17 +305,19 @@ def check_routes(resources: dict[str, Any], ids: dict[str, str], report: Report)
     report.check(routes == ROUTES, f"HTTP API routes are {routes}, expected {ROUTES}")
 
 
-def _missing_imports(extracted: Path, module: str, layer: Path | None) -> list[str]:
+def _missing_imports(
+    roots: list[Path], module: str, layer: Path | None, ours: tuple[str, ...]
+) -> list[str]:
     """Imports the zip (and layer) cannot satisfy, followed from the handler module through
     every function body (lazy imports included)."""
-    path = [str(extracted)] + ([str(layer)] if layer is not None else [])
+    path = [str(r) for r in roots] + ([str(layer)] if layer is not None else [])
     finder = modulefinder.ModuleFinder(path=path)
     finder.import_hook(module)
     # "maybe" names are `from package import name` where name may be an attribute.
     missing_modules, _maybe = finder.any_missing_maybe()
     missing = []
     for name in missing_modules:
-        if not any(c.startswith("functions") for c in finder.badmodules[name]):
+        if not any(c.startswith(ours) for c in finder.badmodules[name]):
             continue  # an optional import inside a third-party package
         top = name.split(".")[0]
         if top in sys.stdlib_module_names or top in PROVIDED_BY_RUNTIME:
@@ -384,7 +328,8 @@ def _missing_imports(extracted: Path, module: str, layer: Path | None) -> list[s
 
 def check_zips(resources: dict[str, Any], ids: dict[str, str], report: Report, tmp: Path) -> None:
     layer_dir: Path | None = None
-    closures = package_contents.contents()
+    tasks = package_contents.Tasks.load()
+    closures = package_contents.contents(tasks)
     layer = resources.get(LAYER_ID, {}).get("Properties", {})
     layer_zip = OUT_DIR / str(layer.get("Content", {}).get("S3Key", "?")).rsplit("/", 1)[-1]
     report.check(
@@ -413,7 +358,10 @@ def check_zips(resources: dict[str, Any], ids: dict[str, str], report: Report, t
         with zipfile.ZipFile(artifact) as archive:
             names = archive.namelist()
             archive.extractall(target)
-        strays = [n for n in names if FORBIDDEN_IN_ZIP.search(n) or not n.startswith("functions/")]
+        # Our package, and in process_job's the user's own task folder (deploy/tasks.json).
+        theirs = function == "process_job" and bool(tasks.path)
+        allowed = ("functions/", *([f"{tasks.path}/"] if theirs else []))
+        strays = [n for n in names if FORBIDDEN_IN_ZIP.search(n) or not n.startswith(allowed)]
         report.check(not strays, f"{function}: unwanted files in the zip: {strays}")
         files = sorted(n for n in names if not n.endswith("/"))
         closure = [n for n in closures[function] if not n.startswith("!")]
@@ -423,7 +371,13 @@ def check_zips(resources: dict[str, Any], ids: dict[str, str], report: Report, t
             f" import closure and lacks {sorted(set(closure) - set(files))}",
         )
         module = HANDLERS[function].rsplit(".", 1)[0].replace("/", ".")
-        missing = _missing_imports(target, module, layer_dir if USES_LAYER[function] else None)
+        modules = [module, *(tasks.modules if function == "process_job" else ())]
+        roots = [target, *([target / tasks.path] if function == "process_job" else [])]
+        layer_path = layer_dir if USES_LAYER[function] else None
+        ours = ("functions", *tasks.packages())
+        missing = sorted(
+            {name for m in modules for name in _missing_imports(roots, m, layer_path, ours)}
+        )
         report.check(not missing, f"{function}: the zip cannot import {missing}")
 
 
@@ -438,8 +392,10 @@ def main() -> int:
     ids = check_functions(resources, report)
     if "process_job" in ids:
         check_async_and_schedule(resources, ids["process_job"], report)
-        check_iam(resources, ids["process_job"], report)
+    check_iam(template, report)
+    check_throttling(resources, report)
     check_routes(resources, ids, report)
+    report.check(http_routes.main(["--check"]) == 0, "deploy/serverless/http-routes.json is stale")
     report.check(
         package_contents.main(["--check"]) == 0,
         "deploy/serverless/package-contents.json is stale",

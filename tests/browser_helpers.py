@@ -6,11 +6,12 @@ server, as any static host would serve it."""
 from __future__ import annotations
 
 import functools
+import secrets
 import tempfile
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from devstack.config import page_config_js
 from devstack.keys import generate_jwt_secret, mint_keys
 from devstack.postgres import free_port
 from devstack.realtime import GatewayConfig, RunningGateway, start_in_thread
+from devstack.signing import ES256, generate_es256_pem, new_kid
 from tests.stack import Stack, running_stack
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -44,6 +46,12 @@ class BrowserStack:
     realtime_port: int
     page_url: str
     gateway: RunningGateway | None = None
+    # The local Auth's signing: ES256 (one key for every start, as a project keeps its key)
+    # or the legacy HS256 secret.
+    signing_algorithm: str = ES256
+    es256_pem: str = field(default_factory=generate_es256_pem)
+    es256_kid: str = field(default_factory=new_kid)
+    api_keys: dict[str, str] = field(default_factory=dict)  # opaque key -> role
 
     @property
     def database_url(self) -> str:
@@ -57,7 +65,15 @@ class BrowserStack:
     def start_gateway(self) -> None:
         """Start the gateway (again) on its fixed port; returns once it follows changes."""
         assert self.gateway is None, "the gateway is already running"
-        config = GatewayConfig(self.database_url, self.jwt_secret, port=self.realtime_port)
+        config = GatewayConfig(
+            self.database_url,
+            self.jwt_secret,
+            port=self.realtime_port,
+            signing_algorithm=self.signing_algorithm,
+            es256_pem=self.es256_pem,
+            es256_kid=self.es256_kid,
+            api_keys=self.api_keys,
+        )
         self.gateway = start_in_thread(config)
 
     def stop_gateway(self) -> None:
@@ -103,23 +119,43 @@ def static_server(directory: Path) -> Iterator[str]:
 
 @contextmanager
 def running_browser_stack(
-    database_url: str, task_env: Mapping[str, str] | None = None
+    database_url: str,
+    task_env: Mapping[str, str] | None = None,
+    signing_algorithm: str = ES256,
+    publishable_key: bool = False,
 ) -> Iterator[BrowserStack]:
     """The functions, the relay, the Realtime gateway and the page, all on loopback;
-    ``task_env`` adds to process_job's environment (tests/stack.py's FAST_TASKS)."""
+    ``task_env`` adds to process_job's environment (tests/stack.py's FAST_TASKS). The local
+    Auth signs with ``signing_algorithm``; submit verifies either kind, as deployed. With
+    ``publishable_key`` the page is configured with an opaque ``sb_publishable_`` key instead
+    of the legacy anon key."""
     if not SUPABASE_UMD.exists():
         raise RuntimeError(f"{SUPABASE_UMD} is missing: run `npm ci` in frontend/ (make test does)")
     jwt_secret = generate_jwt_secret()
     anon_key = mint_keys(jwt_secret).anon_key
+    api_keys: dict[str, str] = {}
+    if publishable_key:
+        anon_key = "sb_publishable_" + secrets.token_urlsafe(24)
+        api_keys[anon_key] = "anon"
     realtime_port = free_port()
-    with running_stack(
-        database_url, extra_env=task_env, submit_env={"SUPABASE_JWT_SECRET": jwt_secret}
-    ) as stack:
+    submit_env = {
+        "SUPABASE_JWT_SECRET": jwt_secret,
+        "SUPABASE_URL": f"http://127.0.0.1:{realtime_port}",
+    }
+    with running_stack(database_url, extra_env=task_env, submit_env=submit_env) as stack:
         config_js = page_config_js(
             stack.url("submit"), f"http://127.0.0.1:{realtime_port}", anon_key
         )
         with page_server(config_js) as page_url:
-            running = BrowserStack(stack, jwt_secret, anon_key, realtime_port, page_url)
+            running = BrowserStack(
+                stack,
+                jwt_secret,
+                anon_key,
+                realtime_port,
+                page_url,
+                signing_algorithm=signing_algorithm,
+                api_keys=api_keys,
+            )
             running.start_gateway()
             try:
                 yield running

@@ -23,6 +23,7 @@ import pytest
 
 from devstack import hosted_like, migrate
 from devstack.postgres import EmbeddedPostgres, embedded
+from tests import cron_cluster
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_PG_DIR = ROOT / ".devstack" / "test-postgres"
@@ -257,3 +258,27 @@ def _stop_the_embedded_postgres_this_run_started() -> Iterator[None]:
         return
     while _started:
         _started.pop().stop()
+
+
+@pytest.fixture(scope="session")
+def pg_cron_cluster() -> Iterator[cron_cluster.CronCluster]:
+    """A PG 15 cluster of this run's own with the real pg_cron preloaded (tests/cron_cluster.py),
+    stopped at the session's end. Fails, naming what is missing, where pg_cron is not installed."""
+    problem = cron_cluster.missing()
+    if problem:
+        pytest.fail(problem)
+    cluster = cron_cluster.start(ROOT / ".devstack" / "test-pg-cron")
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def cron_db_url(pg_cron_cluster: cron_cluster.CronCluster) -> Iterator[str]:
+    """A fresh migrated database on the pg_cron cluster, the one its scheduler serves (the
+    server restarts to switch); ``create extension pg_cron`` works in it, as superuser."""
+    server = PgServer("pg-cron", pg_cron_cluster.admin_url)
+    for url in fresh_database(server):
+        pg_cron_cluster.serve(urlsplit(url).path[1:])
+        yield url

@@ -17,7 +17,7 @@ from devstack.config import generate_webhook_secret
 from devstack.postgres import free_port
 from devstack.relay import start_in_thread
 from devstack.services import ManagedProcess, function_process
-from devstack.sweeper import sweep_once
+from devstack.sweeper import drain_once
 from tests.waiting import wait_for
 
 FAST_TASKS = {
@@ -99,7 +99,7 @@ class Stack:
         if name == "process_job":
             # As the deployed sweeper's first run does: the worker's cold start publishes its
             # task kinds (the test task modules' too), which submit then accepts.
-            sweep_once(self.url("process_job"), self.secret, timeout_s=30)
+            drain_once(self.url("process_job"), self.secret, timeout_s=30)
         return process
 
     def env_for(self, name: str) -> dict[str, str]:

@@ -24,6 +24,8 @@ def expected_rows() -> dict[str, set[str]]:
         rows[f"import_{name}"] = {OURS}
         rows[f"first_response_{name}"] = {OURS}
         rows[f"package_{name}"] = set()  # n/a until `serverless package` has run
+    rows["first_token_import"] = {OURS}
+    rows["first_token_verify"] = {OURS}
     for clients in QUICK.submit_clients:
         rows[f"submit_sql_{clients}c"] = {OURS, *peers}
         rows[f"submit_http_{clients}c"] = {OURS}

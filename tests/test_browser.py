@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import jwt
 import psycopg
 import pytest
 from playwright.sync_api import (
@@ -29,6 +30,7 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
+from devstack.config import page_config_js
 from devstack.postgres import free_port
 from tests.browser_helpers import (
     CHROMIUM,
@@ -550,13 +552,25 @@ def test_realtime_latency_from_commit_to_screen(page: Page, browser_stack: Brows
     (ARTIFACTS / "realtime-latency.txt").write_text(report)
 
 
+def test_the_page_refuses_a_secret_key_in_its_configuration(browser: Browser) -> None:
+    """A secret key bypasses RLS: published in config.js it would be anyone's."""
+    config_js = page_config_js("http://127.0.0.1:9", "http://127.0.0.1:9", "sb_secret_abc123")
+    with page_server(config_js) as url:
+        context = browser.new_context(viewport=DESKTOP)
+        bare = context.new_page()
+        bare.goto(url)
+        expect(bare.get_by_test_id("config-problem")).to_contain_text("holds a secret key")
+        expect(connection(bare)).to_have_attribute("data-state", "offline")
+        context.close()
+
+
 def test_the_page_names_what_is_missing_without_a_configuration(browser: Browser) -> None:
     with page_server(None) as url:  # the build's config.js template, not filled in
         context = browser.new_context(viewport=DESKTOP)
         bare = context.new_page()
         bare.goto(url)
         expect(bare.get_by_test_id("config-problem")).to_contain_text(
-            "no configuration for functionsUrl, supabaseUrl, supabaseAnonKey"
+            "no configuration for functionsUrl, supabaseUrl, supabaseKey"
         )
         expect(bare.get_by_test_id("config-problem")).to_contain_text("config.js")
         expect(connection(bare)).to_have_attribute("data-state", "offline")
@@ -598,12 +612,45 @@ def test_the_kinds_and_their_hints_come_from_the_api_and_a_mismatch_is_explained
     expect(page.get_by_label("Payload")).to_have_attribute("aria-invalid", "true")
 
 
-def sign_in_on(page: Page) -> str:
+def sign_in_on(page: Page, alg: str = "ES256") -> str:
+    """Signs the page in; the user's id. Its access token is signed with ``alg``."""
     with page.expect_response(lambda r: "/auth/v1/signup" in r.url) as answer:
         page.get_by_test_id("sign-in").click()
     assert answer.value.status == 200, answer.value.text()
     expect(page.get_by_test_id("account-text")).to_contain_text("Only you see your jobs")
+    assert jwt.get_unverified_header(answer.value.json()["access_token"])["alg"] == alg
     return str(answer.value.json()["user"]["id"])
+
+
+def test_a_legacy_hs256_project_with_a_publishable_key_serves_own_jobs(
+    browser: Browser,
+) -> None:
+    """The other kind of project: Auth signing with the legacy HS256 secret, and the page
+    configured with an opaque sb_publishable_ key (supabase-js with it, Realtime with it)."""
+    with (
+        contextmanager(fresh_database)(get_server("embedded")) as database_url,
+        running_browser_stack(
+            database_url, TASK_ENV, signing_algorithm="HS256", publishable_key=True
+        ) as legacy,
+    ):
+        context = browser.new_context(viewport=DESKTOP)
+        try:
+            page = context.new_page()
+            page.goto(legacy.page_url)
+            expect(connection(page)).to_have_attribute("data-state", "live")
+            public = legacy.stack.submit(unique("public demo"), kind="noop")
+            expect(row(page, public)).to_have_attribute("data-status", "completed")
+            user_id = sign_in_on(page, alg="HS256")
+            mine = submit_on_page(page, unique("mine"), "noop")
+            expect(row(page, mine)).to_have_attribute("data-status", "completed")
+            assert row(page, public).count() == 0
+            with psycopg.connect(legacy.database_url) as conn:
+                owner = conn.execute(
+                    "select owner_id::text from job_results where job_id = %s", (mine,)
+                ).fetchone()
+            assert owner == (user_id,)
+        finally:
+            context.close()
 
 
 def test_two_signed_in_users_each_see_only_their_own_jobs_live(

@@ -90,7 +90,7 @@ def unique(name: str) -> str:
 def test_a_running_job_shows_its_progress_live_and_is_cancelled_from_the_page(
     page: Page, browser_stack: BrowserStack
 ) -> None:
-    job_id = browser_stack.stack.submit(unique("Long"), payload={"kind": "simulate", "seconds": 15})
+    job_id = browser_stack.stack.submit(unique("Long"), kind="simulate", payload={"seconds": 15})
     job = row(page, job_id)
     expect(job).to_have_attribute("data-status", "running")
     page.evaluate(PROGRESS_RECORDER, job_id)
@@ -112,7 +112,7 @@ def test_a_running_job_shows_its_progress_live_and_is_cancelled_from_the_page(
 def test_a_failed_job_is_retried_from_the_page_and_its_detail_shows_both_runs(
     page: Page, browser_stack: BrowserStack
 ) -> None:
-    job_id = browser_stack.stack.submit(unique("Broken"), payload={"kind": "fail"})
+    job_id = browser_stack.stack.submit(unique("Broken"), kind="fail")
     job = row(page, job_id)
     expect(job).to_have_attribute("data-status", "failed")
     with page.expect_response(lambda r: r.url.endswith(f"/jobs/{job_id}/retry")) as answer:
@@ -137,8 +137,8 @@ def test_a_failed_job_is_retried_from_the_page_and_its_detail_shows_both_runs(
 def test_the_status_filter_shows_only_that_status_and_follows_changes(
     page: Page, browser_stack: BrowserStack
 ) -> None:
-    failed = browser_stack.stack.submit(unique("Bad"), payload={"kind": "fail"})
-    done = browser_stack.stack.submit(unique("Good"), payload={"kind": "noop"})
+    failed = browser_stack.stack.submit(unique("Bad"), kind="fail")
+    done = browser_stack.stack.submit(unique("Good"), kind="noop")
     expect(row(page, failed)).to_have_attribute("data-status", "failed")
     expect(row(page, done)).to_have_attribute("data-status", "completed")
     with page.expect_response(lambda r: "status=failed" in r.url) as answer:

@@ -33,7 +33,11 @@ def live(embedded_db_url: str) -> Iterator[tuple[Stack, RunningGateway, str]]:
         with running_stack(
             embedded_db_url,
             extra_env={"TASK_MAX_SECONDS": "5"},
-            submit_env={"SUPABASE_JWT_SECRET": secret},
+            # Tokens of the gateway's Auth are ES256 (its JWKS), minted ones HS256 (the secret).
+            submit_env={
+                "SUPABASE_JWT_SECRET": secret,
+                "SUPABASE_URL": f"http://127.0.0.1:{gateway.port}",
+            },
         ) as stack:
             yield stack, gateway, mint_keys(secret).anon_key
     finally:
@@ -181,7 +185,7 @@ def test_cancel_and_retry_commands_and_their_exit_codes(
     wait_for(lambda: stack.job(job_id)["status"] == "cancelled", timeout=30, what="cancelled")
     retried = run_client(["retry", job_id], stack, realtime, anon_key)
     assert retried.returncode == 0 and "run 2" in retried.stdout, retried.stderr
-    done = stack.submit("Done", payload={"kind": "noop"})
+    done = stack.submit("Done", kind="noop")
     wait_for(lambda: stack.job(done)["status"] == "completed", timeout=30, what="completed")
     refused = run_client(["cancel", done], stack, realtime, anon_key)
     assert refused.returncode == 2

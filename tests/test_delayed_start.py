@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import psycopg
 import pytest
 
-from devstack.sweeper import sweep_once
+from devstack.sweeper import drain_once
 from tests.stack import Stack, running_stack
 from tests.waiting import wait_for
 
@@ -34,11 +34,11 @@ def test_a_scheduled_job_runs_at_the_first_sweep_after_it_is_due(stack: Stack) -
     assert row is not None
     run_at = row[0]
 
-    assert sweep_once(stack.url("process_job"), stack.secret) == 200  # before it is due
+    assert drain_once(stack.url("process_job"), stack.secret) == 200  # before it is due
     assert stack.job(job_id)["status"] == "scheduled"
 
     wait_for(lambda: datetime.now(UTC) >= run_at, timeout=10, what="the due time")
-    assert sweep_once(stack.url("process_job"), stack.secret) == 200
+    assert drain_once(stack.url("process_job"), stack.secret) == 200
     job = stack.wait_for_status(job_id, "completed", timeout=10)
     assert job["attempts"] == 1
     status, body = stack.request("submit", "GET", f"/jobs/{job_id}")

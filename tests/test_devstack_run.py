@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -84,20 +85,34 @@ def test_the_stack_comes_up_and_shuts_down_clean(tmp_path: Path, data_dir: Path)
         with urllib.request.urlopen(f"http://127.0.0.1:{base}/config.js", timeout=10) as config:
             config_js = config.read().decode()
         local = load_or_create_secrets(data_dir)
-        assert local.anon_key in config_js
+        assert local.publishable_key.startswith("sb_publishable_")
+        assert local.publishable_key in config_js
         # The banner names everything the README's examples need.
         shown = (tmp_path / "run.log").read_text()
-        for needed in (
-            f"page          http://127.0.0.1:{base}",
-            f"jobs API      http://127.0.0.1:{base + 3}/jobs",
-            f"Supabase URL  http://127.0.0.1:{base + 1}",
-            f"anon key      {local.anon_key}",
-            f"data          {data_dir}",
+        for label, value in (
+            ("page", f"http://127.0.0.1:{base}"),
+            ("jobs API", f"http://127.0.0.1:{base + 3}/jobs"),
+            ("Supabase URL", f"http://127.0.0.1:{base + 1}"),
+            ("publishable key", local.publishable_key),
+            ("anon key (legacy)", local.anon_key),
+            ("data", str(data_dir)),
         ):
-            assert needed in shown, needed
+            assert re.search(rf"  {re.escape(label)} +{re.escape(value)}", shown), label
+        # The local Auth publishes the stack's ES256 signing key, as a new project's.
+        jwks_url = f"http://127.0.0.1:{base + 1}/auth/v1/.well-known/jwks.json"
+        with urllib.request.urlopen(jwks_url, timeout=10) as answer:
+            (published,) = json.loads(answer.read())["keys"]
+        assert (published["alg"], published["kid"]) == ("ES256", local.es256_kid)
         for step in ("creating and starting the embedded Postgres", "applying migrations"):
             assert f"[devstack] {step}" in shown
-        for secret in (local.service_role_key, local.jwt_secret, local.webhook_secret, "postgres"):
+        for secret in (
+            local.service_role_key,
+            local.secret_key,
+            local.jwt_secret,
+            local.webhook_secret,
+            local.es256_pem,
+            "postgres",
+        ):
             assert secret not in config_js
         request = urllib.request.Request(
             f"http://127.0.0.1:{base + 3}/jobs",

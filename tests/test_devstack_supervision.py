@@ -66,13 +66,20 @@ def stack(tmp_path: Path) -> Iterator[RunningStack]:
     with log_path.open("w") as log:
         runner = subprocess.Popen(
             [
-                sys.executable, "-m", "devstack",
-                "--data-dir", str(data_dir),
-                "--base-port", str(base),
-                "--task-min-seconds", "0.1",
-                "--task-max-seconds", "0.2",
+                sys.executable,
+                "-m",
+                "devstack",
+                "--data-dir",
+                str(data_dir),
+                "--base-port",
+                str(base),
+                "--task-min-seconds",
+                "0.1",
+                "--task-max-seconds",
+                "0.2",
                 # No sweeper tick during the test: a job completes only through its wake-up.
-                "--sweep-interval", "3600",
+                "--sweep-interval",
+                "3600",
             ],
             cwd=ROOT,
             stdout=log,
@@ -107,7 +114,7 @@ def kill_and_wait_for_restart(stack: RunningStack, marker: str) -> tuple[int, fl
     killed_at = time.monotonic()
     os.kill(old, signal.SIGKILL)
     new = wait_for(
-        lambda: (pid if (pid := stack.child_pid(marker)) not in (None, old) else None),
+        lambda: pid if (pid := stack.child_pid(marker)) not in (None, old) else None,
         timeout=60,
         interval=0.05,
         what=f"{marker} to be started again",

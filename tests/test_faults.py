@@ -69,7 +69,7 @@ def sweeper_for() -> Iterator[Any]:
     started: list[Sweeper] = []
 
     def start(stack: Stack, interval_s: float = 0.5) -> Sweeper:
-        sweeper = Sweeper(stack.url("process_job"), stack.secret, interval_s).start()
+        sweeper = Sweeper(stack.database_url, interval_s).start()
         started.append(sweeper)
         return sweeper
 

@@ -213,8 +213,9 @@ def check(reply: Reply, before: tuple[int, int], after: tuple[int, int], keyed: 
     if reply.status >= 400:
         assert reply.text.startswith("{"), f"{reply.status} {reply.text[:200]!r}"
         error: Any = json.loads(reply.text)["error"]
-        assert set(error) == {"code", "message"}
+        assert set(error) - {"field"} == {"code", "message"}
         assert isinstance(error["code"], str) and isinstance(error["message"], str)
+        assert error.get("field", "/").startswith("/")  # a JSON pointer when present
         assert after == before, "a refused request stored something"
     elif reply.status == 202:
         answer: Any = json.loads(reply.text)

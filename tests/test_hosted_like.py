@@ -12,6 +12,7 @@ import pytest
 
 from devstack import hosted_like, migrate
 from devstack.postgres import EmbeddedPostgres
+from tests.catalog import differences, snapshot
 from tests.stack import running_stack
 
 MIGRATION_FILES = [(m.version, m.name) for m in migrate.discover()]
@@ -116,3 +117,23 @@ def test_a_submitted_job_completes_end_to_end(hosted_db_url: str) -> None:
 def test_the_runner_sees_no_usable_pg_net_as_non_superuser_postgres(hosted_db_url: str) -> None:
     # The hosted-like clusters here do not preload pg_net, so the shim stands in and the relay runs.
     assert migrate.real_pg_net(hosted_db_url) is False
+
+
+def test_the_runner_migrates_a_fresh_hosted_project_as_postgres_as_the_cli_does(
+    hosted_server: EmbeddedPostgres, fresh_name: str
+) -> None:
+    """The other documented way (``supajobs-migrate`` / ``python -m devstack.migrate`` with the
+    direct connection): as the non-superuser postgres, on a fresh project, it builds the same
+    database the Supabase CLI does on the same server, and a second run applies nothing."""
+    url = hosted_like.prepare_database(hosted_server, fresh_name, pgmq_schema_owner="postgres")
+    assert migrate.migrate(url) == [f"{v}_{n}.sql" for v, n in MIGRATION_FILES]
+    assert migrate.migrate(url) == []
+    by_cli = f"{fresh_name}_cli"
+    try:
+        cli_url = hosted_like.prepare_database(hosted_server, by_cli, pgmq_schema_owner="postgres")
+        done = hosted_like.apply_with_cli(cli_url)
+        assert done.returncode == 0, done.stderr
+        assert differences(snapshot(url), snapshot(cli_url)) == []
+    finally:
+        with psycopg.connect(hosted_server.url, autocommit=True) as conn:
+            conn.execute(f'drop database if exists "{by_cli}" with (force)')

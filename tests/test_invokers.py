@@ -25,7 +25,8 @@ from tests.test_lambda import SECRET, body_of, load_event, signed
 from tests.waiting import wait_for
 
 FAST = RetrySchedule(pauses_s=(0.05, 0.1, 0.2))
-MESSAGE = {"msg_id": 41, "job_id": "5b0c2a4e-8d1f-4c6a-9e3b-7f2d1a0c9b8e", "task_name": "t"}
+WAKE_ID = "wake_5b0c2a4e8d1f4c6a9e3b7f2d1a0c9b41"
+MESSAGE = {"wake_id": WAKE_ID}
 
 
 def http_invoker(url: str) -> HttpInvoker:
@@ -61,8 +62,8 @@ def test_a_503_is_retried_until_process_job_takes_the_call(
         gaps = [b - a for a, b in zip(server.times, server.times[1:], strict=False)]
     assert gaps[0] >= FAST.pauses_s[0] / 2 and gaps[1] >= FAST.pauses_s[1] / 2
     logged = messages(caplog)
-    assert logged[0].startswith("process_job call for message 41 failed (HTTP 503); retrying in")
-    assert logged[-1] == "process_job call for message 41 answered on try 3"
+    assert logged[0].startswith(f"process_job call for {WAKE_ID} failed (HTTP 503); retrying in")
+    assert logged[-1] == f"process_job call for {WAKE_ID} answered on try 3"
 
 
 def test_a_429_is_retried_too() -> None:
@@ -90,9 +91,9 @@ def test_a_process_job_that_is_down_is_tried_a_bounded_number_of_times_then_repo
     invoker.close()
     logged = messages(caplog)
     assert sum("retrying in" in line for line in logged) == FAST.tries - 1
-    assert logged[-1].startswith(f"process_job call for message 41 failed {FAST.tries} times")
+    assert logged[-1].startswith(f"process_job call for {WAKE_ID} failed {FAST.tries} times")
     assert "ConnectionRefusedError" in logged[-1]
-    assert logged[-1].endswith("the sweeper will pick the message up")
+    assert logged[-1].endswith("the sweep will wake a worker")
     assert [r.levelno for r in caplog.records][-1] == logging.ERROR
 
 
@@ -100,7 +101,7 @@ def test_one_invoker_keeps_working_after_a_failed_call() -> None:
     with scripted_server(Reply(500), Reply(500), Reply(500), Reply(500), Reply(200)) as server:
         invoker = http_invoker(server.url)
         invoker.invoke(MESSAGE)  # four 500s: gives up after its four tries
-        invoker.invoke({**MESSAGE, "msg_id": 42})  # the server answers 200 by then
+        invoker.invoke({"wake_id": WAKE_ID[:-2] + "42"})  # the server answers 200 by then
         invoker.close()
         assert server.count() >= 5
 
@@ -198,9 +199,9 @@ def test_the_webhook_function_answers_at_once_and_retries_process_job_in_the_bac
                 data=body,
                 headers={
                     "Content-Type": "application/json",
-                    "webhook-id": "msg_41",
+                    "webhook-id": WAKE_ID,
                     "webhook-timestamp": str(now),
-                    "webhook-signature": sign([parse_secret(SECRET)], "msg_41", now, body),
+                    "webhook-signature": sign([parse_secret(SECRET)], WAKE_ID, now, body),
                 },
                 method="POST",
             )

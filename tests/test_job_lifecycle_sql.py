@@ -16,16 +16,18 @@ from psycopg.types.json import Jsonb
 from functions.core.models import JobStatus, NewJob, Outcome, ProgressReport
 from functions.core.retry import RetryPolicy
 from functions.core.tasks import registry
-from functions.core.worker import Worker, WorkerSettings
 from functions.db.store import PgJobStore, PgWorkQueue
+from functions.worker import Worker, WorkerSettings
 from tests.waiting import wait_for
+
+HOLDER = "test-worker"  # the lease holder these claims are made for
 
 
 def submit(db: psycopg.Connection, **extra: Any) -> uuid.UUID:
     names = ", ".join(f"{k} => %({k})s" for k in extra)
     row = db.execute(
-        f"select submit_job('t', %(payload)s{', ' if names else ''}{names})",
-        {"payload": Jsonb({"kind": "noop"}), **extra},
+        f"select submit_job('t', %(payload)s, kind => 'noop'{', ' if names else ''}{names})",
+        {"payload": Jsonb({}), **extra},
     ).fetchone()
     assert row is not None
     return uuid.UUID(str(row[0]))
@@ -133,7 +135,7 @@ def test_a_running_job_is_marked_and_any_later_failure_or_retry_ends_it_cancelle
     queue = PgWorkQueue(db.info.dsn)
     for settle in ("retry", "fail"):
         job_id = submit(db)
-        [claim] = queue.claim(10, 30).started
+        [claim] = queue.claim(HOLDER, 10, 30).started
         before = db.execute("select cancel_job(%s)", (job_id,)).fetchone()
         assert before is not None and before[0] == "running"
         assert job(db, job_id)["status"] == "running"
@@ -159,14 +161,14 @@ def test_retry_runs_a_failed_job_again_as_a_new_run_and_keeps_its_history(
 ) -> None:
     queue = PgWorkQueue(db.info.dsn)
     job_id = submit(db)
-    [claim] = queue.claim(10, 30).started
+    [claim] = queue.claim(HOLDER, 10, 30).started
     queue.finish([Outcome(claim, JobStatus.FAILED, None, "boom")])
     old_msg = job(db, job_id)["msg_id"]
     assert db.execute("select retry_job(%s)", (job_id,)).fetchone() == ("failed",)
     row = job(db, job_id)
     assert (row["status"], row["run"], row["attempts"], row["error"]) == ("pending", 2, 0, None)
     assert row["msg_id"] != old_msg
-    [again] = queue.claim(10, 30).started
+    [again] = queue.claim(HOLDER, 10, 30).started
     assert (again.attempt, again.message.msg_id) == (1, row["msg_id"])
     queue.finish([Outcome(again, JobStatus.COMPLETED, "ok", None)])
     assert events(db, job_id) == [
@@ -189,11 +191,11 @@ def test_a_stale_message_never_starts_a_retried_run(db: psycopg.Connection) -> N
     old message must not start the new run (only the job's current message does)."""
     queue = PgWorkQueue(db.info.dsn)
     job_id = submit(db)
-    [claim] = queue.claim(10, 30).started
+    [claim] = queue.claim(HOLDER, 10, 30).started
     db.execute("select cancel_job(%s)", (job_id,))
     queue.retry_later(claim, "boom", 0)  # -> cancelled; the message stays, visible at once
     db.execute("select retry_job(%s)", (job_id,))
-    batch = queue.claim(10, 30)
+    batch = queue.claim(HOLDER, 10, 30)
     assert [c.message.msg_id for c in batch.started] == [job(db, job_id)["msg_id"]]
     assert batch.skipped == 0
 
@@ -203,7 +205,7 @@ def test_progress_is_written_only_for_the_attempt_that_owns_the_job(
 ) -> None:
     queue = PgWorkQueue(db.info.dsn)
     job_id = submit(db)
-    [claim] = queue.claim(10, 30).started
+    [claim] = queue.claim(HOLDER, 10, 30).started
     queue.report_progress([ProgressReport(job_id, claim.attempt + 1, 9, 10, "stale")])
     assert job(db, job_id)["progress"] is None
     queue.report_progress([ProgressReport(job_id, claim.attempt, 3, 10, "three")])
@@ -239,12 +241,12 @@ def test_a_running_simulate_reports_progress_and_stops_when_cancelled(
     request reaches the task through the heartbeat; the job ends cancelled, once."""
     store = PgJobStore(embedded_db_url)
     queue = PgWorkQueue(embedded_db_url)
-    job_id = store.submit(NewJob("long", {"kind": "simulate", "seconds": 8}))
+    job_id = store.submit(NewJob("long", {"seconds": 8}, kind="simulate"))
     worker = Worker(
         queue,
         registry,
         RetryPolicy(max_attempts=3, base_delay_s=0),
-        WorkerSettings(batch_size=2, visibility_s=30, linger_s=0),
+        WorkerSettings(batch_size=2, visibility_s=30, retry_wait_s=0),
     )
     drained = threading.Thread(target=lambda: worker.drain(worker.clock.monotonic() + 60))
     drained.start()

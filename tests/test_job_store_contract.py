@@ -19,8 +19,8 @@ from functions.core.errors import IdempotencyKeyInFlight, IdempotencyKeyReused, 
 from functions.core.models import Caller, JobStatus, NewBatch, NewJob
 from functions.core.ports import JobStore
 from functions.db.store import PgJobStore
-from functions.fakes import IDEMPOTENCY_TTL_S, InMemoryJobStore
 from tests.db_state import jobs_and_messages
+from tests.inmemory import IDEMPOTENCY_TTL_S, InMemoryDatabase, MemoryJobStore
 
 
 class Harness(Protocol):
@@ -36,7 +36,7 @@ class Harness(Protocol):
 
 @dataclass
 class MemoryHarness:
-    store: InMemoryJobStore
+    store: MemoryJobStore
     now: list[float]
 
     def stored(self) -> tuple[int, int]:
@@ -76,7 +76,7 @@ class PostgresHarness:
 def harness(request: pytest.FixtureRequest) -> Iterator[Harness]:
     if request.param == "memory":
         now = [1_800_000_000.0]
-        yield MemoryHarness(InMemoryJobStore(clock=lambda: now[0]), now)
+        yield MemoryHarness(MemoryJobStore(InMemoryDatabase(wall=lambda: now[0])), now)
         return
     url = request.getfixturevalue("embedded_db_url")
     yield PostgresHarness(PgJobStore(url), url)

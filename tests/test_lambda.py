@@ -109,7 +109,7 @@ def lambda_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[InvokeCall]]:
 def test_the_invoker_sends_one_event_invocation_with_the_message(
     lambda_calls: list[InvokeCall],
 ) -> None:
-    message = {"msg_id": 7, "job_id": str(uuid.uuid4()), "task_name": "t"}
+    message = {"wake_id": "wake_" + uuid.uuid4().hex}
     LambdaInvoker(FUNCTION, boto3.client("lambda")).invoke(message)
     assert lambda_calls == [InvokeCall(FUNCTION, "Event", message)]
 
@@ -140,7 +140,7 @@ def _other_key(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def _other_body(event: dict[str, Any]) -> dict[str, Any]:
-    return signed(event, body=event["body"].replace("17", "18"))
+    return signed(event, body=event["body"].replace("9b8e", "9b8f"))
 
 
 def _bearer_only(event: dict[str, Any]) -> dict[str, Any]:
@@ -178,7 +178,10 @@ def test_the_webhook_hands_the_message_to_process_job_as_one_event_invocation(
     event = signed(load_event("http_post_webhook"))
     response = webhook.handler(event, None)
     assert response["statusCode"] == 202
-    assert body_of(response) == {"accepted": True, "msg_id": 17}
+    assert body_of(response) == {
+        "accepted": True,
+        "wake_id": "wake_5b0c2a4e8d1f4c6a9e3b7f2d1a0c9b8e",
+    }
     assert lambda_calls == [InvokeCall(FUNCTION, "Event", json.loads(event["body"]))]
 
 
@@ -214,10 +217,10 @@ def test_post_jobs_accepts_the_job_and_stores_it(submit_env: str) -> None:
     assert response["headers"]["Access-Control-Allow-Origin"] == "*"
     with psycopg.connect(submit_env) as conn:
         row = conn.execute(
-            "select task_name, payload, status from job_results where job_id = %s",
+            "select task_name, kind, payload, status from job_results where job_id = %s",
             (body["job_id"],),
         ).fetchone()
-    assert row == ("resize-avatar", {"kind": "noop"}, "pending")
+    assert row == ("resize-avatar", "noop", {}, "pending")
 
 
 def test_get_job_returns_the_stored_job(submit_env: str) -> None:
@@ -279,7 +282,7 @@ def worker_env(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
 def _submit_noop(db_url: str, kind: str = "noop") -> tuple[str, int]:
     with psycopg.connect(db_url, autocommit=True) as conn:
-        row = conn.execute("select submit_job('x', %s)", (json.dumps({"kind": kind}),)).fetchone()
+        row = conn.execute("select submit_job('x', '{}', kind => %s)", (kind,)).fetchone()
         assert row is not None
         job_id = str(row[0])
         msg = conn.execute(
@@ -289,23 +292,29 @@ def _submit_noop(db_url: str, kind: str = "noop") -> tuple[str, int]:
         return job_id, int(msg[0])
 
 
-EventMaker = Callable[[str, int], tuple[dict[str, Any], Any]]
+EventMaker = Callable[[str], tuple[dict[str, Any], Any]]
 
 
-def _scheduled(job_id: str, msg_id: int) -> tuple[dict[str, Any], Any]:
+def _scheduled(db_url: str) -> tuple[dict[str, Any], Any]:
     return load_event("scheduled_event"), None
 
 
-def _async_invocation(job_id: str, msg_id: int) -> tuple[dict[str, Any], Any]:
+def _async_invocation(db_url: str) -> tuple[dict[str, Any], Any]:
+    """The webhook's event for a wake-up the database sent (recorded as private.send_wakeup
+    records it; no webhook is configured here to send one)."""
     event = load_event("async_invocation")
-    event.update(msg_id=msg_id, job_id=job_id, task_name="x")
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(
+            "insert into private.wake_ups (wake_id, reason) values (%s, 'test')",
+            (event["wake_id"],),
+        )
     return event, LambdaContext(remaining_ms=900_000)
 
 
 @pytest.mark.parametrize("make_event", [_scheduled, _async_invocation])
 def test_process_job_drains_the_queue(worker_env: str, make_event: EventMaker) -> None:
     job_id, msg_id = _submit_noop(worker_env)
-    event, context = make_event(job_id, msg_id)
+    event, context = make_event(worker_env)
     report = process_job.handler(event, context)
     assert report == {
         "completed": 1,
@@ -330,6 +339,20 @@ def test_process_job_drains_the_queue(worker_env: str, make_event: EventMaker) -
     assert process_job.handler(load_event("scheduled_event"), None)["completed"] == 0
 
 
+def test_a_repeated_async_event_drains_nothing_the_second_time(worker_env: str) -> None:
+    """Lambda may deliver an asynchronous event twice, and a signed wake-up can be replayed:
+    the wake-up is taken once, so the second invocation neither claims nor holds the queue."""
+    event, context = _async_invocation(worker_env)
+    assert process_job.handler(event, context)["completed"] == 0  # nothing queued yet
+    job_id, _ = _submit_noop(worker_env)
+    assert process_job.handler(event, context)["completed"] == 0  # the same wake-up again
+    with psycopg.connect(worker_env) as conn:
+        row = conn.execute("select status from job_results where job_id = %s", (job_id,)).fetchone()
+        leases = conn.execute("select count(*) from private.queue_leases").fetchone()
+    assert row == ("pending",)  # left for a wake-up of its own
+    assert leases == (0,)
+
+
 def test_one_process_job_invocation_holds_at_most_two_connections(
     worker_env: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -342,7 +365,7 @@ def test_one_process_job_invocation_holds_at_most_two_connections(
     once.reset_all()
     with psycopg.connect(worker_env, autocommit=True) as conn:
         for _ in range(8):
-            conn.execute("""select submit_job('x', '{"kind": "simulate", "seconds": 2.5}')""")
+            conn.execute("""select submit_job('x', '{"seconds": 2.5}', kind => 'simulate')""")
     peak = 0
     finished = threading.Event()
 
@@ -379,7 +402,7 @@ def test_a_warm_instance_keeps_one_connection_between_invocations(
     counts = []
     for _ in range(2):
         with psycopg.connect(worker_env, autocommit=True) as conn:
-            conn.execute("""select submit_job('x', '{"kind": "simulate", "seconds": 1.5}')""")
+            conn.execute("""select submit_job('x', '{"seconds": 1.5}', kind => 'simulate')""")
         assert process_job.handler(load_event("scheduled_event"), None)["completed"] == 1
         with psycopg.connect(worker_env) as conn:
             row = conn.execute(

@@ -19,6 +19,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ from typing import Any
 import psycopg
 import pytest
 
+from bench.first_token import jwks_server
+from devstack.signing import SigningKeys, generate_es256_pem
 from functions.core.signatures import parse_secret, sign
 from tests.http_recorder import recording_server
 
@@ -201,6 +204,20 @@ def load_event(name: str) -> dict[str, Any]:
     return event
 
 
+def test_no_zip_holds_a_testing_module(artifacts: Artifacts) -> None:
+    """The in-memory twin, the test clock and the rest of tests/ are never deployed."""
+    for function, root in artifacts.tasks.items():
+        files = [p.relative_to(root) for p in root.rglob("*.py")]
+        testing = [
+            f.as_posix()
+            for f in files
+            if f.parts[0] == "tests"
+            or "inmemory" in f.parts
+            or f.name in ("testing.py", "fakes.py")
+        ]
+        assert files and not testing, f"{function}'s zip holds testing modules: {testing}"
+
+
 def test_every_compiled_module_in_the_layer_imports_under_the_runtime(
     artifacts: Artifacts,
 ) -> None:
@@ -273,7 +290,8 @@ def test_webhook_accepts_an_authorised_call_and_rejects_a_forged_one(
     assert accepted["statusCode"] == 202, accepted
     assert forged["statusCode"] == 401, forged
     assert json.loads(forged["body"])["error"]["code"] == "unauthorized"
-    assert [c.json() for c in calls] == [json.loads(load_event("http_post_webhook")["body"])]
+    woken = json.loads(load_event("http_post_webhook")["body"])
+    assert [c.json() for c in calls] == [woken]  # the wake-up's id, passed on as it came
     assert not any("psycopg" in f for f in report["files"]), "the webhook loaded the driver"
     print(
         f"\n{report['version'].split()[0]} webhook ({artifacts.sizes_kib['webhook']:.1f} KiB):"
@@ -284,14 +302,14 @@ def test_webhook_accepts_an_authorised_call_and_rejects_a_forged_one(
 
 def test_process_job_completes_the_job(artifacts: Artifacts, embedded_db_url: str) -> None:
     with psycopg.connect(embedded_db_url, autocommit=True) as conn:
-        row = conn.execute("""select submit_job('artifact', '{"kind": "echo"}')""").fetchone()
+        row = conn.execute("""select submit_job('artifact', '{}', kind => 'echo')""").fetchone()
         assert row is not None
         job_id = str(row[0])
         msg = conn.execute(
             "select msg_id from pgmq.q_work_queue where message ->> 'job_id' = %s", (job_id,)
         ).fetchone()
     assert msg is not None
-    event = {"msg_id": msg[0], "job_id": job_id, "task_name": "artifact"}
+    event: dict[str, Any] = {}  # a direct invocation, as a schedule's: it drains what is visible
     report = artifacts.run(
         "process_job",
         [event],
@@ -317,3 +335,105 @@ def test_process_job_completes_the_job(artifacts: Artifacts, embedded_db_url: st
         f"\n{report['version'].split()[0]} process_job"
         f" ({artifacts.sizes_kib['process_job']:.1f} KiB + layer): {answer}"
     )
+
+
+def api_event(route_key: str, job_id: str = "", body: str | None = None) -> dict[str, Any]:
+    """An API Gateway v2 event for ``route_key`` as the HTTP API would send it to the function
+    (the recorded GET event, with the route, method, path and path parameters replaced)."""
+    event = copy.deepcopy(load_event("http_get_job"))
+    method, template = route_key.split(" ", 1)
+    path = template.replace("{job_id}", job_id)
+    event["routeKey"] = event["requestContext"]["routeKey"] = route_key
+    event["rawPath"] = event["requestContext"]["http"]["path"] = path
+    event["requestContext"]["http"]["method"] = method
+    event["pathParameters"] = {"job_id": job_id} if "{job_id}" in template else None
+    if method == "OPTIONS":
+        event["headers"]["access-control-request-method"] = "POST"
+    if body is not None:
+        event["body"] = body
+        event["headers"]["content-type"] = "application/json"
+    return event
+
+
+def test_every_route_of_the_template_works_through_the_packaged_submit(
+    artifacts: Artifacts, embedded_db_url: str
+) -> None:
+    """Each route key the packaged HTTP API sends to submit, in one instance: a job made, read,
+    listed, cancelled and retried, the kinds listed, and every preflight answered."""
+    template = json.loads(packaging.TEMPLATE.read_text())["Resources"]
+    keys = sorted(
+        r["Properties"]["RouteKey"]
+        for r in template.values()
+        if r["Type"] == "AWS::ApiGatewayV2::Route"
+        and r["Properties"]["RouteKey"] != "POST /webhook"
+    )
+    assert {"POST /jobs/{job_id}/cancel", "POST /jobs/{job_id}/retry"} <= set(keys)
+    env = {"DATABASE_URL": embedded_db_url}
+    body = json.dumps({"task_name": "routes", "kind": "noop"})
+    (created,) = artifacts.run("submit", [api_event("POST /jobs", body=body)], env)["responses"]
+    assert created["statusCode"] == 202, created
+    job_id = json.loads(created["body"])["job_id"]
+    by_key = {
+        "POST /jobs": (api_event("POST /jobs", body=body), 202),
+        "GET /jobs": (api_event("GET /jobs"), 200),
+        "GET /jobs/{job_id}": (api_event("GET /jobs/{job_id}", job_id), 200),
+        # Cancelled while pending (nothing runs here), then retried: a new run, pending.
+        "POST /jobs/{job_id}/cancel": (api_event("POST /jobs/{job_id}/cancel", job_id), 200),
+        "POST /jobs/{job_id}/retry": (api_event("POST /jobs/{job_id}/retry", job_id), 202),
+        "GET /kinds": (api_event("GET /kinds"), 200),
+    }
+    for key in keys:
+        if key.startswith("OPTIONS "):
+            by_key[key] = (api_event(key, job_id), 204)
+    assert sorted(by_key) == keys, "a route of the template has no request in this test"
+    order = list(by_key)
+    responses = artifacts.run("submit", [by_key[k][0] for k in order], env)["responses"]
+    answers = {key: response for key, response in zip(order, responses, strict=True)}
+    for key, response in answers.items():
+        assert response["statusCode"] == by_key[key][1], (key, response)
+        assert response["headers"]["Access-Control-Allow-Origin"] == "*", key
+    assert json.loads(answers["POST /jobs/{job_id}/cancel"]["body"])["status"] == "cancelled"
+    retried = json.loads(answers["POST /jobs/{job_id}/retry"]["body"])
+    assert (retried["status"], retried["run"]) == ("pending", 2)
+    listed = [j["job_id"] for j in json.loads(answers["GET /jobs"]["body"])["jobs"]]
+    assert job_id in listed
+    kinds = [k["kind"] for k in json.loads(answers["GET /kinds"]["body"])["kinds"]]
+    assert "noop" in kinds
+    with psycopg.connect(embedded_db_url) as conn:
+        row = conn.execute(
+            "select status, run from job_results where job_id = %s", (job_id,)
+        ).fetchone()
+    assert row == ("pending", 2)
+
+
+def test_an_es256_users_job_is_theirs_through_the_packaged_submit(
+    artifacts: Artifacts, embedded_db_url: str
+) -> None:
+    """The layer's cryptography under the runtime's CPython: the packaged submit fetches the
+    project's JWKS (a loopback server here) and verifies an ES256 token by its kid."""
+    keys = SigningKeys.generate("artifact-test-legacy-secret-of-32-chars!")
+    user = str(uuid.uuid4())
+    now = int(time.time())
+    token = keys.sign(
+        {"sub": user, "aud": "authenticated", "role": "authenticated", "exp": now + 600}
+    )
+    post = api_event("POST /jobs", body=json.dumps({"task_name": "mine", "kind": "noop"}))
+    post["headers"]["authorization"] = f"Bearer {token}"
+    # The project's kid, another key's signature.
+    impostor = SigningKeys(keys.jwt_secret, generate_es256_pem(), keys.kid)
+    forged = copy.deepcopy(post)
+    forged["headers"]["authorization"] = "Bearer " + impostor.sign(
+        {"sub": user, "aud": "authenticated", "role": "authenticated", "exp": now + 600}
+    )
+    with jwks_server(keys.jwks()) as jwks_url:
+        supabase_url = jwks_url.removesuffix("/auth/v1/.well-known/jwks.json")
+        env = {"DATABASE_URL": embedded_db_url, "SUPABASE_URL": supabase_url}
+        created, refused = artifacts.run("submit", [post, forged], env)["responses"]
+    assert created["statusCode"] == 202, created
+    assert refused["statusCode"] == 401, refused
+    with psycopg.connect(embedded_db_url) as conn:
+        owner = conn.execute(
+            "select owner_id::text from job_results where job_id = %s",
+            (json.loads(created["body"])["job_id"],),
+        ).fetchone()
+    assert owner == (user,)

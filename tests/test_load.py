@@ -28,7 +28,7 @@ def test_5000_jobs_from_50_clients_none_lost_none_duplicated(embedded_db_url: st
     install_status_log(embedded_db_url)
     env = {"BATCH_SIZE": "50"}
     with running_stack(embedded_db_url, extra_env=env) as stack:
-        sweeper = Sweeper(stack.url("process_job"), stack.secret, interval_s=2.0).start()
+        sweeper = Sweeper(stack.database_url, interval_s=2.0).start()
         submit_url = stack.url("submit", "/jobs")
 
         def client(index: int) -> list[str]:

@@ -29,10 +29,33 @@ def keys(secret: str) -> ApiKeys:
     return mint_keys(secret)
 
 
-@pytest.fixture
-def gateway(db_url: str, secret: str) -> Iterator[RunningGateway]:
-    with start_in_thread(GatewayConfig(db_url, secret)) as running:
+PUBLISHABLE = "sb_publishable_local-auth-test-key"
+
+
+@pytest.fixture(params=["ES256", "HS256"])
+def gateway(db_url: str, secret: str, request: pytest.FixtureRequest) -> Iterator[RunningGateway]:
+    """The gateway with its Auth signing as a new project (ES256) or a legacy one (HS256)."""
+    config = GatewayConfig(
+        db_url, secret, signing_algorithm=request.param, api_keys={PUBLISHABLE: "anon"}
+    )
+    with start_in_thread(config) as running:
         yield running
+
+
+def verified_claims(gateway: RunningGateway, token: str, secret: str) -> dict[str, Any]:
+    """The token's claims as a Supabase client checks them: by its header, an asymmetric
+    token against the JWKS the Auth publishes (fetched with no apikey), HS256 by the secret."""
+    header = jwt.get_unverified_header(token)
+    assert header["alg"] == gateway.gateway.config.signing_algorithm
+    key: Any = secret
+    if header["alg"] == "ES256":
+        jwks = httpx.get(f"http://127.0.0.1:{gateway.port}/auth/v1/.well-known/jwks.json")
+        assert jwks.status_code == 200 and "max-age" in jwks.headers["cache-control"]
+        (public,) = jwks.json()["keys"]
+        assert public["kid"] == header["kid"] and "d" not in public  # no private part
+        key = jwt.PyJWK(public).key
+    claims: dict[str, Any] = jwt.decode(token, key, [header["alg"]], audience="authenticated")
+    return claims
 
 
 @pytest.fixture
@@ -63,7 +86,7 @@ def test_anonymous_sign_in_refresh_user_and_sign_out(
     session = sign_in(gateway, keys.anon_key)
     assert session["token_type"] == "bearer" and session["expires_in"] == 3600
     assert session["expires_at"] > 0 and session["refresh_token"]
-    claims = jwt.decode(session["access_token"], secret, ["HS256"], audience="authenticated")
+    claims = verified_claims(gateway, session["access_token"], secret)
     user = session["user"]
     assert claims["sub"] == user["id"] and uuid.UUID(user["id"])
     assert (claims["role"], claims["is_anonymous"], user["is_anonymous"]) == (
@@ -75,7 +98,15 @@ def test_anonymous_sign_in_refresh_user_and_sign_out(
     with auth(gateway, keys.anon_key) as client:
         assert client.get("/user", headers=bearer).json()["id"] == user["id"]
         assert client.get("/user", headers={"authorization": "Bearer x"}).status_code == 403
-
+        # A token of another algorithm than the keys' (here none at all) is refused.
+        unsigned = jwt.encode({**claims}, key="", algorithm="none")
+        none_bearer = {"authorization": f"Bearer {unsigned}"}
+        assert client.get("/user", headers=none_bearer).status_code == 403
+    with auth(gateway, PUBLISHABLE) as client:  # today's opaque key serves as well
+        assert client.get("/user", headers=bearer).json()["id"] == user["id"]
+    with auth(gateway, "sb_publishable_not-this-projects") as client:
+        assert client.get("/user", headers=bearer).status_code == 401
+    with auth(gateway, keys.anon_key) as client:
         refreshed = client.post(
             "/token",
             params={"grant_type": "refresh_token"},
@@ -118,7 +149,9 @@ def test_two_users_each_receive_only_their_own_jobs_changes(
     alice, bob = sign_in(gateway, keys.anon_key), sign_in(gateway, keys.anon_key)
 
     async def subscribe(token: str | None) -> Any:
-        client = await raw_connect(gateway, keys.anon_key)
+        # The anonymous subscriber connects with today's publishable key, the users with the
+        # legacy anon key and their (ES256 or HS256) access token.
+        client = await raw_connect(gateway, keys.anon_key if token else PUBLISHABLE)
         payload: dict[str, Any] = {"config": {"postgres_changes": [JOBS]}}
         if token:
             payload["access_token"] = token

@@ -77,8 +77,10 @@ def venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     uv = _uv()
     if uv:
         _run([uv, "venv", "--quiet", "--python", sys.executable, str(folder)], folder.parent)
-        _run([uv, "pip", "install", "--quiet", "--python", str(folder / "bin" / "python"), target],
-             folder.parent)
+        _run(
+            [uv, "pip", "install", "--quiet", "--python", str(folder / "bin" / "python"), target],
+            folder.parent,
+        )
     else:
         _run([sys.executable, "-m", "venv", str(folder)], folder.parent)
         _run([str(folder / "bin" / "python"), "-m", "pip", "install", "-q", target], folder.parent)
@@ -120,6 +122,31 @@ def test_the_wheel_holds_every_package_file_migration_and_the_licence(wheel: Pat
     assert "Copyright (c) 2026 supajobs contributors" in licence_text
     for script in ("supajobs =", "supajobs-dev =", "supajobs-migrate =", "supajobs-realtime ="):
         assert script in scripts
+    # Typed (PEP 561), and described for an index.
+    assert {"functions/py.typed", "devstack/py.typed", "client/py.typed"} <= names
+    assert "Classifier: Typing :: Typed" in metadata
+    assert "Project-URL: Source, " in metadata and "Project-URL: Issues, " in metadata
+
+
+def test_a_script_whose_extra_is_missing_names_it_and_exits_2(venv: Path, tmp_path: Path) -> None:
+    """The venv has the devstack extra only: the client's scripts say what to install."""
+    for script, extra in (("supajobs", "client"), ("supajobs-dev", "client")):
+        done = subprocess.run(
+            [str(venv / "bin" / script), "--help"],
+            cwd=tmp_path,
+            env=_clean_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 2, (script, done.stdout, done.stderr)
+        assert f"pip install 'supajobs[{extra}]'" in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr
+    # The ones whose extra is there run, and their usage lines name the installed script.
+    for script in ("supajobs-migrate", "supajobs-relay", "supajobs-realtime"):
+        out = _run([str(venv / "bin" / script), "--help"], tmp_path, _clean_env())
+        assert out.startswith(f"usage: {script} "), out[:200]
 
 
 def test_the_installed_package_migrates_and_runs_the_gateway(
@@ -133,8 +160,11 @@ def test_the_installed_package_migrates_and_runs_the_gateway(
     ).strip()
     assert Path(where).is_relative_to(venv), f"migrations found outside the venv: {where}"
 
-    out = _run([str(venv / "bin" / "supajobs-migrate"), "--database-url", empty_database],
-               tmp_path, _clean_env())
+    out = _run(
+        [str(venv / "bin" / "supajobs-migrate"), "--database-url", empty_database],
+        tmp_path,
+        _clean_env(),
+    )
     count = len(list((ROOT / "supabase" / "migrations").glob("*.sql")))
     assert f"{count} migration(s) applied" in out
     with psycopg.connect(empty_database) as conn:
@@ -146,11 +176,20 @@ def test_the_installed_package_migrates_and_runs_the_gateway(
     port = free_port()
     log = (tmp_path / "gateway.log").open("w")
     gateway = subprocess.Popen(
-        [str(venv / "bin" / "supajobs-realtime"), "--database-url", empty_database,
-         "--port", str(port)],
-        cwd=tmp_path, env=_clean_env(JWT_SECRET=secret), stdout=log, stderr=subprocess.STDOUT,
+        [
+            str(venv / "bin" / "supajobs-realtime"),
+            "--database-url",
+            empty_database,
+            "--port",
+            str(port),
+        ],
+        cwd=tmp_path,
+        env=_clean_env(JWT_SECRET=secret),
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
+
         def listening() -> bool:
             assert gateway.poll() is None, (tmp_path / "gateway.log").read_text()[-3000:]
             return port_open(port)
@@ -170,8 +209,10 @@ def test_the_installed_package_migrates_and_runs_the_gateway(
 
             system = frame("system")
             assert system[4] == {
-                "extension": "postgres_changes", "status": "ok",
-                "message": "Subscribed to PostgreSQL", "channel": "pkg",
+                "extension": "postgres_changes",
+                "status": "ok",
+                "message": "Subscribed to PostgreSQL",
+                "channel": "pkg",
             }
             with psycopg.connect(empty_database, autocommit=True) as conn:
                 conn.execute(

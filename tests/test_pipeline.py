@@ -7,7 +7,6 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
-from psycopg.types.json import Jsonb
 
 from tests.stack import Stack, running_stack
 
@@ -72,14 +71,19 @@ def test_an_unknown_task_fails_at_once_with_a_clear_error(stack: Stack) -> None:
         "submit", "POST", "/jobs", {"task_name": "mystery", "kind": "no_such_task"}
     )
     assert status == 400 and "kind 'no_such_task' is not a known task" in body["error"]["message"]
-    # ... and a job that names one anyway (submitted around the API, or a kind its worker no
-    # longer has) fails at the worker with the kinds it knows.
+    assert body["error"]["field"] == "/kind"
+    # ... and so does the database, to a caller around the API ...
     with psycopg.connect(stack.database_url, autocommit=True) as conn:
-        row = conn.execute(
-            "select submit_job('mystery', %s)", (Jsonb({"kind": "no_such_task"}),)
-        ).fetchone()
+        with pytest.raises(psycopg.errors.InvalidParameterValue, match="not a known task kind"):
+            conn.execute("select submit_job('mystery', '{}', kind => 'no_such_task')")
+        # ... while a kind another worker version published, which this worker no longer has,
+        # is accepted and fails at the worker with the kinds it knows.
+        conn.execute(
+            "insert into public.task_kinds (kind, time_limit_s) values ('retired_task', 5)"
+        )
+        row = conn.execute("select submit_job('mystery', '{}', kind => 'retired_task')").fetchone()
     assert row is not None
     job_id = str(row[0])
     job = stack.wait_for_status(job_id, "failed", timeout=30)
     assert job["attempts"] == 1
-    assert "unknown task 'no_such_task'" in job["error"]
+    assert "unknown task 'retired_task'" in job["error"]

@@ -197,7 +197,7 @@ def test_1000_jobs_through_pgbouncer_complete_without_a_prepared_statement_error
             log_sink=log,
             database_env=POOLED,
         ) as stack:
-            sweeper = Sweeper(stack.url("process_job"), stack.secret, interval_s=2.0).start()
+            sweeper = Sweeper(stack.database_url, interval_s=2.0).start()
             try:
                 statuses = submit_many(stack.url("submit", "/jobs"), JOBS, CLIENTS)
                 state = wait_for(

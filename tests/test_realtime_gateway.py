@@ -181,9 +181,7 @@ def test_anon_does_not_get_rows_its_policy_hides_but_service_role_does(
     loop.run(service.client.close())
 
 
-def test_a_bad_api_key_is_refused(
-    gateway: RunningGateway, keys: ApiKeys, loop: LoopThread
-) -> None:
+def test_a_bad_api_key_is_refused(gateway: RunningGateway, keys: ApiKeys, loop: LoopThread) -> None:
     other = mint_keys(generate_jwt_secret()).anon_key
     client = AsyncRealtimeClient(gateway.url, token=other, auto_reconnect=False, max_retries=1)
     with pytest.raises(websockets.InvalidStatus) as refused:
@@ -283,11 +281,21 @@ def test_phoenix_channel_protocol(
         assert await c.recv() == [None, "1", "phoenix", "phx_reply", OK]
 
         bindings = [JOBS, {**JOBS, "event": "INSERT", "filter": "attempts=gte.0"}]
-        await c.send("2", "2", "realtime:a", "phx_join", {
-            "config": {"broadcast": {"self": False}, "presence": {"key": "", "enabled": True},
-                       "private": False, "postgres_changes": bindings},
-            "access_token": keys.anon_key,
-        })
+        await c.send(
+            "2",
+            "2",
+            "realtime:a",
+            "phx_join",
+            {
+                "config": {
+                    "broadcast": {"self": False},
+                    "presence": {"key": "", "enabled": True},
+                    "private": False,
+                    "postgres_changes": bindings,
+                },
+                "access_token": keys.anon_key,
+            },
+        )
         join_ref, ref, topic, event, payload = await c.recv()
         assert [join_ref, ref, topic, event] == ["2", "2", "realtime:a", "phx_reply"]
         assert payload["status"] == "ok"
@@ -295,10 +303,18 @@ def test_phoenix_channel_protocol(
         assert [{k: v for k, v in e.items() if k != "id"} for e in entries] == bindings
         assert all(isinstance(e["id"], int) and e["id"] > 0 for e in entries)
         assert await c.recv() == ["2", None, "realtime:a", "presence_state", {}]
-        assert await c.recv() == ["2", None, "realtime:a", "system", {
-            "extension": "postgres_changes", "status": "ok",
-            "message": "Subscribed to PostgreSQL", "channel": "a",
-        }]
+        assert await c.recv() == [
+            "2",
+            None,
+            "realtime:a",
+            "system",
+            {
+                "extension": "postgres_changes",
+                "status": "ok",
+                "message": "Subscribed to PostgreSQL",
+                "channel": "a",
+            },
+        ]
 
         await asyncio.to_thread(insert_jobs, db_url, "one")
         change = await c.recv()
@@ -326,8 +342,13 @@ def test_joins_with_bad_bindings_or_tokens_fail_as_on_supabase(
             (2, {**JOBS, "table": "missing"}, "does not exist"),
             (3, {**JOBS, "filter": "task_name=regexish.x"}, "not supported"),
         ]:
-            await c.send(str(n), str(n), f"realtime:b{n}", "phx_join",
-                         {"config": {"postgres_changes": [binding]}})
+            await c.send(
+                str(n),
+                str(n),
+                f"realtime:b{n}",
+                "phx_join",
+                {"config": {"postgres_changes": [binding]}},
+            )
             reply = await c.recv()
             assert reply[4]["status"] == "ok"  # as on Supabase, the join succeeds...
             [entry] = reply[4]["response"]["postgres_changes"]
@@ -371,9 +392,15 @@ def test_access_token_changes_the_role_of_a_channel(
 
         await c.send("1", "4", "realtime:t", "access_token", {"access_token": "garbage"})
         system = await c.recv()
-        assert system[3:] == ["system", {"extension": "system", "status": "error",
-                                         "message": "The token provided is not a valid JWT",
-                                         "channel": "t"}]
+        assert system[3:] == [
+            "system",
+            {
+                "extension": "system",
+                "status": "error",
+                "message": "The token provided is not a valid JWT",
+                "channel": "t",
+            },
+        ]
         assert await c.recv() == ["1", "1", "realtime:t", "phx_close", {}]
         await c.ws.close()
 
@@ -386,8 +413,13 @@ def test_two_hundred_subscribers_on_one_gateway(
     async def scenario() -> None:
         clients = await asyncio.gather(*(raw_connect(gateway, keys.anon_key) for _ in range(200)))
         for i, c in enumerate(clients):
-            await c.send("1", "1", f"realtime:n{i}", "phx_join",
-                         {"config": {"postgres_changes": [{**JOBS, "event": "INSERT"}]}})
+            await c.send(
+                "1",
+                "1",
+                f"realtime:n{i}",
+                "phx_join",
+                {"config": {"postgres_changes": [{**JOBS, "event": "INSERT"}]}},
+            )
         await asyncio.gather(*(c.recv_until(lambda f: f[3] == "system") for c in clients))
         await asyncio.to_thread(insert_jobs, db_url, "fan-out")
         changes = await asyncio.gather(*(c.recv() for c in clients))
@@ -437,9 +469,7 @@ def test_a_table_added_to_the_publication_is_followed(
         " alter publication supabase_realtime add table public.notes",
     )
     install_capture(db_url)  # idempotent; the event trigger has already added the trigger
-    sub = loop.run(
-        py_subscribe(gateway, keys.anon_key, [(Event.All, "n=gt.1")], table="notes")
-    )
+    sub = loop.run(py_subscribe(gateway, keys.anon_key, [(Event.All, "n=gt.1")], table="notes"))
     execute(db_url, "insert into public.notes values ('small', 1), ('large', 2)")
     wait_for(lambda: sub.payloads, timeout=10, what="the note")
     assert [p["data"]["record"] for p in sub.payloads] == [{"body": "large", "n": 2}]

@@ -32,8 +32,11 @@ def test_both_serializers_round_trip() -> None:
     v1 = p.encode(message, p.Vsn.V1)
     v2 = p.encode(message, p.Vsn.V2)
     assert json.loads(v1) == {
-        "topic": "realtime:a", "event": "phx_join", "payload": {"config": {}},
-        "ref": "3", "join_ref": "3",
+        "topic": "realtime:a",
+        "event": "phx_join",
+        "payload": {"config": {}},
+        "ref": "3",
+        "join_ref": "3",
     }
     assert json.loads(v2) == ["3", "3", "realtime:a", "phx_join", {"config": {}}]
     assert p.decode(v1, p.Vsn.V1) == message
@@ -45,7 +48,10 @@ def test_encode_raw_keeps_null_refs_and_splices_the_payload() -> None:
     assert json.loads(frame) == ["7", None, "realtime:a", "postgres_changes", {"ids": [1]}]
     frame = p.encode_raw(p.Vsn.V1, "realtime:a", "system", '{"x":1}')
     assert json.loads(frame) == {
-        "topic": "realtime:a", "event": "system", "payload": {"x": 1}, "ref": None,
+        "topic": "realtime:a",
+        "event": "system",
+        "payload": {"x": 1},
+        "ref": None,
         "join_ref": None,
     }
 
@@ -83,7 +89,10 @@ def test_binary_broadcast_push_is_routed() -> None:
     frame = bytes([3, *(len(x) for x in parts), 1]) + b"".join(parts) + b'{"hi":1}'
     message = p.decode_binary(frame)
     assert (message.topic, message.event, message.ref, message.join_ref) == (
-        "realtime:room", "broadcast", "2", "1",
+        "realtime:room",
+        "broadcast",
+        "2",
+        "1",
     )
     with pytest.raises(p.ProtocolError):
         p.decode_binary(bytes([4, 0, 0]))
@@ -95,33 +104,68 @@ def test_close_carries_the_join_ref_twice() -> None:
 
 # --- filters -------------------------------------------------------------------------------
 
-TYPES = {"n": "int4", "price": "numeric", "name": "text", "ok": "bool", "at": "timestamptz",
-         "id": "uuid", "doc": "jsonb"}
+TYPES = {
+    "n": "int4",
+    "price": "numeric",
+    "name": "text",
+    "ok": "bool",
+    "at": "timestamptz",
+    "id": "uuid",
+    "doc": "jsonb",
+}
 ROW: dict[str, Any] = {
-    "n": 5, "price": 9.5, "name": "Bob", "ok": True, "at": "2024-05-01T12:00:00+00:00",
-    "id": "A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11", "doc": {"a": [1, 2]}, "gone": None,
+    "n": 5,
+    "price": 9.5,
+    "name": "Bob",
+    "ok": True,
+    "at": "2024-05-01T12:00:00+00:00",
+    "id": "A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11",
+    "doc": {"a": [1, 2]},
+    "gone": None,
 }
 
 
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("n=eq.5", True), ("n=eq.05", True), ("n=neq.5", False), ("n=lt.10", True),
-        ("n=lte.5", True), ("n=gt.5", False), ("n=gte.5", True), ("n=gt.10", False),
-        ("price=gt.9.25", True), ("n=eq.five", False),
-        ("name=eq.Bob", True), ("name=eq.bob", False), ("name=lt.Bz", True),
-        ("name=in.(Al,Bob)", True), ('name=in.("x,y",Bob)', True), ("name=in.(Al)", False),
-        ("n=in.(1,5,9)", True), ("n=not.in.(5)", False),
-        ("name=like.B%", True), ("name=ilike.b_b", True), ("name=like.b%", False),
-        ("ok=eq.true", True), ("ok=eq.f", False), ("ok=is.true", True),
-        ("at=gt.2024-05-01T11:59:59Z", True), ("at=lt.2024-05-01", False),
+        ("n=eq.5", True),
+        ("n=eq.05", True),
+        ("n=neq.5", False),
+        ("n=lt.10", True),
+        ("n=lte.5", True),
+        ("n=gt.5", False),
+        ("n=gte.5", True),
+        ("n=gt.10", False),
+        ("price=gt.9.25", True),
+        ("n=eq.five", False),
+        ("name=eq.Bob", True),
+        ("name=eq.bob", False),
+        ("name=lt.Bz", True),
+        ("name=in.(Al,Bob)", True),
+        ('name=in.("x,y",Bob)', True),
+        ("name=in.(Al)", False),
+        ("n=in.(1,5,9)", True),
+        ("n=not.in.(5)", False),
+        ("name=like.B%", True),
+        ("name=ilike.b_b", True),
+        ("name=like.b%", False),
+        ("ok=eq.true", True),
+        ("ok=eq.f", False),
+        ("ok=is.true", True),
+        ("at=gt.2024-05-01T11:59:59Z", True),
+        ("at=lt.2024-05-01", False),
         ("at=eq.2024-05-01 14:00:00+02:00", True),
         ("id=eq.a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", True),
         ('doc=eq.{"a": [1, 2]}', True),
-        ("gone=is.null", True), ("gone=eq.1", False), ("gone=neq.1", False),
-        ("gone=not.eq.1", False), ("gone=isdistinct.1", True), ("n=isdistinct.5", False),
+        ("gone=is.null", True),
+        ("gone=eq.1", False),
+        ("gone=neq.1", False),
+        ("gone=not.eq.1", False),
+        ("gone=isdistinct.1", True),
+        ("n=isdistinct.5", False),
         ("missing=eq.1", False),
-        ("n=gt.1,name=eq.Bob", True), ("n=gt.1,name=eq.Al", False),
+        ("n=gt.1,name=eq.Bob", True),
+        ("n=gt.1,name=eq.Al", False),
     ],
 )
 def test_filters(text: str, expected: bool) -> None:
@@ -221,9 +265,12 @@ def test_verifier_refuses(token: str | None, code: str) -> None:
 # --- payloads and routing ------------------------------------------------------------------
 
 TABLE = TableInfo(
-    oid=1, schema="public", name="jobs",
+    oid=1,
+    schema="public",
+    name="jobs",
     columns=(Column("id", "int8"), Column("name", "text"), Column("status", "text")),
-    primary_key=("id",), identity=("id",),
+    primary_key=("id",),
+    identity=("id",),
 )
 
 
@@ -236,10 +283,15 @@ def test_payloads_have_the_shape_supabase_sends() -> None:
     old = {"id": 1, "name": "a", "status": "pending"}
     update = payload_data(change("UPDATE", new, old), TABLE)
     assert update == {
-        "schema": "public", "table": "jobs", "commit_timestamp": "2024-01-01T00:00:00.000Z",
+        "schema": "public",
+        "table": "jobs",
+        "commit_timestamp": "2024-01-01T00:00:00.000Z",
         "type": "UPDATE",
-        "columns": [{"name": "id", "type": "int8"}, {"name": "name", "type": "text"},
-                    {"name": "status", "type": "text"}],
+        "columns": [
+            {"name": "id", "type": "int8"},
+            {"name": "name", "type": "text"},
+            {"name": "status", "type": "text"},
+        ],
         "record": new,
         "old_record": {"id": 1},  # replica identity default: the key only
         "errors": None,
@@ -302,7 +354,8 @@ def test_channels_with_like_bindings_share_one_match_but_get_their_own_routes() 
     assert sorted(r.channel.topic for r in routes) == ["realtime:a", "realtime:b"]
     routes = registry.route(change("UPDATE", {"id": 1, "name": "a", "status": "x"}, None), TABLE)
     assert {r.channel.topic: r.ids for r in routes} == {
-        "realtime:a": (binding_id(raw),), "realtime:b": (binding_id(raw),),
+        "realtime:a": (binding_id(raw),),
+        "realtime:b": (binding_id(raw),),
         "realtime:c": (filtered.id,),
     }
 
@@ -314,16 +367,18 @@ def test_spliced_change_frames_equal_frames_encoded_whole(vsn: p.Vsn) -> None:
     narrow = parse_binding({"event": "*", "schema": "public", "select": ["id", "status"]})
     registry = Registry()
     for n, bindings in enumerate([(everything,), (everything, narrow), (narrow,)]):
-        registry.add(Channel(Outbox(vsn), f'realtime:"{n}"', str(n) if n else None, identity,
-                             bindings))
+        registry.add(
+            Channel(Outbox(vsn), f'realtime:"{n}"', str(n) if n else None, identity, bindings)
+        )
     updated = change("UPDATE", {"id": 1, "name": "ä", "status": "x"}, {"id": 1})
     frames = ChangeFrames(updated, TABLE)
     routes = registry.route(updated, TABLE)
     assert len(routes) == 4  # the middle channel gets two: one per column list
     for route in routes:
         payload = {"ids": list(route.ids), "data": payload_data(updated, TABLE, route.select)}
-        message = p.Message(route.channel.topic, p.POSTGRES_CHANGES, payload, None,
-                            route.channel.join_ref)
+        message = p.Message(
+            route.channel.topic, p.POSTGRES_CHANGES, payload, None, route.channel.join_ref
+        )
         assert json.loads(frames.for_route(route)) == json.loads(p.encode(message, vsn))
 
 
@@ -349,8 +404,13 @@ def test_session_join_heartbeat_and_leave() -> None:
     async def talk() -> None:
         await s.handle(p.Message("phoenix", "heartbeat", {}, ref="1"))
         await s.handle(
-            p.Message("realtime:x", "phx_join", {"config": {"postgres_changes": [binding]}},
-                      ref="2", join_ref="2")
+            p.Message(
+                "realtime:x",
+                "phx_join",
+                {"config": {"postgres_changes": [binding]}},
+                ref="2",
+                join_ref="2",
+            )
         )
         assert len(registry) == 1
         await s.handle(p.Message("realtime:x", "phx_leave", {}, ref="3", join_ref="2"))
@@ -359,11 +419,25 @@ def test_session_join_heartbeat_and_leave() -> None:
     entry = {**binding, "id": binding_id(binding)}
     assert outbox.frames == [
         [None, "1", "phoenix", "phx_reply", {"status": "ok", "response": {}}],
-        ["2", "2", "realtime:x", "phx_reply",
-         {"status": "ok", "response": {"postgres_changes": [entry]}}],
-        ["2", None, "realtime:x", "system",
-         {"extension": "postgres_changes", "status": "ok", "message": "Subscribed to PostgreSQL",
-          "channel": "x"}],
+        [
+            "2",
+            "2",
+            "realtime:x",
+            "phx_reply",
+            {"status": "ok", "response": {"postgres_changes": [entry]}},
+        ],
+        [
+            "2",
+            None,
+            "realtime:x",
+            "system",
+            {
+                "extension": "postgres_changes",
+                "status": "ok",
+                "message": "Subscribed to PostgreSQL",
+                "channel": "x",
+            },
+        ],
         ["2", "3", "realtime:x", "phx_reply", {"status": "ok", "response": {}}],
         ["2", "2", "realtime:x", "phx_close", {}],
     ]
@@ -381,9 +455,18 @@ def test_session_shuts_a_channel_whose_token_expires() -> None:
     assert outbox.frames == []
     s.expire_tokens(now=time.time() + 120)
     assert outbox.frames == [
-        ["1", None, "realtime:x", "system",
-         {"extension": "system", "status": "error", "message": "Token has expired",
-          "channel": "x"}],
+        [
+            "1",
+            None,
+            "realtime:x",
+            "system",
+            {
+                "extension": "system",
+                "status": "error",
+                "message": "Token has expired",
+                "channel": "x",
+            },
+        ],
         ["1", "1", "realtime:x", "phx_close", {}],
     ]
     assert len(registry) == 0

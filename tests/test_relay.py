@@ -286,10 +286,10 @@ def test_submit_job_wakes_the_webhook_through_the_trigger(
     assert row is not None
     job_id = str(row[0])
     [hit] = wait_for(server.snapshot, what="the webhook call")
-    msg = db.execute("select msg_id from job_results where job_id = %s", (job_id,)).fetchone()
-    assert msg is not None
+    wake = db.execute("select wake_id from private.wake_ups").fetchone()
+    assert wake is not None and job_id
     assert (hit.method, hit.path) == ("POST", "/webhook")
-    assert hit.json() == {"msg_id": msg[0], "job_id": job_id, "task_name": "x"}
+    assert hit.json() == {"wake_id": wake[0]}
     # The relay sends the exact bytes the trigger signed.
     verify(
         [parse_secret(SIGNING_SECRET)],

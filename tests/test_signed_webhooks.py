@@ -52,9 +52,9 @@ def queue_one(db: psycopg.Connection, secret: str, task: str = "signed") -> tupl
 def test_the_trigger_signs_the_body_pg_net_will_send(db: psycopg.Connection) -> None:
     secret = generate_webhook_secret()
     _, headers, body = queue_one(db, secret, "Rapport trimestriel – été")
-    msg = db.execute("select msg_id from pgmq.q_work_queue").fetchone()
-    assert msg is not None
-    assert headers["webhook-id"] == f"msg_{msg[0]}"
+    wake = db.execute("select wake_id from private.wake_ups").fetchone()
+    assert wake is not None
+    assert headers["webhook-id"] == wake[0]
     assert abs(int(headers["webhook-timestamp"]) - time.time()) < 60
     assert "Authorization" not in headers
     verify(
@@ -66,7 +66,7 @@ def test_the_trigger_signs_the_body_pg_net_will_send(db: psycopg.Connection) -> 
         now=time.time(),
     )
     # The reference implementation agrees.
-    assert Webhook(secret).verify(body, headers)["task_name"] == "Rapport trimestriel – été"
+    assert Webhook(secret).verify(body, headers) == {"wake_id": wake[0]}
 
 
 def test_during_a_rotation_the_trigger_signs_with_every_secret(db: psycopg.Connection) -> None:
@@ -119,7 +119,7 @@ def test_a_job_goes_through_the_relay_to_the_webhook_signed_and_completes(db_url
 
 
 @pytest.fixture
-def leaked(db_url: str) -> Iterator[tuple[Stack, dict[str, str], bytes]]:
+def leaked(db_url: str) -> Iterator[tuple[Stack, dict[str, str], bytes, str]]:
     """A stack whose wake-up waits in pg_net's queue (no relay), and that queued request as the
     anon role reads it (upstream pg_net grants its tables to PUBLIC; granted here explicitly)."""
     with psycopg.connect(db_url, autocommit=True) as admin:
@@ -132,18 +132,18 @@ def leaked(db_url: str) -> Iterator[tuple[Stack, dict[str, str], bytes]]:
             rows = anon.execute(QUEUED).fetchall()
         assert len(rows) == 1
         _, headers, body = rows[0]
-        assert job_id in body
-        yield stack, {"Content-Type": "application/json", **headers}, body.encode()
+        assert json.loads(body)["wake_id"] == headers["webhook-id"]
+        yield stack, {"Content-Type": "application/json", **headers}, body.encode(), job_id
 
 
 def test_what_anon_reads_is_no_bearer_secret_and_forges_nothing(
-    leaked: tuple[Stack, dict[str, str], bytes],
+    leaked: tuple[Stack, dict[str, str], bytes, str],
 ) -> None:
-    stack, headers, body = leaked
+    stack, headers, body, _ = leaked
     port = stack.ports["webhook"]
     assert stack.secret not in json.dumps(headers)
-    other_job = json.loads(body) | {"msg_id": json.loads(body)["msg_id"] + 1}
-    assert call(port, json.dumps(other_job).encode(), headers) == 401
+    other_wake = {"wake_id": "wake_" + "0" * 32}
+    assert call(port, json.dumps(other_wake).encode(), headers) == 401
     assert call(port, body + b" ", headers) == 401
     assert call(port, body, {**headers, "webhook-id": "msg_999999"}) == 401
     now = int(time.time())
@@ -156,10 +156,9 @@ def test_what_anon_reads_is_no_bearer_secret_and_forges_nothing(
 
 
 def test_a_replay_inside_the_window_is_accepted_and_only_wakes_the_same_job(
-    leaked: tuple[Stack, dict[str, str], bytes],
+    leaked: tuple[Stack, dict[str, str], bytes, str],
 ) -> None:
-    stack, headers, body = leaked
-    job_id = json.loads(body)["job_id"]
+    stack, headers, body, job_id = leaked
     for _ in range(3):
         assert call(stack.ports["webhook"], body, headers) == 202
     job = stack.wait_for_status(job_id, "completed")
@@ -168,9 +167,9 @@ def test_a_replay_inside_the_window_is_accepted_and_only_wakes_the_same_job(
 
 
 def test_a_replay_outside_the_window_is_rejected(
-    leaked: tuple[Stack, dict[str, str], bytes],
+    leaked: tuple[Stack, dict[str, str], bytes, str],
 ) -> None:
-    stack, headers, body = leaked
+    stack, headers, body, _ = leaked
     strict = function_process(
         "webhook",
         free_port(),

@@ -10,9 +10,7 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
-from devstack import migrate
 from functions.core import validation
-from tests.conftest import PgServer
 
 
 def counts(db: psycopg.Connection) -> tuple[int, int]:
@@ -68,7 +66,7 @@ def test_a_job_is_a_row_and_a_message(db: psycopg.Connection) -> None:
     message = db.execute(
         "select message from pgmq.q_work_queue where msg_id = %s", (job[4],)
     ).fetchone()
-    assert message == ({"job_id": str(job_id), "task_name": "Report"},)
+    assert message == ({"job_id": str(job_id)},)  # the row says everything else
 
 
 def test_default_payload_is_empty_object(db: psycopg.Connection) -> None:
@@ -145,12 +143,6 @@ def test_keys_live_a_day(db: psycopg.Connection) -> None:
     assert row[0].total_seconds() == 24 * 3600 and row[1]
 
 
-def test_keys_from_before_fingerprints_replay_their_job(db: psycopg.Connection) -> None:
-    first = submit(db, "a", {}, "legacy")
-    db.execute("update private.idempotency_keys set fingerprint = null")
-    assert submit(db, "different", {"n": 2}, "legacy") == first
-
-
 def test_the_key_table_is_closed_to_clients(db: psycopg.Connection) -> None:
     for role in ("anon", "authenticated"):
         row = db.execute(
@@ -183,35 +175,14 @@ def test_the_trigger_queues_an_authenticated_webhook_call(db: psycopg.Connection
     request = db.execute(
         "select method, url, headers, convert_from(body, 'UTF8')::jsonb from net.http_request_queue"
     ).fetchone()
-    msg = db.execute("select msg_id from pgmq.q_work_queue").fetchone()
-    assert request is not None and msg is not None
+    wake = db.execute("select wake_id, taken_at from private.wake_ups").fetchone()
+    assert request is not None and wake is not None
     method, url, headers, body = request
     assert (method, url) == ("POST", "http://127.0.0.1:9/hook")
     assert "Authorization" not in headers
-    assert headers["webhook-id"] == f"msg_{msg[0]}"
+    assert headers["webhook-id"] == wake[0] and wake[1] is None  # sent, not yet taken
     assert headers["webhook-signature"].startswith("v1,")  # checked in test_signed_webhooks
-    assert body == {"msg_id": msg[0], "job_id": str(row[0]), "task_name": "loud"}
-
-
-def test_keys_stored_before_fingerprints_survive_the_upgrade(pg_server: PgServer) -> None:
-    name = f"up_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_server.admin_url, autocommit=True) as admin:
-        admin.execute(f'create database "{name}"')
-    try:
-        url = pg_server.url_for(name)
-        everything = migrate.discover()
-        earlier = [m for m in everything if m.path.name < "20261130006000"]
-        with psycopg.connect(url, autocommit=True) as conn:
-            migrate.prepare(conn)
-            migrate.apply_migrations(conn, earlier)
-            before = submit(conn, "old", {}, "kept-key")
-            migrate.apply_migrations(conn, everything)  # this one and any later
-            assert submit(conn, "old", {}, "kept-key") == before
-            assert submit(conn, "anything else", {}, "kept-key") == before  # no fingerprint
-            assert counts(conn) == (1, 1)
-    finally:
-        with psycopg.connect(pg_server.admin_url, autocommit=True) as admin:
-            admin.execute(f'drop database if exists "{name}" with (force)')
+    assert body == {"wake_id": wake[0]}  # the ids a worker needs, nothing it would ignore
 
 
 # --- submit_jobs: a batch in one transaction ----------------------------------------------
@@ -235,7 +206,7 @@ def test_a_batch_lines_each_job_up_with_its_own_message(db: psycopg.Connection) 
     for i, job_id in enumerate(job_ids):
         name, payload, message = by_id[job_id]
         assert (name, payload) == (f"t{i}", {"i": i})
-        assert message == {"job_id": str(job_id), "task_name": f"t{i}"}
+        assert message == {"job_id": str(job_id)}
 
 
 BAD_BATCHES: list[tuple[Any, str]] = [
@@ -243,7 +214,9 @@ BAD_BATCHES: list[tuple[Any, str]] = [
     ([], "empty"),
     ([{"task_name": "a"}] * 1001, "limit is 1000"),
     ([{"task_name": "a"}, 7], "items[1] must be a JSON object"),
-    ([{"task_name": "a"}, {"task_name": "b", "kind": "noop"}], "items[1] has unknown field"),
+    ([{"task_name": "a"}, {"task_name": "b", "run_at": "x"}], "items[1] has unknown field"),
+    ([{"task_name": "a"}, {"task_name": "b", "kind": "nope"}], "items[1].kind 'nope' is not a"),
+    ([{"task_name": "a"}, {"task_name": "b", "kind": 3}], "items[1].kind must be a string"),
     ([{"task_name": "a"}, {"task_name": 5}], "items[1].task_name is required"),
     (
         [{"task_name": "a"}, {"task_name": " "}],

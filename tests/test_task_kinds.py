@@ -69,8 +69,10 @@ def test_the_api_on_postgres_refuses_bad_kinds_and_payloads_before_storing(
 
     status, body = post({"task_name": "t", "payload": {"seconds": "abc"}})
     assert status == 400 and "payload.seconds must be a number" in body
+    assert '"field": "/payload/seconds"' in body
     status, body = post({"task_name": "t", "kind": "nope"})
     assert status == 400 and "kind 'nope' is not a known task" in body
+    assert '"field": "/kind"' in body
     assert jobs_and_messages(any_db_url) == (0, 0)
     assert post({"task_name": "t", "payload": {"seconds": 0}})[0] == 202
     assert jobs_and_messages(any_db_url) == (1, 1)

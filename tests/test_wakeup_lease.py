@@ -17,6 +17,8 @@ from functions.db import queries
 from functions.db.store import PgWorkQueue
 from tests.waiting import wait_for
 
+HOLDER = "test-worker"  # the lease holder these claims are made for
+
 LEASE_S = 30.0
 
 
@@ -91,7 +93,7 @@ def test_no_lease_a_burst_queues_one_call_and_a_held_lease_queues_none(
         assert calls(url) == 1  # the first took the wake-up window; the rest rode on it
         queue.hold("w", LEASE_S)
         conn.execute("truncate net.http_request_queue")
-        conn.execute("delete from private.queue_leases where holder = 'wake-up'")
+        conn.execute("delete from private.queue_leases where holder like 'wake%'")  # it arrived
         for _ in range(50):
             submit(conn)
         assert calls(url) == 0
@@ -192,7 +194,7 @@ def test_an_enqueuer_during_a_final_look_that_stays_sends_nothing(
         leaver.commit()
     enqueuing.join()
     assert calls(url) == 0
-    assert len(queue.claim(10, 30).started) == 2
+    assert len(queue.claim(HOLDER, 10, 30).started) == 2
 
 
 def test_a_second_worker_keeps_the_queue_held_when_the_first_leaves(
@@ -210,7 +212,7 @@ def test_a_second_worker_keeps_the_queue_held_when_the_first_leaves(
 
 
 def test_a_waiting_claim_returns_as_soon_as_work_arrives(url: str, queue: PgWorkQueue) -> None:
-    claiming = InThread(lambda: PgWorkQueue(url).claim(10, 30, wait_s=20.0))
+    claiming = InThread(lambda: PgWorkQueue(url).claim(HOLDER, 10, 30, wait_s=20.0))
 
     def polling() -> bool:
         with psycopg.connect(url) as conn:

@@ -48,7 +48,8 @@ def test_20000_jobs_in_bursts_complete_on_wake_ups_alone(embedded_db_url: str) -
 
         def client(index: int) -> None:
             rng = random.Random(index)
-            params = {"payload": Jsonb({"kind": "noop"})}
+            params = {"payload": Jsonb({})}
+            submit = "select submit_job(%(t)s, %(payload)s, kind => 'noop')"
             quota = [per_client // rounds + (r < per_client % rounds) for r in range(rounds)]
             with psycopg.connect(embedded_db_url, autocommit=True) as conn:
                 for r, burst in enumerate(quota):
@@ -56,10 +57,10 @@ def test_20000_jobs_in_bursts_complete_on_wake_ups_alone(embedded_db_url: str) -
                     if rng.random() < 0.3:
                         with conn.transaction():  # a whole burst in one transaction
                             for name in names:
-                                conn.execute("select submit_job(%(t)s, %(payload)s)", name)
+                                conn.execute(submit, name)
                     else:
                         for name in names:
-                            conn.execute("select submit_job(%(t)s, %(payload)s)", name)
+                            conn.execute(submit, name)
                     # Every client ends its burst, then all pause together (load shaping,
                     # not synchronisation): the queue empties and workers leave, some of them
                     # just as the next burst begins.

@@ -62,8 +62,14 @@ def post(
 
 
 def signed_headers(
-    body: bytes, secret: str = NEW_SECRET, at: float | None = None, msg_id: str = "msg_41"
+    body: bytes, secret: str = NEW_SECRET, at: float | None = None, msg_id: str | None = None
 ) -> dict[str, str]:
+    """Signed as the database signs: the webhook-id is the wake-up's own id."""
+    if msg_id is None:
+        try:
+            msg_id = str(json.loads(body).get("wake_id", "wake_test"))
+        except (ValueError, AttributeError):
+            msg_id = "wake_test"
     timestamp = int(time.time() if at is None else at)
     return {
         "Content-Type": "application/json",
@@ -74,7 +80,8 @@ def signed_headers(
 
 
 def wake_up() -> bytes:
-    return json.dumps({"msg_id": 41, "job_id": str(uuid.uuid4()), "task_name": "t"}).encode()
+    """A wake-up of its own: the webhook hands each id on once."""
+    return json.dumps({"wake_id": "wake_" + uuid.uuid4().hex}).encode()
 
 
 def _unsigned(body: bytes) -> tuple[bytes, dict[str, str]]:
@@ -98,7 +105,7 @@ def _from_the_future(body: bytes) -> tuple[bytes, dict[str, str]]:
 
 
 def _other_body(body: bytes) -> tuple[bytes, dict[str, str]]:
-    return body.replace(b"41", b"42"), signed_headers(body)
+    return body.replace(b'"}', b'0"}'), signed_headers(body)
 
 
 def _other_id(body: bytes) -> tuple[bytes, dict[str, str]]:
@@ -144,7 +151,7 @@ def test_a_signed_call_hands_the_message_to_process_job(
     message = wake_up()
     before = len(process_job_stand_in.snapshot())
     status, body = post(webhook, message, signed_headers(message, secret=secret))
-    assert (status, body) == (202, {"accepted": True, "msg_id": 41})
+    assert (status, body) == (202, {"accepted": True, "wake_id": json.loads(message)["wake_id"]})
     arrived = wait_for(lambda: process_job_stand_in.snapshot()[before:], what="the invocation")
     assert arrived[0].json() == json.loads(message)
     # The local hand-off is a bearer call with process_job's own secret, never the signing key.
@@ -159,9 +166,11 @@ def test_a_call_signed_by_both_rotation_secrets_and_another_scheme_is_accepted(
     own = signed_headers(message, secret=OLD_SECRET)
     # Same id and second, so both signatures cover the same content.
     headers["webhook-timestamp"] = own["webhook-timestamp"]
-    headers["webhook-signature"] = (
-        f"v1a,bm90IG91cnM= {own['webhook-signature']} "
-        + sign([parse_secret(UNKNOWN_SECRET)], "msg_41", int(own["webhook-timestamp"]), message)
+    headers["webhook-signature"] = f"v1a,bm90IG91cnM= {own['webhook-signature']} " + sign(
+        [parse_secret(UNKNOWN_SECRET)],
+        own["webhook-id"],
+        int(own["webhook-timestamp"]),
+        message,
     )
     assert post(webhook, message, headers)[0] == 202
 
@@ -172,13 +181,13 @@ def test_a_call_signed_by_both_rotation_secrets_and_another_scheme_is_accepted(
         (b"not json", "application/json", 400, "invalid_input"),
         (b"[]", "application/json", 400, "invalid_input"),
         (
-            b'{"msg_id": "1", "job_id": "x", "task_name": "t"}',
+            b'{"wake_id": 1}',
             "application/json",
             400,
             "invalid_input",
         ),
         (
-            b'{"msg_id": 1, "job_id": "nope", "task_name": "t"}',
+            b'{"wake_id": "wake_nope"}',
             "application/json",
             400,
             "invalid_input",

@@ -15,7 +15,9 @@ from psycopg.types.json import Jsonb
 from functions.core.models import Claim, ClaimedBatch, JobStatus, Outcome
 from functions.core.ports import WorkQueue
 from functions.db.store import PgWorkQueue
-from functions.testing import InMemoryWorkQueue
+from tests.inmemory import MemoryWorkQueue
+
+HOLDER = "test-worker"  # the lease holder these claims are made for
 
 
 class Harness(Protocol):
@@ -40,7 +42,7 @@ class Harness(Protocol):
 
 @dataclass
 class MemoryHarness:
-    queue: InMemoryWorkQueue
+    queue: MemoryWorkQueue
 
     def submit(self, task_name: str, payload: dict[str, Any]) -> UUID:
         return self.queue.submit(task_name, payload)
@@ -111,7 +113,7 @@ class PostgresHarness:
 @pytest.fixture(params=["memory", "postgres"])
 def harness(request: pytest.FixtureRequest) -> Iterator[Harness]:
     if request.param == "memory":
-        yield MemoryHarness(InMemoryWorkQueue())
+        yield MemoryHarness(MemoryWorkQueue())
     else:
         url = request.getfixturevalue("embedded_db_url")
         yield PostgresHarness(PgWorkQueue(url), url)
@@ -125,18 +127,18 @@ def finish(harness: Harness, claim: Claim, status: JobStatus, text: str) -> bool
 
 def test_a_claim_starts_first_deliveries_and_hides_them(harness: Harness) -> None:
     job_id = harness.submit("a", {"k": 1})
-    batch = harness.queue.claim(10, 30)
+    batch = harness.queue.claim(HOLDER, 10, 30)
     (claim,) = batch.started
     assert (batch.suspects, batch.skipped) == ([], 0)
     assert (claim.attempt, claim.task_name, claim.payload) == (1, "a", {"k": 1})
     assert claim.message.read_count == 1
     assert harness.state(job_id) == ("running", 1, None, None)
-    assert harness.queue.claim(10, 30) == ClaimedBatch([], [], 0)
+    assert harness.queue.claim(HOLDER, 10, 30) == ClaimedBatch([], [], 0)
 
 
 def test_finish_archives_and_records_once(harness: Harness) -> None:
     job_id = harness.submit("a", {})
-    (claim,) = harness.queue.claim(10, 30).started
+    (claim,) = harness.queue.claim(HOLDER, 10, 30).started
     assert finish(harness, claim, JobStatus.COMPLETED, "fine") is True
     assert finish(harness, claim, JobStatus.COMPLETED, "again") is False
     assert harness.state(job_id) == ("completed", 1, "fine", None)
@@ -145,7 +147,7 @@ def test_finish_archives_and_records_once(harness: Harness) -> None:
 
 def test_finish_records_a_group_at_once(harness: Harness) -> None:
     ids = [harness.submit(f"j{i}", {}) for i in range(3)]
-    claims = harness.queue.claim(10, 30).started
+    claims = harness.queue.claim(HOLDER, 10, 30).started
     outcomes = [
         Outcome(claims[0], JobStatus.COMPLETED, "r0", None),
         Outcome(claims[1], JobStatus.FAILED, None, "e1"),
@@ -162,11 +164,11 @@ def test_finish_records_a_group_at_once(harness: Harness) -> None:
 
 def test_a_redelivery_is_a_suspect_and_a_stale_attempt_cannot_write(harness: Harness) -> None:
     job_id = harness.submit("a", {})
-    (stale,) = harness.queue.claim(10, 0).started
-    again = harness.queue.claim(10, 30)  # visible at once: the timeout was 0
+    (stale,) = harness.queue.claim(HOLDER, 10, 0).started
+    again = harness.queue.claim(HOLDER, 10, 30)  # visible at once: the timeout was 0
     assert again.started == [] and len(again.suspects) == 1
     assert again.suspects[0].read_count == 2
-    current = harness.queue.start(again.suspects[0])
+    current = harness.queue.start(HOLDER, again.suspects[0])
     assert current is not None and current.attempt == 2
     assert finish(harness, stale, JobStatus.FAILED, "late") is False
     assert finish(harness, current, JobStatus.COMPLETED, "won") is True
@@ -175,28 +177,28 @@ def test_a_redelivery_is_a_suspect_and_a_stale_attempt_cannot_write(harness: Har
 
 def test_retry_later_puts_the_job_back_to_pending(harness: Harness) -> None:
     job_id = harness.submit("a", {})
-    (claim,) = harness.queue.claim(10, 30).started
+    (claim,) = harness.queue.claim(HOLDER, 10, 30).started
     assert harness.queue.retry_later(claim, "oops", 0) is True
     assert harness.state(job_id) == ("pending", 1, None, "oops")
-    (again,) = harness.queue.claim(10, 30).suspects
+    (again,) = harness.queue.claim(HOLDER, 10, 30).suspects
     assert again.msg_id == claim.message.msg_id and again.read_count == 2
 
 
 def test_a_finished_job_is_not_started_again(harness: Harness) -> None:
     harness.submit("a", {})
-    (claim,) = harness.queue.claim(10, 0).started
+    (claim,) = harness.queue.claim(HOLDER, 10, 0).started
     assert finish(harness, claim, JobStatus.FAILED, "bad")
-    assert harness.queue.start(claim.message) is None
+    assert harness.queue.start(HOLDER, claim.message) is None
     assert harness.queued() == 0
 
 
 def test_hand_back_returns_a_started_claim_uncounted(harness: Harness) -> None:
     job_id = harness.submit("a", {})
-    (claim,) = harness.queue.claim(10, 30).started
+    (claim,) = harness.queue.claim(HOLDER, 10, 30).started
     assert harness.queue.hand_back([claim], []) == {claim.message.msg_id}
     assert harness.state(job_id) == ("pending", 0, None, None)
     # Visible at once, and a first delivery again (not a suspect to be run alone).
-    again = harness.queue.claim(10, 30)
+    again = harness.queue.claim(HOLDER, 10, 30)
     (restarted,) = again.started
     assert again.suspects == []
     assert (restarted.attempt, restarted.message.read_count) == (1, 1)
@@ -204,32 +206,32 @@ def test_hand_back_returns_a_started_claim_uncounted(harness: Harness) -> None:
 
 def test_hand_back_returns_an_unstarted_redelivery(harness: Harness) -> None:
     job_id = harness.submit("a", {})
-    harness.queue.claim(10, 0)  # a worker that died after starting it
-    (suspect,) = harness.queue.claim(10, 30).suspects
+    harness.queue.claim(HOLDER, 10, 0)  # a worker that died after starting it
+    (suspect,) = harness.queue.claim(HOLDER, 10, 30).suspects
     assert harness.queue.hand_back([], [suspect]) == {suspect.msg_id}
     assert harness.state(job_id) == ("running", 1, None, None)  # the dead worker's attempt
-    (again,) = harness.queue.claim(10, 30).suspects
+    (again,) = harness.queue.claim(HOLDER, 10, 30).suspects
     assert again.read_count == 2  # this delivery's read was not counted
 
 
 def test_hand_back_leaves_what_it_no_longer_owns(harness: Harness) -> None:
     job_id = harness.submit("a", {})
-    (stale,) = harness.queue.claim(10, 0).started
-    (suspect,) = harness.queue.claim(10, 30).suspects  # another worker has it now
-    current = harness.queue.start(suspect)
+    (stale,) = harness.queue.claim(HOLDER, 10, 0).started
+    (suspect,) = harness.queue.claim(HOLDER, 10, 30).suspects  # another worker has it now
+    current = harness.queue.start(HOLDER, suspect)
     assert current is not None
     assert harness.queue.hand_back([stale], []) == set()
     assert harness.queue.hand_back([], [stale.message]) == set()
     assert harness.state(job_id) == ("running", 2, None, None)
-    assert harness.queue.claim(10, 30) == ClaimedBatch([], [], 0)  # still invisible
+    assert harness.queue.claim(HOLDER, 10, 30) == ClaimedBatch([], [], 0)  # still invisible
 
 
 def test_retry_later_keeps_a_fraction_of_a_second(harness: Harness) -> None:
     harness.submit("a", {})
-    (claim,) = harness.queue.claim(10, 30).started
+    (claim,) = harness.queue.claim(HOLDER, 10, 30).started
     # Jitter lives in the fraction: 0.4 s must not be rounded down to "visible now".
     assert harness.queue.retry_later(claim, "blip", 0.4)
-    assert harness.queue.claim(10, 30) == ClaimedBatch([], [], 0)
+    assert harness.queue.claim(HOLDER, 10, 30) == ClaimedBatch([], [], 0)
 
 
 def test_leaving_an_empty_queue_returns_false(harness: Harness) -> None:
@@ -241,26 +243,26 @@ def test_leaving_with_visible_work_stays_when_asked(harness: Harness) -> None:
     harness.queue.hold("w", 30)
     harness.submit("late", {})
     assert harness.queue.leave("w", 30, stay=True) is True
-    assert len(harness.queue.claim(10, 30).started) == 1
+    assert len(harness.queue.claim(HOLDER, 10, 30).started) == 1
 
 
 def test_work_still_in_flight_is_not_visible_on_leaving(harness: Harness) -> None:
     harness.submit("busy", {})
     harness.queue.hold("w", 30)
-    harness.queue.claim(10, 30)
+    harness.queue.claim(HOLDER, 10, 30)
     assert harness.queue.leave("w", 30, stay=True) is False
 
 
 def test_a_waiting_claim_with_nothing_to_claim_returns_empty(harness: Harness) -> None:
-    assert harness.queue.claim(10, 30, wait_s=0.05) == ClaimedBatch([], [], 0)
+    assert harness.queue.claim(HOLDER, 10, 30, wait_s=0.05) == ClaimedBatch([], [], 0)
 
 
 def test_a_delayed_job_is_started_only_once_due(harness: Harness) -> None:
     job_id = harness.submit_delayed("a", 3600)
     assert harness.state(job_id) == ("scheduled", 0, None, None)
-    assert harness.queue.claim(10, 30) == ClaimedBatch([], [], 0)
+    assert harness.queue.claim(HOLDER, 10, 30) == ClaimedBatch([], [], 0)
     harness.make_due()
-    (claim,) = harness.queue.claim(10, 30).started
+    (claim,) = harness.queue.claim(HOLDER, 10, 30).started
     assert claim.attempt == 1
     assert harness.state(job_id) == ("running", 1, None, None)
 
@@ -268,16 +270,16 @@ def test_a_delayed_job_is_started_only_once_due(harness: Harness) -> None:
 def test_a_message_that_is_no_longer_the_jobs_does_not_start_it(harness: Harness) -> None:
     job_id = harness.submit("a", {})
     harness.move_on(job_id)
-    assert harness.queue.claim(10, 30) == ClaimedBatch([], [], 1)
+    assert harness.queue.claim(HOLDER, 10, 30) == ClaimedBatch([], [], 1)
     assert harness.state(job_id) == ("pending", 0, None, None)
     assert harness.queued() == 0
 
 
 def test_a_redelivered_old_message_does_not_start_the_job(harness: Harness) -> None:
     job_id = harness.submit("a", {})
-    harness.queue.claim(10, 0)  # started, then its worker crashed: visible again at once
+    harness.queue.claim(HOLDER, 10, 0)  # started, then its worker crashed: visible again at once
     harness.move_on(job_id)
-    (suspect,) = harness.queue.claim(10, 30).suspects
-    assert harness.queue.start(suspect) is None
+    (suspect,) = harness.queue.claim(HOLDER, 10, 30).suspects
+    assert harness.queue.start(HOLDER, suspect) is None
     assert harness.state(job_id) == ("running", 1, None, None)
     assert harness.queued() == 0

@@ -8,14 +8,22 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Mapping
 
+from devstack.entrypoints import prog
 from devstack.realtime.config import GatewayConfig
 from devstack.realtime.server import Gateway
 
 
+def _api_keys(env: Mapping[str, str]) -> dict[str, str]:
+    """The project's opaque API keys and the role each acts as."""
+    roles = {"SUPABASE_PUBLISHABLE_KEY": "anon", "SUPABASE_SECRET_KEY": "service_role"}
+    return {env[name]: role for name, role in roles.items() if env.get(name)}
+
+
 def _parse(argv: list[str] | None) -> GatewayConfig:
     parser = argparse.ArgumentParser(
-        prog="python -m devstack.realtime",
+        prog=prog("python -m devstack.realtime"),
         description="a Supabase-Realtime-compatible WebSocket gateway for postgres_changes",
     )
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
@@ -25,6 +33,13 @@ def _parse(argv: list[str] | None) -> GatewayConfig:
         "--jwt-secret",
         default=os.environ.get("JWT_SECRET"),
         help="the project's JWT secret (prefer the JWT_SECRET variable: argv is visible to ps)",
+    )
+    parser.add_argument(
+        "--auth-signing",
+        choices=["ES256", "HS256"],
+        default=os.environ.get("AUTH_SIGNING", "ES256").upper(),
+        help="what the local Auth signs access tokens with: an ES256 key (new Supabase"
+        " projects, published at /auth/v1/.well-known/jwks.json) or the legacy HS256 secret",
     )
     parser.add_argument(
         "--heartbeat-timeout",
@@ -44,6 +59,11 @@ def _parse(argv: list[str] | None) -> GatewayConfig:
             port=args.port,
             host=args.host,
             heartbeat_timeout_s=args.heartbeat_timeout,
+            signing_algorithm=args.auth_signing,
+            # Keys by environment only (argv is visible to ps); absent, an ES256 key is made.
+            es256_pem=os.environ.get("JWT_SIGNING_KEY", ""),
+            es256_kid=os.environ.get("JWT_SIGNING_KID", ""),
+            api_keys=_api_keys(os.environ),
         )
     except ValueError as exc:
         parser.error(str(exc))

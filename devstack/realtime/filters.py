@@ -152,9 +152,7 @@ def _compare(op: str, left: Any, right: Any) -> bool:
 
 
 def _like(pattern: str, value: str, insensitive: bool) -> bool:
-    regex = "".join(
-        ".*" if c in "%*" else "." if c == "_" else re.escape(c) for c in pattern
-    )
+    regex = "".join(".*" if c in "%*" else "." if c == "_" else re.escape(c) for c in pattern)
     return re.fullmatch(regex, value, re.DOTALL | (re.IGNORECASE if insensitive else 0)) is not None
 
 

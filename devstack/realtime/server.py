@@ -38,6 +38,7 @@ from devstack.realtime.dispatch import Dispatcher
 from devstack.realtime.feed import ChangeFeed
 from devstack.realtime.front import Front
 from devstack.realtime.session import Session
+from devstack.signing import SigningKeys
 
 log = logging.getLogger("devstack.realtime")
 
@@ -74,7 +75,14 @@ class Gateway:
         self.config = config
         self.port: int | None = None
         self._on_ready = on_ready
-        self._verifier = Verifier(config.jwt_secret, config.roles)
+        self.signing = (
+            SigningKeys(
+                config.jwt_secret, config.es256_pem, config.es256_kid, config.signing_algorithm
+            )
+            if config.es256_pem
+            else SigningKeys.generate(config.jwt_secret, config.signing_algorithm)
+        )
+        self._verifier = Verifier(config.jwt_secret, config.roles, self.signing, config.api_keys)
         self._registry = Registry()
         self._handshakes: weakref.WeakKeyDictionary[
             ServerConnection, tuple[Identity, protocol.Vsn]
@@ -193,7 +201,7 @@ class Gateway:
                 logger=websocket_log,
             ) as websockets_server:
                 backend_port = int(next(iter(websockets_server.sockets)).getsockname()[1])
-                auth = AuthApi(cfg.jwt_secret)
+                auth = AuthApi(self.signing, api_keys=cfg.api_keys)
                 front = Front(auth, "127.0.0.1", backend_port)
                 public = await asyncio.start_server(front.handle, cfg.host, cfg.port)
                 self.port = int(next(iter(public.sockets)).getsockname()[1])

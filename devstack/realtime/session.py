@@ -134,7 +134,9 @@ class Session:
         watched = ", ".join(describe(b) for b in bindings)
         log.info(
             "join %s by %s as %s%s%s",
-            topic, self.peer, identity.role,
+            topic,
+            self.peer,
+            identity.role,
             f" watching {watched}" if watched else "",
             f" (refused: {problem})" if problem else "",
         )

@@ -1,4 +1,4 @@
-"""The real clock behind the worker's Clock port (``functions.testing`` has one tests drive)."""
+"""The real clock behind the worker's Clock port (``tests.inmemory`` has one tests drive)."""
 
 from __future__ import annotations
 

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 
 class JobSystemError(Exception):
-    """Base of the errors the functions turn into a JSON error response."""
+    """Base of the errors the functions turn into a JSON error response; ``field``, when the
+    error is about one field of the request body, is its JSON pointer (``/payload/seconds``,
+    ``/items/3/kind``)."""
 
     code = "internal"
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.field = field
 
 
 class InvalidInput(JobSystemError):

@@ -29,8 +29,12 @@ class JobStatus(enum.StrEnum):
 
 @dataclass(frozen=True)
 class Job:
+    """A row of job_results: ``task_name`` is a free label shown to people, ``kind`` the task
+    that runs."""
+
     job_id: UUID
     task_name: str
+    kind: str
     payload: dict[str, Any]
     status: JobStatus
     result: str | None
@@ -53,6 +57,7 @@ class Job:
         return {
             "job_id": str(self.job_id),
             "task_name": self.task_name,
+            "kind": self.kind,
             "payload": self.payload,
             "status": self.status.value,
             "result": self.result,
@@ -139,7 +144,8 @@ class Caller:
 
 @dataclass(frozen=True)
 class NewJob:
-    """A validated submission; ``owner`` is None in the public demo mode."""
+    """A validated submission; ``owner`` is None in the public demo mode, ``kind`` None until
+    the API has put in the default kind (``core.tasks.DEFAULT_KIND``)."""
 
     task_name: str
     payload: dict[str, Any]
@@ -147,6 +153,7 @@ class NewJob:
     owner: Caller | None = None
     run_at: datetime | None = None
     delay_s: float | None = None
+    kind: str | None = None
 
 
 @dataclass(frozen=True)
@@ -161,34 +168,34 @@ class NewBatch:
 
 @dataclass(frozen=True)
 class QueueMessage:
-    """A message claimed from work_queue; ``read_count`` counts deliveries, this one included."""
+    """A message claimed from work_queue; ``read_count`` counts deliveries, this one included.
+    The job's row holds the rest (its kind, label and payload come with the claim)."""
 
     msg_id: int
     job_id: UUID
-    task_name: str
     read_count: int
 
 
 @dataclass(frozen=True)
 class Claim:
-    """A job the worker has marked running for this attempt."""
+    """A job the worker has marked running for this attempt; ``kind`` is the task to run."""
 
     message: QueueMessage
     task_name: str
     payload: dict[str, Any]
     attempt: int
+    kind: str
 
 
 @dataclass(frozen=True)
 class WakeUp:
-    """The body the database's webhook call carries."""
+    """The body the database's wake-up call carries: the id the woken worker takes as its
+    lease, honoured once."""
 
-    msg_id: int
-    job_id: UUID
-    task_name: str
+    wake_id: str
 
     def to_json(self) -> dict[str, Any]:
-        return {"msg_id": self.msg_id, "job_id": str(self.job_id), "task_name": self.task_name}
+        return {"wake_id": self.wake_id}
 
 
 @dataclass(frozen=True)
@@ -212,6 +219,39 @@ class Failure(enum.Enum):
     TIMED_OUT = "timed_out"  # the task ran past its own time limit
     PERMANENT = "permanent"  # another attempt cannot help (an unknown task, attempts used up)
     INTERRUPTED = "interrupted"  # stopped at the invocation's deadline, before its own limit
+
+
+@dataclass
+class DrainReport:
+    """What one drain did, by how each message it handled ended."""
+
+    completed: int = 0
+    failed: int = 0
+    retried: int = 0
+    skipped: int = 0
+    handed_back: int = 0
+    cancelled: int = 0
+
+    @property
+    def handled(self) -> int:
+        return (
+            self.completed
+            + self.failed
+            + self.retried
+            + self.skipped
+            + self.handed_back
+            + self.cancelled
+        )
+
+    def to_json(self) -> dict[str, int]:
+        return {
+            "completed": self.completed,
+            "failed": self.failed,
+            "retried": self.retried,
+            "skipped": self.skipped,
+            "handed_back": self.handed_back,
+            "cancelled": self.cancelled,
+        }
 
 
 @dataclass(frozen=True)

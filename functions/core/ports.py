@@ -71,11 +71,19 @@ class KindCatalog(Protocol):
 class WorkQueue(Protocol):
     """What the worker needs of the database: claims and state changes, each atomic."""
 
-    def claim(self, batch_size: int, visibility_s: int, wait_s: float = 0.0) -> ClaimedBatch:
-        """Messages now invisible to other workers for ``visibility_s`` seconds; the first
-        deliveries among them are marked running at once, those whose job has finished are
-        archived (``skipped``). With ``wait_s``, waits up to that long for a message to be
-        visible (a warm worker's fast path)."""
+    def claim(
+        self,
+        holder: str,
+        batch_size: int,
+        visibility_s: int,
+        wait_s: float = 0.0,
+        scale: bool = True,
+    ) -> ClaimedBatch:
+        """For lease ``holder``: messages now invisible to other workers for ``visibility_s``
+        seconds; the first deliveries among them are marked running at once, those whose job
+        has finished are archived (``skipped``). With ``wait_s``, waits up to that long for a
+        message to be visible (a warm worker's fast path). With ``scale``, work left visible
+        behind the claim wakes more workers, up to the ceiling."""
         ...
 
     def hold(self, holder: str, lease_s: float) -> None:
@@ -89,9 +97,14 @@ class WorkQueue(Protocol):
         kept and True returned (drain on); without, a worker is woken for it."""
         ...
 
-    def start(self, message: QueueMessage) -> Claim | None:
-        """Mark a redelivered message's job running for a new attempt; None when it is already
-        finished or gone (the message is then archived)."""
+    def take_wake_up(self, wake_id: str, lease_s: float) -> bool:
+        """Take the wake-up ``wake_id`` as this worker's lease; False when it was taken before
+        (a replayed call) or is unknown: then nothing is to be drained for it."""
+        ...
+
+    def start(self, holder: str, message: QueueMessage) -> Claim | None:
+        """For lease ``holder``: mark a redelivered message's job running for a new attempt;
+        None when it is already finished or gone (the message is then archived)."""
         ...
 
     def finish(self, outcomes: Sequence[Outcome]) -> set[int]:

@@ -28,8 +28,6 @@ _KEYWORDS = {
     "items",
     "maxItems",
 } | _ANNOTATIONS
-# The payload key that picks the task; every schema allows it.
-KIND_KEY = "kind"
 
 
 class SchemaError(ValueError):
@@ -37,12 +35,19 @@ class SchemaError(ValueError):
 
 
 class PayloadMismatch(ValueError):
-    """A value does not match its schema; ``path`` names the field (``payload.seconds``)."""
+    """A value does not match its schema; ``path`` names the field for people
+    (``payload.seconds``), ``pointer`` for programs (``/payload/seconds``, RFC 6901)."""
 
-    def __init__(self, path: str, problem: str) -> None:
+    def __init__(self, path: str, problem: str, pointer: str = "") -> None:
         super().__init__(f"{path} {problem}")
         self.path = path
         self.problem = problem
+        self.pointer = pointer
+
+
+def _step(pointer: str, token: str | int) -> str:
+    """``pointer`` one level down, the token escaped as RFC 6901 says (~ then /)."""
+    return f"{pointer}/{str(token).replace('~', '~0').replace('/', '~1')}"
 
 
 def _json_type(value: Any) -> str:
@@ -109,46 +114,52 @@ def _matches_type(value: Any, wanted: str) -> bool:
     return actual == wanted or (wanted == "number" and actual == "integer")
 
 
-def validate(value: Any, schema: Mapping[str, Any], path: str = "payload") -> None:
+def validate(
+    value: Any, schema: Mapping[str, Any], path: str = "payload", pointer: str = "/payload"
+) -> None:
     """Raise PayloadMismatch at the first place ``value`` breaks ``schema``."""
     wanted = schema.get("type")
     if wanted is not None and not _matches_type(value, wanted):
         actual = _A.get(_json_type(value), "that")
-        raise PayloadMismatch(path, f"must be {_A[wanted]}, not {actual}")
+        raise PayloadMismatch(path, f"must be {_A[wanted]}, not {actual}", pointer)
     if "enum" in schema and value not in schema["enum"]:
         choices = ", ".join(repr(c) for c in schema["enum"])
-        raise PayloadMismatch(path, f"must be one of {choices}")
+        raise PayloadMismatch(path, f"must be one of {choices}", pointer)
     if isinstance(value, int | float) and not isinstance(value, bool):
         if "minimum" in schema and value < schema["minimum"]:
-            raise PayloadMismatch(path, f"must be at least {schema['minimum']}")
+            raise PayloadMismatch(path, f"must be at least {schema['minimum']}", pointer)
         if "maximum" in schema and value > schema["maximum"]:
-            raise PayloadMismatch(path, f"must be at most {schema['maximum']}")
+            raise PayloadMismatch(path, f"must be at most {schema['maximum']}", pointer)
     if isinstance(value, str):
         if "minLength" in schema and len(value) < schema["minLength"]:
-            raise PayloadMismatch(path, f"must be at least {schema['minLength']} characters long")
+            raise PayloadMismatch(
+                path, f"must be at least {schema['minLength']} characters long", pointer
+            )
         if "maxLength" in schema and len(value) > schema["maxLength"]:
-            raise PayloadMismatch(path, f"must be at most {schema['maxLength']} characters long")
+            raise PayloadMismatch(
+                path, f"must be at most {schema['maxLength']} characters long", pointer
+            )
     if isinstance(value, list):
         if "maxItems" in schema and len(value) > schema["maxItems"]:
-            raise PayloadMismatch(path, f"may hold at most {schema['maxItems']} items")
+            raise PayloadMismatch(path, f"may hold at most {schema['maxItems']} items", pointer)
         if "items" in schema:
             for index, item in enumerate(value):
-                validate(item, schema["items"], f"{path}[{index}]")
+                validate(item, schema["items"], f"{path}[{index}]", _step(pointer, index))
     if isinstance(value, dict):
-        _validate_object(value, schema, path)
+        _validate_object(value, schema, path, pointer)
 
 
-def _validate_object(value: dict[str, Any], schema: Mapping[str, Any], path: str) -> None:
+def _validate_object(
+    value: dict[str, Any], schema: Mapping[str, Any], path: str, pointer: str
+) -> None:
     props: Mapping[str, Any] = schema.get("properties", {})
     for name in schema.get("required", []):
         if name not in value:
-            raise PayloadMismatch(f"{path}.{name}", "is required")
+            raise PayloadMismatch(f"{path}.{name}", "is required", _step(pointer, name))
     for name, item in value.items():
         if name in props:
-            validate(item, props[name], f"{path}.{name}")
-        elif path == "payload" and name == KIND_KEY:
-            continue
+            validate(item, props[name], f"{path}.{name}", _step(pointer, name))
         elif schema.get("additionalProperties", True) is False:
             known = ", ".join(sorted(props)) or "none"
             problem = f"is not a field of this task (fields: {known})"
-            raise PayloadMismatch(f"{path}.{name[:40]}", problem)
+            raise PayloadMismatch(f"{path}.{name[:40]}", problem, _step(pointer, name))

@@ -1,8 +1,8 @@
 """The task registry: a name maps to a function that does the work of one job, and the time
 it may take.
 
-The task a job runs is its payload's ``kind`` (``simulate`` when absent); the job's
-``task_name`` is the caller's own label for it.
+The task a job runs is its ``kind`` (a column of the job; DEFAULT_KIND when the submission
+names none); the job's ``task_name`` is the caller's own label for it.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from functions.core import schemas
 from functions.core.errors import UnknownTask
 from functions.core.models import TaskKind
 
+# The kind a job runs when its submission names none: written here only; the API puts it in
+# and serves it (GET /kinds), the page and the client read it from there.
 DEFAULT_KIND = "simulate"
 # The built-in tasks that return at once still declare a limit, so a nearly spent invocation
 # can run them; the margin covers a thread that is slow to be scheduled.
@@ -204,11 +206,6 @@ class TaskRegistry:
 
 
 registry = TaskRegistry()
-
-
-def kind_of(payload: dict[str, Any]) -> str:
-    kind = payload.get("kind", DEFAULT_KIND)
-    return kind if isinstance(kind, str) else DEFAULT_KIND
 
 
 def load_task_modules(modules: list[str]) -> None:

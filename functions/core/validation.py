@@ -11,6 +11,7 @@ import math
 import re
 import unicodedata
 from collections.abc import Collection, Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -77,16 +78,17 @@ def check_query(query: Mapping[str, str], allowed: Collection[str]) -> None:
 
 def validate_task_name(raw: Any) -> str:
     if not isinstance(raw, str):
-        raise InvalidInput("task_name is required and must be a string")
+        raise InvalidInput("task_name is required and must be a string", "/task_name")
     name = raw.strip()
     if not name:
-        raise InvalidInput("task_name is required and may not be blank")
+        raise InvalidInput("task_name is required and may not be blank", "/task_name")
     if len(name) > MAX_TASK_NAME_CHARS:
         raise InvalidInput(
-            f"task_name is {len(name)} characters long; the limit is {MAX_TASK_NAME_CHARS}"
+            f"task_name is {len(name)} characters long; the limit is {MAX_TASK_NAME_CHARS}",
+            "/task_name",
         )
     if _has_control_characters(name):
-        raise InvalidInput("task_name may not contain control characters")
+        raise InvalidInput("task_name may not contain control characters", "/task_name")
     return name
 
 
@@ -94,14 +96,16 @@ def validate_payload(raw: Any) -> dict[str, Any]:
     if raw is None:
         return {}
     if not isinstance(raw, dict):
-        raise InvalidInput(f"payload must be a JSON object, not {type(raw).__name__}")
+        raise InvalidInput(f"payload must be a JSON object, not {type(raw).__name__}", "/payload")
     if strict_json.max_level(raw) > strict_json.MAX_DEPTH:
-        raise InvalidInput(f"payload nests deeper than {strict_json.MAX_DEPTH} levels")
+        raise InvalidInput(f"payload nests deeper than {strict_json.MAX_DEPTH} levels", "/payload")
     if strict_json.contains_nul(raw):
-        raise InvalidInput("payload may not contain NUL characters (\\u0000)")
+        raise InvalidInput("payload may not contain NUL characters (\\u0000)", "/payload")
     size = len(json.dumps(raw, ensure_ascii=False).encode("utf-8"))
     if size > MAX_PAYLOAD_BYTES:
-        raise InvalidInput(f"payload is {size} bytes as JSON; the limit is {MAX_PAYLOAD_BYTES}")
+        raise InvalidInput(
+            f"payload is {size} bytes as JSON; the limit is {MAX_PAYLOAD_BYTES}", "/payload"
+        )
     return raw
 
 
@@ -144,44 +148,75 @@ def validate_idempotency_key(raw: str | None) -> str | None:
 
 
 def parse_new_job(document: Any, idempotency_key: str | None = None) -> NewJob:
-    """A submission: ``{task_name, payload?, kind?}``; ``kind`` picks the task and is kept in
-    the payload, so the worker needs nothing but the row."""
+    """A submission: ``{task_name, kind?, payload?, run_at? | delay_seconds?}``. ``task_name``
+    is a free label shown to people; ``kind`` picks the task (None here: the API puts in the
+    default kind, see ``check_kind``)."""
     if not isinstance(document, dict):
         raise InvalidInput('the body must be a JSON object like {"task_name": "..."}')
-    unknown = set(document) - {"task_name", "payload", "kind", "run_at", "delay_seconds"}
+    unknown = sorted(set(document) - {"task_name", "payload", "kind", "run_at", "delay_seconds"})
     if unknown:
-        raise InvalidInput(f"unknown field(s): {', '.join(sorted(unknown))[:200]}")
+        raise InvalidInput(f"unknown field(s): {', '.join(unknown)[:200]}", _pointer(unknown[0]))
     run_at = parse_run_at(document.get("run_at"))
     delay_s = parse_delay(document.get("delay_seconds"))
     if run_at is not None and delay_s is not None:
         raise InvalidInput("give run_at or delay_seconds, not both")
-    payload = dict(validate_payload(document.get("payload")))
-    kind = document.get("kind")
-    if kind is not None:
-        if not isinstance(kind, str) or not _KIND.match(kind):
-            raise InvalidInput("kind must be a task name like 'simulate' (a-z, 0-9, _)")
-        payload["kind"] = kind
-        validate_payload(payload)
+    payload = validate_payload(document.get("payload"))
     return NewJob(
         task_name=validate_task_name(document.get("task_name")),
         payload=payload,
         idempotency_key=validate_idempotency_key(idempotency_key),
         run_at=run_at,
         delay_s=delay_s,
+        kind=parse_kind(document.get("kind")),
     )
+
+
+def parse_kind(raw: Any) -> str | None:
+    """The ``kind`` field: a task's name (a-z, 0-9, _), or None when not given."""
+    if raw is None:
+        return None
+    if not isinstance(raw, str) or not _KIND.match(raw):
+        raise InvalidInput("kind must be a task name like 'noop' (a-z, 0-9, _)", "/kind")
+    return raw
+
+
+def _pointer(name: str) -> str:
+    """The JSON pointer (RFC 6901) of a top-level field."""
+    return "/" + name[:40].replace("~", "~0").replace("/", "~1")
 
 
 _ITEM_FIELDS = ("task_name", "payload", "kind")
 
 
-def _at_item(index: int, problem: str) -> str:
-    """``problem`` as said of item ``index``: ``items[3].task_name is ...``."""
+def at_item(index: int, error: InvalidInput) -> InvalidInput:
+    """``error`` as said of batch item ``index``: ``items[3].task_name is ...``, its field
+    ``/items/3/task_name``."""
     where = f"items[{index}]"
+    problem = error.message
     if problem.startswith(_ITEM_FIELDS):
-        return f"{where}.{problem}"
-    if problem.startswith("the body must be"):
-        return f"{where} must be{problem[len('the body must be') :]}"
-    return f"{where}: {problem}"
+        message = f"{where}.{problem}"
+    elif problem.startswith("the body must be"):
+        message = f"{where} must be{problem[len('the body must be') :]}"
+    else:
+        message = f"{where}: {problem}"
+    return InvalidInput(message, f"/items/{index}{error.field or ''}")
+
+
+def field_of(message: str) -> str | None:
+    """The field a database error message is about, from its prefix (``items[3].kind ...``
+    -> ``/items/3/kind``, ``payload must be ...`` -> ``/payload``); None when it names none."""
+    match = _MESSAGE_FIELD.match(message)
+    if match is None:
+        return None
+    index, name = match.group("index"), match.group("name")
+    item = f"/items/{index}" if index is not None else ""
+    return f"{item}/{name}" if name else item or None
+
+
+_MESSAGE_FIELD = re.compile(
+    r"^(?:items\[(?P<index>[0-9]+)\]\.?)?"
+    r"(?:(?P<name>task_name|payload|kind|run_at|delay_seconds)(?![A-Za-z0-9_]))?"
+)
 
 
 def parse_new_jobs(document: Any, idempotency_key: str | None = None) -> NewBatch:
@@ -196,50 +231,55 @@ def parse_new_jobs(document: Any, idempotency_key: str | None = None) -> NewBatc
     key = validate_idempotency_key(idempotency_key)
     jobs = []
     for index, item in enumerate(document):
-        # submit_jobs stores task_name and payload (kind goes into the payload): a field a
-        # single job may take beyond these must be refused here, never dropped.
+        # submit_jobs stores task_name, kind and payload: a field a single job may take beyond
+        # these must be refused here, never dropped.
         extra = sorted(set(item) - set(_ITEM_FIELDS)) if isinstance(item, dict) else []
         timed = [field for field in ("run_at", "delay_seconds") if field in extra]
         if timed:
             raise InvalidInput(
                 f"items[{index}].{timed[0]}: a batch's jobs start at once;"
-                " submit a job with a delayed start on its own"
+                " submit a job with a delayed start on its own",
+                f"/items/{index}/{timed[0]}",
             )
         if extra:
             raise InvalidInput(
                 f"items[{index}]: unknown field(s): {', '.join(extra)[:200]}"
-                " (a batch item takes task_name, kind and payload)"
+                " (a batch item takes task_name, kind and payload)",
+                f"/items/{index}{_pointer(extra[0])}",
             )
         try:
             jobs.append(parse_new_job(item))
         except InvalidInput as exc:
-            raise InvalidInput(_at_item(index, exc.message)) from None
+            raise at_item(index, exc) from None
     return NewBatch(jobs=tuple(jobs), idempotency_key=key)
 
 
-def check_kind(job: NewJob, kinds: Mapping[str, TaskKind], default_kind: str) -> None:
-    """Refuse a job whose kind no worker has published, or whose payload does not match the
-    kind's schema; the message names the field (``payload.seconds must be a number``)."""
-    raw = job.payload.get(schemas.KIND_KEY, default_kind)
-    kind = raw if isinstance(raw, str) else default_kind
+def check_kind(job: NewJob, kinds: Mapping[str, TaskKind], default_kind: str) -> NewJob:
+    """The job with its kind (``default_kind`` when it named none), refused when no worker has
+    published that kind or its payload does not match the kind's schema; the message names
+    the field (``payload.seconds must be a number``), ``field`` points at it."""
+    kind = job.kind or default_kind
     spec = kinds.get(kind)
     if spec is None:
         known = ", ".join(sorted(kinds)) or "none yet"
-        raise InvalidInput(f"kind {kind[:64]!r} is not a known task (known: {known})")
+        raise InvalidInput(f"kind {kind[:64]!r} is not a known task (known: {known})", "/kind")
     try:
         schemas.validate(job.payload, spec.payload_schema)
     except schemas.PayloadMismatch as exc:
-        raise InvalidInput(f"{exc} (task {kind!r})") from None
+        raise InvalidInput(f"{exc} (task {kind!r})", exc.pointer) from None
+    return replace(job, kind=kind)
 
 
-def check_kinds(batch: NewBatch, kinds: Mapping[str, TaskKind], default_kind: str) -> None:
+def check_kinds(batch: NewBatch, kinds: Mapping[str, TaskKind], default_kind: str) -> NewBatch:
     """check_kind for each job of a batch; an error names the first bad item
-    (``items[3].payload.seconds must be a number``)."""
+    (``items[3].payload.seconds must be a number``, field ``/items/3/payload/seconds``)."""
+    checked = []
     for index, job in enumerate(batch.jobs):
         try:
-            check_kind(job, kinds, default_kind)
+            checked.append(check_kind(job, kinds, default_kind))
         except InvalidInput as exc:
-            raise InvalidInput(_at_item(index, exc.message)) from None
+            raise at_item(index, exc) from None
+    return replace(batch, jobs=tuple(checked))
 
 
 def parse_run_at(raw: Any) -> datetime | None:
@@ -248,13 +288,15 @@ def parse_run_at(raw: Any) -> datetime | None:
     if raw is None:
         return None
     if not isinstance(raw, str) or not _RFC3339.match(raw):
-        raise InvalidInput("run_at must be a date-time with a time zone, like 2026-12-01T09:30:00Z")
+        raise InvalidInput(
+            "run_at must be a date-time with a time zone, like 2026-12-01T09:30:00Z", "/run_at"
+        )
     try:
         moment = datetime.fromisoformat(raw.upper().replace("Z", "+00:00"))
     except ValueError:
-        raise InvalidInput(f"run_at {raw[:40]!r} is not a real date and time") from None
+        raise InvalidInput(f"run_at {raw[:40]!r} is not a real date and time", "/run_at") from None
     if moment.year < 2000:
-        raise InvalidInput("run_at is before the year 2000")
+        raise InvalidInput("run_at is before the year 2000", "/run_at")
     return moment
 
 
@@ -268,7 +310,9 @@ def parse_delay(raw: Any) -> float | None:
         or not math.isfinite(raw)
         or not 0 <= raw <= MAX_DELAY_S
     ):
-        raise InvalidInput(f"delay_seconds must be a number of seconds from 0 to {MAX_DELAY_S}")
+        raise InvalidInput(
+            f"delay_seconds must be a number of seconds from 0 to {MAX_DELAY_S}", "/delay_seconds"
+        )
     return float(raw)
 
 
@@ -306,17 +350,14 @@ def parse_limit(raw: str | None) -> int:
     return int(raw)
 
 
+WAKE_ID = re.compile(r"wake_[0-9a-f]{32}")
+
+
 def parse_wake_up(document: Any) -> WakeUp:
-    """The webhook's body: ``{msg_id, job_id, task_name}`` as the queue trigger sends it."""
+    """A wake-up's body: ``{"wake_id": "wake_<32 hex>"}`` as private.send_wakeup sends it."""
     if not isinstance(document, dict):
-        raise InvalidInput("the body must be a JSON object {msg_id, job_id, task_name}")
-    msg_id = document.get("msg_id")
-    if isinstance(msg_id, bool) or not isinstance(msg_id, int) or not 1 <= msg_id < 2**63:
-        raise InvalidInput("msg_id must be a positive integer (a bigint)")
-    job_id = document.get("job_id")
-    if not isinstance(job_id, str):
-        raise InvalidInput("job_id must be a UUID string")
-    task_name = document.get("task_name")
-    if not isinstance(task_name, str):
-        raise InvalidInput("task_name must be a string")
-    return WakeUp(msg_id=msg_id, job_id=parse_job_id(job_id), task_name=task_name)
+        raise InvalidInput('the body must be a JSON object {"wake_id": ...}')
+    wake_id = document.get("wake_id")
+    if not isinstance(wake_id, str) or WAKE_ID.fullmatch(wake_id) is None:
+        raise InvalidInput("wake_id must be a wake-up id (wake_ and 32 hex digits)")
+    return WakeUp(wake_id=wake_id)

@@ -52,6 +52,8 @@ def _job(row: dict[str, Any]) -> Job:
 def _item(job: NewJob) -> dict[str, Any]:
     """A batch item as submit_jobs takes it; a start time goes along so that it refuses it."""
     item: dict[str, Any] = {"task_name": job.task_name, "payload": job.payload}
+    if job.kind is not None:
+        item["kind"] = job.kind
     if job.run_at is not None:
         item["run_at"] = job.run_at.isoformat()
     if job.delay_s is not None:
@@ -80,8 +82,11 @@ class PgJobStore:
                         row = conn.execute(query, params).fetchone()
         except psycopg.Error as exc:
             error = SUBMIT_ERRORS.get(exc.sqlstate or "")
-            if error is not None and exc.diag.message_primary:
-                raise error(exc.diag.message_primary) from None
+            message = exc.diag.message_primary
+            if error is not None and message:
+                # The SQL names the field as a JSON pointer in the error's column.
+                field = exc.diag.column_name
+                raise error(message, field if field and field.startswith("/") else None) from None
             raise
         assert row is not None
         return row[0]
@@ -95,6 +100,7 @@ class PgJobStore:
                 "idempotency_key": job.idempotency_key,
                 "run_at": job.run_at,
                 "delay_seconds": job.delay_s,
+                "kind": job.kind,
             },
             job.owner,
         )
@@ -185,18 +191,16 @@ class PgKindCatalog:
             self._cached = None
 
 
-def _message(msg_id: int, read_count: int, body: dict[str, Any]) -> QueueMessage:
-    return QueueMessage(
-        msg_id=msg_id,
-        job_id=UUID(str(body["job_id"])),
-        task_name=str(body.get("task_name", "")),
-        read_count=read_count,
-    )
+def _message(msg_id: int, read_count: int, job_id: Any) -> QueueMessage:
+    return QueueMessage(msg_id=msg_id, job_id=UUID(str(job_id)), read_count=read_count)
 
 
 # How often a waiting claim looks at the queue again: a warm worker's dispatch latency is about
 # half of it, and each look costs the database one empty pgmq.read (tens of microseconds).
 POLL_MS = 1
+# The pauses before a state change that lost a lock race or its connection is tried again:
+# about 6 s in all, what a database restart takes.
+TRANSITION_PAUSES_S = (0.1, 0.2, 0.4, 0.8, 1.6, 3.2)
 
 
 class PgWorkQueue:
@@ -216,31 +220,42 @@ class PgWorkQueue:
                 conn = connect(self._url, "supajobs-process-job")
                 self._local.conn = conn
             yield conn
+        except psycopg.errors.TransactionRollback:
+            raise  # a lost lock race, not a broken connection: the caller may try again
         except psycopg.OperationalError:
             if conn is not None:
                 conn.close()
             self._local.conn = None
             raise Unavailable("the database connection failed; try again shortly") from None
 
-    def claim(self, batch_size: int, visibility_s: int, wait_s: float = 0.0) -> ClaimedBatch:
+    def claim(
+        self,
+        holder: str,
+        batch_size: int,
+        visibility_s: int,
+        wait_s: float = 0.0,
+        scale: bool = True,
+    ) -> ClaimedBatch:
         with self._conn() as conn:
             rows = conn.execute(
                 queries.CLAIM_JOBS,
                 {
+                    "holder": holder,
                     "batch_size": batch_size,
                     "visibility_s": visibility_s,
                     "wait_ms": round(wait_s * 1000),
                     "poll_ms": POLL_MS,
+                    "scale": scale,
                 },
             ).fetchall()
         started: list[Claim] = []
         suspects: list[QueueMessage] = []
         skipped = 0
-        for msg_id, read_ct, body, kind, task_name, payload, attempt in rows:
-            message = _message(msg_id, read_ct, body)
-            if kind == "started":
-                started.append(Claim(message, task_name, payload, attempt))
-            elif kind == "redelivered":
+        for msg_id, read_ct, delivery, job_id, kind, task_name, payload, attempt in rows:
+            message = _message(msg_id, read_ct, job_id)
+            if delivery == "started":
+                started.append(Claim(message, task_name, payload, attempt, kind))
+            elif delivery == "redelivered":
                 suspects.append(message)
             else:
                 skipped += 1
@@ -257,65 +272,82 @@ class PgWorkQueue:
             ).fetchone()
         return bool(row and row[0])
 
-    def start(self, message: QueueMessage) -> Claim | None:
-        with self._conn() as conn, conn.transaction():
+    def take_wake_up(self, wake_id: str, lease_s: float) -> bool:
+        with self._conn() as conn:
             row = conn.execute(
-                queries.START_ATTEMPT, {"job_id": message.job_id, "msg_id": message.msg_id}
+                queries.TAKE_WAKE_UP, {"wake_id": wake_id, "lease_s": lease_s}
             ).fetchone()
-            if row is None:
-                conn.execute(
-                    queries.ARCHIVE_MESSAGES,
-                    {"queue": queries.QUEUE, "msg_ids": [message.msg_id]},
-                )
-                return None
-        task_name, payload, attempt = row
-        return Claim(message=message, task_name=task_name, payload=payload, attempt=attempt)
+        return bool(row and row[0])
+
+    def start(self, holder: str, message: QueueMessage) -> Claim | None:
+        with self._conn() as conn:
+            row = conn.execute(
+                queries.START_ATTEMPT,
+                {"holder": holder, "msg_id": message.msg_id, "job_id": message.job_id},
+            ).fetchone()
+        if row is None:
+            return None
+        kind, task_name, payload, attempt = row
+        return Claim(message, task_name, payload, attempt, kind)
 
     def finish(self, outcomes: Sequence[Outcome]) -> set[int]:
         if not outcomes:
             return set()
-        with self._conn() as conn:
-            rows = conn.execute(
-                queries.FINISH_ATTEMPTS,
-                {
-                    "job_ids": [o.claim.message.job_id for o in outcomes],
-                    "attempts": [o.claim.attempt for o in outcomes],
-                    "statuses": [o.status.value for o in outcomes],
-                    "results": [o.result for o in outcomes],
-                    "errors": [o.error for o in outcomes],
-                    "msg_ids": [o.claim.message.msg_id for o in outcomes],
-                },
-            ).fetchall()
+        params = {
+            "job_ids": [o.claim.message.job_id for o in outcomes],
+            "attempts": [o.claim.attempt for o in outcomes],
+            "statuses": [o.status.value for o in outcomes],
+            "results": [o.result for o in outcomes],
+            "errors": [o.error for o in outcomes],
+            "msg_ids": [o.claim.message.msg_id for o in outcomes],
+        }
+        rows = self._transition(queries.FINISH_ATTEMPTS, params).fetchall()
         return {row[0] for row in rows}
 
+    def _transition(self, statement: str, params: dict[str, Any]) -> psycopg.Cursor[Any]:
+        """Run one state change, again when it lost a lock race or its connection: the task
+        has run by now, and neither a deadlock nor a database restart may turn its outcome into
+        a 503 and a second run. The lock order (docs/architecture.md) makes a lost race rare;
+        every transition is conditional on the attempt still owning its job, so running one
+        again after a connection died mid-commit records nothing twice."""
+        pauses = iter(TRANSITION_PAUSES_S)
+        while True:
+            try:
+                with self._conn() as conn:
+                    return conn.execute(statement, params)
+            except (psycopg.errors.TransactionRollback, Unavailable):
+                pause = next(pauses, None)
+                if pause is None:
+                    raise
+                time.sleep(pause)
+
     def retry_later(self, claim: Claim, error: str, delay_s: float) -> bool:
-        with self._conn() as conn, conn.transaction():
-            updated = conn.execute(
-                queries.RETRY_ATTEMPT,
-                {"error": error, "job_id": claim.message.job_id, "attempt": claim.attempt},
-            ).rowcount
-            if updated:
-                conn.execute(
-                    queries.SET_VISIBILITY,
-                    {"msg_id": claim.message.msg_id, "delay_s": max(0.0, delay_s)},
-                )
-        return bool(updated)
+        row = self._transition(
+            queries.RETRY_ATTEMPT,
+            {
+                "job_id": claim.message.job_id,
+                "attempt": claim.attempt,
+                "msg_id": claim.message.msg_id,
+                "error": error,
+                "delay_s": max(0.0, delay_s),
+            },
+        ).fetchone()
+        return bool(row and row[0])
 
     def hand_back(self, claims: Sequence[Claim], unstarted: Sequence[QueueMessage]) -> set[int]:
         messages = [c.message for c in claims] + list(unstarted)
         if not messages:
             return set()
         attempts: list[int | None] = [c.attempt for c in claims]
-        with self._conn() as conn:
-            rows = conn.execute(
-                queries.HAND_BACK,
-                {
-                    "msg_ids": [m.msg_id for m in messages],
-                    "read_counts": [m.read_count for m in messages],
-                    "job_ids": [m.job_id for m in messages],
-                    "attempts": attempts + [None] * len(unstarted),
-                },
-            ).fetchall()
+        rows = self._transition(
+            queries.HAND_BACK,
+            {
+                "msg_ids": [m.msg_id for m in messages],
+                "read_counts": [m.read_count for m in messages],
+                "job_ids": [m.job_id for m in messages],
+                "attempts": attempts + [None] * len(unstarted),
+            },
+        ).fetchall()
         return {row[0] for row in rows}
 
     def extend(self, msg_ids: Sequence[int], visibility_s: int) -> None:

@@ -17,6 +17,8 @@ from functions.core.errors import MethodNotAllowed, NotFound, WrongJobState
 from functions.core.models import Caller, JobStatus
 from functions.core.ports import JobStore, KindCatalog
 from functions.core.tasks import DEFAULT_KIND
+from functions.http import routes
+from functions.http.routes import SUBMIT_ROUTES
 from functions.http.types import HttpRequest, HttpResponse, guarded
 
 
@@ -33,74 +35,68 @@ def cors_headers(origin: str) -> dict[str, str]:
 def _route(path: str) -> list[str]:
     """The path's segments from ``jobs`` on, whatever prefix a gateway or stage adds."""
     parts = [p for p in path.split("/") if p]
-    for root in ("jobs", "kinds"):
+    for root in dict.fromkeys(route.segments[0] for route in SUBMIT_ROUTES):
         if root in parts:
             return parts[parts.index(root) :]
     return parts
 
 
 class SubmitApi:
-    """``kinds`` defaults to the built-in kinds; ``jwt_secret`` (the project's JWT secret)
-    empty means user tokens are refused with 401."""
+    """``kinds`` is the catalog submissions are checked against (public.task_kinds when
+    deployed). User tokens are verified with ``signing_keys`` (or, shorter for tests, the
+    legacy ``jwt_secret`` alone); with neither, they are refused with 401."""
 
     def __init__(
         self,
         store: JobStore,
         cors_origin: str = "*",
-        kinds: KindCatalog | None = None,
+        *,
+        kinds: KindCatalog,
         jwt_secret: str = "",
         clock: Callable[[], float] = time.time,
+        signing_keys: user_tokens.SigningKeys | None = None,
     ) -> None:
-        if kinds is None:
-            from functions.fakes import InMemoryKindCatalog
-
-            kinds = InMemoryKindCatalog.builtin()
         self._store = store
         self._kinds = kinds
-        self._jwt_secret = jwt_secret
+        if signing_keys is None and jwt_secret:
+            signing_keys = user_tokens.LegacySecret(jwt_secret)
+        self._keys = signing_keys
         self._clock = clock
         # Every response, errors included, carries CORS: a browser can read why it was refused.
         self.handle = guarded(self._dispatch, cors_headers(cors_origin))
 
     def _dispatch(self, request: HttpRequest) -> HttpResponse:
-        route = _route(request.path)
         if request.method == "OPTIONS":
             return HttpResponse(204)
-        if route == ["jobs"]:
-            if request.method == "POST":
-                return self._submit(request)
-            if request.method in ("GET", "HEAD"):
-                return self._list(request)
-            raise MethodNotAllowed(f"{request.method} is not allowed on /jobs; use GET or POST")
-        if len(route) == 2 and route[0] == "jobs":
-            if request.method not in ("GET", "HEAD"):
-                raise MethodNotAllowed(f"{request.method} is not allowed on a job; use GET")
-            validation.check_query(request.query, ())
-            return self._get(request, route[1])
-        if len(route) == 3 and route[0] == "jobs" and route[2] in ("cancel", "retry"):
-            if request.method != "POST":
-                raise MethodNotAllowed(f"{request.method} is not allowed on {route[2]}; use POST")
-            validation.check_query(request.query, ())
-            job_id = validation.parse_job_id(route[1])
-            owner = self._owner(request)
-            if route[2] == "cancel":
-                return self._cancel(job_id, owner)
-            return self._retry(job_id, owner)
-        if route == ["kinds"]:
-            if request.method not in ("GET", "HEAD"):
-                raise MethodNotAllowed(f"{request.method} is not allowed on /kinds; use GET")
-            validation.check_query(request.query, ())
+        found = routes.match(SUBMIT_ROUTES, request.method, _route(request.path))
+        if found is None:
+            served = ", ".join(routes.paths(SUBMIT_ROUTES)).replace("{job_id}", "<job_id>")
+            raise NotFound(f"no such resource; the API serves {served}")
+        if found.route is None:
+            path = "/" + "/".join(_route(request.path))
+            raise MethodNotAllowed(
+                f"{request.method} is not allowed on {path}; use {' or '.join(found.allowed)}"
+            )
+        action = found.route.action
+        if action == "submit":
+            return self._submit(request)
+        if action == "list":
+            return self._list(request)
+        validation.check_query(request.query, ())
+        if action == "kinds":
             return self._list_kinds()
-        raise NotFound(
-            "no such resource; the API serves /jobs, /jobs/<job_id>,"
-            " /jobs/<job_id>/cancel, /jobs/<job_id>/retry and /kinds"
-        )
+        raw_id = found.params["job_id"]
+        if action == "get":
+            return self._get(request, raw_id)
+        job_id = validation.parse_job_id(raw_id)
+        owner = self._owner(request)
+        return self._cancel(job_id, owner) if action == "cancel" else self._retry(job_id, owner)
 
     def _caller(self, request: HttpRequest) -> Caller | None:
         token = user_tokens.bearer_token(request.header("authorization"))
         if token is None:
             return None
-        return user_tokens.verify(token, self._jwt_secret, self._clock())
+        return user_tokens.verify(token, self._keys, self._clock())
 
     def _owner(self, request: HttpRequest) -> UUID | None:
         caller = self._caller(request)
@@ -112,13 +108,13 @@ class SubmitApi:
         document = validation.parse_json_body(request.body, request.header("content-type"))
         if isinstance(document, list):
             batch = validation.parse_new_jobs(document, request.header("idempotency-key"))
-            validation.check_kinds(batch, self._kinds.kinds(), DEFAULT_KIND)
+            batch = validation.check_kinds(batch, self._kinds.kinds(), DEFAULT_KIND)
             job_ids = self._store.submit_many(dataclasses.replace(batch, owner=caller))
             return HttpResponse(
                 202, {"job_ids": [str(job_id) for job_id in job_ids], "status": "pending"}
             )
         new_job = validation.parse_new_job(document, request.header("idempotency-key"))
-        validation.check_kind(new_job, self._kinds.kinds(), DEFAULT_KIND)
+        new_job = validation.check_kind(new_job, self._kinds.kinds(), DEFAULT_KIND)
         new_job = dataclasses.replace(new_job, owner=caller)
         job_id = self._store.submit(new_job)
         delayed = new_job.run_at is not None or bool(new_job.delay_s)
@@ -173,4 +169,6 @@ class SubmitApi:
 
     def _list_kinds(self) -> HttpResponse:
         kinds = sorted(self._kinds.kinds().values(), key=lambda k: k.kind)
-        return HttpResponse(200, {"kinds": [k.to_json() for k in kinds]})
+        # The default is the registry's, the one place it is written: the page and clients
+        # read it here rather than keep their own copy.
+        return HttpResponse(200, {"kinds": [k.to_json() for k in kinds], "default": DEFAULT_KIND})

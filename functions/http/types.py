@@ -59,8 +59,11 @@ class HttpResponse:
         return HttpResponse(self.status, self.body, {**self.headers, **headers})
 
 
-def error_response(code: str, message: str, status: int) -> HttpResponse:
-    return HttpResponse(status, {"error": {"code": code, "message": message}})
+def error_response(code: str, message: str, status: int, field: str | None = None) -> HttpResponse:
+    error = {"code": code, "message": message}
+    if field is not None:
+        error["field"] = field
+    return HttpResponse(status, {"error": error})
 
 
 def _status_for(error: errors.JobSystemError) -> int:
@@ -83,7 +86,7 @@ def response_for(exc: Exception, request: HttpRequest | None = None) -> HttpResp
         status = _status_for(exc)
         level = logging.WARNING if status >= 500 else logging.INFO
         log.log(level, "%s -> %d %s: %s", where, status, exc.code, exc.message[:200])
-        return error_response(exc.code, exc.message, status)
+        return error_response(exc.code, exc.message, status, exc.field)
     log.exception("unhandled error for %s", where)
     return error_response("internal", "an internal error occurred", 500)
 

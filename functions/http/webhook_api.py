@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 
@@ -14,6 +15,9 @@ from functions.http.auth import require_signature
 from functions.http.types import HttpRequest, HttpResponse, guarded
 
 log = logging.getLogger("functions.webhook")
+
+# Wake-up ids remembered at most: about 1,000 wake-ups a minute for the 5-minute window.
+MAX_REMEMBERED = 5000
 
 
 class WebhookApi:
@@ -28,7 +32,24 @@ class WebhookApi:
         self._invoker = invoker
         self._tolerance_s = tolerance_s
         self._clock = clock
+        # Wake-ups this instance handed on, by id, within the signature's window: a replay of
+        # one costs no invocation. The database refuses a second drain for it either way
+        # (private.take_wake_up), across instances too.
+        self._handed: dict[str, float] = {}
+        self._handed_lock = threading.Lock()
         self.handle = guarded(self._handle)
+
+    def _first_time(self, wake_id: str) -> bool:
+        now = self._clock()
+        with self._handed_lock:
+            if len(self._handed) >= MAX_REMEMBERED:
+                cutoff = now - self._tolerance_s
+                self._handed = {k: at for k, at in self._handed.items() if at >= cutoff}
+            if wake_id in self._handed:
+                return False
+            if len(self._handed) < MAX_REMEMBERED:
+                self._handed[wake_id] = now
+            return True
 
     def _handle(self, request: HttpRequest) -> HttpResponse:
         if request.method != "POST":
@@ -38,10 +59,15 @@ class WebhookApi:
         wake_up = validation.parse_wake_up(
             validation.parse_json_body(request.body, request.header("content-type"))
         )
+        if not self._first_time(wake_up.wake_id):
+            log.info("%s seen before: a replay, not handed on", wake_up.wake_id)
+            return HttpResponse(202, {"accepted": True, "wake_id": wake_up.wake_id, "replay": True})
         try:
             self._invoker.invoke(wake_up.to_json())
         except Exception as exc:
-            log.warning("invoking process_job failed for message %s: %s", wake_up.msg_id, exc)
-            raise Unavailable("could not invoke process_job; the sweeper will pick it up") from None
-        log.info("job %s: message %s handed to process_job", wake_up.job_id, wake_up.msg_id)
-        return HttpResponse(202, {"accepted": True, "msg_id": wake_up.msg_id})
+            with self._handed_lock:
+                self._handed.pop(wake_up.wake_id, None)  # pg_net never retries, but a person may
+            log.warning("invoking process_job failed for %s: %s", wake_up.wake_id, exc)
+            raise Unavailable("could not invoke process_job; the sweep will wake one") from None
+        log.info("%s handed to process_job", wake_up.wake_id)
+        return HttpResponse(202, {"accepted": True, "wake_id": wake_up.wake_id})

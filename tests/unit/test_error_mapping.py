@@ -16,9 +16,9 @@ from functions.adapters.entry import Entry
 from functions.config import ConfigError
 from functions.core import errors
 from functions.core.validation import MAX_BODY_BYTES
-from functions.fakes import InMemoryJobStore
 from functions.http.submit_api import SubmitApi
 from functions.http.types import HttpRequest, response_for
+from tests.inmemory import MemoryJobStore, MemoryKindCatalog
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
 
@@ -68,12 +68,18 @@ def test_a_function_that_cannot_be_built_answers_503() -> None:
     assert json.loads(result["body"])["error"]["code"] == "misconfigured"
 
 
-def submit_entry(store: InMemoryJobStore) -> Entry:
-    return Entry(lambda: SubmitApi(store, "https://app.example").handle)
+def submit_entry(store: MemoryJobStore) -> Entry:
+    return Entry(
+        lambda: (
+            SubmitApi(
+                store, "https://app.example", kinds=MemoryKindCatalog.builtin(store.db)
+            ).handle
+        )
+    )
 
 
 def test_a_lambda_event_with_a_broken_base64_body_is_400(tmp_path: Path) -> None:
-    store = InMemoryJobStore()
+    store = MemoryJobStore()
     event = json.loads((EVENTS / "http_post_jobs.json").read_text())
     event.update(body="not base64!", isBase64Encoded=True)
     result = submit_entry(store).lambda_http(event)
@@ -83,7 +89,7 @@ def test_a_lambda_event_with_a_broken_base64_body_is_400(tmp_path: Path) -> None
 
 
 def test_a_lambda_event_reaches_the_api() -> None:
-    store = InMemoryJobStore()
+    store = MemoryJobStore()
     event = json.loads((EVENTS / "http_post_jobs.json").read_text())
     event.update(body=base64.b64encode(event["body"].encode()).decode(), isBase64Encoded=True)
     result = submit_entry(store).lambda_http(event)
@@ -106,7 +112,7 @@ def test_flask_reads_the_body_to_one_byte_past_the_limit_only() -> None:
 
 def test_an_oversized_body_is_413_with_cors_through_flask() -> None:
     app = flask.Flask(__name__)
-    store = InMemoryJobStore()
+    store = MemoryJobStore()
     with app.test_request_context(
         path="/jobs",
         method="POST",

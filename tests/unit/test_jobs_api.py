@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
-from functions.fakes import IDEMPOTENCY_TTL_S, InMemoryJobStore
+from functions.core.tasks import DEFAULT_KIND
 from functions.http.submit_api import SubmitApi
 from functions.http.types import HttpRequest, HttpResponse
+from tests.inmemory import IDEMPOTENCY_TTL_S, InMemoryDatabase, MemoryJobStore, MemoryKindCatalog
 
 JSON = {"content-type": "application/json"}
 
@@ -30,13 +31,15 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def store(clock: Clock) -> InMemoryJobStore:
-    return InMemoryJobStore(clock=clock)
+def store(clock: Clock) -> MemoryJobStore:
+    return MemoryJobStore(InMemoryDatabase(wall=clock))
 
 
 @pytest.fixture
-def api(store: InMemoryJobStore) -> SubmitApi:
-    return SubmitApi(store, cors_origin="https://app.example")
+def api(store: MemoryJobStore) -> SubmitApi:
+    return SubmitApi(
+        store, cors_origin="https://app.example", kinds=MemoryKindCatalog.builtin(store.db)
+    )
 
 
 def call(
@@ -55,21 +58,21 @@ def post(api: SubmitApi, document: Any, **headers: str) -> HttpResponse:
     return call(api, "POST", "/jobs", json.dumps(document).encode(), {**JSON, **extra})
 
 
-def stored(store: InMemoryJobStore) -> tuple[int, int]:
+def stored(store: MemoryJobStore) -> tuple[int, int]:
     return len(store.jobs), len(store.messages)
 
 
 def assert_error(response: HttpResponse, status: int, code: str, names: str = "") -> None:
     assert response.status == status, response.body
     assert set(response.body) == {"error"}
-    assert set(response.body["error"]) == {"code", "message"}
+    assert set(response.body["error"]) - {"field"} == {"code", "message"}
     assert response.body["error"]["code"] == code
     assert names in response.body["error"]["message"]
     assert response.headers["Access-Control-Allow-Origin"] == "https://app.example"
 
 
 def test_a_submission_is_stored_as_a_row_and_a_message(
-    api: SubmitApi, store: InMemoryJobStore
+    api: SubmitApi, store: MemoryJobStore
 ) -> None:
     response = post(api, {"task_name": " Report ", "kind": "noop", "payload": {"n": 1}})
     assert response.status == 202
@@ -77,8 +80,8 @@ def test_a_submission_is_stored_as_a_row_and_a_message(
     assert response.headers["Location"] == f"/jobs/{job_id}"
     assert response.headers["Access-Control-Allow-Origin"] == "https://app.example"
     job = store.jobs[job_id]
-    assert (job.task_name, job.payload) == ("Report", {"n": 1, "kind": "noop"})
-    assert store.messages == [{"msg_id": 1, "job_id": str(job_id), "task_name": "Report"}]
+    assert (job.task_name, job.kind, job.payload) == ("Report", "noop", {"n": 1})
+    assert store.messages == [{"msg_id": 1, "job_id": str(job_id)}]
 
 
 DEEP = b'{"task_name": "x", "payload": {"a": ' + b"[" * 70 + b"]" * 70 + b"}}"
@@ -142,7 +145,7 @@ BAD_POSTS: list[tuple[bytes, dict[str, str], int, str, str]] = [
 @pytest.mark.parametrize(("body", "headers", "status", "code", "names"), BAD_POSTS)
 def test_bad_submissions_are_a_json_4xx_with_cors_and_store_nothing(
     api: SubmitApi,
-    store: InMemoryJobStore,
+    store: MemoryJobStore,
     body: bytes,
     headers: dict[str, str],
     status: int,
@@ -181,7 +184,7 @@ def test_charset_utf8_is_accepted(api: SubmitApi) -> None:
 )
 def test_bad_parameters_are_a_400_naming_them(
     api: SubmitApi,
-    store: InMemoryJobStore,
+    store: MemoryJobStore,
     method: str,
     path: str,
     query: dict[str, str],
@@ -213,7 +216,7 @@ def test_get_finds_a_job_behind_any_prefix(api: SubmitApi) -> None:
     assert (response.body["job_id"], response.body["status"]) == (job_id, "pending")
 
 
-def test_a_retried_submission_gets_the_first_job(api: SubmitApi, store: InMemoryJobStore) -> None:
+def test_a_retried_submission_gets_the_first_job(api: SubmitApi, store: MemoryJobStore) -> None:
     first = post(api, {"task_name": "a", "payload": {"x": 1, "y": 2}}, idempotency_key="k1")
     again = post(api, {"payload": {"y": 2, "x": 1}, "task_name": " a"}, idempotency_key="k1")
     # The IETF draft's form, a quoted sf-string, names the same key.
@@ -223,20 +226,20 @@ def test_a_retried_submission_gets_the_first_job(api: SubmitApi, store: InMemory
     assert stored(store) == (1, 1)
 
 
-def test_a_key_reused_with_a_different_body_is_422(api: SubmitApi, store: InMemoryJobStore) -> None:
+def test_a_key_reused_with_a_different_body_is_422(api: SubmitApi, store: MemoryJobStore) -> None:
     post(api, {"task_name": "a"}, idempotency_key="k1")
     assert_error(post(api, {"task_name": "b"}, idempotency_key="k1"), 422, "idempotency_key_reused")
     assert stored(store) == (1, 1)
 
 
-def test_a_key_still_in_flight_is_409(api: SubmitApi, store: InMemoryJobStore) -> None:
+def test_a_key_still_in_flight_is_409(api: SubmitApi, store: MemoryJobStore) -> None:
     store.in_flight.add("k1")
     response = post(api, {"task_name": "a"}, idempotency_key="k1")
     assert_error(response, 409, "idempotency_key_in_flight", "retry")
     assert stored(store) == (0, 0)
 
 
-def test_keys_expire_after_a_day(api: SubmitApi, store: InMemoryJobStore, clock: Clock) -> None:
+def test_keys_expire_after_a_day(api: SubmitApi, store: MemoryJobStore, clock: Clock) -> None:
     first = post(api, {"task_name": "a"}, idempotency_key="k1").body["job_id"]
     clock.now += IDEMPOTENCY_TTL_S - 1
     assert post(api, {"task_name": "b"}, idempotency_key="k1").status == 422
@@ -253,20 +256,22 @@ def test_preflight_answers_with_cors(api: SubmitApi) -> None:
     assert "Idempotency-Key" in response.headers["Access-Control-Allow-Headers"]
 
 
-def test_a_database_that_is_down_is_503_with_cors(api: SubmitApi, store: InMemoryJobStore) -> None:
+def test_a_database_that_is_down_is_503_with_cors(api: SubmitApi, store: MemoryJobStore) -> None:
     store.unavailable = True
     assert_error(post(api, {"task_name": "a"}), 503, "unavailable", "database")
     assert_error(call(api, "GET", "/jobs"), 503, "unavailable")
 
 
 def test_an_unexpected_error_is_a_bare_500_and_the_traceback_goes_to_the_log(
-    store: InMemoryJobStore, caplog: pytest.LogCaptureFixture
+    store: MemoryJobStore, caplog: pytest.LogCaptureFixture
 ) -> None:
-    class Broken(InMemoryJobStore):
+    class Broken(MemoryJobStore):
         def newest(self, limit: int, status: Any = None, owner: Any = None) -> list[Any]:
             raise RuntimeError("secret detail")
 
-    response = SubmitApi(Broken(), "*").handle(HttpRequest("GET", "/jobs", {}))
+    response = SubmitApi(Broken(), "*", kinds=MemoryKindCatalog.builtin()).handle(
+        HttpRequest("GET", "/jobs", {})
+    )
     assert response.status == 500
     assert response.body == {"error": {"code": "internal", "message": "an internal error occurred"}}
     assert response.headers["Access-Control-Allow-Origin"] == "*"
@@ -286,48 +291,67 @@ def test_each_refusal_logs_one_short_line(api: SubmitApi, caplog: pytest.LogCapt
 
 
 def test_an_array_is_a_batch_answered_with_its_ids_in_order(
-    api: SubmitApi, store: InMemoryJobStore
+    api: SubmitApi, store: MemoryJobStore
 ) -> None:
     response = post(api, [{"task_name": "a", "kind": "noop"}, {"task_name": "b"}])
     assert response.status == 202, response.body
     assert response.body["status"] == "pending"
     ids = [uuid.UUID(text) for text in response.body["job_ids"]]
     assert [store.jobs[i].task_name for i in ids] == ["a", "b"]
-    assert store.jobs[ids[0]].payload == {"kind": "noop"}
+    assert [(store.jobs[i].kind, store.jobs[i].payload) for i in ids] == [
+        ("noop", {}),
+        (DEFAULT_KIND, {}),
+    ]
     assert stored(store) == (2, 2)
     # Each job of a batch has its own history, opened as a single job's is.
     assert [[e.event for e in store.events(i)] for i in ids] == [["submitted"], ["submitted"]]
 
 
 @pytest.mark.parametrize(
-    ("document", "names"),
+    ("document", "names", "pointer"),
     [
-        ([], "1 to 1000 jobs"),
-        ([{"task_name": "a"}] * 1001, "1 to 1000 jobs"),
-        ([{"task_name": "a"}, "b"], "items[1] must be a JSON object"),
-        ([{"task_name": "a"}, {}], "items[1].task_name is required"),
-        ([{"task_name": "a"}, {"task_name": "b", "kind": "Bad"}], "items[1].kind must be"),
-        ([{"task_name": "a"}, {"task_name": "b", "payload": 3}], "items[1].payload must be"),
-        ([{"task_name": "a"}, {"task_name": "b", "x": 1}], "items[1]: unknown field(s): x"),
-        ([[{"task_name": "a"}]], "items[0] must be a JSON object"),
+        ([], "1 to 1000 jobs", None),
+        ([{"task_name": "a"}] * 1001, "1 to 1000 jobs", None),
+        ([{"task_name": "a"}, "b"], "items[1] must be a JSON object", "/items/1"),
+        ([{"task_name": "a"}, {}], "items[1].task_name is required", "/items/1/task_name"),
+        (
+            [{"task_name": "a"}, {"task_name": "b", "kind": "Bad"}],
+            "items[1].kind must be",
+            "/items/1/kind",
+        ),
+        (
+            [{"task_name": "a"}, {"task_name": "b", "payload": 3}],
+            "items[1].payload must be",
+            "/items/1/payload",
+        ),
+        (
+            [{"task_name": "a"}, {"task_name": "b", "x": 1}],
+            "items[1]: unknown field(s): x",
+            "/items/1/x",
+        ),
+        ([[{"task_name": "a"}]], "items[0] must be a JSON object", "/items/0"),
         (
             [{"task_name": "a"}, {"task_name": "b", "delay_seconds": 5}],
             "items[1].delay_seconds: a batch's jobs start at once",
+            "/items/1/delay_seconds",
         ),
         (
             [{"task_name": "a", "run_at": "2026-12-01T09:30:00Z"}],
             "items[0].run_at: a batch's jobs start at once",
+            "/items/0/run_at",
         ),
     ],
 )
 def test_a_bad_batch_is_refused_whole_naming_the_item(
-    api: SubmitApi, store: InMemoryJobStore, document: Any, names: str
+    api: SubmitApi, store: MemoryJobStore, document: Any, names: str, pointer: str | None
 ) -> None:
-    assert_error(post(api, document), 400, "invalid_input", names)
+    response = post(api, document)
+    assert_error(response, 400, "invalid_input", names)
+    assert response.body["error"].get("field") == pointer
     assert stored(store) == (0, 0)
 
 
-def test_a_key_covers_the_whole_batch_body(api: SubmitApi, store: InMemoryJobStore) -> None:
+def test_a_key_covers_the_whole_batch_body(api: SubmitApi, store: MemoryJobStore) -> None:
     batch = [{"task_name": "a"}, {"task_name": "b"}]
     first = post(api, batch, idempotency_key="k")
     assert post(api, batch, idempotency_key="k").body == first.body

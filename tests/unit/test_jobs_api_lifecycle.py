@@ -12,22 +12,22 @@ from typing import Any
 import pytest
 
 from functions.core.models import JobStatus
-from functions.fakes import InMemoryJobStore
 from functions.http.submit_api import SubmitApi
 from functions.http.types import HttpRequest
+from tests.inmemory import InMemoryDatabase, MemoryJobStore, MemoryKindCatalog
 
 JSON = {"content-type": "application/json"}
 NOW = 1_800_000_000.0
 
 
 @pytest.fixture
-def store() -> InMemoryJobStore:
-    return InMemoryJobStore(clock=lambda: NOW)
+def store() -> MemoryJobStore:
+    return MemoryJobStore(InMemoryDatabase(wall=lambda: NOW))
 
 
 @pytest.fixture
-def api(store: InMemoryJobStore) -> SubmitApi:
-    return SubmitApi(store)
+def api(store: MemoryJobStore) -> SubmitApi:
+    return SubmitApi(store, kinds=MemoryKindCatalog.builtin(store.db))
 
 
 def call(
@@ -72,14 +72,14 @@ def test_a_delayed_submission_answers_scheduled(api: SubmitApi) -> None:
     ],
 )
 def test_bad_start_times_are_400s_naming_the_field(
-    api: SubmitApi, store: InMemoryJobStore, fields: dict[str, Any], named: str
+    api: SubmitApi, store: MemoryJobStore, fields: dict[str, Any], named: str
 ) -> None:
     status, body = call(api, "POST", "/jobs", {"task_name": "t", **fields})
     assert status == 400 and named in body["error"]["message"]
     assert not store.jobs and not store.messages
 
 
-def test_cancel_a_pending_job_then_retry_it(api: SubmitApi, store: InMemoryJobStore) -> None:
+def test_cancel_a_pending_job_then_retry_it(api: SubmitApi, store: MemoryJobStore) -> None:
     job_id = submit(api)
     status, body = call(api, "POST", f"/jobs/{job_id}/cancel")
     assert (status, body["status"]) == (200, "cancelled")
@@ -99,7 +99,7 @@ def test_cancel_a_pending_job_then_retry_it(api: SubmitApi, store: InMemoryJobSt
 
 @pytest.mark.parametrize("finished", [JobStatus.COMPLETED, JobStatus.FAILED])
 def test_cancelling_a_finished_job_is_409(
-    api: SubmitApi, store: InMemoryJobStore, finished: JobStatus
+    api: SubmitApi, store: MemoryJobStore, finished: JobStatus
 ) -> None:
     job_id = submit(api)
     key = uuid.UUID(job_id)
@@ -109,7 +109,7 @@ def test_cancelling_a_finished_job_is_409(
     assert store.jobs[key].status == finished
 
 
-def test_cancelling_a_running_job_asks_its_worker(api: SubmitApi, store: InMemoryJobStore) -> None:
+def test_cancelling_a_running_job_asks_its_worker(api: SubmitApi, store: MemoryJobStore) -> None:
     job_id = submit(api)
     key = uuid.UUID(job_id)
     store.jobs[key] = replace(store.jobs[key], status=JobStatus.RUNNING)

@@ -12,9 +12,10 @@ import jwt
 import pytest
 
 from functions.core.models import TaskKind
-from functions.fakes import InMemoryJobStore, InMemoryKindCatalog
+from functions.core.tasks import DEFAULT_KIND
 from functions.http.submit_api import SubmitApi
 from functions.http.types import HttpRequest, HttpResponse
+from tests.inmemory import InMemoryDatabase, MemoryJobStore, MemoryKindCatalog
 
 SECRET = "unit-test-jwt-secret-with-at-least-32-characters"
 NOW = 1_800_000_000.0
@@ -28,17 +29,17 @@ def token(sub: str, *, secret: str = SECRET, **overrides: Any) -> str:
 
 
 @pytest.fixture
-def store() -> InMemoryJobStore:
-    return InMemoryJobStore(clock=lambda: NOW)
+def store() -> MemoryJobStore:
+    return MemoryJobStore(InMemoryDatabase(wall=lambda: NOW))
 
 
 @pytest.fixture
-def catalog() -> InMemoryKindCatalog:
-    return InMemoryKindCatalog.builtin()
+def catalog(store: MemoryJobStore) -> MemoryKindCatalog:
+    return MemoryKindCatalog.builtin(store.db)
 
 
 @pytest.fixture
-def api(store: InMemoryJobStore, catalog: InMemoryKindCatalog) -> SubmitApi:
+def api(store: MemoryJobStore, catalog: MemoryKindCatalog) -> SubmitApi:
     return SubmitApi(store, kinds=catalog, jwt_secret=SECRET, clock=lambda: NOW)
 
 
@@ -53,23 +54,61 @@ def error(response: HttpResponse) -> tuple[int, str, str]:
     return response.status, response.body["error"]["code"], response.body["error"]["message"]
 
 
+def field(response: HttpResponse) -> str | None:
+    """The JSON pointer of the field an error is about (absent: none)."""
+    assert isinstance(response.body, dict)
+    pointer = response.body["error"].get("field")
+    assert pointer is None or isinstance(pointer, str)
+    return pointer
+
+
 @pytest.mark.parametrize(
-    ("document", "named"),
+    ("document", "named", "pointer"),
     [
-        ({"task_name": "t", "payload": {"seconds": "abc"}}, "payload.seconds must be a number"),
-        ({"task_name": "t", "kind": "simulate", "payload": {"seconds": -2}}, "payload.seconds"),
-        ({"task_name": "t", "kind": "fail", "payload": {"message": 3}}, "payload.message"),
-        ({"task_name": "t", "kind": "nope"}, "kind 'nope' is not a known task"),
-        ({"task_name": "t", "payload": {"kind": "nope"}}, "kind 'nope' is not a known task"),
+        (
+            {"task_name": "t", "payload": {"seconds": "abc"}},
+            "payload.seconds must be a number",
+            "/payload/seconds",
+        ),
+        (
+            {"task_name": "t", "kind": "simulate", "payload": {"seconds": -2}},
+            "payload.seconds",
+            "/payload/seconds",
+        ),
+        (
+            {"task_name": "t", "kind": "fail", "payload": {"message": 3}},
+            "payload.message",
+            "/payload/message",
+        ),
+        ({"task_name": "t", "kind": "nope"}, "kind 'nope' is not a known task", "/kind"),
+        ({"task_name": "t", "kind": "Nope"}, "kind must be a task name", "/kind"),
     ],
 )
 def test_bad_kinds_and_payloads_are_400s_naming_the_field_and_store_nothing(
-    api: SubmitApi, store: InMemoryJobStore, document: dict[str, Any], named: str
+    api: SubmitApi, store: MemoryJobStore, document: dict[str, Any], named: str, pointer: str
 ) -> None:
-    status, code, message = error(call(api, "POST", "/jobs", document))
+    response = call(api, "POST", "/jobs", document)
+    status, code, message = error(response)
     assert (status, code) == (400, "invalid_input")
     assert named in message
+    assert field(response) == pointer
     assert (store.jobs, store.messages) == ({}, [])
+
+
+def test_the_kind_is_a_field_of_its_own_and_defaults_to_the_registrys(
+    api: SubmitApi, store: MemoryJobStore
+) -> None:
+    """A payload's own "kind" is data like any other: only the top-level field picks the task."""
+    named = call(api, "POST", "/jobs", {"task_name": "t", "kind": "noop", "payload": {"n": 1}})
+    unnamed = call(api, "POST", "/jobs", {"task_name": "t", "payload": {"kind": "noop"}})
+    jobs = [store.jobs[uuid.UUID(r.body["job_id"])] for r in (named, unnamed)]
+    assert [(j.kind, j.payload) for j in jobs] == [
+        ("noop", {"n": 1}),
+        (DEFAULT_KIND, {"kind": "noop"}),
+    ]
+    listed = call(api, "GET", "/kinds").body
+    assert listed["default"] == DEFAULT_KIND
+    assert DEFAULT_KIND in [k["kind"] for k in listed["kinds"]]
 
 
 def test_the_unknown_kind_message_lists_the_known_ones(api: SubmitApi) -> None:
@@ -77,7 +116,7 @@ def test_the_unknown_kind_message_lists_the_known_ones(api: SubmitApi) -> None:
     assert "echo, fail, noop, simulate" in message
 
 
-def test_matching_payloads_are_accepted(api: SubmitApi, store: InMemoryJobStore) -> None:
+def test_matching_payloads_are_accepted(api: SubmitApi, store: MemoryJobStore) -> None:
     for document in (
         {"task_name": "a", "payload": {"seconds": 0.5}},
         {"task_name": "b", "kind": "echo", "payload": {"anything": [1, {"x": None}]}},
@@ -87,7 +126,7 @@ def test_matching_payloads_are_accepted(api: SubmitApi, store: InMemoryJobStore)
     assert len(store.jobs) == 3
 
 
-def test_a_kind_published_later_is_accepted(api: SubmitApi, catalog: InMemoryKindCatalog) -> None:
+def test_a_kind_published_later_is_accepted(api: SubmitApi, catalog: MemoryKindCatalog) -> None:
     document = {"task_name": "t", "kind": "resize", "payload": {"width": "wide"}}
     assert call(api, "POST", "/jobs", document).status == 400
     schema = {"type": "object", "properties": {"width": {"type": "integer"}}}
@@ -111,7 +150,7 @@ def test_get_kinds_lists_each_kind_with_its_schema_and_limit(api: SubmitApi) -> 
 
 
 def test_a_user_token_makes_the_job_theirs_and_reads_are_scoped(
-    api: SubmitApi, store: InMemoryJobStore
+    api: SubmitApi, store: MemoryJobStore
 ) -> None:
     alice, bob = str(uuid.uuid4()), str(uuid.uuid4())
     as_alice = {"authorization": f"Bearer {token(alice)}"}
@@ -139,7 +178,7 @@ def test_a_user_token_makes_the_job_theirs_and_reads_are_scoped(
 
 
 def test_cancel_retry_and_events_of_an_owned_job_are_its_owners_alone(
-    api: SubmitApi, store: InMemoryJobStore
+    api: SubmitApi, store: MemoryJobStore
 ) -> None:
     alice, bob = str(uuid.uuid4()), str(uuid.uuid4())
     as_alice = {"authorization": f"Bearer {token(alice)}"}
@@ -184,7 +223,7 @@ def test_cancel_retry_and_events_of_an_owned_job_are_its_owners_alone(
     ],
 )
 def test_a_bad_token_is_401_and_stores_nothing(
-    api: SubmitApi, store: InMemoryJobStore, authorization: str
+    api: SubmitApi, store: MemoryJobStore, authorization: str
 ) -> None:
     status, code, message = error(
         call(api, "POST", "/jobs", {"task_name": "x"}, authorization=authorization)
@@ -195,8 +234,8 @@ def test_a_bad_token_is_401_and_stores_nothing(
     assert call(api, "GET", "/jobs", authorization=authorization).status == 401
 
 
-def test_without_a_jwt_secret_tokens_are_refused(store: InMemoryJobStore) -> None:
-    api = SubmitApi(store, clock=lambda: NOW)
+def test_without_a_jwt_secret_tokens_are_refused(store: MemoryJobStore) -> None:
+    api = SubmitApi(store, kinds=MemoryKindCatalog.builtin(store.db), clock=lambda: NOW)
     bearer = f"Bearer {token(str(uuid.uuid4()))}"
     assert call(api, "POST", "/jobs", {"task_name": "x"}, authorization=bearer).status == 401
     assert call(api, "POST", "/jobs", {"task_name": "x"}).status == 202
@@ -206,26 +245,40 @@ def test_without_a_jwt_secret_tokens_are_refused(store: InMemoryJobStore) -> Non
 
 
 @pytest.mark.parametrize(
-    ("bad", "named"),
+    ("bad", "named", "pointer"),
     [
-        ({"task_name": "t", "payload": {"seconds": "abc"}}, "items[3].payload.seconds must be"),
-        ({"task_name": "t", "kind": "fail", "payload": {"message": 3}}, "items[3].payload.message"),
-        ({"task_name": "t", "kind": "nope"}, "items[3].kind 'nope' is not a known task"),
-        ({"task_name": "t", "payload": {"kind": "nope"}}, "items[3].kind 'nope'"),
+        (
+            {"task_name": "t", "payload": {"seconds": "abc"}},
+            "items[3].payload.seconds must be",
+            "/items/3/payload/seconds",
+        ),
+        (
+            {"task_name": "t", "kind": "fail", "payload": {"message": 3}},
+            "items[3].payload.message",
+            "/items/3/payload/message",
+        ),
+        (
+            {"task_name": "t", "kind": "nope"},
+            "items[3].kind 'nope' is not a known task",
+            "/items/3/kind",
+        ),
+        ({"task_name": " ", "kind": "noop"}, "items[3].task_name", "/items/3/task_name"),
     ],
 )
 def test_a_batch_item_with_a_bad_kind_or_payload_refuses_the_batch_naming_it(
-    api: SubmitApi, store: InMemoryJobStore, bad: dict[str, Any], named: str
+    api: SubmitApi, store: MemoryJobStore, bad: dict[str, Any], named: str, pointer: str
 ) -> None:
     good = {"task_name": "ok", "kind": "simulate", "payload": {"seconds": 0.1}}
-    status, code, message = error(call(api, "POST", "/jobs", [good, good, good, bad, good]))
+    response = call(api, "POST", "/jobs", [good, good, good, bad, good])
+    status, code, message = error(response)
     assert (status, code) == (400, "invalid_input")
     assert named in message
+    assert field(response) == pointer
     assert (store.jobs, store.messages) == ({}, [])
 
 
 def test_a_batch_of_a_kind_published_later_is_accepted(
-    api: SubmitApi, catalog: InMemoryKindCatalog, store: InMemoryJobStore
+    api: SubmitApi, catalog: MemoryKindCatalog, store: MemoryJobStore
 ) -> None:
     batch = [{"task_name": "t", "kind": "resize"}] * 2
     assert call(api, "POST", "/jobs", batch).status == 400
@@ -235,7 +288,7 @@ def test_a_batch_of_a_kind_published_later_is_accepted(
 
 
 def test_a_signed_in_callers_batch_is_theirs_and_reads_are_scoped(
-    api: SubmitApi, store: InMemoryJobStore
+    api: SubmitApi, store: MemoryJobStore
 ) -> None:
     alice, bob = str(uuid.uuid4()), str(uuid.uuid4())
     as_alice = {"authorization": f"Bearer {token(alice)}"}
@@ -257,7 +310,7 @@ def test_a_signed_in_callers_batch_is_theirs_and_reads_are_scoped(
 
 
 def test_a_batch_with_a_bad_token_is_401_and_stores_nothing(
-    api: SubmitApi, store: InMemoryJobStore
+    api: SubmitApi, store: MemoryJobStore
 ) -> None:
     expired = token(str(uuid.uuid4()), exp=NOW - 60)
     status, code, _ = error(

@@ -56,8 +56,8 @@ def test_each_bundled_package_has_its_licence_and_a_line_in_the_notice(dist: Pat
 def test_the_config_template_holds_no_values(dist: Path) -> None:
     template = (dist / "config.js").read_text()
     assert "window.JOBS_CONFIG" in template
-    values = re.findall(r'^\s*(functionsUrl|supabaseUrl|supabaseAnonKey): "(.*)",$', template, re.M)
-    assert values == [("functionsUrl", ""), ("supabaseUrl", ""), ("supabaseAnonKey", "")]
+    values = re.findall(r'^\s*(functionsUrl|supabaseUrl|supabaseKey): "(.*)",$', template, re.M)
+    assert values == [("functionsUrl", ""), ("supabaseUrl", ""), ("supabaseKey", "")]
 
 
 def test_without_node_modules_the_build_says_what_to_run(tmp_path: Path) -> None:

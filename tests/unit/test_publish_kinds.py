@@ -11,12 +11,12 @@ import pytest
 from functions.core.errors import Unavailable
 from functions.core.models import TaskKind
 from functions.core.tasks import TaskSettings, registry
-from functions.fakes import InMemoryKindCatalog
 from functions.process_job import _publish_kinds
+from tests.inmemory import MemoryKindCatalog
 
 
 def test_the_registry_is_published_with_the_configured_limits() -> None:
-    catalog = InMemoryKindCatalog()
+    catalog = MemoryKindCatalog()
     _publish_kinds(catalog, registry.describe(TaskSettings(1.0, 30.0), 120.0))
     assert catalog.kinds()["simulate"].time_limit_s == 31.0  # TASK_MAX_SECONDS + 1
     assert set(registry.names()) <= set(catalog.kinds())

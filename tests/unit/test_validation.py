@@ -10,37 +10,66 @@ from functions.core import validation
 from functions.core.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
 
 
-def test_a_submission_is_trimmed_and_kind_goes_into_the_payload() -> None:
+def test_a_submission_is_trimmed_and_its_kind_is_a_field_of_its_own() -> None:
     job = validation.parse_new_job(
         {"task_name": "  Report ", "kind": "noop", "payload": {"a": 1}}, "key"
     )
-    assert (job.task_name, job.payload, job.idempotency_key) == (
+    assert (job.task_name, job.kind, job.payload, job.idempotency_key) == (
         "Report",
-        {"a": 1, "kind": "noop"},
+        "noop",
+        {"a": 1},
         "key",
     )
+    assert validation.parse_new_job({"task_name": "x"}).kind is None  # the API's default
 
 
 @pytest.mark.parametrize(
-    ("document", "fragment"),
+    ("document", "fragment", "pointer"),
     [
-        ([], "JSON object"),
-        ({}, "task_name is required"),
-        ({"task_name": 5}, "must be a string"),
-        ({"task_name": "   "}, "blank"),
-        ({"task_name": "a" * 201}, "limit is 200"),
-        ({"task_name": "a\nb"}, "control characters"),
-        ({"task_name": "ok", "payload": [1]}, "JSON object"),
-        ({"task_name": "ok", "payload": {"x": "a\x00b"}}, "NUL"),
-        ({"task_name": "ok", "payload": {"x": "y" * 70_000}}, "limit is 65535"),
-        ({"task_name": "ok", "kind": "Bad Kind"}, "kind must be"),
-        ({"task_name": "ok", "extra": 1}, "unknown field(s): extra"),
+        ([], "JSON object", None),
+        ({}, "task_name is required", "/task_name"),
+        ({"task_name": 5}, "must be a string", "/task_name"),
+        ({"task_name": "   "}, "blank", "/task_name"),
+        ({"task_name": "a" * 201}, "limit is 200", "/task_name"),
+        ({"task_name": "a\nb"}, "control characters", "/task_name"),
+        ({"task_name": "ok", "payload": [1]}, "JSON object", "/payload"),
+        ({"task_name": "ok", "payload": {"x": "a\x00b"}}, "NUL", "/payload"),
+        ({"task_name": "ok", "payload": {"x": "y" * 70_000}}, "limit is 65535", "/payload"),
+        ({"task_name": "ok", "kind": "Bad Kind"}, "kind must be", "/kind"),
+        ({"task_name": "ok", "extra": 1}, "unknown field(s): extra", "/extra"),
+        ({"task_name": "ok", "run_at": "soon"}, "run_at must be", "/run_at"),
+        ({"task_name": "ok", "delay_seconds": -1}, "delay_seconds must be", "/delay_seconds"),
+        (
+            {"task_name": "ok", "delay_seconds": 1, "run_at": "2030-01-01T00:00:00Z"},
+            "not both",
+            None,
+        ),
     ],
 )
-def test_bad_submissions_say_what_is_wrong(document: Any, fragment: str) -> None:
+def test_bad_submissions_say_what_is_wrong(
+    document: Any, fragment: str, pointer: str | None
+) -> None:
     with pytest.raises(InvalidInput) as caught:
         validation.parse_new_job(document)
     assert fragment in caught.value.message
+    assert caught.value.field == pointer
+
+
+@pytest.mark.parametrize(
+    ("message", "pointer"),
+    [
+        ("items[3].task_name is required and must be a string", "/items/3/task_name"),
+        ("items[12].payload must be a JSON object, not list", "/items/12/payload"),
+        ("items[0] has unknown field(s); a job is {task_name, payload}", "/items/0"),
+        ("task_name may not contain control characters", "/task_name"),
+        ("run_at must be at most 30 days ahead", "/run_at"),
+        ("items holds 1001 jobs; send 1 to 1000", None),
+        ("idempotency key must be 1 to 200 printable characters", None),
+        ("payload_schema is not a field", None),
+    ],
+)
+def test_a_database_message_is_read_for_its_field(message: str, pointer: str | None) -> None:
+    assert validation.field_of(message) == pointer
 
 
 def test_unicode_names_survive_exactly() -> None:
@@ -73,19 +102,17 @@ def test_limit_defaults_and_bounds() -> None:
 
 
 def test_wake_up_parsing() -> None:
-    job_id = uuid.uuid4()
-    wake = validation.parse_wake_up({"msg_id": 7, "job_id": str(job_id), "task_name": "t"})
-    assert (wake.msg_id, wake.job_id, wake.task_name) == (7, job_id, "t")
-    assert json.loads(json.dumps(wake.to_json())) == {
-        "msg_id": 7,
-        "job_id": str(job_id),
-        "task_name": "t",
-    }
+    wake_id = "wake_" + uuid.uuid4().hex
+    wake = validation.parse_wake_up({"wake_id": wake_id})
+    assert wake.wake_id == wake_id
+    assert json.loads(json.dumps(wake.to_json())) == {"wake_id": wake_id}
     for bad in [
-        {"msg_id": True, "job_id": str(job_id), "task_name": "t"},
-        {"msg_id": 0, "job_id": str(job_id), "task_name": "t"},
-        {"msg_id": 1, "job_id": "nope", "task_name": "t"},
-        {"msg_id": 1, "job_id": str(job_id)},
+        {"wake_id": True},
+        {"wake_id": "wake_" + "g" * 32},
+        {"wake_id": "msg_12"},
+        {"wake_id": wake_id + "0"},
+        {"msg_id": 1},
+        [wake_id],
     ]:
         with pytest.raises(InvalidInput):
             validation.parse_wake_up(bad)

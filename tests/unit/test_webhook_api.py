@@ -4,18 +4,20 @@ each error as JSON, with no server."""
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Any
 
 import pytest
 
 from functions.core import signatures
-from functions.fakes import RecordingInvoker
 from functions.http.types import HttpRequest, HttpResponse
 from functions.http.webhook_api import WebhookApi
+from tests.inmemory import RecordingInvoker
 
 KEY = b"k" * 32
 NOW = 1_800_000_000
+
+
+WAKE_ID = "wake_" + "0123456789abcdef" * 2
 
 
 def authorized(body: bytes, key: bytes = KEY, at: int = NOW) -> dict[str, str]:
@@ -34,7 +36,7 @@ def call(api: WebhookApi, body: bytes, headers: dict[str, str], method: str = "P
 
 
 def wake_up() -> dict[str, Any]:
-    return {"msg_id": 7, "job_id": str(uuid.uuid4()), "task_name": "t"}
+    return {"wake_id": WAKE_ID}
 
 
 @pytest.fixture
@@ -54,9 +56,20 @@ def test_a_wake_up_is_handed_to_process_job_and_answered_202(
     body = json.dumps(message).encode()
     response = call(api, body, authorized(body))
     assert response.status == 202
-    assert response.body == {"accepted": True, "msg_id": 7}
+    assert response.body == {"accepted": True, "wake_id": WAKE_ID}
     assert invoker.calls == [message]
     assert "Access-Control-Allow-Origin" not in response.headers  # not for browsers
+
+
+def test_a_replayed_wake_up_is_answered_but_not_handed_on_again(
+    api: WebhookApi, invoker: RecordingInvoker
+) -> None:
+    body = json.dumps(wake_up()).encode()
+    headers = authorized(body)
+    responses = [call(api, body, headers) for _ in range(20)]
+    assert [r.status for r in responses] == [202] * 20
+    assert [r.body.get("replay", False) for r in responses] == [False] + [True] * 19
+    assert len(invoker.calls) == 1
 
 
 def assert_error(response: HttpResponse, status: int, code: str) -> None:
@@ -98,13 +111,13 @@ def test_a_signed_body_changed_in_transit_is_401(
 @pytest.mark.parametrize(
     ("body", "fragment"),
     [
-        (b'{"msg_id": NaN, "job_id": "x", "task_name": "t"}', "NaN"),
-        (b'{"msg_id": 1, "msg_id": 2}', "repeats"),
+        (b'{"wake_id": NaN}', "NaN"),
+        (b'{"wake_id": "a", "wake_id": "b"}', "repeats"),
         (b"[" * 5000, "limit is 64"),
-        (b'{"msg_id": 1, "job_id": "\\ud800", "task_name": "t"}', "surrogate"),
-        (b'{"msg_id": 0, "job_id": "x", "task_name": "t"}', "msg_id"),
-        (b'{"msg_id": 9223372036854775808, "job_id": "x", "task_name": "t"}', "msg_id"),
-        (b'{"msg_id": 1, "job_id": "nope", "task_name": "t"}', "job id"),
+        (b'{"wake_id": "\\ud800"}', "surrogate"),
+        (b'{"wake_id": 7}', "wake_id"),
+        (b'{"wake_id": "wake_nothex"}', "wake_id"),
+        (b'{"msg_id": 1}', "wake_id"),
     ],
 )
 def test_a_bad_body_is_400_and_nothing_is_invoked(
@@ -128,3 +141,7 @@ def test_a_failed_hand_off_is_503_so_the_caller_knows(
     response = call(api, body, authorized(body))
     assert_error(response, 503, "unavailable")
     assert "process_job is down" not in response.body["error"]["message"]
+    # Not remembered as handed on: the same call again is tried again.
+    invoker.failure = None
+    assert call(api, body, authorized(body)).status == 202
+    assert len(invoker.calls) == 1

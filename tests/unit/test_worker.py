@@ -13,8 +13,10 @@ import pytest
 from functions.core.models import Claim, JobStatus, Outcome, QueueMessage
 from functions.core.retry import RetryPolicy
 from functions.core.tasks import TaskContext, TaskRegistry
-from functions.core.worker import DrainReport, Worker, WorkerSettings
-from functions.testing import FakeClock, InMemoryWorkQueue
+from functions.worker import DrainReport, Worker, WorkerSettings
+from tests.inmemory import FakeClock, MemoryWorkQueue
+
+HOLDER = "test-worker"  # the lease holder these claims are made for
 
 HOUR = 3600.0
 
@@ -33,19 +35,19 @@ def release() -> Iterator[threading.Event]:
 
 
 def make_worker(
-    queue: InMemoryWorkQueue,
+    queue: MemoryWorkQueue,
     registry: TaskRegistry,
     clock: FakeClock,
     base_delay_s: float = 0,
     batch_size: int = 4,
-    linger_s: float = 30,
+    retry_wait_s: float = 30,
 ) -> Worker:
     return Worker(
         queue=queue,
         registry=registry,
         policy=RetryPolicy(max_attempts=3, base_delay_s=base_delay_s),
         settings=WorkerSettings(
-            batch_size=batch_size, visibility_s=30, task_timeout_s=60, linger_s=linger_s
+            batch_size=batch_size, visibility_s=30, task_timeout_s=60, retry_wait_s=retry_wait_s
         ),
         clock=clock,
         draw=lambda: 0.5,
@@ -77,8 +79,8 @@ def drain(worker: Worker, seconds: float = HOUR) -> DrainReport:
 
 
 def test_a_backlog_drains_in_batches(clock: FakeClock) -> None:
-    queue = InMemoryWorkQueue(clock=clock)
-    ids = [queue.submit(f"job{i}", {"kind": "ok"}) for i in range(10)]
+    queue = MemoryWorkQueue(clock=clock)
+    ids = [queue.submit(f"job{i}", kind="ok") for i in range(10)]
     report = drain(make_worker(queue, tasks(), clock))
     assert report.completed == 10
     assert all(queue.jobs[i].result == f"done job{n}" for n, i in enumerate(ids))
@@ -86,8 +88,8 @@ def test_a_backlog_drains_in_batches(clock: FakeClock) -> None:
 
 
 def test_failures_retry_then_fail_with_the_error(clock: FakeClock) -> None:
-    queue = InMemoryWorkQueue(clock=clock)
-    job_id = queue.submit("bad", {"kind": "boom"})
+    queue = MemoryWorkQueue(clock=clock)
+    job_id = queue.submit("bad", kind="boom")
     report = drain(make_worker(queue, tasks(), clock))
     job = queue.jobs[job_id]
     assert (job.status, job.attempts, job.error) == ("failed", 3, "ValueError: nope")
@@ -96,19 +98,19 @@ def test_failures_retry_then_fail_with_the_error(clock: FakeClock) -> None:
 
 
 def test_a_retry_that_succeeds_clears_the_error(clock: FakeClock) -> None:
-    queue = InMemoryWorkQueue(clock=clock)
-    job_id = queue.submit("x", {"kind": "second_time"})
+    queue = MemoryWorkQueue(clock=clock)
+    job_id = queue.submit("x", kind="second_time")
     drain(make_worker(queue, tasks(), clock))
     job = queue.jobs[job_id]
     assert (job.status, job.attempts, job.result, job.error) == ("completed", 2, "second", None)
 
 
 def test_a_finished_job_is_archived_without_running_again(clock: FakeClock) -> None:
-    queue = InMemoryWorkQueue(clock=clock)
-    job_id = queue.submit("once", {"kind": "ok"})
+    queue = MemoryWorkQueue(clock=clock)
+    job_id = queue.submit("once", kind="ok")
     drain(make_worker(queue, tasks(), clock))
     # A duplicate message for the same job (a redelivery) must not run it again.
-    queue.queue[99] = type(queue.archive[1])(99, job_id, "once", 0.0)
+    queue.queue[99] = type(queue.archive[1])(99, job_id, 0.0)
     report = drain(make_worker(queue, tasks(), clock))
     assert (report.skipped, report.completed) == (1, 0)
     assert queue.jobs[job_id].writes == 1 and 99 in queue.archive
@@ -117,7 +119,7 @@ def test_a_finished_job_is_archived_without_running_again(clock: FakeClock) -> N
 def test_a_task_past_its_own_limit_counts_as_a_failed_attempt(
     clock: FakeClock, release: threading.Event
 ) -> None:
-    queue = InMemoryWorkQueue(clock=clock)
+    queue = MemoryWorkQueue(clock=clock)
     registry = TaskRegistry()
 
     @registry.task("hang", time_limit_s=10)
@@ -126,7 +128,7 @@ def test_a_task_past_its_own_limit_counts_as_a_failed_attempt(
         release.wait(30)
         return "too late"
 
-    job_id = queue.submit("slow", {"kind": "hang"})
+    job_id = queue.submit("slow", kind="hang")
     report = drain(make_worker(queue, registry, clock))
     job = queue.jobs[job_id]
     assert (job.status, job.attempts, job.error) == ("failed", 3, "timed out after 10 s")
@@ -134,8 +136,8 @@ def test_a_task_past_its_own_limit_counts_as_a_failed_attempt(
 
 
 def test_attempts_lost_to_crashes_end_in_failure_without_running(clock: FakeClock) -> None:
-    queue = InMemoryWorkQueue(clock=clock)
-    job_id = queue.submit("crashy", {"kind": "ok"})
+    queue = MemoryWorkQueue(clock=clock)
+    job_id = queue.submit("crashy", kind="ok")
     queue.jobs[job_id].attempts = 3  # three earlier claims that never reported back
     report = drain(make_worker(queue, tasks(), clock))
     job = queue.jobs[job_id]
@@ -147,7 +149,7 @@ def test_attempts_lost_to_crashes_end_in_failure_without_running(clock: FakeCloc
 def test_a_quick_job_is_recorded_before_its_slow_batch_mate_finishes(clock: FakeClock) -> None:
     quick_recorded = threading.Event()
 
-    class WatchedQueue(InMemoryWorkQueue):
+    class WatchedQueue(MemoryWorkQueue):
         def finish(self, outcomes: Sequence[Outcome]) -> set[int]:
             recorded = super().finish(outcomes)
             if any(o.claim.task_name == "quick" for o in outcomes):
@@ -166,8 +168,8 @@ def test_a_quick_job_is_recorded_before_its_slow_batch_mate_finishes(clock: Fake
     def quick(ctx: TaskContext) -> str:
         return "quick"
 
-    slow_id = queue.submit("slow", {"kind": "slow"})
-    queue.submit("quick", {"kind": "quick"})
+    slow_id = queue.submit("slow", kind="slow")
+    queue.submit("quick", kind="quick")
     drain(make_worker(queue, registry, clock))
     assert queue.jobs[slow_id].result == "saw quick recorded"
 
@@ -196,7 +198,7 @@ def limited_tasks(clock: FakeClock, release: threading.Event) -> TaskRegistry:
     return registry
 
 
-def assert_untouched(queue: InMemoryWorkQueue, job_id: UUID) -> None:
+def assert_untouched(queue: MemoryWorkQueue, job_id: UUID) -> None:
     """The job waits as if no worker had seen it: pending, no attempt, its message visible
     now and not counted as delivered."""
     job = queue.jobs[job_id]
@@ -213,8 +215,8 @@ def test_an_invocation_with_too_little_time_claims_nothing(clock: FakeClock) -> 
     def work(ctx: TaskContext) -> str:
         return "ran"
 
-    queue = InMemoryWorkQueue(clock=clock)
-    job_id = queue.submit("report", {"kind": "simulate"})
+    queue = MemoryWorkQueue(clock=clock)
+    job_id = queue.submit("report", kind="simulate")
     # The issue's case: five seconds left, and no task that could finish in them.
     report = drain(make_worker(queue, registry, clock), seconds=5)
     assert report == DrainReport()
@@ -224,10 +226,10 @@ def test_an_invocation_with_too_little_time_claims_nothing(clock: FakeClock) -> 
 def test_claimed_work_that_cannot_finish_in_time_is_handed_back_at_once(
     clock: FakeClock, release: threading.Event
 ) -> None:
-    queue = InMemoryWorkQueue(clock=clock)
-    short_id = queue.submit("a", {"kind": "short"})
-    long_id = queue.submit("b", {"kind": "thumbnail"})
-    later_id = queue.submit("c", {"kind": "short"})
+    queue = MemoryWorkQueue(clock=clock)
+    short_id = queue.submit("a", kind="short")
+    long_id = queue.submit("b", kind="thumbnail")
+    later_id = queue.submit("c", kind="short")
     worker = make_worker(queue, limited_tasks(clock, release), clock, batch_size=2)
     report = drain(worker, seconds=5)
     # The batch held a task that fits and one that does not: the first ran, the second went
@@ -245,12 +247,13 @@ def test_claimed_work_that_cannot_finish_in_time_is_handed_back_at_once(
 def test_redeliveries_left_when_time_runs_out_go_back_unstarted(
     clock: FakeClock, release: threading.Event
 ) -> None:
-    queue = InMemoryWorkQueue(clock=clock)
-    ids = [queue.submit(f"j{i}", {"kind": "short"}) for i in range(3)]
-    queue.claim(10, 0)  # a worker that died: all three come back as redeliveries
+    queue = MemoryWorkQueue(clock=clock)
+    ids = [queue.submit(f"j{i}", kind="short") for i in range(3)]
+    queue.claim(HOLDER, 10, 0)  # a worker that died: all three come back as redeliveries
     report = drain(make_worker(queue, limited_tasks(clock, release), clock), seconds=3.5)
-    # One at a time, a second each: two fit in 3.5 s with a 2 s limit, the third does not.
-    assert (report.completed, report.handed_back) == (2, 1)
+    # One a claim and one at a time, a second each: two fit in 3.5 s with a 2 s limit; the
+    # third is not even claimed, so it waits untouched for a worker with time.
+    assert (report.completed, report.handed_back) == (2, 0)
     left = queue.jobs[ids[2]]
     (message,) = queue.queue.values()
     assert (left.status, left.attempts) == (JobStatus.RUNNING, 1)  # the dead worker's start
@@ -260,14 +263,14 @@ def test_redeliveries_left_when_time_runs_out_go_back_unstarted(
 def test_a_task_cut_short_by_the_invocation_goes_back_uncounted(
     clock: FakeClock, release: threading.Event
 ) -> None:
-    class SlowDatabase(InMemoryWorkQueue):
+    class SlowDatabase(MemoryWorkQueue):
         def hand_back(self, claims: Sequence[Claim], unstarted: Sequence[QueueMessage]) -> set[int]:
             clock.advance(3)  # the statement takes 3 s, eating into the next task's time
             return super().hand_back(claims, unstarted)
 
     queue = SlowDatabase(clock=clock)
-    steady_id = queue.submit("a", {"kind": "steady"})
-    long_id = queue.submit("b", {"kind": "thumbnail"})
+    steady_id = queue.submit("a", kind="steady")
+    long_id = queue.submit("b", kind="thumbnail")
     # At 0 both are claimed; steady fits (10 s of 12), thumbnail is handed back, taking 3 s,
     # so steady starts at 3 and the invocation's deadline stops it at 12, before its own 13.
     report = drain(make_worker(queue, limited_tasks(clock, release), clock), seconds=12)
@@ -280,7 +283,7 @@ def test_a_task_cut_short_by_the_invocation_goes_back_uncounted(
 def test_a_long_task_keeps_its_claim(clock: FakeClock) -> None:
     extended = threading.Event()
 
-    class WatchedQueue(InMemoryWorkQueue):
+    class WatchedQueue(MemoryWorkQueue):
         def extend(self, msg_ids: Sequence[int], visibility_s: int) -> None:
             super().extend(msg_ids, visibility_s)
             extended.set()
@@ -294,13 +297,13 @@ def test_a_long_task_keeps_its_claim(clock: FakeClock) -> None:
         clock.advance(25)  # past the 10 s heartbeat, within the 30 s visibility
         return "kept" if extended.wait(5) else "never extended"
 
-    job_id = queue.submit("x", {"kind": "long"})
+    job_id = queue.submit("x", kind="long")
     drain(make_worker(queue, registry, clock))
     assert queue.jobs[job_id].result == "kept"
 
 
 def test_a_retry_waits_out_its_jittered_delay(clock: FakeClock) -> None:
-    queue = InMemoryWorkQueue(clock=clock)
+    queue = MemoryWorkQueue(clock=clock)
     registry = tasks()
     ran_at: list[float] = []
 
@@ -311,7 +314,7 @@ def test_a_retry_waits_out_its_jittered_delay(clock: FakeClock) -> None:
             raise ValueError("blip")
         return "fine"
 
-    job_id = queue.submit("x", {"kind": "flaky"})
+    job_id = queue.submit("x", kind="flaky")
     # Base 4 s, draw 0.5: equal jitter gives 2 + 1 = 3 s, within the 30 s linger.
     worker = make_worker(queue, registry, clock, base_delay_s=4)
     reports: list[DrainReport] = []
@@ -327,9 +330,9 @@ def test_a_retry_waits_out_its_jittered_delay(clock: FakeClock) -> None:
 
 
 def test_a_retry_due_after_the_linger_is_left_to_the_next_invocation(clock: FakeClock) -> None:
-    queue = InMemoryWorkQueue(clock=clock)
-    job_id = queue.submit("bad", {"kind": "boom"})
-    report = drain(make_worker(queue, tasks(), clock, base_delay_s=100, linger_s=10))
+    queue = MemoryWorkQueue(clock=clock)
+    job_id = queue.submit("bad", kind="boom")
+    report = drain(make_worker(queue, tasks(), clock, base_delay_s=100, retry_wait_s=10))
     (message,) = queue.queue.values()
     assert (report.retried, clock.monotonic()) == (1, 0.0)
     assert message.visible_at == 75.0  # 50 s, plus 25 s from the draw of 0.5
@@ -337,14 +340,14 @@ def test_a_retry_due_after_the_linger_is_left_to_the_next_invocation(clock: Fake
 
 
 def test_jobs_failed_together_come_back_spread_out(clock: FakeClock) -> None:
-    queue = InMemoryWorkQueue(clock=clock)
+    queue = MemoryWorkQueue(clock=clock)
     for i in range(8):
-        queue.submit(f"j{i}", {"kind": "boom"})  # one blip fails them all at once
+        queue.submit(f"j{i}", kind="boom")  # one blip fails them all at once
     worker = Worker(
         queue=queue,
         registry=tasks(),
         policy=RetryPolicy(max_attempts=3, base_delay_s=10),
-        settings=WorkerSettings(batch_size=8, linger_s=0),
+        settings=WorkerSettings(batch_size=8, retry_wait_s=0),
         clock=clock,
         draw=random.Random(3).random,
     )

@@ -10,8 +10,8 @@ from uuid import UUID
 
 from functions.core.retry import RetryPolicy
 from functions.core.tasks import TaskContext, TaskRegistry
-from functions.core.worker import CONTROL_TICK_S, DrainReport, Worker, WorkerSettings
-from functions.testing import FakeClock, InMemoryWorkQueue
+from functions.worker import CONTROL_TICK_S, DrainReport, Worker, WorkerSettings
+from tests.inmemory import FakeClock, MemoryWorkQueue
 from tests.waiting import wait_for
 
 
@@ -25,43 +25,44 @@ def registry() -> TaskRegistry:
     return tasks
 
 
-def worker(queue: InMemoryWorkQueue, clock: FakeClock, linger_s: float) -> Worker:
+def worker(queue: MemoryWorkQueue, clock: FakeClock, idle_linger_s: float) -> Worker:
     return Worker(
         queue=queue,
         registry=registry(),
         policy=RetryPolicy(max_attempts=3, base_delay_s=0),
-        settings=WorkerSettings(batch_size=4, visibility_s=30, idle_linger_s=linger_s),
+        settings=WorkerSettings(batch_size=4, visibility_s=30, idle_linger_s=idle_linger_s),
         clock=clock,
     )
 
 
-def live_leases(queue: InMemoryWorkQueue, clock: FakeClock) -> list[str]:
+def live_leases(queue: MemoryWorkQueue, clock: FakeClock) -> list[str]:
     return [h for h, expiry in queue.leases.items() if expiry > clock.monotonic()]
 
 
 def test_a_drain_leaves_no_lease_behind_and_the_next_job_wakes_a_worker() -> None:
     clock = FakeClock()
-    queue = InMemoryWorkQueue(clock=clock)
-    queue.submit("a", {"kind": "ok"})
+    queue = MemoryWorkQueue(clock=clock)
+    queue.submit("a", kind="ok")
     assert queue.wakeups == 1
-    report = worker(queue, clock, linger_s=0).drain(clock.monotonic() + 600)
+    wake_id = queue.db.wake_ups[-1]["wake_id"]
+    report = worker(queue, clock, idle_linger_s=0).drain(clock.monotonic() + 600, wake_id)
     assert report.completed == 1
     assert live_leases(queue, clock) == []
-    queue.submit("b", {"kind": "ok"})
+    queue.submit("b", kind="ok")
     assert queue.wakeups == 2
 
 
 def test_a_lingering_worker_takes_new_work_without_a_wake_up() -> None:
     clock = FakeClock()
-    queue = InMemoryWorkQueue(clock=clock)
-    first = queue.submit("a", {"kind": "ok"})
-    w = worker(queue, clock, linger_s=5)
+    queue = MemoryWorkQueue(clock=clock)
+    first = queue.submit("a", kind="ok")
+    w = worker(queue, clock, idle_linger_s=5)
     reports: list[DrainReport] = []
     thread = threading.Thread(target=lambda: reports.append(w.drain(clock.monotonic() + 600)))
     thread.start()
     try:
         wait_for(lambda: queue.jobs[first].status.is_terminal, what="the first job")
-        second = queue.submit("b", {"kind": "ok"})  # while the worker lingers
+        second = queue.submit("b", kind="ok")  # while the worker lingers
         wait_for(lambda: queue.jobs[second].status.is_terminal, what="the second job")
         assert queue.wakeups == 1  # the second saw the lease
         assert live_leases(queue, clock)
@@ -77,16 +78,19 @@ def test_a_lingering_worker_takes_new_work_without_a_wake_up() -> None:
 
 def test_a_worker_out_of_time_leaves_a_wake_up_for_what_is_visible() -> None:
     clock = FakeClock()
-    queue = InMemoryWorkQueue(clock=clock)
-    queue.submit("a", {"kind": "ok"})
+    queue = MemoryWorkQueue(clock=clock)
+    queue.submit("a", kind="ok")
     assert queue.wakeups == 1
-    report = worker(queue, clock, linger_s=5).drain(clock.monotonic() + 1)  # no room for 5 s
+    woken_by = queue.db.wake_ups[-1]["wake_id"]
+    w = worker(queue, clock, idle_linger_s=5)
+    report = w.drain(clock.monotonic() + 1, woken_by)  # no room for a 5 s task
     assert report.handled == 0
     assert queue.wakeups == 2  # leaving, it had the database wake another worker
-    assert live_leases(queue, clock) == ["wake-up"]
+    [on_its_way] = live_leases(queue, clock)
+    assert on_its_way == queue.db.wake_ups[-1]["wake_id"] != woken_by
 
 
-class CountingQueue(InMemoryWorkQueue):
+class CountingQueue(MemoryWorkQueue):
     """Notes when the heartbeat thread renews the lease, extends visibility and looks for
     cancel requests (fake times, from the start)."""
 
@@ -125,15 +129,15 @@ def test_one_heartbeat_ticks_control_and_renews_the_lease_and_visibility_on_thei
         wait_for(lambda: len(queue.beats["control"]) >= 42 or None, timeout=10, what="42 beats")
         return "done"
 
-    queue.submit("x", {"kind": "long"})
+    queue.submit("x", kind="long")
     worker = Worker(
         queue=queue,
         registry=tasks,
         policy=RetryPolicy(max_attempts=1, base_delay_s=0),
-        settings=WorkerSettings(batch_size=1, visibility_s=30),
+        settings=WorkerSettings(batch_size=1, visibility_s=30, lease_s=6),
         clock=clock,
     )
     assert worker.drain(3600).completed == 1
-    assert queue.beats["hold"] == [10.0, 20.0]  # a third of the 30 s lease
+    assert queue.beats["hold"] == [2.0 * n for n in range(1, 11)]  # a third of the 6 s lease
     assert queue.beats["extend"] == [10.0, 20.0]  # a third of the 30 s visibility
     assert queue.beats["control"] == [CONTROL_TICK_S * n for n in range(1, 43)]

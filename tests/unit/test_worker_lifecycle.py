@@ -11,8 +11,8 @@ import pytest
 from functions.core.models import JobStatus, ProgressReport
 from functions.core.retry import RetryPolicy
 from functions.core.tasks import TaskContext, TaskRegistry
-from functions.core.worker import CONTROL_TICK_S, Worker, WorkerSettings
-from functions.testing import FakeClock, InMemoryWorkQueue
+from functions.worker import CONTROL_TICK_S, Worker, WorkerSettings
+from tests.inmemory import FakeClock, MemoryWorkQueue
 
 HOUR = 3600.0
 
@@ -29,18 +29,18 @@ def release() -> Iterator[threading.Event]:
     event.set()
 
 
-def make_worker(queue: InMemoryWorkQueue, registry: TaskRegistry, clock: FakeClock) -> Worker:
+def make_worker(queue: MemoryWorkQueue, registry: TaskRegistry, clock: FakeClock) -> Worker:
     return Worker(
         queue=queue,
         registry=registry,
         policy=RetryPolicy(max_attempts=3, base_delay_s=0),
-        settings=WorkerSettings(batch_size=4, visibility_s=30, task_timeout_s=60, linger_s=0),
+        settings=WorkerSettings(batch_size=4, visibility_s=30, task_timeout_s=60, retry_wait_s=0),
         clock=clock,
         draw=lambda: 0.5,
     )
 
 
-class WatchedQueue(InMemoryWorkQueue):
+class WatchedQueue(MemoryWorkQueue):
     def __init__(self, clock: FakeClock) -> None:
         super().__init__(clock=clock)
         self.progress_written = threading.Event()
@@ -69,11 +69,11 @@ def test_progress_is_written_by_the_heartbeat_latest_report_winning(clock: FakeC
         beat(clock)
         return "written" if queue.progress_written.wait(5) else "never written"
 
-    job_id = queue.submit("x", {"kind": "steps"})
+    job_id = queue.submit("x", kind="steps")
     make_worker(queue, registry, clock).drain(HOUR)
     job = queue.jobs[job_id]
     assert job.result == "written"
-    assert job.progress == (4.0, 4.0, "step 4")
+    assert (job.progress, job.progress_total, job.progress_message) == (4.0, 4.0, "step 4")
     assert job.progress_writes == 1  # four reports within one beat: one write
 
 
@@ -88,7 +88,7 @@ def test_progress_refuses_what_is_not_a_count() -> None:
 
 
 def test_a_cancelled_task_that_checks_ends_cancelled_without_retry(clock: FakeClock) -> None:
-    queue = InMemoryWorkQueue(clock=clock)
+    queue = MemoryWorkQueue(clock=clock)
     registry = TaskRegistry()
 
     @registry.task("patient")
@@ -99,7 +99,7 @@ def test_a_cancelled_task_that_checks_ends_cancelled_without_retry(clock: FakeCl
         ctx.sleep(30)  # real seconds: returns early by raising once the flag is set
         return "not stopped"
 
-    job_id = queue.submit("x", {"kind": "patient"})
+    job_id = queue.submit("x", kind="patient")
     report = make_worker(queue, registry, clock).drain(HOUR)
     job = queue.jobs[job_id]
     assert (job.status, job.error, job.attempts) == (JobStatus.CANCELLED, "cancelled on request", 1)
@@ -110,7 +110,7 @@ def test_a_cancelled_task_that_checks_ends_cancelled_without_retry(clock: FakeCl
 def test_a_task_that_ignores_the_cancel_is_stopped_at_its_deadline(
     clock: FakeClock, release: threading.Event
 ) -> None:
-    queue = InMemoryWorkQueue(clock=clock)
+    queue = MemoryWorkQueue(clock=clock)
     registry = TaskRegistry()
     seen = threading.Event()
 
@@ -123,7 +123,7 @@ def test_a_task_that_ignores_the_cancel_is_stopped_at_its_deadline(
         release.wait(60)  # ignores it
         return "too late"
 
-    job_id = queue.submit("x", {"kind": "stubborn"})
+    job_id = queue.submit("x", kind="stubborn")
     worker = make_worker(queue, registry, clock)
     drainer = threading.Thread(target=worker.drain, args=(HOUR,))
     drainer.start()
@@ -136,7 +136,7 @@ def test_a_task_that_ignores_the_cancel_is_stopped_at_its_deadline(
 
 
 def test_a_cancel_the_worker_has_not_seen_still_prevents_the_retry(clock: FakeClock) -> None:
-    queue = InMemoryWorkQueue(clock=clock)
+    queue = MemoryWorkQueue(clock=clock)
     registry = TaskRegistry()
 
     @registry.task("flaky")
@@ -144,14 +144,14 @@ def test_a_cancel_the_worker_has_not_seen_still_prevents_the_retry(clock: FakeCl
         queue.request_cancel(ctx.job_id)
         raise ValueError("blip")  # before any beat: the worker schedules a retry
 
-    job_id = queue.submit("x", {"kind": "flaky"})
+    job_id = queue.submit("x", kind="flaky")
     make_worker(queue, registry, clock).drain(HOUR)
     job = queue.jobs[job_id]
     assert (job.status, job.attempts) == (JobStatus.CANCELLED, 1)
 
 
 def test_a_result_produced_after_the_request_still_completes(clock: FakeClock) -> None:
-    queue = InMemoryWorkQueue(clock=clock)
+    queue = MemoryWorkQueue(clock=clock)
     registry = TaskRegistry()
 
     @registry.task("quick")
@@ -161,14 +161,14 @@ def test_a_result_produced_after_the_request_still_completes(clock: FakeClock) -
         ctx.control.cancel_event.wait(5)
         return "done anyway"
 
-    job_id = queue.submit("x", {"kind": "quick"})
+    job_id = queue.submit("x", kind="quick")
     make_worker(queue, registry, clock).drain(HOUR)
     assert queue.jobs[job_id].status == JobStatus.COMPLETED
 
 
 def test_a_pending_job_is_cancelled_at_once(clock: FakeClock) -> None:
-    queue = InMemoryWorkQueue(clock=clock)
-    job_id = queue.submit("x", {"kind": "ok"})
+    queue = MemoryWorkQueue(clock=clock)
+    job_id = queue.submit("x", kind="ok")
     assert queue.request_cancel(job_id) == JobStatus.CANCELLED
     assert not queue.queue
     report = make_worker(queue, TaskRegistry(), clock).drain(HOUR)

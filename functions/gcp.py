@@ -1,0 +1,68 @@
+"""The three functions as Google Cloud Run functions targets, which main.py exposes: the same
+handlers as locally and on AWS, with the webhook handing off through Cloud Tasks and process_job
+checking its callers' Google ID tokens. Kept apart from the per-function modules so nothing of
+Google's is in the Lambda packages' import closure."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+from functions.adapters.entry import Entry
+from functions.http.types import Handler
+from functions.submit import submit
+
+if TYPE_CHECKING:
+    import flask
+
+__all__ = ["process_job", "submit", "webhook"]
+
+
+def _build_webhook() -> Handler:
+    from functions import google_config
+    from functions.cloud_tasks import CloudTasksInvoker
+    from functions.config import ConfigError, WebhookConfig
+    from functions.http.webhook_api import WebhookApi
+
+    cfg = WebhookConfig.from_env()
+    target = google_config.task_target()
+    if target is None:
+        # The local HTTP invoker works after the response, which Cloud Run's CPU throttling
+        # may delay or lose: on Google the hand-off is a Cloud Task or nothing.
+        raise ConfigError("set CLOUD_TASKS_QUEUE: on Google Cloud the webhook hands off to it")
+    invoker = CloudTasksInvoker(target, endpoint=google_config.tasks_endpoint())
+    return WebhookApi(cfg.keys, invoker, cfg.tolerance_s).handle
+
+
+def _build_process_job() -> Handler:
+    from functions import google_config
+    from functions.config import ConfigError
+    from functions.http.id_tokens import IdTokenVerifier
+    from functions.process_job import http_handler
+
+    policy = google_config.caller_policy()
+    if policy is None:
+        raise ConfigError(
+            "PROCESS_JOB_AUTH must be google-id-token or cloud-run-iam: on Google Cloud"
+            " process_job is called with ID tokens"
+        )
+    return http_handler(IdTokenVerifier(policy).require, google_config.invocation_limit_s())
+
+
+_webhook = Entry(_build_webhook)
+_process_job = Entry(_build_process_job)
+
+# Cloud Run imports main.py before the instance takes its first request, and names the target
+# it serves in FUNCTION_TARGET. Loading the Cloud Tasks client costs 0.5-2 s (gRPC comes with
+# it, even for the REST transport): the webhook's instance pays that while starting, not inside
+# a wake-up that pg_net gives 5 s; the other two never load it.
+if os.environ.get("FUNCTION_TARGET") == "webhook":
+    import google.cloud.tasks_v2  # noqa: F401
+
+
+def webhook(request: flask.Request) -> tuple[bytes, int, dict[str, str]]:
+    return _webhook.flask(request)
+
+
+def process_job(request: flask.Request) -> tuple[bytes, int, dict[str, str]]:
+    return _process_job.flask(request)

@@ -1,0 +1,55 @@
+-- One row a job: what was asked, where it stands, and how it ended.
+--
+--   scheduled ─(due, claimed)─▶ running ─▶ completed | failed | cancelled
+--   pending   ─(claimed)──────▶ running ─(retry after an error)─▶ pending
+--   pending | scheduled ─(cancel_job)─▶ cancelled
+--   running ─(cancel_job: cancel_requested_at)─▶ cancelled (by the worker, or on its way back
+--                                                to pending)
+--   failed | cancelled ─(retry_job)─▶ pending (run + 1, attempts from 0)
+--
+-- Every transition is one function in this folder and a conditional write; see
+-- 20_functions/ and, for the order in which writers take their locks, the lock order in
+-- docs/architecture.md.
+create table if not exists public.job_results (
+  job_id              uuid primary key default gen_random_uuid(),
+  -- A free label people give the job (shown on the page); the work is the kind's.
+  task_name           text not null,
+  -- What the job runs; the registry's default kind when its submitter names none.
+  kind                text not null default private.default_kind()
+                      references public.task_kinds (kind),
+  payload             jsonb not null default '{}'::jsonb,
+  status              text not null default 'pending'
+                      constraint job_results_status_check
+                      check (status in ('pending', 'scheduled', 'running', 'completed', 'failed', 'cancelled')),
+  result              text,
+  error               text,
+  attempts            integer not null default 0,
+  -- The job's current message: a message whose msg_id is not this one starts nothing.
+  msg_id              bigint,
+  idempotency_key     text,
+  created_at          timestamptz not null default now(),
+  started_at          timestamptz,
+  finished_at         timestamptz,
+  updated_at          timestamptz not null default now(),
+  -- A job submitted with a user's access token belongs to that user: the submit function puts
+  -- the verified claims in request.jwt.claims for its transaction, and auth.uid() reads them.
+  -- Jobs without an owner are the public demo mode's.
+  owner_id            uuid default auth.uid(),
+  progress            double precision,
+  progress_total      double precision,
+  progress_message    text,
+  run_at              timestamptz,
+  cancel_requested_at timestamptz,
+  run                 integer not null default 1,
+  -- The lease holder running the current attempt: when its lease lapses (the worker died),
+  -- private.sweep makes the attempt's message visible again at once.
+  claimed_by          text
+);
+
+create index if not exists job_results_newest_first on public.job_results (created_at desc, job_id);
+create index if not exists job_results_by_status on public.job_results (status, created_at desc, job_id);
+create index if not exists job_results_owner_newest on public.job_results (owner_id, created_at desc, job_id);
+
+-- Realtime sends whole rows for updates and deletes.
+alter table public.job_results replica identity full;
+alter table public.job_results enable row level security;

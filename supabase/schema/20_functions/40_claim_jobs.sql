@@ -1,0 +1,128 @@
+-- One claim: what a worker runs to take work.
+--
+-- Reads up to p_batch_size visible first deliveries of work_queue and at most one redelivery
+-- (hiding them for p_visibility_s) and,
+-- in a later statement (so a job committed after the read's snapshot is still seen), marks the
+-- first deliveries' jobs running for a new attempt held by p_holder. A message starts its job
+-- only while it is the job's current one (job_results.msg_id) and the job is pending, scheduled
+-- or running; any other first delivery is archived and returned as 'skipped'. Redeliveries
+-- (read_ct above 1) are returned unstarted as 'redelivered': each may be the one that crashed a
+-- worker, so the worker starts and runs it alone (private.start_attempt), and a claim takes one
+-- at most: the others stay visible for other workers (a killed worker's ten jobs restart on ten
+-- workers, not one after another).
+-- With p_wait_ms above 0 and nothing visible, it polls every p_poll_ms until something is or
+-- the wait ends (as PGMQ's read_with_poll): a warm worker's fast path.
+-- A claim that leaves work visible behind it asks for more workers (private.wake_workers), up to
+-- the ceiling, when the worker says it may (p_scale): workers follow the backlog.
+-- Locks: messages (msg_id order, skipping locked ones), then jobs (job_id order).
+create or replace function private.claim_jobs(
+  p_holder text,
+  p_batch_size integer,
+  p_visibility_s integer,
+  p_wait_ms integer default 0,
+  p_poll_ms integer default 5,
+  p_scale boolean default true
+) returns table (
+  msg_id bigint, read_ct integer, delivery text,
+  job_id uuid, kind text, task_name text, payload jsonb, attempt integer
+)
+-- Invoker's rights and the caller's search_path (every name here is qualified), so triggers on
+-- job_results run as they would for any other update.
+language plpgsql
+as $$
+#variable_conflict use_column
+declare
+  v_until timestamptz := clock_timestamp() + make_interval(secs => greatest(p_wait_ms, 0) / 1000.0);
+  v_msg_ids bigint[];
+  v_read_cts integer[];
+  v_job_ids uuid[];
+  v_started bigint[];
+  v_skipped bigint[];
+begin
+  loop
+    -- pgmq.read's statement, written out: pgmq.read builds it with format() and plans it on
+    -- every call, where this one's plan is cached. Only the columns every PGMQ version has are
+    -- touched (last_read_at is left as it is).
+    with picked as (
+      select q.msg_id from pgmq.q_work_queue q
+      where q.vt <= clock_timestamp()
+      order by q.msg_id
+      limit p_batch_size
+      for update skip locked
+    ), taken as (
+      update pgmq.q_work_queue m
+      set vt = clock_timestamp() + make_interval(secs => p_visibility_s), read_ct = m.read_ct + 1
+      from picked
+      where m.msg_id = picked.msg_id
+      returning m.msg_id, m.read_ct, (m.message ->> 'job_id')::uuid as job_id
+    )
+    select coalesce(array_agg(r.msg_id order by r.msg_id), '{}'),
+           array_agg(r.read_ct order by r.msg_id), array_agg(r.job_id order by r.msg_id)
+      into v_msg_ids, v_read_cts, v_job_ids
+    from taken r;
+    exit when cardinality(v_msg_ids) > 0 or clock_timestamp() >= v_until;
+    perform pg_sleep(greatest(p_poll_ms, 1) / 1000.0);
+  end loop;
+  if cardinality(v_msg_ids) = 0 then
+    return;
+  end if;
+  -- One redelivery a claim: the others go back as they were, visible to other workers (each
+  -- may be what killed a worker, so each runs alone, and side by side on several workers).
+  -- Rare, so the common claim pays nothing for it.
+  if (select count(*) from unnest(v_read_cts) c where c > 1) > 1 then
+    select array_agg(r.msg_id) into v_skipped
+    from unnest(v_msg_ids, v_read_cts) with ordinality r(msg_id, read_ct, n)
+    where r.read_ct > 1
+      and r.n > (select min(f.n) from unnest(v_read_cts) with ordinality f(read_ct, n)
+                 where f.read_ct > 1);
+    update pgmq.q_work_queue q set vt = clock_timestamp(), read_ct = q.read_ct - 1
+    where q.msg_id = any (v_skipped);
+    select array_agg(r.msg_id order by r.msg_id), array_agg(r.read_ct order by r.msg_id),
+           array_agg(r.job_id order by r.msg_id)
+      into v_msg_ids, v_read_cts, v_job_ids
+    from unnest(v_msg_ids, v_read_cts, v_job_ids) r(msg_id, read_ct, job_id)
+    where r.msg_id <> all (v_skipped);
+    v_skipped := null;
+  end if;
+  -- Jobs are locked in job_id order before any is written: the documented lock order.
+  perform 1 from public.job_results j
+  where j.job_id in (select r.job_id from unnest(v_job_ids, v_read_cts) r(job_id, read_ct)
+                     where r.read_ct <= 1)
+  order by j.job_id
+  for update;
+  with started as (
+    update public.job_results j
+    set status = 'running', attempts = j.attempts + 1, started_at = clock_timestamp(),
+        error = null, claimed_by = p_holder
+    from unnest(v_msg_ids, v_read_cts, v_job_ids) r(msg_id, read_ct, job_id)
+    where r.read_ct <= 1 and j.job_id = r.job_id
+      and j.msg_id = r.msg_id and j.status in ('pending', 'scheduled', 'running')
+    returning r.msg_id
+  )
+  select coalesce(array_agg(s.msg_id), '{}') into v_started from started s;
+  select coalesce(array_agg(r.msg_id), '{}') into v_skipped
+  from unnest(v_msg_ids, v_read_cts) r(msg_id, read_ct)
+  where r.read_ct <= 1 and r.msg_id <> all (v_started);
+  if cardinality(v_skipped) > 0 then
+    perform pgmq.archive('work_queue', v_skipped);
+  end if;
+  -- Asked for by the worker at most every second or so (p_scale), and looked at without the
+  -- lock first: at the ceiling (the common case under load) it costs one count of a few
+  -- lease rows.
+  if p_scale
+     and (select count(*) from private.queue_leases where expires_at > clock_timestamp())
+         < private.max_workers() then
+    perform private.wake_workers(private.workers_wanted(p_batch_size) + 1, 'backlog');
+  end if;
+  return query
+  select r.msg_id, r.read_ct,
+         case when r.read_ct > 1 then 'redelivered'
+              when r.msg_id = any (v_skipped) then 'skipped'
+              else 'started' end,
+         r.job_id, j.kind, j.task_name, j.payload, j.attempts
+  from unnest(v_msg_ids, v_read_cts, v_job_ids) r(msg_id, read_ct, job_id)
+  left join public.job_results j on j.job_id = r.job_id and r.msg_id = any (v_started)
+  order by r.msg_id;
+end
+$$;
+revoke all on function private.claim_jobs(text, integer, integer, integer, integer, boolean) from public, anon, authenticated;

@@ -1,0 +1,37 @@
+-- Every transition of a job, and every attempt, becomes a row of public.job_events.
+create or replace function private.record_job_event() returns trigger
+language plpgsql
+security definer
+set search_path = pg_catalog
+as $$
+declare
+  v_event text;
+  v_detail text;
+begin
+  if tg_op = 'INSERT' then
+    v_event := case new.status when 'scheduled' then 'scheduled' else 'submitted' end;
+    v_detail := case when new.status = 'scheduled' then 'due at ' || new.run_at::text end;
+  elsif new.run <> old.run then
+    v_event := 'retried';
+  elsif new.status = 'running' and new.attempts > old.attempts then
+    v_event := 'started';
+  elsif old.status = 'running' and new.status = 'pending' then
+    v_event := case when new.attempts < old.attempts then 'handed_back' else 'retrying' end;
+    v_detail := new.error;
+  elsif new.status <> old.status and new.status in ('completed', 'failed', 'cancelled') then
+    v_event := new.status;
+    v_detail := new.error;
+  elsif new.cancel_requested_at is not null and old.cancel_requested_at is null then
+    v_event := 'cancel_requested';
+  else
+    return null;
+  end if;
+  insert into public.job_events (job_id, run, attempt, event, status, detail)
+  values (new.job_id, new.run, new.attempts, v_event, new.status, left(v_detail, 4000));
+  return null;
+end
+$$;
+revoke all on function private.record_job_event() from public, anon, authenticated;
+drop trigger if exists record_job_event on public.job_results;
+create trigger record_job_event after insert or update on public.job_results
+  for each row execute function private.record_job_event();
