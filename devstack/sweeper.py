@@ -26,7 +26,8 @@ INTERVAL_S = 2.0
 
 def sweep(database_url: str) -> dict[str, int]:
     """Run the sweep once; what it did (dead leases, released messages, wake-ups sent)."""
-    with psycopg.connect(database_url, autocommit=True) as conn:
+    # A fresh connection each time, with a short timeout: a restarting database costs one tick.
+    with psycopg.connect(database_url, autocommit=True, connect_timeout=2) as conn:
         row = conn.execute(SWEEP).fetchone()
     assert row is not None
     return dict(row[0])
@@ -52,11 +53,13 @@ def drain_once(process_job_url: str, secret: str, timeout_s: float = 900) -> int
 
 
 class Sweeper:
-    """Runs the sweep every ``interval_s`` seconds until stopped."""
+    """Runs the sweep every ``interval_s`` seconds until stopped; ``runs`` counts the sweeps
+    that got through."""
 
     def __init__(self, database_url: str, interval_s: float = INTERVAL_S) -> None:
         self._url = database_url
         self._interval_s = interval_s
+        self.runs = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self.run, name="sweeper", daemon=True)
 
@@ -76,6 +79,7 @@ class Sweeper:
             except psycopg.Error as exc:
                 log.warning("sweep failed: %s", exc)
                 continue
+            self.runs += 1
             if any(done.values()):
                 log.info("sweep: %s", done)
 

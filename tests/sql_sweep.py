@@ -6,16 +6,17 @@ No HTTP sweeper runs: a test using this proves the database recovers on its own.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 import psycopg
 
+from devstack.sweeper import SWEEP as SWEEP_SQL
+from devstack.sweeper import Sweeper
+
 SWEEP = "private.sweep()"
-SWEEP_SQL = "select private.sweep()"
 
 
 def missing(url: str) -> str | None:
@@ -33,46 +34,12 @@ def missing(url: str) -> str | None:
 
 
 @dataclass
-class Ticker:
-    """Calls ``select private.sweep()`` every ``interval_s`` on a fresh connection each time (so
-    it rides out a database restart), counting the calls that worked and failed."""
-
-    url: str
-    interval_s: float = 1.0
-    ok: int = 0
-    errors: list[str] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
-
-    def start(self) -> Ticker:
-        self._thread = threading.Thread(target=self._run, name="sql-sweep", daemon=True)
-        self._thread.start()
-        return self
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            try:
-                with psycopg.connect(self.url, autocommit=True, connect_timeout=2) as conn:
-                    conn.execute(SWEEP_SQL)
-                self.ok += 1
-            except psycopg.Error as exc:
-                self.errors.append(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-
-    def runs(self) -> int:
-        return self.ok
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-
-
-@dataclass
 class CronSweep:
     """The sweep scheduled with pg_cron; counts its successful runs from cron.job_run_details."""
 
     url: str
 
+    @property
     def runs(self) -> int:
         with psycopg.connect(self.url) as conn:
             row = conn.execute(
@@ -84,6 +51,7 @@ class CronSweep:
 
 
 class Sweep(Protocol):
+    @property
     def runs(self) -> int: ...
 
 
@@ -102,11 +70,11 @@ def sweeping(url: str, interval_s: float = 1.0, driver: str = "ticker") -> Itera
         schedule_with_pg_cron(url, f"{max(1, round(interval_s))} seconds")
         yield CronSweep(url)
         return
-    ticker = Ticker(url, interval_s).start()
+    sweeper = Sweeper(url, interval_s).start()
     try:
-        yield ticker
+        yield sweeper
     finally:
-        ticker.stop()
+        sweeper.stop()
 
 
 def schedule_with_pg_cron(url: str, schedule: str = "1 seconds") -> None:

@@ -138,7 +138,7 @@ def test_a_worker_killed_mid_drain_has_every_job_started_again_within_15s(
 ) -> None:
     url = sweep_db_url
     problem = sql_sweep.missing(url)
-    with running_stack(url, extra_env=ENV) as stack, _sweeping(url) as ticker:
+    with running_stack(url, extra_env=ENV) as stack, _sweeping(url) as sweep:
         ids = _submit_batch(stack, JOBS, TASK_S)
         before = wait_for(lambda: _all_running(url, ids), timeout=30, what="the batch to run")
         killed_at = time.time()
@@ -158,7 +158,7 @@ def test_a_worker_killed_mid_drain_has_every_job_started_again_within_15s(
         "restarted_after_s": sorted(seen.values(), key=lambda v: (v is None, v or 0)),
         "late": late,
         "completed": completed,
-        "sweeps": None if ticker is None else ticker.runs(),
+        "sweeps": None if sweep is None else sweep.runs,
     }
     _verdict("SIGKILL mid-drain", problem, details)
 
@@ -195,7 +195,7 @@ def test_a_job_submitted_while_a_dead_workers_lease_stands_starts_within_15s(
     log = CapturedLog()
     with (
         running_stack(url, extra_env=ENV, log_sink=log) as stack,
-        _sweeping(url) as ticker,
+        _sweeping(url) as sweep,
     ):
         holder = stack.submit("lease holder", kind="simulate", payload={"seconds": 20})
         wait_for(lambda: _all_running(url, [holder]), timeout=30, what="the worker to run")
@@ -218,7 +218,7 @@ def test_a_job_submitted_while_a_dead_workers_lease_stands_starts_within_15s(
         "submitted_after_kill_s": round(submitted_at - killed_at_wall, 2),
         "started_after_s": seen[job_id],
         "late": _late(seen),
-        "sweeps": None if ticker is None else ticker.runs(),
+        "sweeps": None if sweep is None else sweep.runs,
     }
     _verdict("job submitted under a dead worker's lease", problem, details)
 
@@ -251,7 +251,7 @@ def test_a_database_restart_mid_drain_has_every_job_started_again_within_15s(
 ) -> None:
     url, restart = restartable_db
     problem = sql_sweep.missing(url)
-    with running_stack(url, extra_env=ENV) as stack, _sweeping(url) as ticker:
+    with running_stack(url, extra_env=ENV) as stack, _sweeping(url) as sweep:
         ids = _submit_batch(stack, JOBS, TASK_S)
         before = wait_for(lambda: _all_running(url, ids), timeout=30, what="the batch to run")
         stopped_at = time.time()
@@ -272,6 +272,6 @@ def test_a_database_restart_mid_drain_has_every_job_started_again_within_15s(
         "restarted_after_s": sorted(seen.values(), key=lambda v: (v is None, v or 0)),
         "late": late,
         "completed": completed,
-        "sweeps": None if ticker is None else ticker.runs(),
+        "sweeps": None if sweep is None else sweep.runs,
     }
     _verdict("database restart mid-drain", problem, details)
