@@ -14,7 +14,7 @@ NODE_STAMP  := frontend/node_modules/.package-lock.json
 PAGE_STAMP  := frontend/dist/.built
 PAGE_SOURCES := $(wildcard frontend/*.html frontend/*.css frontend/*.js) devstack/page_build.py
 
-.PHONY: run test test-fast lint bench install page clean-data
+.PHONY: run test test-unit test-sql test-stack test-slow test-fast lint bench install page clean-data
 
 $(RUN_STAMP): pyproject.toml
 	@$(ENSURE) devstack,client
@@ -57,13 +57,19 @@ run:
 	@$(SETUP) setup-run
 	@$(PY) -m devstack
 
-## Every test: unit, database, end to end, browser, deployment artifacts.
+## Every test, all four tiers (docs/testing.md): what CI runs.
 test:
 	@$(SETUP) setup-test
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-test-fast: $(TEST_STAMP)
-	$(PY) -m pytest tests/unit
+## One tier: unit (no database), sql (one template database), stack (processes), slow (load,
+## browser, full-size fuzz, packaging, hosted-like clusters, bench smoke).
+TIER_TARGETS := test-unit test-sql test-stack test-slow
+$(TIER_TARGETS): test-%:
+	@$(SETUP) setup-test
+	$(PY) -m pytest tests/$* $(PYTEST_ARGS)
+
+test-fast: test-unit
 
 lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff check .

@@ -196,19 +196,67 @@ def fresh_hosted_database(name: str) -> Iterator[str]:
             conn.execute(f'drop database if exists "{database}" with (force)')
 
 
-@pytest.fixture(params=_hosted_names())
+TIERS = ("unit", "sql", "stack", "slow")
+
+
+def tier_of(path: Path) -> str:
+    """The tier a test file belongs to: the folder under tests/ it sits in."""
+    tier = path.relative_to(ROOT / "tests").parts[0]
+    if tier not in TIERS:
+        raise pytest.UsageError(f"{path}: tests live in one of tests/{{{','.join(TIERS)}}}/")
+    return tier
+
+
+def servers_for(tier: str) -> list[str]:
+    """The plain Postgres servers a tier's database tests run on. The second server (the
+    machine's PG 15) runs the SQL tier, where the server version decides behaviour, and the slow
+    tier's platform tests; the stack tier's processes see the same SQL, so they run once."""
+    if tier == "unit":
+        raise pytest.UsageError("tests/unit runs without a database; move the test to tests/sql")
+    return ["embedded"] if tier == "stack" else _server_names()
+
+
+def hosted_for(tier: str) -> list[str]:
+    """The hosted-like clusters (the Supabase CLI as postgres, a non-superuser): the slow tier's."""
+    if tier != "slow":
+        raise pytest.UsageError("hosted-like clusters serve tests/slow only")
+    return _hosted_names()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        tier_of(item.path)  # refuses a test outside the tier folders
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Each database fixture runs a test once per server its tier uses (servers_for)."""
+    tier = tier_of(Path(str(metafunc.definition.path)))
+    names = metafunc.fixturenames
+    if "pg_server" in names:
+        metafunc.parametrize("pg_server", servers_for(tier), indirect=True)
+    if "module_db_url" in names:
+        metafunc.parametrize("module_db_url", servers_for(tier), indirect=True, scope="module")
+    if "hosted_server" in names:
+        metafunc.parametrize("hosted_server", hosted_for(tier), indirect=True)
+    if "hosted_db_url" in names:
+        metafunc.parametrize("hosted_db_url", hosted_for(tier), indirect=True)
+    if "any_db_url" in names:
+        metafunc.parametrize("any_db_url", [*servers_for(tier), *hosted_for(tier)], indirect=True)
+
+
+@pytest.fixture
 def hosted_server(request: pytest.FixtureRequest) -> EmbeddedPostgres:
     """Each hosted-like cluster under test (connect as its superuser, supabase_admin)."""
     return get_hosted(request.param)
 
 
-@pytest.fixture(params=_hosted_names())
+@pytest.fixture
 def hosted_db_url(request: pytest.FixtureRequest) -> Iterator[str]:
     """A fresh hosted-like database migrated by the Supabase CLI, as postgres."""
     yield from fresh_hosted_database(request.param)
 
 
-@pytest.fixture(params=[*_server_names(), *_hosted_names()])
+@pytest.fixture
 def any_db_url(request: pytest.FixtureRequest) -> Iterator[str]:
     """A fresh migrated database on every server under test, plain and hosted-like."""
     if request.param.startswith("hosted-"):
@@ -217,7 +265,7 @@ def any_db_url(request: pytest.FixtureRequest) -> Iterator[str]:
         yield from fresh_database(get_server(request.param))
 
 
-@pytest.fixture(params=_server_names())
+@pytest.fixture
 def pg_server(request: pytest.FixtureRequest) -> PgServer:
     """Each Postgres under test: the embedded one, and TEST_DATABASE_URL's when set."""
     return get_server(request.param)
@@ -242,7 +290,7 @@ def db(db_url: str) -> Iterator[psycopg.Connection]:
         yield conn
 
 
-@pytest.fixture(scope="module", params=_server_names())
+@pytest.fixture(scope="module")
 def module_db_url(request: pytest.FixtureRequest) -> Iterator[str]:
     """A fresh migrated database shared by one test module, on each server under test."""
     yield from fresh_database(get_server(request.param))

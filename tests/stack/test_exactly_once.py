@@ -32,8 +32,8 @@ import pytest
 
 from tests.conftest import TEST_PG_DIR
 from tests.cron_cluster import CronCluster
+from tests.local_stack import Stack, running_stack
 from tests.lock_watch import DEADLOCK, ServerLog, deadlocks, log_lock_waits
-from tests.stack import Stack, running_stack
 from tests.waiting import wait_for
 
 SERVER = os.environ.get("EXACTLY_ONCE_SERVER", "embedded")

@@ -38,7 +38,7 @@ from devstack.postgres import embedded
 from devstack.services import function_process
 from tests import sql_sweep
 from tests.cron_cluster import CronCluster
-from tests.stack import Stack, running_stack
+from tests.local_stack import Stack, running_stack
 from tests.waiting import wait_for
 
 # ticker: a thread calls the SQL every second; cron: pg_cron on the PG 15 cluster of

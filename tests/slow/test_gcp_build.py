@@ -37,7 +37,7 @@ from tests.cloud_tasks_standin import StandIn, cloud_tasks_standin
 from tests.google_tokens import id_token_claims, make_key
 from tests.waiting import wait_for
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 RUNTIME = "3.13"  # deploy/gcp/deploy.sh deploys --runtime python313
 QUEUE = "projects/demo-project/locations/europe-west1/queues/supajobs-wakeups"
 INVOKER = "supajobs-invoker@demo-project.iam.gserviceaccount.com"

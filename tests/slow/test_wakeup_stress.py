@@ -14,13 +14,13 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
-from tests.stack import running_stack
-from tests.test_faults import all_finished, install_status_log
+from tests.local_stack import running_stack
+from tests.stack.test_faults import all_finished, install_status_log
 from tests.waiting import wait_for
 
 JOBS = int(os.environ.get("WAKEUP_STRESS_JOBS", "20000"))
 CLIENTS = 20
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
 def webhook_calls(url: str) -> int:

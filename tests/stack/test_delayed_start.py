@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from devstack.sweeper import drain_once
-from tests.stack import Stack, running_stack
+from tests.local_stack import Stack, running_stack
 from tests.waiting import wait_for
 
 

@@ -398,7 +398,7 @@ JSON = {"Content-Type": "application/json"}
 
 # --- the OpenAPI description, through schemathesis ----------------------------------------
 
-SPEC = Path(__file__).resolve().parent.parent / "functions" / "openapi.yaml"
+SPEC = Path(__file__).resolve().parents[2] / "functions" / "openapi.yaml"
 schema = schemathesis.openapi.from_path(SPEC)
 # Valid and invalid requests alike: the invalid ones are where a 5xx would hide.
 schema.config.generation.update(modes=list(schemathesis.GenerationMode))

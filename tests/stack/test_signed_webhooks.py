@@ -23,7 +23,7 @@ from devstack.migrate import configure_webhook
 from devstack.postgres import free_port
 from devstack.services import function_process
 from functions.core.signatures import SignatureError, parse_secret, sign, verify
-from tests.stack import Stack, running_stack
+from tests.local_stack import Stack, running_stack
 from tests.waiting import wait_for
 
 QUEUED = "select id, headers, convert_from(body, 'UTF8') from net.http_request_queue order by id"

@@ -24,12 +24,12 @@ from functions.core.models import Caller, NewJob
 from functions.db.connections import connect
 from functions.db.store import PgJobStore
 from tests.conftest import PgServer, get_server
+from tests.local_stack import running_stack
 from tests.pooler import Pooler, pgbouncer
-from tests.stack import running_stack
-from tests.test_faults import all_finished, install_status_log
+from tests.stack.test_faults import all_finished, install_status_log
 from tests.waiting import wait_for
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 # What a user sets where the pooler's port is not Supabase's 6543 (here a free port).
 POOLED = {"DATABASE_POOLER": "transaction"}
 PREPARED_ERROR = re.compile(r"prepared statement .* (does not exist|already exists)", re.I)

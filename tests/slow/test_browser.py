@@ -53,7 +53,7 @@ pytestmark = [
 ]
 
 ARTIFACTS = ROOT / "test-artifacts"
-# Jobs may ask for up to this many seconds (tests/stack.py's FAST_TASKS caps them lower).
+# Jobs may ask for up to this many seconds (tests/local_stack.py's FAST_TASKS caps them lower).
 TASK_ENV = {"TASK_MAX_SECONDS": "5"}
 LIVE_TIMEOUT_MS = 20_000
 # Without Realtime the page reads the list every REFRESH_MS; a GET /jobs and a render on a busy

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from tests.stack import Stack, running_stack
+from tests.local_stack import Stack, running_stack
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import pytest
 from devstack import migrate
 from devstack.postgres import embedded
 from devstack.sweeper import Sweeper
-from tests.stack import Stack, running_stack
+from tests.local_stack import Stack, running_stack
 from tests.waiting import wait_for
 
 STATUS_LOG = """

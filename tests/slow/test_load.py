@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 
 from devstack.sweeper import Sweeper
-from tests.stack import running_stack
-from tests.test_faults import all_finished, install_status_log
+from tests.local_stack import running_stack
+from tests.stack.test_faults import all_finished, install_status_log
 from tests.waiting import wait_for
 
 JOBS = int(os.environ.get("LOAD_JOBS", "5000"))
 CLIENTS = int(os.environ.get("LOAD_CLIENTS", "50"))
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
 @pytest.mark.load

@@ -16,7 +16,7 @@ import pytest
 
 from devstack.keys import ApiKeys, generate_jwt_secret, mint_keys
 from devstack.realtime import GatewayConfig, RunningGateway, start_in_thread
-from tests.test_realtime_gateway import JOBS, LoopThread, raw_connect
+from tests.stack.test_realtime_gateway import JOBS, LoopThread, raw_connect
 
 
 @pytest.fixture(scope="module")

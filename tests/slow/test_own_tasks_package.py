@@ -21,7 +21,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.test_lambda_artifacts import (
+from tests.slow.test_lambda_artifacts import (
     BOOTSTRAP,
     ROOT,
     Artifacts,
@@ -30,7 +30,7 @@ from tests.test_lambda_artifacts import (
     load_event,
     runtime_python,
 )
-from tests.test_package import _project_files
+from tests.slow.test_package import _project_files
 
 EXAMPLE = {"path": "examples/wordcount", "modules": ["myapp.tasks"]}
 TEXT = "the cat and the hat and the bat"

@@ -13,7 +13,7 @@ import pytest
 from devstack import hosted_like, migrate
 from devstack.postgres import EmbeddedPostgres
 from tests.catalog import differences, snapshot
-from tests.stack import running_stack
+from tests.local_stack import running_stack
 
 MIGRATION_FILES = [(m.version, m.name) for m in migrate.discover()]
 
@@ -137,3 +137,12 @@ def test_the_runner_migrates_a_fresh_hosted_project_as_postgres_as_the_cli_does(
     finally:
         with psycopg.connect(hosted_server.url, autocommit=True) as conn:
             conn.execute(f'drop database if exists "{by_cli}" with (force)')
+
+
+def test_the_runner_accepts_a_history_the_supabase_cli_recorded(hosted_db_url: str) -> None:
+    with psycopg.connect(hosted_db_url) as conn:
+        rows = conn.execute(
+            "select version, statements from supabase_migrations.schema_migrations"
+        ).fetchall()
+    assert rows and all(len(statements) > 1 for _, statements in rows)  # split by the CLI
+    migrate.check_history({v: s for v, s in rows}, migrate.discover())

@@ -13,7 +13,7 @@ import psycopg
 from tests.cron_cluster import pg_cron_version
 from tests.waiting import wait_for
 
-SWEEP_SCHEDULE = Path(__file__).resolve().parent.parent / "supabase/schema/70_sweep_schedule.sql"
+SWEEP_SCHEDULE = Path(__file__).resolve().parents[2] / "supabase/schema/70_sweep_schedule.sql"
 
 TICKS = """
 create table cron_ticks (at timestamptz not null default clock_timestamp());

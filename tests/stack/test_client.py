@@ -20,7 +20,7 @@ from devstack.keys import generate_jwt_secret, mint_keys
 from devstack.postgres import free_port
 from devstack.realtime import GatewayConfig, RunningGateway, start_in_thread
 from devstack.services import ROOT
-from tests.stack import Stack, running_stack
+from tests.local_stack import Stack, running_stack
 from tests.waiting import wait_for
 
 

@@ -22,7 +22,7 @@ from functions import once, process_job, submit, webhook
 from functions.core.signatures import parse_secret, sign
 from functions.invokers import LambdaInvoker
 
-EVENTS = Path(__file__).resolve().parent / "events"
+EVENTS = Path(__file__).resolve().parents[1] / "events"
 REGION = "eu-central-1"
 FUNCTION = "process-job-fn"
 SECRET = "whsec_bGFtYmRhLXRlc3Qtd2ViaG9vay1zZWNyZXQtMzItYnl0ZXM="

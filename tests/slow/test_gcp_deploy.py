@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "deploy" / "gcp" / "deploy.sh"
 PROJECT = "demo-project"
 URL = f"https://europe-west1-{PROJECT}.cloudfunctions.net/supajobs-process-job"

@@ -141,15 +141,6 @@ def test_the_runner_accepts_what_it_applied_itself(db_url: str) -> None:
     assert migrate.migrate(db_url) == []  # the template was migrated by it: nothing new, no refusal
 
 
-def test_the_runner_accepts_a_history_the_supabase_cli_recorded(hosted_db_url: str) -> None:
-    with psycopg.connect(hosted_db_url) as conn:
-        rows = conn.execute(
-            "select version, statements from supabase_migrations.schema_migrations"
-        ).fetchall()
-    assert rows and all(len(statements) > 1 for _, statements in rows)  # split by the CLI
-    migrate.check_history({v: s for v, s in rows}, migrate.discover())
-
-
 def test_the_schema_folder_ships_in_the_order_that_builds_it() -> None:
     names = [p.relative_to(SCHEMA_DIR).as_posix() for p in schema_files()]
     assert names[0] == "01_extensions.sql"

@@ -18,7 +18,7 @@ import psycopg
 from devstack.services import function_process
 from functions.core.signatures import parse_secrets, sign
 from tests.counting_proxy import Call, CountingProxy, counting_proxy
-from tests.stack import Stack, running_stack
+from tests.local_stack import Stack, running_stack
 from tests.waiting import wait_for
 
 REPLAYS = 20

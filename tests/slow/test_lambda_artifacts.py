@@ -34,8 +34,8 @@ from devstack.signing import SigningKeys, generate_es256_pem
 from functions.core.signatures import parse_secret, sign
 from tests.http_recorder import recording_server
 
-ROOT = Path(__file__).resolve().parent.parent
-EVENTS = Path(__file__).resolve().parent / "events"
+ROOT = Path(__file__).resolve().parents[2]
+EVENTS = Path(__file__).resolve().parents[1] / "events"
 sys.path.insert(0, str(ROOT / "scripts"))
 import build_lambda_layer  # noqa: E402
 import check_serverless_package as packaging  # noqa: E402

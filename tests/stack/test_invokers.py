@@ -21,7 +21,7 @@ from functions.core.signatures import parse_secret, sign
 from functions.invokers import LAMBDA_MAX_ATTEMPTS, HttpInvoker, LambdaInvoker, RetrySchedule
 from functions.invokers import lambda_client as make_lambda_client
 from tests.scripted_http import Reply, scripted_server
-from tests.test_lambda import SECRET, body_of, load_event, signed
+from tests.sql.test_lambda import SECRET, body_of, load_event, signed
 from tests.waiting import wait_for
 
 FAST = RetrySchedule(pauses_s=(0.05, 0.1, 0.2))

@@ -188,7 +188,7 @@ def test_the_google_targets_refuse_to_start_without_their_google_settings(
         text=True,
         timeout=60,
         env={"PATH": os.environ["PATH"], **env},
-        cwd=Path(__file__).resolve().parent.parent,
+        cwd=Path(__file__).resolve().parents[2],
     )
     assert done.returncode == 0, done.stderr
     status, code = done.stdout.split()
