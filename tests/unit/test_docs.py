@@ -174,9 +174,14 @@ RATE_FIGURE = re.compile(
     r"(?:/s\b|/sec\b|a second\b|per second\b)"
 )
 # Figures shaped like measurements whatever the sentence says: fractional or ranged
-# milliseconds ("14.6 ms", "225-455 ms"), and approximate durations ("~950 ms").
+# milliseconds ("14.6 ms", "225-455 ms"), seconds with a fraction past ten ("12.6 s") or in a
+# range ("3.6-5.6 s"), and approximate durations ("~950 ms"). Settings are round: "0.5 s",
+# "1.5 s", "5-10 s".
+_SECONDS = r"\s?(?:s|secs?|seconds?)\b"
 MEASURED_SHAPE = re.compile(
     rf"(?<![\w.])(?:\d+\.\d+\s?(?:ms|µs)\b|{_NUMBER}\s*[-–]\s*{_NUMBER}\s?(?:ms|µs)\b"
+    rf"|\d{{2,}}\.\d+{_SECONDS}"
+    rf"|\d+\.\d+\s*[-–]\s*{_NUMBER}{_SECONDS}|\d+\s*[-–]\s*\d+\.\d+{_SECONDS}"
     rf"|[~≈]\s?{_NUMBER}\s?(?:µs|ms|s|seconds?|minutes?)\b)"
 )
 # Words that make a sentence about a measurement rather than a setting.
@@ -323,12 +328,15 @@ def test_the_measured_time_rule_catches_planted_figures(tmp_path: Path) -> None:
         "- Loading the client: 500–2,400 ms.\n"  # a range of milliseconds
         "- No lingering worker (~950 ms).\n\n"  # approximate
         "| e2e p99 | 45 s |\n\n"  # a table row with a percentile
+        "`make test-unit` ran 317 tests in 12.6 s.\n\n"  # seconds with a fraction
+        "A drain of 10,000 jobs: 3.6-5.6 s.\n\n"  # a range with a fraction
         "Settings pass: a lease of 5 s, renewed every third of it; the sweep runs every 2\n"
-        "seconds; a wake-up waits 10 s; tokens are kept 10 minutes. A retry pauses 0.5 s.\n"
+        "seconds; a wake-up waits 10 s; tokens are kept 10 minutes. A retry pauses 0.5 s,\n"
+        "then 1.5 s; a task runs 5-10 s by default.\n"
         "The relay sends 200 requests per pass, passes about a second apart.\n"
     )
     found = measured_figures(planted.read_text())
-    assert [line for line, _ in found] == [3, 6, 7, 8, 9, 11], found
+    assert [line for line, _ in found] == [3, 6, 7, 8, 9, 11, 13, 15], found
 
 
 def test_the_measurement_pages_are_the_exempt_ones() -> None:
