@@ -57,17 +57,28 @@ run:
 	@$(SETUP) setup-run
 	@$(PY) -m devstack
 
+# Most tests wait on processes, sockets and Postgres rather than compute, so on two cores three
+# pytest-xdist workers finish sooner than one; tests that share a cluster or a server log keep
+# to one worker (tests/conftest.py, xdist_group_of). TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= 3
+PARALLEL := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup)
+
 ## Every test, all four tiers (docs/testing.md): what CI runs.
 test:
 	@$(SETUP) setup-test
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(PARALLEL) $(PYTEST_ARGS)
 
-## One tier: unit (no database), sql (one template database), stack (processes), slow (load,
-## browser, full-size fuzz, packaging, hosted-like clusters, bench smoke).
-TIER_TARGETS := test-unit test-sql test-stack test-slow
+## One tier: unit (no database; one process, where workers would cost more than they save),
+## sql (one template database), stack (processes), slow (load, browser, full-size fuzz,
+## packaging, hosted-like clusters, bench smoke).
+test-unit:
+	@$(SETUP) setup-test
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+TIER_TARGETS := test-sql test-stack test-slow
 $(TIER_TARGETS): test-%:
 	@$(SETUP) setup-test
-	$(PY) -m pytest tests/$* $(PYTEST_ARGS)
+	$(PY) -m pytest tests/$* $(PARALLEL) $(PYTEST_ARGS)
 
 test-fast: test-unit
 

@@ -25,12 +25,17 @@ from collections.abc import Callable
 from typing import Any
 
 import psycopg
+import pytest
 
 from functions.core.models import JobStatus, Outcome, ProgressReport
 from functions.db.store import PgWorkQueue
 from tests.conftest import TEST_PG_DIR
 from tests.lock_watch import DEADLOCK, ServerLog, log_lock_waits
 from tests.waiting import wait_for
+
+# The server log is shared: the test that plants a deadlock must not run beside those that
+# count deadlocks in it (pytest-xdist runs one group on one worker, one test at a time).
+pytestmark = pytest.mark.xdist_group("server-log")
 
 BATCH = 10
 

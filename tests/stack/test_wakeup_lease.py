@@ -219,6 +219,7 @@ def test_a_waiting_claim_returns_as_soon_as_work_arrives(url: str, queue: PgWork
             row = conn.execute(
                 "select count(*) from pg_stat_activity where query like '%claim_jobs%'"
                 " and state = 'active' and pid <> pg_backend_pid()"
+                " and datname = current_database()"
             ).fetchone()
         return bool(row and row[0])
 
