@@ -16,6 +16,9 @@ from devstack.postgres import free_port
 from devstack.services import ManagedProcess, function_process
 from tests.db_state import jobs_and_messages
 
+# A fixed id, not uuid4(): pytest-xdist workers must collect the same test ids.
+NO_SUCH_JOB = uuid.UUID("5b0e6a3c-2f1d-4c8e-9a7b-3d2c1b0a9f8e")
+
 
 @pytest.fixture(scope="module")
 def submit(module_db_url: str) -> Iterator[ManagedProcess]:
@@ -159,7 +162,7 @@ def test_cors_preflight(submit: ManagedProcess) -> None:
             "payload_too_large",
         ),
         ("GET", "/jobs/not-a-uuid", None, None, 400, "invalid_input"),
-        ("GET", f"/jobs/{uuid.uuid4()}", None, None, 404, "not_found"),
+        ("GET", f"/jobs/{NO_SUCH_JOB}", None, None, 404, "not_found"),
         ("GET", "/jobs?limit=0", None, None, 400, "invalid_input"),
         ("DELETE", "/jobs", None, None, 405, "method_not_allowed"),
         ("GET", "/elsewhere", None, None, 404, "not_found"),

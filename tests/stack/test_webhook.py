@@ -144,7 +144,7 @@ def test_an_unverified_call_gets_401_without_detail_and_invokes_nothing(
     assert [r.body for r in process_job_stand_in.snapshot()[before:]] == [good]
 
 
-@pytest.mark.parametrize("secret", [OLD_SECRET, NEW_SECRET])
+@pytest.mark.parametrize("secret", [OLD_SECRET, NEW_SECRET], ids=["previous", "current"])
 def test_a_signed_call_hands_the_message_to_process_job(
     webhook: ManagedProcess, process_job_stand_in: Recorder, secret: str
 ) -> None:
