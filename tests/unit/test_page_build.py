@@ -57,11 +57,35 @@ def _exports(module: Path) -> set[str]:
     return names
 
 
+def _cycle(graph: dict[Path, set[Path]]) -> list[str] | None:
+    """The names along one import cycle, or None when the graph has none."""
+    done: set[Path] = set()
+
+    def visit(module: Path, path: list[Path]) -> list[str] | None:
+        if module in path:
+            return [m.name for m in path[path.index(module) :]] + [module.name]
+        if module in done:
+            return None
+        for target in sorted(graph.get(module, ())):
+            found = visit(target, [*path, module])
+            if found:
+                return found
+        done.add(module)
+        return None
+
+    for module in sorted(graph):
+        found = visit(module, [])
+        if found:
+            return found
+    return None
+
+
 def test_every_module_the_page_imports_is_in_dist_and_exports_what_is_imported(
     dist: Path,
 ) -> None:
     # Walk the import graph from the entry index.html loads, as the browser does.
     seen: set[Path] = set()
+    graph: dict[Path, set[Path]] = {}
     todo = [dist / "app.js"]
     problems = []
     while todo:
@@ -69,6 +93,7 @@ def test_every_module_the_page_imports_is_in_dist_and_exports_what_is_imported(
         if module in seen:
             continue
         seen.add(module)
+        graph[module] = set()
         for specifier, names in _imports(module):
             if not specifier.startswith(("./", "../")):
                 problems.append(f"{module.name}: {specifier} is not a relative path (no bundler)")
@@ -80,8 +105,11 @@ def test_every_module_the_page_imports_is_in_dist_and_exports_what_is_imported(
             missing = set(names) - _exports(target)
             if missing:
                 problems.append(f"{module.name} imports {sorted(missing)} that {specifier} lacks")
+            graph[module].add(target)
             todo.append(target)
     assert problems == []
+    # No cycles: each module is evaluated after everything it imports (app.js wires the rest).
+    assert _cycle(graph) is None
     # Every module the build copied is one the page loads, and each is its source, unchanged.
     modules = {m.resolve() for m in (dist / page_build.MODULES).glob("*.js")}
     assert modules and modules <= {m.resolve() for m in seen}
@@ -99,6 +127,9 @@ def test_the_check_reads_named_and_default_imports_and_exports(tmp_path: Path) -
     assert _imports(tmp_path / "a.js") == [("./b.js", ["here", "gone"]), ("./c.js", ["default"])]
     assert _exports(tmp_path / "b.js") == {"here", "z"}
     assert _exports(tmp_path / "c.js") == {"default"}
+    a, b, c = (tmp_path / n for n in ("a.js", "b.js", "c.js"))
+    assert _cycle({a: {b, c}, b: {c}, c: set()}) is None
+    assert _cycle({a: {b}, b: {c}, c: {b}}) == ["b.js", "c.js", "b.js"]
 
 
 def test_supabase_js_is_the_pinned_packages_bundle_byte_for_byte(dist: Path) -> None:
