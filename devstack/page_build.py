@@ -2,9 +2,10 @@
 
     python -m devstack.page_build [--out DIR]
 
-The page's own files are copied as they are; the pinned supabase-js UMD bundle comes from the
-npm package in ``frontend/node_modules`` (``npm ci`` there), with the licence of every package
-the bundle is made of; ``config.js`` is the documented template, to be filled in per host.
+The page's own files (``app.js`` and the ES modules it imports from ``modules/``) are copied as
+they are; the pinned supabase-js UMD bundle comes from the npm package in
+``frontend/node_modules`` (``npm ci`` there), with the licence of every package the bundle is
+made of; ``config.js`` is the documented template, to be filled in per host.
 No bundler: the page is plain files, and the build only gathers them.
 """
 
