@@ -12,9 +12,12 @@ TEST_STAMP  := $(VENV)/.installed-test-$(HASH)
 BENCH_STAMP := $(VENV)/.installed-bench-$(HASH)
 NODE_STAMP  := frontend/node_modules/.package-lock.json
 PAGE_STAMP  := frontend/dist/.built
-PAGE_SOURCES := $(wildcard frontend/*.html frontend/*.css frontend/*.js) devstack/page_build.py
+PAGE_SOURCES := $(filter-out frontend/eslint.config.js,$(wildcard frontend/*.html frontend/*.css \
+                frontend/*.js frontend/modules/*.js)) \
+                devstack/page_build.py
 
-.PHONY: run test test-unit test-sql test-stack test-slow test-fast lint bench install page clean-data
+.PHONY: run test test-unit test-sql test-stack test-slow test-fast lint lint-js bench install page \
+        clean-data
 
 $(RUN_STAMP): pyproject.toml
 	@$(ENSURE) devstack,client
@@ -31,7 +34,7 @@ $(BENCH_STAMP): pyproject.toml
 install: $(TEST_STAMP)
 
 $(NODE_STAMP): frontend/package.json frontend/package-lock.json
-	@echo "[setup] installing the page's supabase-js (npm ci in frontend/)"
+	@echo "[setup] installing the page's packages: supabase-js, and ESLint for lint-js (npm ci in frontend/)"
 	@cd frontend && npm ci --no-audit --no-fund --loglevel=error
 
 ## The page as a static host serves it: frontend/dist/ (supabase-js and its licences inside).
@@ -82,9 +85,13 @@ $(TIER_TARGETS): test-%:
 
 test-fast: test-unit
 
-lint: $(TEST_STAMP)
+lint: $(TEST_STAMP) lint-js
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+
+## The page's JavaScript: ESLint with frontend/eslint.config.js (npm ci installs it).
+lint-js: $(NODE_STAMP)
+	cd frontend && npx --no-install eslint .
 
 bench: $(BENCH_STAMP)
 	$(PY) -m bench

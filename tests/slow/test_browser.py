@@ -322,7 +322,7 @@ def test_a_stale_version_of_a_job_never_replaces_a_newer_one(
     # An older version (as a late event or a slow GET /jobs answer could bring) changes nothing.
     stale = {**shown, "status": "running", "updated_at": "2000-01-01T00:00:00.000001+00:00"}
     changed = page.evaluate(
-        "async (job) => (await import('./app.js')).applyVersions([job]).size", stale
+        "async (job) => (await import('./modules/jobs.js')).apply([job]).size", stale
     )
     assert changed == 0
     expect(job).to_have_attribute("data-status", "completed")
@@ -330,7 +330,7 @@ def test_a_stale_version_of_a_job_never_replaces_a_newer_one(
     # The same instant in another time zone, one microsecond later, does win.
     newer = {**shown, "status": "failed", "error": "later", "updated_at": plus_one_us(shown)}
     changed = page.evaluate(
-        "async (job) => (await import('./app.js')).applyVersions([job]).size", newer
+        "async (job) => (await import('./modules/jobs.js')).apply([job]).size", newer
     )
     assert changed == 1
     expect(job).to_have_attribute("data-status", "failed")
@@ -426,7 +426,7 @@ def live_off(page: Page) -> Any:
 
 
 def refresh_ms(page: Page) -> int:
-    return int(page.evaluate("async () => (await import('./app.js')).REFRESH_MS"))
+    return int(page.evaluate("async () => (await import('./modules/realtime.js')).REFRESH_MS"))
 
 
 def assert_completion_shown_within_the_refresh(
