@@ -18,7 +18,7 @@ import psycopg
 
 from bench import ours
 from devstack.config import generate_webhook_secret
-from devstack.postgres import free_port
+from devstack.postgres.embedded import free_port
 from devstack.services import ManagedProcess, function_process
 
 

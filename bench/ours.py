@@ -18,9 +18,9 @@ from psycopg.types.json import Jsonb
 from bench import procs
 from bench.clients import SyncSend, time_threads
 from bench.marks import MarkListener
-from devstack import migrate
 from devstack.config import generate_webhook_secret
-from devstack.postgres import free_port
+from devstack.postgres import migrate
+from devstack.postgres.embedded import free_port
 from devstack.services import ManagedProcess, function_process
 from devstack.sweeper import drain_once
 from functions.db import queries

@@ -16,7 +16,7 @@ import threading
 import time
 from pathlib import Path
 
-from devstack import migrate, page_build
+from devstack import page_build
 from devstack.config import (
     DEFAULT_BASE_PORT,
     LocalSecrets,
@@ -26,7 +26,8 @@ from devstack.config import (
     page_config_js,
 )
 from devstack.entrypoints import prog
-from devstack.postgres import EmbeddedPostgres, embedded
+from devstack.postgres import migrate
+from devstack.postgres.embedded import EmbeddedPostgres, embedded
 from devstack.services import ManagedProcess, function_process
 from devstack.supervisor import Supervisor
 from devstack.sweeper import Sweeper

@@ -9,8 +9,8 @@ import secrets
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from devstack.keys import generate_jwt_secret, mint_keys
-from devstack.signing import generate_es256_pem, new_kid
+from devstack.auth.keys import generate_jwt_secret, mint_keys
+from devstack.auth.signing import generate_es256_pem, new_kid
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ import redis
 from celery import Celery
 
 from bench.clients import SyncSend, time_threads
-from devstack.postgres import free_port
+from devstack.postgres.embedded import free_port
 from devstack.services import ROOT
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"

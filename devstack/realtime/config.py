@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from devstack.auth.signing import ALGORITHMS, ES256
 from devstack.realtime.auth import DEFAULT_ROLES
-from devstack.signing import ALGORITHMS, ES256
 
 PATH = "/realtime/v1/websocket"
 

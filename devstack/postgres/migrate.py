@@ -6,7 +6,7 @@ and ``net``: the real pg_net where it is preloaded and its worker serves this da
 otherwise a shim with pg_net's interface and grants (see ``plan_net``). Applied migrations are
 recorded in the same table the Supabase CLI uses, so running it again applies nothing twice.
 
-    python -m devstack.migrate [--database-url URL] [--webhook-url URL --webhook-secret S]
+    python -m devstack.postgres.migrate [--database-url URL] [--webhook-url URL --webhook-secret S]
 """
 
 from __future__ import annotations
@@ -21,19 +21,20 @@ from typing import Literal
 
 import psycopg
 
-ROOT = Path(__file__).resolve().parent.parent
-PACKAGE = Path(__file__).resolve().parent
+ROOT = Path(__file__).resolve().parents[2]
+DEVSTACK = Path(__file__).resolve().parents[1]
 # A checkout keeps them where the Supabase CLI reads them; an installed wheel carries them as
 # devstack/migrations (pyproject.toml maps that package to supabase/migrations).
 MIGRATIONS_DIR = next(
-    (d for d in (PACKAGE / "migrations", ROOT / "supabase" / "migrations") if d.is_dir()),
+    (d for d in (DEVSTACK / "migrations", ROOT / "supabase" / "migrations") if d.is_dir()),
     ROOT / "supabase" / "migrations",
 )
-SQL_DIR = PACKAGE / "sql"
+# What a plain Postgres lacks and hosted Supabase has: pg_net's interface, extensions.hmac, roles.
+SQL_DIR = Path(__file__).resolve().parent / "sql"
 # Any constant works; it only keeps two runners from migrating one database at once.
 MIGRATION_LOCK_KEY = 7_302_911_004
 
-log = logging.getLogger("devstack.migrate")
+log = logging.getLogger("devstack.postgres.migrate")
 
 
 @dataclass(frozen=True)
