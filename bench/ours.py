@@ -193,8 +193,9 @@ class Dispatch:
             self._processes.append(process.start())
         relay = ManagedProcess(
             "relay",
-            [sys.executable, "-m", "devstack.relay", "--database-url", self._url],
-            env={"PYTHONUNBUFFERED": "1"},
+            [sys.executable, "-m", "devstack.relay"],
+            # By environment: a command line (and the URL's password in it) is visible to ps.
+            env={"PYTHONUNBUFFERED": "1", "DATABASE_URL": self._url},
             log_sink=self._log,
         )
         self._processes.append(relay.start())

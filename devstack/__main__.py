@@ -113,18 +113,12 @@ def _children(
         ),
         ManagedProcess(
             "realtime",
-            [
-                python,
-                "-m",
-                "devstack.realtime",
-                "--database-url",
-                database_url,
-                "--port",
-                str(cfg.ports.realtime),
-            ],
-            # Secrets go by environment: a command line is visible to every user's ps.
+            [python, "-m", "devstack.realtime", "--port", str(cfg.ports.realtime)],
+            # Secrets, and the database URL with its password, go by environment: a command
+            # line is visible to every user's ps (tests/stack/test_no_secret_in_argv.py).
             env={
                 "PYTHONUNBUFFERED": "1",
+                "DATABASE_URL": database_url,
                 "JWT_SECRET": jwt_secret,
                 "JWT_SIGNING_KEY": local.es256_pem,
                 "JWT_SIGNING_KID": local.es256_kid,
