@@ -53,7 +53,7 @@ def gateway(database_url: str, ctx: Context) -> Iterator[tuple[str, str]]:
         "realtime",
         [sys.executable, "-m", "devstack.realtime", "--port", str(port)],
         # Secrets by environment: a command line is visible to ps.
-        env={"PYTHONUNBUFFERED": "1", "DATABASE_URL": database_url, "JWT_SECRET": secret},
+        env={"PYTHONUNBUFFERED": "1", "DATABASE_URL": database_url, "SUPABASE_JWT_SECRET": secret},
         port=port,
         log_sink=ctx.log,
     ).start()

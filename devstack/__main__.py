@@ -9,7 +9,6 @@ prefixed logs. Ctrl-C stops every child; a second run reuses the data.
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import sys
 import threading
@@ -18,7 +17,6 @@ from pathlib import Path
 
 from devstack import page_build
 from devstack.config import (
-    DEFAULT_BASE_PORT,
     LocalSecrets,
     StackConfig,
     default_data_dir,
@@ -29,6 +27,7 @@ from devstack.entrypoints import prog
 from devstack.postgres import migrate
 from devstack.postgres.embedded import EmbeddedPostgres, embedded
 from devstack.services import ManagedProcess, function_process
+from devstack.settings import StackSettings
 from devstack.supervisor import Supervisor
 from devstack.sweeper import Sweeper
 
@@ -39,14 +38,18 @@ def say(line: str) -> None:
 
 
 def _parse(argv: list[str] | None) -> StackConfig:
+    env = StackSettings.from_env()
     parser = argparse.ArgumentParser(prog=prog("python -m devstack"), description=__doc__)
     parser.add_argument("--data-dir", type=Path, default=default_data_dir())
-    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
     parser.add_argument(
-        "--base-port", type=int, default=int(os.environ.get("BASE_PORT", DEFAULT_BASE_PORT))
+        "--database-url",
+        default=env.database_url,
+        help="prefer the DATABASE_URL variable: a command line (and a password in it) is"
+        " visible to ps",
     )
-    parser.add_argument("--task-min-seconds", default=os.environ.get("TASK_MIN_SECONDS", "5"))
-    parser.add_argument("--task-max-seconds", default=os.environ.get("TASK_MAX_SECONDS", "10"))
+    parser.add_argument("--base-port", type=int, default=env.base_port)
+    parser.add_argument("--task-min-seconds", default=env.task_min_seconds)
+    parser.add_argument("--task-max-seconds", default=env.task_max_seconds)
     parser.add_argument("--sweep-interval", type=float, default=2.0)
     parser.add_argument(
         "--max-workers", type=int, default=8, help="the most process_job drains at once"
@@ -59,6 +62,7 @@ def _parse(argv: list[str] | None) -> StackConfig:
         task_seconds=(args.task_min_seconds, args.task_max_seconds),
         sweep_interval_s=args.sweep_interval,
         max_workers=args.max_workers,
+        auth_signing=env.auth_signing,
     )
 
 
@@ -119,13 +123,13 @@ def _children(
             env={
                 "PYTHONUNBUFFERED": "1",
                 "DATABASE_URL": database_url,
-                "JWT_SECRET": jwt_secret,
+                "SUPABASE_JWT_SECRET": jwt_secret,
                 "JWT_SIGNING_KEY": local.es256_pem,
                 "JWT_SIGNING_KID": local.es256_kid,
                 "SUPABASE_PUBLISHABLE_KEY": local.publishable_key,
                 "SUPABASE_SECRET_KEY": local.secret_key,
                 # AUTH_SIGNING=HS256 makes the local Auth sign as a legacy project does.
-                "AUTH_SIGNING": os.environ.get("AUTH_SIGNING", "ES256"),
+                "AUTH_SIGNING": cfg.auth_signing,
             },
             port=cfg.ports.realtime,
         ),

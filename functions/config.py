@@ -64,6 +64,14 @@ SUPABASE_JWT_SECRET = Var(
     example="super-secret-jwt-token-with-at-least-32-characters",
     secret=True,
 )
+# The functions do not read it; declared here, beside SUPABASE_URL, because the client and the
+# local gateway both do (and the client's package may be installed without the gateway's).
+SUPABASE_PUBLISHABLE_KEY = Var(
+    "SUPABASE_PUBLISHABLE_KEY",
+    "The project's publishable key (acts as anon): the client sends it as apikey; the local"
+    " gateway accepts it.",
+    example="sb_publishable_...",
+)
 CORS_ALLOW_ORIGIN = Var(
     "CORS_ALLOW_ORIGIN",
     "The origin the jobs API allows in browsers.",

@@ -184,7 +184,7 @@ def test_the_installed_package_migrates_and_runs_the_gateway(
             str(port),
         ],
         cwd=tmp_path,
-        env=_clean_env(JWT_SECRET=secret),
+        env=_clean_env(SUPABASE_JWT_SECRET=secret),
         stdout=log,
         stderr=subprocess.STDOUT,
     )

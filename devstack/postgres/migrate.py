@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -339,11 +338,14 @@ def migrate(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
+    from devstack.settings import MigrateSettings
+
+    env = MigrateSettings.from_env()
+    parser.add_argument("--database-url", default=env.database_url)
     parser.add_argument("--webhook-url")
     parser.add_argument(
         "--webhook-secret",
-        default=os.environ.get("WEBHOOK_SECRET"),
+        default=env.webhook_secret,
         help="the webhook's whsec_ secret (several, space-separated, during a rotation);"
         " generated and printed when --webhook-url is given without one",
     )

@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import signal
 import sys
 
 from devstack.entrypoints import prog
 from devstack.relay.worker import Relay
+from devstack.settings import RelaySettings
 
 
 async def _run_until_signalled(relay: Relay) -> None:
@@ -26,12 +26,13 @@ def main(argv: list[str] | None = None) -> int:
         prog=prog("python -m devstack.relay"),
         description="deliver the HTTP requests queued by net.http_*",
     )
-    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
+    env = RelaySettings.from_env()
+    parser.add_argument("--database-url", default=env.database_url)
     parser.add_argument(
         "--no-pacing",
         dest="pace",
         action="store_false",
-        default=os.environ.get("RELAY_PACING", "on").lower() not in ("off", "0", "false", "no"),
+        default=env.pace,
         help="send as fast as possible instead of at pg_net's pace (or RELAY_PACING=off)",
     )
     args = parser.parse_args(argv)
