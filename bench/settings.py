@@ -12,8 +12,8 @@ from functions.env import Settings, Var
 
 REDIS_URL = Var(
     "REDIS_URL",
-    "The Redis the benchmark's Celery peer uses; unset or not answering, redis://127.0.0.1:6379/15,"
-    " else a private redis-server, else Celery is skipped.",
+    "The Redis the benchmark's Celery peer uses; unset, BENCH_REDIS_URL's default; not"
+    " answering, a private redis-server, else Celery is skipped.",
     example="redis://127.0.0.1:6379/15",
 )
 BENCH_REDIS_URL = Var(

@@ -61,7 +61,7 @@ SUPABASE_JWT_SECRET = Var(
     "SUPABASE_JWT_SECRET",
     "The project's legacy JWT secret (HS256): submit verifies HS256 user tokens with it, the"
     " local Realtime gateway and Auth sign and verify with it.",
-    example="super-secret-jwt-token-with-at-least-32-characters",
+    example="<the project's JWT secret, Settings > API>",
     secret=True,
 )
 # The functions do not read it; declared here, beside SUPABASE_URL, because the client and the
@@ -83,7 +83,7 @@ WEBHOOK_SECRET = Var(
     "The Standard Webhooks secret(s) the database signs wake-ups with (several, space- or"
     " comma-separated, during a rotation); also process_job's bearer secret unless"
     " PROCESS_JOB_SECRET is set.",
-    example="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+    example="whsec_<base64 of 32 random bytes>",
     secret=True,
 )
 WEBHOOK_TOLERANCE_SECONDS = Var(
@@ -96,7 +96,7 @@ PROCESS_JOB_URL = Var(
     "PROCESS_JOB_URL",
     "Where the webhook invokes process_job over HTTP (locally; on Google Cloud, the Cloud"
     " Task's URL and its token's audience).",
-    example="http://127.0.0.1:54323",
+    example="http://127.0.0.1:24325",
 )
 PROCESS_JOB_FUNCTION_NAME = Var(
     "PROCESS_JOB_FUNCTION_NAME",
