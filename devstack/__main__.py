@@ -119,7 +119,7 @@ def _children(
             "realtime",
             [python, "-m", "devstack.realtime", "--port", str(cfg.ports.realtime)],
             # Secrets, and the database URL with its password, go by environment: a command
-            # line is visible to every user's ps (tests/stack/test_no_secret_in_argv.py).
+            # line is visible to every user's ps (test_no_secret_in_argv.py).
             env={
                 "PYTHONUNBUFFERED": "1",
                 "DATABASE_URL": database_url,
