@@ -17,6 +17,7 @@ from pathlib import Path
 
 from devstack import page_build
 from devstack.config import (
+    DEFAULT_MAX_WORKERS,
     LocalSecrets,
     StackConfig,
     default_data_dir,
@@ -52,7 +53,10 @@ def _parse(argv: list[str] | None) -> StackConfig:
     parser.add_argument("--task-max-seconds", default=env.task_max_seconds)
     parser.add_argument("--sweep-interval", type=float, default=2.0)
     parser.add_argument(
-        "--max-workers", type=int, default=8, help="the most process_job drains at once"
+        "--max-workers",
+        type=int,
+        default=DEFAULT_MAX_WORKERS,
+        help="the most process_job drains at once",
     )
     args = parser.parse_args(argv)
     return StackConfig.from_base_port(

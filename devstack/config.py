@@ -24,6 +24,8 @@ class Ports:
 
 
 DEFAULT_BASE_PORT = 24320
+# The most process_job drains at once (the database's wake-up ceiling).
+DEFAULT_MAX_WORKERS = 8
 CHECKOUT = Path(__file__).resolve().parent.parent
 
 
@@ -42,7 +44,7 @@ class StackConfig:
     task_seconds: tuple[str, str]
     sweep_interval_s: float
     # The most process_job drains at once (the database's wake-up ceiling).
-    max_workers: int = 8
+    max_workers: int = DEFAULT_MAX_WORKERS
     # What the local Auth signs access tokens with (AUTH_SIGNING): ES256 or HS256.
     auth_signing: str = ES256
 
@@ -54,7 +56,7 @@ class StackConfig:
         database_url: str | None,
         task_seconds: tuple[str, str],
         sweep_interval_s: float,
-        max_workers: int = 8,
+        max_workers: int = DEFAULT_MAX_WORKERS,
         auth_signing: str = ES256,
     ) -> StackConfig:
         # The Supabase CLI's order (API after the page, then the database), but in a range of

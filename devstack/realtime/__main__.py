@@ -38,7 +38,7 @@ def _parse(argv: list[str] | None) -> GatewayConfig:
     parser.add_argument(
         "--heartbeat-timeout",
         type=float,
-        default=60.0,
+        default=GatewayConfig.heartbeat_timeout_s,
         help="close a connection silent for this many seconds",
     )
     args = parser.parse_args(argv)
