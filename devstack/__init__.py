@@ -10,8 +10,10 @@ By what each stands in for:
 
 What runs them is at this level: ``python -m devstack`` (``__main__``) starts the whole stack
 under a ``supervisor`` that restarts ``services`` by a ``restarts`` policy; ``config`` holds the
-stack's ports and local secrets; ``sweeper`` is the local stand-in for pg_cron's sweep;
-``page_build``/``page_server`` build and serve the page; ``background`` and ``pg_async`` run
-long-lived loops in threads and keep their database connections; ``entrypoints`` are the
-console scripts.
+stack's ports and local secrets; ``settings`` is what each program reads from the environment
+(once, into one object; secrets never on a command line); ``sweeper`` is the local stand-in for
+pg_cron's sweep; ``page_build``/``page_server`` build and serve the page; ``background`` and
+``pg_async`` run long-lived loops in threads and keep their database connections;
+``entrypoints`` are the console scripts; ``migrate`` only keeps ``python -m devstack.migrate``
+(the name the baseline migration's messages give) running ``postgres.migrate``.
 """
