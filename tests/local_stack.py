@@ -12,10 +12,10 @@ from typing import IO, Any
 
 import psycopg
 
-from devstack import migrate
 from devstack.config import generate_webhook_secret
-from devstack.postgres import free_port
-from devstack.relay import start_in_thread
+from devstack.postgres import migrate
+from devstack.postgres.embedded import free_port
+from devstack.relay.worker import start_in_thread
 from devstack.services import ManagedProcess, function_process
 from devstack.sweeper import drain_once
 from tests.waiting import wait_for

@@ -5,7 +5,7 @@ connect to ``ws://<host>:<port>/realtime/v1/websocket?apikey=<jwt>``. Changes co
 trigger on each table in the ``supabase_realtime`` publication (capture.sql), are delivered in
 commit order, and only to subscribers whose role may select the row.
 
-    python -m devstack.realtime --database-url URL --port N --jwt-secret S
+    DATABASE_URL=... SUPABASE_JWT_SECRET=... python -m devstack.realtime --port N
 
 From Python: :func:`start_in_thread` (tests, the local stack), or
 ``await Gateway(config).run(stop)`` on a running event loop.

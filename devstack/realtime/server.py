@@ -25,7 +25,8 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed, InvalidMessage
 from websockets.http11 import Request, Response
 
-from devstack.auth_api import AuthApi
+from devstack.auth.api import AuthApi
+from devstack.auth.signing import SigningKeys
 from devstack.background import ThreadedService
 from devstack.pg_async import run_beside, unless_stopped
 from devstack.realtime import protocol
@@ -38,7 +39,6 @@ from devstack.realtime.dispatch import Dispatcher
 from devstack.realtime.feed import ChangeFeed
 from devstack.realtime.front import Front
 from devstack.realtime.session import Session
-from devstack.signing import SigningKeys
 
 log = logging.getLogger("devstack.realtime")
 

@@ -31,7 +31,7 @@ from playwright.sync_api import (
 )
 
 from devstack.config import page_config_js
-from devstack.postgres import free_port
+from devstack.postgres.embedded import free_port
 from tests.browser_helpers import (
     CHROMIUM,
     CHROMIUM_ARGS,

@@ -25,7 +25,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
-from devstack.postgres import free_port
+from devstack.postgres.embedded import free_port
 from devstack.services import ManagedProcess, function_process
 from tests.db_state import jobs_and_messages
 

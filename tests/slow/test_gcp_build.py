@@ -27,10 +27,10 @@ from typing import Any
 import psycopg
 import pytest
 
-from devstack import migrate
 from devstack.config import generate_webhook_secret
-from devstack.postgres import free_port
-from devstack.relay import start_in_thread
+from devstack.postgres import migrate
+from devstack.postgres.embedded import free_port
+from devstack.relay.worker import start_in_thread
 from devstack.services import port_open
 from functions.core.signatures import parse_secret, sign
 from tests.cloud_tasks_standin import StandIn, cloud_tasks_standin

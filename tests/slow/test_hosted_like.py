@@ -10,8 +10,9 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from devstack import hosted_like, migrate
-from devstack.postgres import EmbeddedPostgres
+from devstack.postgres import migrate
+from devstack.postgres.embedded import EmbeddedPostgres
+from tests import hosted_like
 from tests.catalog import differences, snapshot
 from tests.local_stack import running_stack
 
@@ -122,9 +123,9 @@ def test_the_runner_sees_no_usable_pg_net_as_non_superuser_postgres(hosted_db_ur
 def test_the_runner_migrates_a_fresh_hosted_project_as_postgres_as_the_cli_does(
     hosted_server: EmbeddedPostgres, fresh_name: str
 ) -> None:
-    """The other documented way (``supajobs-migrate`` / ``python -m devstack.migrate`` with the
-    direct connection): as the non-superuser postgres, on a fresh project, it builds the same
-    database the Supabase CLI does on the same server, and a second run applies nothing."""
+    """The other documented way (``supajobs-migrate`` / ``python -m devstack.postgres.migrate``
+    with the direct connection): as the non-superuser postgres, on a fresh project, it builds the
+    same database the Supabase CLI does on the same server, and a second run applies nothing."""
     url = hosted_like.prepare_database(hosted_server, fresh_name, pgmq_schema_owner="postgres")
     assert migrate.migrate(url) == [f"{v}_{n}.sql" for v, n in MIGRATION_FILES]
     assert migrate.migrate(url) == []

@@ -30,7 +30,7 @@ import psycopg
 import pytest
 
 from bench.first_token import jwks_server
-from devstack.signing import SigningKeys, generate_es256_pem
+from devstack.auth.signing import SigningKeys, generate_es256_pem
 from functions.core.signatures import parse_secret, sign
 from tests.http_recorder import recording_server
 

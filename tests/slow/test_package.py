@@ -18,8 +18,8 @@ import psycopg
 import pytest
 from websockets.sync.client import connect
 
-from devstack.keys import generate_jwt_secret, mint_keys
-from devstack.postgres import free_port
+from devstack.auth.keys import generate_jwt_secret, mint_keys
+from devstack.postgres.embedded import free_port
 from devstack.services import ROOT, port_open
 from tests.conftest import get_server
 from tests.waiting import wait_for
@@ -154,7 +154,7 @@ def test_the_installed_package_migrates_and_runs_the_gateway(
 ) -> None:
     python = venv / "bin" / "python"
     where = _run(
-        [str(python), "-c", "import devstack.migrate as m; print(m.MIGRATIONS_DIR)"],
+        [str(python), "-c", "import devstack.postgres.migrate as m; print(m.MIGRATIONS_DIR)"],
         tmp_path,
         _clean_env(),
     ).strip()
@@ -184,7 +184,7 @@ def test_the_installed_package_migrates_and_runs_the_gateway(
             str(port),
         ],
         cwd=tmp_path,
-        env=_clean_env(JWT_SECRET=secret),
+        env=_clean_env(SUPABASE_JWT_SECRET=secret),
         stdout=log,
         stderr=subprocess.STDOUT,
     )
@@ -229,7 +229,7 @@ def test_the_installed_package_migrates_and_runs_the_gateway(
 
 
 def test_the_runner_refuses_a_folder_without_migrations(tmp_path: Path) -> None:
-    from devstack import migrate
+    from devstack.postgres import migrate
 
     with pytest.raises(FileNotFoundError, match="no migrations"):
         migrate.discover(tmp_path)

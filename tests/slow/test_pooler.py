@@ -19,7 +19,7 @@ import pytest
 
 from devstack.sweeper import Sweeper
 from functions import once
-from functions.config import ConfigError, behind_transaction_pooler
+from functions.config import ConfigError, Database, behind_transaction_pooler
 from functions.core.models import Caller, NewJob
 from functions.db.connections import connect
 from functions.db.store import PgJobStore
@@ -83,9 +83,10 @@ def test_psycopgs_default_prepared_statements_break_behind_the_pooler(
 def test_the_functions_connections_survive_the_pooler_switching_sessions(
     pooler: Pooler, db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("DATABASE_POOLER", "transaction")
-    url = pooler.url_for(database_of(db_url))
-    with connect(url, "test") as conn, connect(url, "test-other") as other:
+    database = Database.from_env(
+        {"DATABASE_URL": pooler.url_for(database_of(db_url)), "DATABASE_POOLER": "transaction"}
+    )
+    with connect(database, "test") as conn, connect(database, "test-other") as other:
         assert conn.prepare_threshold is None
         _switch_sessions_under(conn, other)
 
@@ -111,13 +112,12 @@ def test_the_functions_connections_survive_the_pooler_switching_sessions(
 def test_a_transaction_pooler_is_recognised_by_its_port_or_declared(
     url: str, declared: str, pooled: bool
 ) -> None:
-    env = {"DATABASE_POOLER": declared} if declared else {}
-    assert behind_transaction_pooler(url, env) is pooled
+    assert behind_transaction_pooler(url, declared) is pooled
 
 
 def test_a_misspelt_pooler_setting_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="DATABASE_POOLER"):
-        behind_transaction_pooler("postgresql://x@h/db", {"DATABASE_POOLER": "transactoin"})
+        Database.from_env({"DATABASE_URL": "postgresql://x@h/db", "DATABASE_POOLER": "transactoin"})
 
 
 SESSION_STATE = re.compile(
@@ -222,8 +222,11 @@ def test_owned_and_public_submissions_keep_their_owners_behind_the_pooler(
 ) -> None:
     """A user's claims are set for the submitting transaction only: behind the pooler the next
     client's transaction on the same server session starts without them."""
-    monkeypatch.setenv("DATABASE_POOLER", "transaction")
-    store = PgJobStore(pooler.url_for(database_of(db_url)))
+    store = PgJobStore(
+        Database.from_env(
+            {"DATABASE_URL": pooler.url_for(database_of(db_url)), "DATABASE_POOLER": "transaction"}
+        )
+    )
     users = [uuid.uuid4() for _ in range(3)]
 
     def client(index: int) -> list[tuple[str, uuid.UUID | None]]:

@@ -1,5 +1,6 @@
 """What the anon key can and cannot do, checked as the anon role itself, on a plain Postgres
-prepared by devstack.migrate and on a hosted-like one migrated as the non-superuser postgres."""
+prepared by devstack.postgres.migrate and on a hosted-like one migrated as the non-superuser
+postgres."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ import uuid
 
 import psycopg
 
-from devstack import migrate
+from devstack.postgres import migrate
 from tests.conftest import PgServer
 
 

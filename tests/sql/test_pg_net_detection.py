@@ -10,8 +10,8 @@ from dataclasses import replace
 import psycopg
 import pytest
 
-from devstack import migrate
-from devstack.migrate import NetPlan, PgNetReport, plan_net
+from devstack.postgres import migrate
+from devstack.postgres.migrate import NetPlan, PgNetReport, plan_net
 from tests.conftest import PgServer
 
 USABLE = PgNetReport(
@@ -75,7 +75,7 @@ def test_the_server_report_and_the_fallback_on_a_real_server(
             unusable = plan_net(
                 replace(report, available=True, preloaded=False, served_database=None)
             )
-            with caplog.at_level(logging.WARNING, logger="devstack.migrate"):
+            with caplog.at_level(logging.WARNING, logger="devstack.postgres.migrate"):
                 migrate.apply_net_plan(conn, unusable)
             assert "shared_preload_libraries" in caplog.text
             after = migrate.inspect_pg_net(conn)

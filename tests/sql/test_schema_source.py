@@ -13,8 +13,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from devstack import migrate
-from devstack.schema import SCHEMA_DIR, schema_files, schema_sql
+from devstack.postgres import migrate
+from devstack.postgres.schema import SCHEMA_DIR, schema_files, schema_sql
 from tests.catalog import differences, snapshot
 from tests.conftest import ROOT, PgServer
 
@@ -117,7 +117,7 @@ def test_the_runner_refuses_a_database_migrated_with_a_history_the_folder_lacks(
     with pytest.raises(migrate.StaleDatabase, match="make clean-data"):
         migrate.migrate(db_url)
     done = subprocess.run(
-        [".venv/bin/python", "-m", "devstack.migrate", "--database-url", db_url],
+        [".venv/bin/python", "-m", "devstack.postgres.migrate", "--database-url", db_url],
         cwd=ROOT,
         capture_output=True,
         text=True,

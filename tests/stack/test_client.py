@@ -16,8 +16,8 @@ import psycopg
 import pytest
 
 from client.follow import follow_job
-from devstack.keys import generate_jwt_secret, mint_keys
-from devstack.postgres import free_port
+from devstack.auth.keys import generate_jwt_secret, mint_keys
+from devstack.postgres.embedded import free_port
 from devstack.realtime import GatewayConfig, RunningGateway, start_in_thread
 from devstack.services import ROOT
 from tests.local_stack import Stack, running_stack

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import pytest
 from google.api_core import exceptions
 
-from devstack.postgres import free_port
+from devstack.postgres.embedded import free_port
 from functions.cloud_tasks import (
     CREATE_BUDGET_S,
     CREATE_MAX_BACKOFF_S,

@@ -14,8 +14,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from devstack import migrate
-from devstack.postgres import embedded
+from devstack.postgres import migrate
+from devstack.postgres.embedded import embedded
 from devstack.sweeper import Sweeper
 from tests.local_stack import Stack, running_stack
 from tests.waiting import wait_for

@@ -16,11 +16,20 @@ import pytest
 
 from functions.config import ConfigError
 from functions.core.errors import Unauthorized, Unavailable
-from functions.google_config import caller_policy, invocation_limit_s
+from functions.google_config import GoogleProcessJobConfig
 from functions.http.id_tokens import IdTokenPolicy, IdTokenVerifier
 from functions.process_job import drain_budget
 from tests.cloud_tasks_standin import StandIn, cloud_tasks_standin
 from tests.google_tokens import id_token_claims, make_key, strip_signature
+
+
+def caller_policy(env: dict[str, str]) -> IdTokenPolicy | None:
+    return GoogleProcessJobConfig.from_env(env).caller_policy
+
+
+def invocation_limit_s(env: dict[str, str]) -> int | None:
+    return GoogleProcessJobConfig.from_env(env).invocation_limit_s
+
 
 AUDIENCE = "https://europe-west1-demo.cloudfunctions.net/process_job"
 CALLER = "supajobs-invoker@demo.iam.gserviceaccount.com"

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from devstack.postgres import free_port
+from devstack.postgres.embedded import free_port
 from devstack.services import function_process
 from functions import once, webhook
 from functions.core.signatures import parse_secret, sign

@@ -14,7 +14,7 @@ import jwt
 import psycopg
 import pytest
 
-from devstack.keys import ApiKeys, generate_jwt_secret, mint_keys
+from devstack.auth.keys import ApiKeys, generate_jwt_secret, mint_keys
 from devstack.realtime import GatewayConfig, RunningGateway, start_in_thread
 from tests.stack.test_realtime_gateway import JOBS, LoopThread, raw_connect
 

@@ -16,7 +16,7 @@ import websockets
 from realtime import AsyncRealtimeClient, RealtimePostgresChangesListenEvent
 from websockets.asyncio.client import ClientConnection
 
-from devstack.keys import ApiKeys, generate_jwt_secret, mint_keys, mint_token
+from devstack.auth.keys import ApiKeys, generate_jwt_secret, mint_keys, mint_token
 from devstack.realtime import GatewayConfig, RunningGateway, install_capture, start_in_thread
 from tests.waiting import wait_for
 

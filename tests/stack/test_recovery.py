@@ -33,8 +33,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from devstack import migrate
-from devstack.postgres import embedded
+from devstack.postgres import migrate
+from devstack.postgres.embedded import embedded
 from devstack.services import function_process
 from tests import sql_sweep
 from tests.cron_cluster import CronCluster

@@ -19,10 +19,10 @@ import pytest
 from psycopg.types.json import Jsonb
 
 from devstack.background import ThreadedService
-from devstack.migrate import configure_webhook
 from devstack.pg_async import Backoff
-from devstack.postgres import free_port
-from devstack.relay import start_in_thread
+from devstack.postgres.embedded import free_port
+from devstack.postgres.migrate import configure_webhook
+from devstack.relay.worker import start_in_thread
 from functions.core.signatures import parse_secret, verify
 from tests.waiting import wait_for
 

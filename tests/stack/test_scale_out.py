@@ -13,7 +13,7 @@ import pytest
 from psycopg.types.json import Jsonb
 
 from devstack.config import generate_webhook_secret
-from devstack.migrate import configure_webhook
+from devstack.postgres.migrate import configure_webhook
 from functions.core.models import ClaimedBatch
 from functions.db import queries
 from functions.db.store import PgWorkQueue

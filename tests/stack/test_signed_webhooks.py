@@ -19,8 +19,8 @@ import pytest
 from standardwebhooks import Webhook
 
 from devstack.config import generate_webhook_secret
-from devstack.migrate import configure_webhook
-from devstack.postgres import free_port
+from devstack.postgres.embedded import free_port
+from devstack.postgres.migrate import configure_webhook
 from devstack.services import function_process
 from functions.core.signatures import SignatureError, parse_secret, sign, verify
 from tests.local_stack import Stack, running_stack

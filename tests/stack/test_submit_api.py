@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from devstack.postgres import free_port
+from devstack.postgres.embedded import free_port
 from devstack.services import ManagedProcess, function_process
 from tests.db_state import jobs_and_messages
 

@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from devstack.config import generate_webhook_secret
-from devstack.migrate import configure_webhook
+from devstack.postgres.migrate import configure_webhook
 from functions.db import queries
 from functions.db.store import PgWorkQueue
 from tests.waiting import wait_for

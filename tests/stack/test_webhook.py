@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from devstack.config import generate_webhook_secret
-from devstack.postgres import free_port
+from devstack.postgres.embedded import free_port
 from devstack.services import ManagedProcess, function_process
 from functions.core.signatures import parse_secret, sign
 from tests.http_recorder import Recorder, recording_server

@@ -19,10 +19,6 @@ ROOT = Path(__file__).resolve().parents[2]
 
 README_MAX_LINES = 200
 
-# Pages another branch writes in parallel: a link to one is accepted while the file is absent,
-# and checked like any other once it exists. Remove an entry when its page has landed.
-WRITTEN_ELSEWHERE = {"docs/configuration.md"}
-
 # Where measured figures belong: pages that say when, where and how each figure was measured.
 MEASUREMENT_PAGES = ("docs/benchmark.md", "docs/first-run.md", "CHANGELOG.md")
 MEASUREMENT_FOLDERS = ("bench/results/",)
@@ -150,8 +146,7 @@ def broken_links(path: Path, root: Path = ROOT) -> list[str]:
                 problems.append(f"{where} leaves the repository")
                 continue
             if not resolved.exists():
-                if rel(resolved, root) not in WRITTEN_ELSEWHERE:
-                    problems.append(f"{where}: no such file")
+                problems.append(f"{where}: no such file")
                 continue
         else:
             resolved = path

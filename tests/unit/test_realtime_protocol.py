@@ -12,7 +12,7 @@ from typing import Any
 import jwt
 import pytest
 
-from devstack.keys import ISSUER, generate_jwt_secret, mint_keys, mint_token
+from devstack.auth.keys import ISSUER, generate_jwt_secret, mint_keys, mint_token
 from devstack.realtime import protocol as p
 from devstack.realtime.auth import AuthError, Verifier
 from devstack.realtime.bindings import BindingError, binding_id, parse_binding

@@ -12,7 +12,7 @@ Routes (under ``/auth/v1``, as Supabase's API gateway serves them):
 - ``GET /.well-known/jwks.json``: the public signing keys, open to anyone (no ``apikey``), as
   on Supabase.
 
-Access tokens are signed as the project's signing keys say (devstack.signing): ES256 with a
+Access tokens are signed as the project's signing keys say (devstack.auth.signing): ES256 with a
 ``kid`` by default, as new Supabase projects do, or HS256 with the legacy JWT secret.
 Every other request needs one of the project's API keys as ``apikey`` (as Supabase's gateway
 requires): a legacy JWT key (anon, service_role) or an opaque one (``sb_publishable_…``,
@@ -37,7 +37,7 @@ from typing import Any
 
 import jwt
 
-from devstack.signing import SigningKeys
+from devstack.auth.signing import SigningKeys
 
 PREFIX = "/auth/v1"
 ACCESS_TOKEN_TTL_S = 3600  # GoTrue's default JWT_EXP

@@ -1,6 +1,6 @@
 """The local stand-in for pg_net's background worker.
 
-On a plain Postgres, ``net.http_post`` (devstack/sql/pg_net_shim.sql) queues a request and
+On a plain Postgres, ``net.http_post`` (devstack/postgres/sql/pg_net_shim.sql) queues a request and
 notifies ``net_http_request``; both become visible only when the transaction commits. The relay
 listens for that, claims up to 200 requests at a time, sends them concurrently, and records each
 outcome in ``net._http_response`` for 6 hours. Like pg_net it never retries: a request that fails
@@ -12,18 +12,14 @@ at about 200 requests a second and local figures predict a hosted project's. ``-
 ``RELAY_PACING=off``) sends as fast as it can, for quick local work; the in-process relay the
 tests start does not pace unless asked.
 
-    python -m devstack.relay [--database-url URL] [--no-pacing]
+    python -m devstack.relay [--database-url URL] [--no-pacing]   (devstack/relay/__main__.py)
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import logging
-import os
-import signal
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -34,9 +30,7 @@ import psycopg
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
-from devstack import relay_queries as queries
 from devstack.background import ThreadedService
-from devstack.entrypoints import prog
 from devstack.pg_async import (
     Backoff,
     connect_long_lived,
@@ -44,12 +38,13 @@ from devstack.pg_async import (
     run_beside,
     unless_stopped,
 )
-from devstack.relay_http import HttpRequest, Outcome, Senders
+from devstack.relay import queries
+from devstack.relay.senders import HttpRequest, Outcome, Senders
 
 log = logging.getLogger("devstack.relay")
 
 BATCH_SIZE = 200
-# Requests of a batch in flight at once (see relay_http.Senders).
+# Requests of a batch in flight at once (see senders.Senders).
 CONCURRENCY = 32
 RESPONSE_TTL = timedelta(hours=6)
 EXPIRE_EVERY_S = 60.0
@@ -195,37 +190,3 @@ def start_in_thread(
     ready = threading.Event()
     relay = Relay(database_url, pace=pace, pause_s=pause_s, on_listening=ready.set)
     return ThreadedService("devstack.relay", relay.run, ready).start(ready_timeout_s)
-
-
-async def _run_until_signalled(relay: Relay) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await relay.run(stop)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog=prog("python -m devstack.relay"),
-        description="deliver the HTTP requests queued by net.http_*",
-    )
-    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
-    parser.add_argument(
-        "--no-pacing",
-        dest="pace",
-        action="store_false",
-        default=os.environ.get("RELAY_PACING", "on").lower() not in ("off", "0", "false", "no"),
-        help="send as fast as possible instead of at pg_net's pace (or RELAY_PACING=off)",
-    )
-    args = parser.parse_args(argv)
-    if not args.database_url:
-        parser.error("give --database-url or set DATABASE_URL")
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # it logs every request at INFO
-    asyncio.run(_run_until_signalled(Relay(args.database_url, pace=args.pace)))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 # Only a checkout has it: an installed runner applies the migrations, which carry the same.
 SCHEMA_DIR = ROOT / "supabase" / "schema"
 

