@@ -61,10 +61,11 @@ run:
 	@$(PY) -m devstack
 
 # Most tests wait on processes, sockets and Postgres rather than compute, so on two cores three
-# pytest-xdist workers finish sooner than one; tests that share a cluster or a server log keep
-# to one worker (tests/conftest.py, xdist_group_of). TEST_WORKERS=0 runs in one process.
+# pytest-xdist workers finish sooner than one. Each test file stays on one worker (its module
+# fixtures start once); what workers share is locked or kept per worker (tests/conftest.py:
+# exclusive, own_dir). TEST_WORKERS=0 runs in one process.
 TEST_WORKERS ?= 3
-PARALLEL := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup)
+PARALLEL := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 
 ## Every test, all four tiers (docs/testing.md): what CI runs.
 test:

@@ -91,6 +91,14 @@ def exclusive(name: str) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+def own_dir(name: str) -> Path:
+    """A data directory of this process's own under .devstack/: a cluster that one test at a
+    time reconfigures or restarts (pg_cron's) or that a process stops when it ends (the
+    hosted-like ones) is one per pytest-xdist worker, not shared."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    return ROOT / ".devstack" / (f"{name}-{worker}" if worker else name)
+
+
 def get_server(name: str) -> PgServer:
     if name not in _servers:
         if name == "embedded":
@@ -174,7 +182,7 @@ def get_hosted(name: str) -> EmbeddedPostgres:
             bin_dir = _system_bin_dir()
             if bin_dir is None or not (bin_dir / "initdb").exists():
                 pytest.fail(f"no PostgreSQL server binaries in {bin_dir}")
-        _hosted[name] = hosted_like.cluster(ROOT / ".devstack" / f"test-{name}", bin_dir)
+        _hosted[name] = hosted_like.cluster(own_dir(f"test-{name}"), bin_dir)
     return _hosted[name]
 
 
@@ -194,8 +202,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    """Stop what this process started: its hosted-like clusters (one worker holds them all,
-    see xdist_group_of) and, in the process that owns the run, the embedded server unless it
+    """Stop what this process started: its hosted-like clusters (each worker has its own,
+    see own_dir) and, in the process that owns the run, the embedded server unless it
     was running before the run (it belongs to whoever started it) or SUPAJOBS_KEEP_TEST_PG=1
     keeps it for the next run."""
     for server in _hosted.values():
@@ -206,26 +214,6 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         pg = embedded(TEST_PG_DIR)
         if pg.is_running():
             pg.stop()
-
-
-HOSTED_FIXTURES = {"hosted_server", "hosted_db_url"}
-CRON_FIXTURES = {"pg_cron_cluster", "cron_db_url"}
-
-
-def xdist_group_of(item: pytest.Item) -> str | None:
-    """Tests that must share one pytest-xdist worker: those on the hosted-like clusters and on
-    the pg_cron cluster (each cluster is one data directory, started once per process), and
-    the tests of a module whose fixtures are module-scoped (started once, not per worker)."""
-    names = set(getattr(item, "fixturenames", ()))
-    params = getattr(getattr(item, "callspec", None), "params", {})
-    if names & HOSTED_FIXTURES or str(params.get("any_db_url", "")).startswith("hosted-"):
-        return "hosted-like"
-    if names & CRON_FIXTURES:
-        return "pg-cron"
-    definitions = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
-    if any(defs[-1].scope == "module" for defs in definitions.values() if defs):
-        return item.nodeid.split("::")[0]
-    return None
 
 
 def hosted_template_for(name: str) -> str:
@@ -291,13 +279,9 @@ def hosted_for(tier: str) -> list[str]:
     return _hosted_names()
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         tier_of(item.path)  # refuses a test outside the tier folders
-        group = xdist_group_of(item)
-        if group and not item.get_closest_marker("xdist_group"):
-            item.add_marker(pytest.mark.xdist_group(group))
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -375,7 +359,7 @@ def pg_cron_cluster() -> Iterator[cron_cluster.CronCluster]:
     problem = cron_cluster.missing()
     if problem:
         pytest.fail(problem)
-    cluster = cron_cluster.start(ROOT / ".devstack" / "test-pg-cron")
+    cluster = cron_cluster.start(own_dir("test-pg-cron"))
     try:
         yield cluster
     finally:

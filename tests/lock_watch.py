@@ -50,23 +50,32 @@ def deadlocks(url: str) -> int:
 
 @dataclass
 class ServerLog:
-    """The server log from the moment this was made (None: the log is not readable here)."""
+    """One database's lines of the server log from the moment this was made (None: the log is
+    not readable here). Other tests' databases log to the same file at the same time; the
+    servers the tests start name the database in each line (log_line_prefix's %d)."""
 
     path: Path | None
+    database: str
     offset: int = 0
 
     @classmethod
-    def mark(cls, path: Path | None) -> ServerLog:
+    def mark(cls, path: Path | None, url: str) -> ServerLog:
+        with psycopg.connect(url) as conn:
+            row = conn.execute("select current_database()").fetchone()
+        assert row is not None
         if path is None or not path.exists():
-            return cls(None)
-        return cls(path, path.stat().st_size)
+            return cls(None, row[0])
+        return cls(path, row[0], path.stat().st_size)
 
     def since(self) -> str:
         if self.path is None:
             return ""
         with self.path.open("rb") as log:
             log.seek(self.offset)
-            return log.read().decode("utf-8", "replace")
+            text = log.read().decode("utf-8", "replace")
+        # the prefix ends "<pid>] <database> " in every line a session of that database wrote
+        marker = f"] {self.database} "
+        return "".join(line for line in text.splitlines(keepends=True) if marker in line)
 
     def count(self, needle: str) -> int:
         return self.since().count(needle)

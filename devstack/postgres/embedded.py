@@ -135,7 +135,7 @@ class EmbeddedPostgres:
         options = (
             f"-h 127.0.0.1 -p {self.port} -k {self.data_dir} "
             "-c fsync=off -c synchronous_commit=off -c max_connections=300 "
-            "-c shared_buffers=256MB"
+            "-c shared_buffers=256MB -c log_line_prefix='%m [%p] %q%d '"
         )
         self._run(
             [

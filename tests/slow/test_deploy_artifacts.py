@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from devstack.services import ROOT
-from tests.conftest import PgServer
+from tests.conftest import PgServer, exclusive
 
 PARAMETER = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/"
 FUNCTION = "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:"
@@ -118,10 +118,11 @@ def _scripts() -> Any:
 def packaged() -> dict[str, Any]:
     """The CloudFormation template osls packages (offline, no AWS credentials)."""
     packaging, _ = _scripts()
-    packaging.ensure_osls()
-    packaging.build_layer()
-    packaging.package()
-    template: dict[str, Any] = json.loads(packaging.TEMPLATE.read_text())
+    with exclusive("serverless-package"):  # the checkout's build folders are shared
+        packaging.ensure_osls()
+        packaging.build_layer()
+        packaging.package()
+        template: dict[str, Any] = json.loads(packaging.TEMPLATE.read_text())
     return template
 
 

@@ -32,6 +32,7 @@ import pytest
 from bench.first_token import jwks_server
 from devstack.auth.signing import SigningKeys, generate_es256_pem
 from functions.core.signatures import parse_secret, sign
+from tests.conftest import exclusive
 from tests.http_recorder import recording_server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -171,31 +172,32 @@ def _unzip(archive: Path, target: Path) -> Path:
 @pytest.fixture(scope="module")
 def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Artifacts]:
     """The packages and layer exactly as deployed, unzipped outside the checkout."""
-    packaging.ensure_osls()
-    packaging.build_layer()
-    packaging.package()
-    template = json.loads(packaging.TEMPLATE.read_text())["Resources"]
-    tmp = tmp_path_factory.mktemp("lambda")
-    (tmp / "empty").mkdir()
-    (tmp / "bootstrap.py").write_text(BOOTSTRAP)
-    layer_key = template[packaging.LAYER_ID]["Properties"]["Content"]["S3Key"]
-    layer_zip = packaging.OUT_DIR / layer_key.rsplit("/", 1)[-1]
-    sizes = {"layer": layer_zip.stat().st_size / 1024}
-    layer = _unzip(layer_zip, tmp / "opt") / "python"
-    by_handler = {
-        r["Properties"]["Handler"]: r["Properties"]
-        for r in template.values()
-        if r["Type"] == "AWS::Lambda::Function"
-    }
-    tasks, environments, handlers = {}, {}, {}
-    for function, handler in packaging.HANDLERS.items():
-        props = by_handler[handler]
-        artifact = packaging.OUT_DIR / props["Code"]["S3Key"].rsplit("/", 1)[-1]
-        sizes[function] = artifact.stat().st_size / 1024
-        tasks[function] = _unzip(artifact, tmp / function)
-        environments[function] = dict(props["Environment"]["Variables"])
-        handlers[function] = handler
-        assert props["Runtime"] == f"python{build_lambda_layer.PYTHON_VERSION}"
+    with exclusive("serverless-package"):  # the checkout's build folders are shared
+        packaging.ensure_osls()
+        packaging.build_layer()
+        packaging.package()
+        template = json.loads(packaging.TEMPLATE.read_text())["Resources"]
+        tmp = tmp_path_factory.mktemp("lambda")
+        (tmp / "empty").mkdir()
+        (tmp / "bootstrap.py").write_text(BOOTSTRAP)
+        layer_key = template[packaging.LAYER_ID]["Properties"]["Content"]["S3Key"]
+        layer_zip = packaging.OUT_DIR / layer_key.rsplit("/", 1)[-1]
+        sizes = {"layer": layer_zip.stat().st_size / 1024}
+        layer = _unzip(layer_zip, tmp / "opt") / "python"
+        by_handler = {
+            r["Properties"]["Handler"]: r["Properties"]
+            for r in template.values()
+            if r["Type"] == "AWS::Lambda::Function"
+        }
+        tasks, environments, handlers = {}, {}, {}
+        for function, handler in packaging.HANDLERS.items():
+            props = by_handler[handler]
+            artifact = packaging.OUT_DIR / props["Code"]["S3Key"].rsplit("/", 1)[-1]
+            sizes[function] = artifact.stat().st_size / 1024
+            tasks[function] = _unzip(artifact, tmp / function)
+            environments[function] = dict(props["Environment"]["Variables"])
+            handlers[function] = handler
+            assert props["Runtime"] == f"python{build_lambda_layer.PYTHON_VERSION}"
     yield Artifacts(tmp, runtime_python(), layer, tasks, handlers, environments, sizes)
 
 

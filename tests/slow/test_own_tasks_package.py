@@ -21,6 +21,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from tests.conftest import exclusive
 from tests.slow.test_lambda_artifacts import (
     BOOTSTRAP,
     ROOT,
@@ -47,8 +48,9 @@ def packaged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Artifacts]:
     sys.path.insert(0, str(ROOT / "scripts"))
     import check_serverless_package as packaging
 
-    packaging.ensure_osls()
-    packaging.build_layer()
+    with exclusive("serverless-package"):  # the checkout's build folders are shared
+        packaging.ensure_osls()
+        packaging.build_layer()
     tools = Path("deploy") / "serverless" / "node_modules"
     os.symlink(ROOT / tools, copy / tools)
     (copy / "build").mkdir()

@@ -25,17 +25,12 @@ from collections.abc import Callable
 from typing import Any
 
 import psycopg
-import pytest
 
 from functions.core.models import JobStatus, Outcome, ProgressReport
 from functions.db.store import PgWorkQueue
 from tests.conftest import TEST_PG_DIR
 from tests.lock_watch import DEADLOCK, ServerLog, log_lock_waits
 from tests.waiting import wait_for
-
-# The server log is shared: the test that plants a deadlock must not run beside those that
-# count deadlocks in it (pytest-xdist runs one group on one worker, one test at a time).
-pytestmark = pytest.mark.xdist_group("server-log")
 
 BATCH = 10
 
@@ -106,7 +101,7 @@ def test_outcome_and_progress_writes_in_opposite_orders_never_deadlock(
 ) -> None:
     url = embedded_db_url
     log_lock_waits(url)
-    log = ServerLog.mark(TEST_PG_DIR / "postgres.log")
+    log = ServerLog.mark(TEST_PG_DIR / "postgres.log", url)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(
             "select submit_job('lock order', '{}', kind => 'noop') from generate_series(1, %s)",

@@ -5,20 +5,15 @@ from __future__ import annotations
 import threading
 
 import psycopg
-import pytest
 
 from tests.conftest import TEST_PG_DIR
 from tests.lock_watch import DEADLOCK, ServerLog, deadlocks, log_lock_waits
-
-# The server log is shared: the test that plants a deadlock must not run beside those that
-# count deadlocks in it (pytest-xdist runs one group on one worker, one test at a time).
-pytestmark = pytest.mark.xdist_group("server-log")
 
 
 def test_a_real_deadlock_is_counted_and_logged(embedded_db_url: str) -> None:
     url = embedded_db_url
     log_lock_waits(url)
-    log = ServerLog.mark(TEST_PG_DIR / "postgres.log")
+    log = ServerLog.mark(TEST_PG_DIR / "postgres.log", url)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(
             "create table pair (id int primary key, n int); insert into pair values (1, 0), (2, 0)"

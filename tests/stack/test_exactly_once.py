@@ -36,10 +36,6 @@ from tests.local_stack import Stack, running_stack
 from tests.lock_watch import DEADLOCK, ServerLog, deadlocks, log_lock_waits
 from tests.waiting import wait_for
 
-# The server log is shared: the test that plants a deadlock must not run beside those that
-# count deadlocks in it (pytest-xdist runs one group on one worker, one test at a time).
-pytestmark = pytest.mark.xdist_group("server-log")
-
 SERVER = os.environ.get("EXACTLY_ONCE_SERVER", "embedded")
 # 1: ANALYZE job_results once the first batch runs, as autovacuum does in a long-lived database
 # mid-burst; the planner then joins the outcome and progress writes to the rows by other plans.
@@ -153,7 +149,7 @@ def test_short_tasks_with_progress_run_exactly_once_without_deadlocks(
     if HISTORY:
         _add_history(url, HISTORY)
     side_effects = tmp_path / "side-effects.log"
-    server_log = ServerLog.mark(log_file)
+    server_log = ServerLog.mark(log_file, url)
     env = {"SIDE_EFFECT_LOG": str(side_effects)}
     with running_stack(url, extra_env=env) as stack:
         items = [
