@@ -21,9 +21,7 @@ BATCH = 10
 
 def _buffers(conn: psycopg.Connection, statement: str, params: tuple[Any, ...]) -> tuple[int, Any]:
     """Runs ``statement`` under EXPLAIN (ANALYZE, BUFFERS): (shared buffers, its rows' count)."""
-    row = conn.execute(
-        f"explain (analyze, buffers, format json) {statement}", params
-    ).fetchone()
+    row = conn.execute(f"explain (analyze, buffers, format json) {statement}", params).fetchone()
     assert row is not None
     plan = (row[0] if isinstance(row[0], list) else json.loads(row[0]))[0]["Plan"]
     return plan["Shared Hit Blocks"] + plan["Shared Read Blocks"], plan["Actual Rows"]
@@ -38,7 +36,7 @@ FINISH = (
 
 def _drain(conn: psycopg.Connection) -> list[tuple[int, int]]:
     """Claims and finishes every job, BATCH at a time: each round's (claim, finish) buffers."""
-    rounds = []
+    rounds: list[tuple[int, int]] = []
     while True:
         claim_buffers, _ = _buffers(conn, CLAIM, (BATCH,))
         # The claim's rows, read back from the jobs it started (EXPLAIN returns no rows).
