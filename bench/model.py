@@ -227,6 +227,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--submit-batch", type=int, default=1)
     parser.add_argument("--realtime-plan", default="pro", choices=sorted(REALTIME_MESSAGES_PER_S))
     parser.add_argument("--realtime-subscribers", type=int, default=1)
+    parser.add_argument(
+        "--wakeups-per-job",
+        type=float,
+        default=0.02,
+        help="signed wake-up calls per job: 0.02 in a burst (ISSUE16_17.md), up to 1 when jobs"
+        " trickle into an idle queue one at a time",
+    )
     parser.add_argument("--direct", action="store_true", help="workers connect directly")
     parser.add_argument("--check", type=Path, help="a benchmark CSV of this machine")
     parser.add_argument("--cores", type=float, default=2.0, help="this machine's, for --check")
@@ -242,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         submit_batch=args.submit_batch,
         realtime_plan=args.realtime_plan,
         realtime_subscribers=args.realtime_subscribers,
+        wakeups_per_job=args.wakeups_per_job,
         via_pooler=not args.direct,
     )
     prediction = predict(JobCosts(), deployment)
