@@ -217,6 +217,25 @@ def _check(path: Path, cores: float) -> int:
     return 0
 
 
+def _measure(out: Path) -> int:
+    from bench.model_check import measure
+
+    with out.with_suffix(".log").open("w") as log:
+        results = measure(log, lambda line: print(f"[model] {line}", flush=True))
+    worst = 0.0
+    with out.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["check", "predicted_jobs_per_s", "measured_jobs_per_s", "off"])
+        print(f"{'check':<32} {'predicted':>10} {'measured':>10}  off")
+        for what, predicted, measured in results:
+            off = predicted / measured - 1
+            worst = max(worst, abs(off))
+            writer.writerow([what, round(predicted, 1), round(measured, 1), round(off, 3)])
+            print(f"{what:<32} {predicted:>10,.0f} {measured:>10,.0f}  {off:+.0%}")
+    print(f"worst: {worst:.0%} ({'within' if worst <= 0.25 else 'NOT within'} 25 %); wrote {out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--compute", default="Micro", choices=sorted(COMPUTE))
@@ -237,9 +256,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--direct", action="store_true", help="workers connect directly")
     parser.add_argument("--check", type=Path, help="a benchmark CSV of this machine")
     parser.add_argument("--cores", type=float, default=2.0, help="this machine's, for --check")
+    parser.add_argument(
+        "--measure",
+        type=Path,
+        metavar="CSV",
+        help="measure the model's database and worker terms on this machine, write them to CSV",
+    )
     args = parser.parse_args(argv)
     if args.check:
         return _check(args.check, args.cores)
+    if args.measure:
+        return _measure(args.measure)
     deployment = Deployment(
         compute=args.compute,
         platform=args.platform,
