@@ -71,7 +71,7 @@ class JobCosts:
     (pg_stat_statements, top-level statements); worker seconds are what one worker spends
     per no-op job end to end (1 / its drain rate), round trips included."""
 
-    db_submit_s: float = 296e-6  # submit_job, one a call (issue24_profile_after.csv)
+    db_submit_s: float = 296e-6  # submit_job, one a call (issue24_profile_quiet.csv)
     db_batch_submit_s: float = 125e-6  # submit_jobs, 1,000 a call
     db_drain_s: float = 268e-6  # claim_jobs + finish_attempts, batches of 10
     worker_s: float = 1 / 1642  # 1-worker no-op drain
