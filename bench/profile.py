@@ -135,9 +135,9 @@ def _workloads(dbs: Any, jobs: int, log: Any) -> list[Workload]:
 
         asyncio.run(run())
 
-    def drain(system: str, url: str) -> Callable[[], float | None]:
+    def drain(system: str, url: str, workers: int = 1) -> Callable[[], float | None]:
         def run() -> float:
-            seconds, handled = procs.timed_drain(system, url, 1, log, 600)
+            seconds, handled = procs.timed_drain(system, url, workers, log, 600)
             if handled < jobs:
                 raise RuntimeError(f"{system} drained {handled} of {jobs}")
             return seconds
@@ -171,6 +171,7 @@ def _workloads(dbs: Any, jobs: int, log: Any) -> list[Workload]:
             dbs.pgqueuer,
         ),
         Workload("drain, 1 worker", "ours", jobs, drain("ours", dbs.ours), dbs.ours),
+        Workload("drain, 4 workers", "ours", jobs, drain("ours", dbs.ours, 4), dbs.ours),
         Workload(
             "pgmq read+archive, 1 worker",
             "pgmq",
@@ -183,6 +184,13 @@ def _workloads(dbs: Any, jobs: int, log: Any) -> list[Workload]:
             "pgqueuer",
             jobs,
             drain("pgqueuer", dbs.pgqueuer),
+            dbs.pgqueuer,
+        ),
+        Workload(
+            "pgqueuer drain, 4 workers",
+            "pgqueuer",
+            jobs,
+            drain("pgqueuer", dbs.pgqueuer, 4),
             dbs.pgqueuer,
         ),
     ]
