@@ -225,8 +225,8 @@ class Dispatch:
             },
         )
         row = await cursor.fetchone()
+        committed = time.time()  # see dispatch_latency: the clock starts as the commit is sent
         await self._conn.commit()
-        committed = time.time()
         assert row is not None
         return str(row[0]), committed
 

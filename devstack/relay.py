@@ -186,7 +186,7 @@ class Relay:
 def start_in_thread(
     database_url: str,
     *,
-    ready_timeout_s: float | None = 10.0,
+    ready_timeout_s: float | None = 30.0,
     pace: bool = False,
     pause_s: float = PAUSE_AFTER_PASS_S,
 ) -> ThreadedService:

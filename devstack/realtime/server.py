@@ -257,7 +257,7 @@ class RunningGateway:
 
 
 def start_in_thread(
-    config: GatewayConfig, *, ready_timeout_s: float | None = 15.0
+    config: GatewayConfig, *, ready_timeout_s: float | None = 30.0
 ) -> RunningGateway:
     """A gateway serving on a background thread; returns once it accepts clients and follows
     changes. ``.port``/``.url`` say where; ``.stop()`` ends it."""
