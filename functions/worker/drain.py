@@ -69,6 +69,10 @@ class Drain:
         # fetch the same messages.
         self.out_of_time = False
         self.next_scale_at = self.clock.monotonic()  # the first claim may ask
+        # Whether this drain has run anything: only then does it linger for more. A call that
+        # finds the queue empty from the start (a cold start's first request, a sweep's tick,
+        # a wake-up another worker beat it to) answers at once instead of waiting out the linger.
+        self.worked = False
         self.task_ended = threading.Event()
         self.idle = threading.Event()  # never set: waiting on it is waiting for time to pass
 
@@ -86,7 +90,7 @@ class Drain:
         idle_since: float | None = None  # when the queue was last found empty
         while not self.out_of_time and self.room_for(self.shortest_s):
             wait_s = 0.0
-            if idle_since is not None and next_retry_at is None:
+            if idle_since is not None and next_retry_at is None and self.worked:
                 # The warm fast path: wait in the claim for new work, up to the linger.
                 wait_s = min(
                     idle_since + settings.idle_linger_s - self.clock.monotonic(),
@@ -104,6 +108,8 @@ class Drain:
             if scale:
                 self.next_scale_at = self.clock.monotonic() + SCALE_EVERY_S
             self.report.skipped += batch.skipped
+            if batch.started or batch.suspects:
+                self.worked = True
             if not batch.started and not batch.suspects:
                 if batch.skipped:
                     continue
@@ -117,7 +123,11 @@ class Drain:
                 now = self.clock.monotonic()
                 if idle_since is None:
                     idle_since = now
-                if now < idle_since + settings.idle_linger_s and self.room_for(self.shortest_s):
+                if (
+                    self.worked
+                    and now < idle_since + settings.idle_linger_s
+                    and self.room_for(self.shortest_s)
+                ):
                     continue
                 if self.lease.leave(stay=not self.out_of_time and self.room_for(self.shortest_s)):
                     idle_since = None  # work arrived as we left: the lease is kept

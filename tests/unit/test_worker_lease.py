@@ -76,6 +76,25 @@ def test_a_lingering_worker_takes_new_work_without_a_wake_up() -> None:
     assert live_leases(queue, clock) == []
 
 
+def test_a_drain_that_finds_nothing_answers_without_lingering() -> None:
+    """Issue 24: process_job's first request after a cold start (and a sweep's tick) found an
+    empty queue and then waited out the whole linger (2 s locally) before answering."""
+    clock = FakeClock()
+    queue = MemoryWorkQueue(clock=clock)
+    w = worker(queue, clock, idle_linger_s=5)
+    reports: list[DrainReport] = []
+    thread = threading.Thread(target=lambda: reports.append(w.drain(clock.monotonic() + 600)))
+    thread.start()
+    try:
+        # The fake clock never moves here: a lingering drain would never return.
+        wait_for(lambda: not thread.is_alive(), what="the drain to return without lingering")
+    finally:
+        clock.advance(600)
+        thread.join(timeout=30)
+    assert reports[0].handled == 0
+    assert live_leases(queue, clock) == []
+
+
 def test_a_worker_out_of_time_leaves_a_wake_up_for_what_is_visible() -> None:
     clock = FakeClock()
     queue = MemoryWorkQueue(clock=clock)

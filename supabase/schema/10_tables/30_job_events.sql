@@ -1,5 +1,5 @@
 -- One row a transition or attempt of a job, written only by the trigger
--- private.record_job_event.
+-- private.record_job_events.
 create table if not exists public.job_events (
   event_id   bigint generated always as identity primary key,
   job_id     uuid not null references public.job_results (job_id) on delete cascade,

@@ -15,6 +15,16 @@
 -- A claim that leaves work visible behind it asks for more workers (private.wake_workers), up to
 -- the ceiling, when the worker says it may (p_scale): workers follow the backlog.
 -- Locks: messages (msg_id order, skipping locked ones), then jobs (job_id order).
+--
+-- The claim floor: the read starts at the lowest msg_id a claim in this session took within
+-- the last second (setting supajobs.claim_floor, 'msg_id/epoch'), and looks from the queue's
+-- start only when nothing is visible above it or the floor is older than that. The messages a
+-- drain has archived stay in the queue's index as dead entries until nothing can see them;
+-- while any transaction holds an older snapshot (a long query, a backup, an ANALYZE), a read
+-- from the start walks every one of them, so each claim cost more the longer the drain ran
+-- (issue 24's stall). Without the floor (a new session, a pooler's other session) a claim
+-- reads from the start, as before. A message that becomes visible below the floor (a retry
+-- come due, a dead worker's message) waits at most a second longer for a claim.
 create or replace function private.claim_jobs(
   p_holder text,
   p_batch_size integer,
@@ -38,14 +48,23 @@ declare
   v_job_ids uuid[];
   v_started bigint[];
   v_skipped bigint[];
+  v_floor_setting text := current_setting('supajobs.claim_floor', true);
+  v_floor bigint;
+  v_floor_at double precision;
 begin
+  if v_floor_setting ~ '^[0-9]{1,19}/[0-9]+(\.[0-9]+)?$' then
+    v_floor_at := split_part(v_floor_setting, '/', 2)::double precision;
+    if v_floor_at > extract(epoch from clock_timestamp()) - 1 then
+      v_floor := split_part(v_floor_setting, '/', 1)::bigint;
+    end if;
+  end if;
   loop
     -- pgmq.read's statement, written out: pgmq.read builds it with format() and plans it on
     -- every call, where this one's plan is cached. Only the columns every PGMQ version has are
     -- touched (last_read_at is left as it is).
     with picked as (
       select q.msg_id from pgmq.q_work_queue q
-      where q.vt <= clock_timestamp()
+      where q.msg_id >= coalesce(v_floor, 0) and q.vt <= clock_timestamp()
       order by q.msg_id
       limit p_batch_size
       for update skip locked
@@ -60,12 +79,22 @@ begin
            array_agg(r.read_ct order by r.msg_id), array_agg(r.job_id order by r.msg_id)
       into v_msg_ids, v_read_cts, v_job_ids
     from taken r;
+    if cardinality(v_msg_ids) = 0 and v_floor is not null then
+      v_floor := null;  -- nothing visible above the floor: look from the start
+      continue;
+    end if;
     exit when cardinality(v_msg_ids) > 0 or clock_timestamp() >= v_until;
     perform pg_sleep(greatest(p_poll_ms, 1) / 1000.0);
   end loop;
   if cardinality(v_msg_ids) = 0 then
     return;
   end if;
+  -- The floor moves up to this read's lowest message; a read from the start renews its time.
+  if v_floor is null then
+    v_floor_at := extract(epoch from clock_timestamp());
+  end if;
+  perform set_config('supajobs.claim_floor',
+                     greatest(v_floor, v_msg_ids[1]) || '/' || v_floor_at::text, false);
   -- One redelivery a claim: the others go back as they were, visible to other workers (each
   -- may be what killed a worker, so each runs alone, and side by side on several workers).
   -- Rare, so the common claim pays nothing for it.

@@ -65,19 +65,21 @@ begin
     end if;
   end if;
 
-  -- The message first, then the job that names it: each row written once.
+  -- The message first, then the job that names it: each row written once. The message is
+  -- pgmq.send's insert written out: pgmq.send builds its statement with format() and plans it
+  -- on every call, where this one's plan is cached; and a delayed message gets its exact due
+  -- time in the same insert (pgmq.send takes whole seconds, which took a second write).
+  -- A message due now fires the queue's wake-up trigger; a delayed one is the sweep's.
   v_job_id := gen_random_uuid();
+  insert into pgmq.q_work_queue (vt, message)
+  values (case when v_run_at > now() then v_run_at else clock_timestamp() end,
+          jsonb_build_object('job_id', v_job_id))
+  returning msg_id into v_msg_id;
   if v_run_at is not null and v_run_at > now() then
-    -- PGMQ's delayed send (whole seconds), then the exact due time.
-    select pgmq.send('work_queue', jsonb_build_object('job_id', v_job_id),
-                     ceil(extract(epoch from v_run_at - now()))::integer)
-      into v_msg_id;
-    update pgmq.q_work_queue set vt = v_run_at where msg_id = v_msg_id;
     insert into public.job_results (job_id, task_name, kind, payload, msg_id, idempotency_key, status, run_at)
     values (v_job_id, v_name, v_kind, v_payload, v_msg_id, submit_job.idempotency_key,
             'scheduled', v_run_at);
   else
-    select pgmq.send('work_queue', jsonb_build_object('job_id', v_job_id)) into v_msg_id;
     insert into public.job_results (job_id, task_name, kind, payload, msg_id, idempotency_key)
     values (v_job_id, v_name, v_kind, v_payload, v_msg_id, submit_job.idempotency_key);
   end if;

@@ -1,37 +1,59 @@
 -- Every transition of a job, and every attempt, becomes a row of public.job_events.
-create or replace function private.record_job_event() returns trigger
+--
+-- Statement-level, with transition tables: a statement that submits, claims or finishes many
+-- jobs writes all their events in one insert (a batch of 1,000 submits is one insert of 1,000
+-- events, not 1,000 trigger calls). The old row-level function, private.record_job_event, is
+-- gone with its trigger.
+create or replace function private.record_job_events() returns trigger
 language plpgsql
 security definer
 set search_path = pg_catalog
 as $$
-declare
-  v_event text;
-  v_detail text;
 begin
   if tg_op = 'INSERT' then
-    v_event := case new.status when 'scheduled' then 'scheduled' else 'submitted' end;
-    v_detail := case when new.status = 'scheduled' then 'due at ' || new.run_at::text end;
-  elsif new.run <> old.run then
-    v_event := 'retried';
-  elsif new.status = 'running' and new.attempts > old.attempts then
-    v_event := 'started';
-  elsif old.status = 'running' and new.status = 'pending' then
-    v_event := case when new.attempts < old.attempts then 'handed_back' else 'retrying' end;
-    v_detail := new.error;
-  elsif new.status <> old.status and new.status in ('completed', 'failed', 'cancelled') then
-    v_event := new.status;
-    v_detail := new.error;
-  elsif new.cancel_requested_at is not null and old.cancel_requested_at is null then
-    v_event := 'cancel_requested';
-  else
+    insert into public.job_events (job_id, run, attempt, event, status, detail)
+    select n.job_id, n.run, n.attempts,
+           case n.status when 'scheduled' then 'scheduled' else 'submitted' end, n.status,
+           case when n.status = 'scheduled' then left('due at ' || n.run_at::text, 4000) end
+    from new_rows n;
     return null;
   end if;
   insert into public.job_events (job_id, run, attempt, event, status, detail)
-  values (new.job_id, new.run, new.attempts, v_event, new.status, left(v_detail, 4000));
+  select e.job_id, e.run, e.attempts, e.event, e.status, left(e.detail, 4000)
+  from (
+    select n.job_id, n.run, n.attempts, n.status,
+           case
+             when n.run <> o.run then 'retried'
+             when n.status = 'running' and n.attempts > o.attempts then 'started'
+             when o.status = 'running' and n.status = 'pending'
+               then case when n.attempts < o.attempts then 'handed_back' else 'retrying' end
+             when n.status <> o.status and n.status in ('completed', 'failed', 'cancelled')
+               then n.status
+             when n.cancel_requested_at is not null and o.cancel_requested_at is null
+               then 'cancel_requested'
+           end as event,
+           case
+             when n.run <> o.run then null
+             when n.status = 'running' and n.attempts > o.attempts then null
+             when o.status = 'running' and n.status = 'pending' then n.error
+             when n.status <> o.status and n.status in ('completed', 'failed', 'cancelled')
+               then n.error
+           end as detail
+    from new_rows n join old_rows o on o.job_id = n.job_id
+  ) e
+  where e.event is not null;
   return null;
 end
 $$;
-revoke all on function private.record_job_event() from public, anon, authenticated;
+revoke all on function private.record_job_events() from public, anon, authenticated;
+
 drop trigger if exists record_job_event on public.job_results;
-create trigger record_job_event after insert or update on public.job_results
-  for each row execute function private.record_job_event();
+drop function if exists private.record_job_event();
+drop trigger if exists record_job_events_inserted on public.job_results;
+create trigger record_job_events_inserted after insert on public.job_results
+  referencing new table as new_rows
+  for each statement execute function private.record_job_events();
+drop trigger if exists record_job_events_updated on public.job_results;
+create trigger record_job_events_updated after update on public.job_results
+  referencing old table as old_rows new table as new_rows
+  for each statement execute function private.record_job_events();
