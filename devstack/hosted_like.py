@@ -77,6 +77,8 @@ def prepare_database(
         conn.execute("set client_min_messages = warning")
         with conn.transaction():
             conn.execute((SQL_DIR / "hosted_database.sql").read_bytes())
+            # What the Realtime service's tenant migrations create when the project starts.
+            conn.execute((SQL_DIR / "realtime_schema.sql").read_bytes())
             if conn.execute(
                 "select to_regprocedure('extensions.hmac(bytea, bytea, text)')"
             ).fetchone() == (None,):

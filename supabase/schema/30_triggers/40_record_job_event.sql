@@ -1,4 +1,5 @@
--- Every transition of a job, and every attempt, becomes a row of public.job_events.
+-- Every transition of a job, and every attempt, becomes a row of public.job_events; it and every
+-- new progress report are also broadcast to the job's topics (private.broadcast_job_change).
 create or replace function private.record_job_event() returns trigger
 language plpgsql
 security definer
@@ -7,6 +8,7 @@ as $$
 declare
   v_event text;
   v_detail text;
+  v_row public.job_events;
 begin
   if tg_op = 'INSERT' then
     v_event := case new.status when 'scheduled' then 'scheduled' else 'submitted' end;
@@ -24,10 +26,17 @@ begin
   elsif new.cancel_requested_at is not null and old.cancel_requested_at is null then
     v_event := 'cancel_requested';
   else
+    if new.progress is distinct from old.progress
+       or new.progress_total is distinct from old.progress_total
+       or new.progress_message is distinct from old.progress_message then
+      perform private.broadcast_job_change(new, null::public.job_events);
+    end if;
     return null;
   end if;
   insert into public.job_events (job_id, run, attempt, event, status, detail)
-  values (new.job_id, new.run, new.attempts, v_event, new.status, left(v_detail, 4000));
+  values (new.job_id, new.run, new.attempts, v_event, new.status, left(v_detail, 4000))
+  returning * into v_row;
+  perform private.broadcast_job_change(new, v_row);
   return null;
 end
 $$;

@@ -1,0 +1,43 @@
+-- Live status over Realtime Broadcast: every change of a job that a watcher cares about (a
+-- transition or attempt, from private.record_job_event, or new progress) is sent with
+-- realtime.send inside the transaction that makes it, so a rollback sends nothing and a commit
+-- sends exactly what it wrote. Three private topics carry it:
+--   jobs:user:<owner_id>  the owner's jobs (a page or client watching all of them)
+--   jobs:public           the public demo mode's jobs (no owner)
+--   jobs:job:<job_id>     one job (a client following it, `supajobs --wait`)
+-- Who may join which topic is the policies on realtime.messages (40_policies/30_realtime.sql).
+-- The payload is the job's public fields (not its input payload, its message or its lease) and
+-- the event: {"job": {...}, "event": {event_id, event, status, detail, run, attempt, at} | null}
+-- (null for a progress report). Called by the trigger function as the table owner.
+create or replace function private.broadcast_job_change(p_job public.job_results, p_event public.job_events)
+returns void
+language plpgsql
+set search_path = pg_catalog
+as $$
+declare
+  v_message jsonb;
+begin
+  v_message := jsonb_build_object(
+    'job', jsonb_build_object(
+      'job_id', p_job.job_id, 'task_name', p_job.task_name, 'kind', p_job.kind,
+      'status', p_job.status, 'attempts', p_job.attempts, 'run', p_job.run,
+      'result', p_job.result, 'error', p_job.error,
+      'progress', p_job.progress, 'progress_total', p_job.progress_total,
+      'progress_message', p_job.progress_message,
+      'created_at', p_job.created_at, 'started_at', p_job.started_at,
+      'finished_at', p_job.finished_at, 'updated_at', p_job.updated_at,
+      'run_at', p_job.run_at, 'cancel_requested_at', p_job.cancel_requested_at,
+      'owner_id', p_job.owner_id),
+    'event', case when p_event.event_id is not null then jsonb_build_object(
+      'event_id', p_event.event_id, 'event', p_event.event, 'status', p_event.status,
+      'detail', p_event.detail, 'run', p_event.run, 'attempt', p_event.attempt,
+      'at', p_event.at) end);
+  perform realtime.send(
+    v_message, 'job',
+    case when p_job.owner_id is null then 'jobs:public' else 'jobs:user:' || p_job.owner_id::text end,
+    true);
+  perform realtime.send(v_message, 'job', 'jobs:job:' || p_job.job_id::text, true);
+end
+$$;
+revoke all on function private.broadcast_job_change(public.job_results, public.job_events)
+  from public, anon, authenticated;
