@@ -38,6 +38,7 @@ from devstack.realtime.dispatch import Dispatcher
 from devstack.realtime.feed import ChangeFeed
 from devstack.realtime.front import Front
 from devstack.realtime.session import Session
+from devstack.realtime.topics import Topics
 from devstack.signing import SigningKeys
 
 log = logging.getLogger("devstack.realtime")
@@ -89,6 +90,9 @@ class Gateway:
         ] = weakref.WeakKeyDictionary()
         self._sessions: dict[ClientConnection, Session] = {}
         self._catalog: Catalog | None = None
+        self._topics: Topics | None = None
+        self._dispatcher: Dispatcher | None = None
+        self.messages_delivered = 0  # Broadcast frames sent (the benchmark reads it)
 
     @property
     def connections(self) -> int:
@@ -120,9 +124,17 @@ class Gateway:
 
     async def _serve_client(self, ws: ServerConnection) -> None:
         identity, vsn = self._handshakes.pop(ws)
-        assert self._catalog is not None
+        assert self._catalog is not None and self._topics is not None
         conn = ClientConnection(ws, vsn, _peer(ws))
-        session = Session(conn, identity, self._verifier, self._registry, self._catalog, conn.peer)
+        session = Session(
+            conn,
+            identity,
+            self._verifier,
+            self._registry,
+            self._catalog,
+            conn.peer,
+            topics=self._topics,
+        )
         self._sessions[conn] = session
         log.info("connect %s as %s (vsn %s)", conn.peer, identity.role, vsn.value)
         try:
@@ -143,6 +155,12 @@ class Gateway:
             session.end()
             del self._sessions[conn]
             log.info("disconnect %s (code %s)", conn.peer, ws.close_code)
+
+    async def _deliver_messages(self, ids: list[str]) -> None:
+        assert self._topics is not None and self._dispatcher is not None
+        if not len(self._registry):
+            return
+        self.messages_delivered += self._dispatcher.deliver_messages(await self._topics.fetch(ids))
 
     async def _reap_forever(self) -> None:
         timeout = self.config.heartbeat_timeout_s
@@ -168,14 +186,17 @@ class Gateway:
         )
         await pool.open(wait=False)
         self._catalog = Catalog(pool)
+        self._topics = Topics(pool)
+        self._dispatcher = Dispatcher(self._registry, self._catalog, pool)
         listening = asyncio.Event()
         feed = ChangeFeed(
             cfg.database_url,
             pool,
-            Dispatcher(self._registry, self._catalog, pool),
+            self._dispatcher,
             retention=timedelta(seconds=cfg.retention_s),
             housekeeping_every_s=cfg.housekeeping_every_s,
             on_listening=listening.set,
+            on_messages=self._deliver_messages,
         )
         try:
             await run_beside(self._serve(listening, stop), feed.run(stop), self._reap_forever())
