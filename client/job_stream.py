@@ -72,17 +72,23 @@ class JobStream:
 
     def take_api_job(self, job: dict[str, Any]) -> list[dict[str, Any]]:
         """Reconcile with ``GET /jobs/<id>`` (its row and ``events``), for when a replay may have
-        been cut short: returns the events it knows that no message brought (the API's events
-        carry no event_id, so they are matched by run, attempt, event and status)."""
+        been cut short: takes and returns the events it knows that no message brought (by
+        event_id; an API without it is matched by run, attempt, event and status)."""
         self._take_job({k: v for k, v in job.items() if k != "events"})
         seen = Counter(_event_key(e) for e in self.events)
         missing: list[dict[str, Any]] = []
         for event in job.get("events") or []:
             key = _event_key(event)
-            if seen[key] > 0:
+            if isinstance(event.get("event_id"), int):
+                if event["event_id"] not in self._event_ids:
+                    self._event_ids.add(event["event_id"])
+                    self.events.append(event)
+                    missing.append(event)
+            elif seen[key] > 0:
                 seen[key] -= 1
             else:
                 missing.append(event)
+        self.events.sort(key=lambda e: int(e.get("event_id") or 0))
         return missing
 
     def replay_since_ms(self, fallback_ms: int) -> int:

@@ -5,6 +5,11 @@
 //
 // Every value that comes from a user or a job is put on the page as text (textContent,
 // setAttribute), never parsed as HTML.
+//
+// Live updates come over Realtime Broadcast by default (live.js); postgres_changes as above is
+// kept for a configuration with liveMode: "postgres_changes".
+
+import { BROADCAST, jobsTopic, liveMode, startLive } from "./live.js";
 
 const LIST_LIMIT = 50;
 const TICK_MS = 500;
@@ -672,16 +677,27 @@ function renderDetail(job) {
   if (job.run_at) fact("Starts at", formatMoment(job.run_at));
   if (job.result != null) fact("Result", String(job.result));
   if (job.error) fact("Error", String(job.error));
-  const items = (Array.isArray(job.events) ? job.events : []).map((event) => {
-    const li = document.createElement("li");
-    li.dataset.testid = "job-event";
-    li.dataset.event = String(event.event);
-    const what = EVENT_TEXT[event.event] ?? String(event.event);
-    const detail = event.detail ? ` — ${event.detail}` : "";
-    li.textContent = `${formatMoment(event.at)} · run ${event.run}, attempt ${event.attempt}: ${what}${detail}`;
-    return li;
-  });
+  const items = (Array.isArray(job.events) ? job.events : []).map(eventItem);
   ui.detailEvents.replaceChildren(...items);
+}
+
+function eventItem(event) {
+  const li = document.createElement("li");
+  li.dataset.testid = "job-event";
+  li.dataset.event = String(event.event);
+  li.dataset.eventId = String(event.event_id ?? "");
+  const what = EVENT_TEXT[event.event] ?? String(event.event);
+  const detail = event.detail ? ` — ${event.detail}` : "";
+  li.textContent = `${formatMoment(event.at)} · run ${event.run}, attempt ${event.attempt}: ${what}${detail}`;
+  return li;
+}
+
+// An event over Broadcast goes on the open job's history at once, each one once.
+function showLiveEvent(event, job) {
+  if (job.job_id !== detailJobId) return;
+  const id = String(event.event_id);
+  if ([...ui.detailEvents.children].some((li) => li.dataset.eventId === id)) return;
+  ui.detailEvents.append(eventItem(event));
 }
 
 async function refreshDetail() {
@@ -937,6 +953,7 @@ function humanize(message) {
 let supabase = null;
 let session = null;
 let identity = 0;
+let live = null; // live.js's Broadcast follower, when that is the live mode
 
 function supabaseClient(config) {
   if (supabase) return supabase;
@@ -972,6 +989,7 @@ function showAccount() {
 
 function switchedIdentity(config) {
   identity += 1; // answers to reads made as the previous identity are dropped
+  if (live) live.rejoin(); // another topic: the user's own, or the public demo's
   for (const jobId of [...jobs.keys()]) forget(jobId);
   detailJobId = null; // the open job was the previous identity's
   ui.detail.hidden = true;
@@ -1022,7 +1040,19 @@ function main() {
   wireAccount(config).finally(() => {
     loadJobs(config);
     loadKinds(config);
-    startRealtime(config);
+    if (liveMode(config) === BROADCAST && supabaseClient(config)) {
+      live = startLive(supabaseClient(config), {
+        topic: () => jobsTopic(session),
+        setConnection,
+        liveUpdatesOn,
+        liveUpdatesOff: (reason) => liveUpdatesOff(config, reason),
+        reload: () => loadJobs(config),
+        applyJob: (job) => apply([job]),
+        showEvent: showLiveEvent,
+      });
+    } else {
+      startRealtime(config);
+    }
   });
 }
 

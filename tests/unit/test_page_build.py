@@ -68,3 +68,13 @@ def test_without_node_modules_the_build_says_what_to_run(tmp_path: Path) -> None
     with pytest.raises(page_build.PageBuildError, match="npm ci"):
         page_build.build(tmp_path / "dist", source=source)
     assert not (tmp_path / "dist").exists()
+
+
+def test_every_module_the_page_imports_is_in_dist(dist: Path) -> None:
+    imported = {
+        name
+        for script in dist.glob("*.js")
+        for name in re.findall(r'^import .* from "\./([^"]+)";$', script.read_text(), re.M)
+    }
+    assert "live.js" in imported
+    assert [name for name in sorted(imported) if not (dist / name).is_file()] == []
