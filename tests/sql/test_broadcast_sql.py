@@ -107,9 +107,11 @@ class _Rollback(Exception):
         self.value = value
 
 
-def test_a_submit_is_sent_to_the_public_topic_and_the_jobs(conn: psycopg.Connection) -> None:
+def test_a_submit_is_sent_to_the_public_topic(conn: psycopg.Connection) -> None:
     job_id = submit(conn, "demo")
-    for topic in ("jobs:public", f"jobs:job:{job_id}"):
+    # Nobody follows a job before it exists: the submit goes to its owner's topic only.
+    assert messages(conn, f"jobs:job:{job_id}") == []
+    for topic in ("jobs:public",):
         [(event, payload, private)] = messages(conn, topic)
         assert (event, private) == ("job", True)
         assert payload["job"]["job_id"] == job_id
@@ -137,7 +139,13 @@ def test_owned_jobs_go_to_their_owners_topic(conn: psycopg.Connection) -> None:
     [(_, payload, _)] = messages(conn, f"jobs:user:{USER_A}")
     assert payload["job"]["job_id"] == job_id and payload["job"]["owner_id"] == USER_A
     assert messages(conn, "jobs:public") == []
-    assert len(messages(conn, f"jobs:job:{job_id}")) == 1
+    assert messages(conn, f"jobs:job:{job_id}") == []
+    conn.execute(
+        "update job_results set status = 'running', attempts = 1 where job_id = %s", (job_id,)
+    )
+    assert len(messages(conn, f"jobs:user:{USER_A}")) == 2
+    [(_, started, _)] = messages(conn, f"jobs:job:{job_id}")
+    assert started["event"]["event"] == "started"
 
 
 def test_every_transition_and_progress_report_is_sent_in_order(conn: psycopg.Connection) -> None:
@@ -152,9 +160,15 @@ def test_every_transition_and_progress_report_is_sent_in_order(conn: psycopg.Con
     conn.execute(
         "update job_results set status = 'completed', result = 'ok' where job_id = %s", (job_id,)
     )
-    sent = messages(conn, f"jobs:job:{job_id}")
+    sent = messages(conn, "jobs:public")
     kinds = [p["event"]["event"] if p["event"] else "progress" for _, p, _ in sent]
     assert kinds == ["submitted", "started", "progress", "completed"]
+
+    def without_id(payload: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in payload.items() if k != "id"}
+
+    on_job_topic = [without_id(p) for _, p, _ in messages(conn, f"jobs:job:{job_id}")]
+    assert on_job_topic == [without_id(p) for _, p, _ in sent[1:]]
     events = conn.execute(
         "select event_id, event from job_events where job_id = %s order by event_id", (job_id,)
     ).fetchall()
