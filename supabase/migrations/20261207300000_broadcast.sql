@@ -12,8 +12,7 @@
 -- sends exactly what it wrote. Three private topics carry it:
 --   jobs:user:<owner_id>  the owner's jobs (a page or client watching all of them)
 --   jobs:public           the public demo mode's jobs (no owner)
---   jobs:job:<job_id>     one job (a client following it, `supajobs --wait`), from its
---                         first change after the submit
+--   jobs:job:<job_id>     one job (a client following it, `supajobs --wait`)
 -- Who may join which topic is the policies on realtime.messages (40_policies/30_realtime.sql).
 -- The payload is the job's public fields (not its input payload, its message or its lease) and
 -- the event: {"job": {...}, "event": {event_id, event, status, detail, run, attempt, at} | null}
@@ -45,12 +44,7 @@ begin
     v_message, 'job',
     case when p_job.owner_id is null then 'jobs:public' else 'jobs:user:' || p_job.owner_id::text end,
     true);
-  -- The submit itself only to the owner's topic: nobody can be following a job that did not
-  -- exist, and a follower reads it (GET /jobs/<id>, events included) once it has joined. It
-  -- keeps the cost of a submit to one message (bench/broadcast.py measures it).
-  if p_event.event is null or p_event.event not in ('submitted', 'scheduled') then
-    perform realtime.send(v_message, 'job', 'jobs:job:' || p_job.job_id::text, true);
-  end if;
+  perform realtime.send(v_message, 'job', 'jobs:job:' || p_job.job_id::text, true);
 end
 $$;
 revoke all on function private.broadcast_job_change(public.job_results, public.job_events)
