@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import csv
 import json
 import os
@@ -54,7 +55,7 @@ PROCESSES = 4
 GAP_S = 0.02
 LATENCY_CHANGES = 100
 BURST_CHANGES = 300
-DELIVERY_TIMEOUT_S = 120.0
+DELIVERY_TIMEOUT_S = 60.0
 MARKER = re.compile(r'"progress_message":\s*"(bc-[a-z]+-\d+)"')
 SCHEMA_FUNCTION = ROOT / "supabase" / "schema" / "20_functions" / "70_broadcast_job_change.sql"
 NO_SEND = """
@@ -273,12 +274,10 @@ def measure(database_url: str, url: str, mode: str, top: Topology, log: Any) -> 
                 burst_began = time.time()
                 for seq, owner in enumerate(burst_plan):
                     conn.execute(update, (seq, f"bc-burst-{seq}", jobs[owner]))
-            missing_groups = 0
+            deadline = time.monotonic() + DELIVERY_TIMEOUT_S
             for group in groups:
-                try:
-                    group.expect("complete", DELIVERY_TIMEOUT_S)
-                except TimeoutError:
-                    missing_groups += 1
+                with contextlib.suppress(TimeoutError):  # what is missing is counted below
+                    group.expect("complete", max(1.0, deadline - time.monotonic()))
             for group in groups:
                 group.go()
             for group in groups:
@@ -294,7 +293,7 @@ def measure(database_url: str, url: str, mode: str, top: Topology, log: Any) -> 
     expected_total = top.expected(latency_plan + burst_plan, range(n))
     latencies = [(at - committed[m]) * 1000 for m, at in receipts if m in committed]
     in_burst = [at for m, at in receipts if m.startswith("bc-burst-")]
-    rate = len(in_burst) / (max(in_burst) - burst_began) if in_burst else float("nan")
+    rate = len(in_burst) / (max(in_burst) - burst_began) if in_burst else 0.0
     return Result(
         mode,
         n,
@@ -348,6 +347,7 @@ def submit_cost(database_url: str, jobs: int, rounds: int) -> tuple[float, float
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--subscribers", default="1,200,2000")
+    parser.add_argument("--modes", default=",".join(MODES))
     parser.add_argument("--submit-jobs", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "broadcast.csv")
@@ -364,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
         with gateway(url_db, secret, log) as url:
             for count in counts:
                 top = topology(count, secret)
-                for mode in MODES:
+                for mode in [m for m in args.modes.split(",") if m in MODES]:
                     result = measure(url_db, url, mode, top, log)
                     print(
                         f"{mode:17} {count:5} subscribers: p50 {result.p50_ms:7.1f} ms, p99 "
