@@ -10,6 +10,7 @@ ones carry ``meta.replayed: true``), as realtime-js and realtime-py expect it.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, TypeGuard
 
@@ -39,6 +40,21 @@ class Message:
             payload if isinstance(payload, dict) else {},
             bool(private),
             int(inserted_ms),
+        )
+
+    @classmethod
+    def from_notification(cls, text: str) -> Message | str:
+        """A notified message: the message itself, or its id when it was too large to carry."""
+        if not text.startswith("{"):
+            return text
+        raw = json.loads(text)
+        return cls(
+            str(raw["id"]),
+            str(raw["topic"]),
+            str(raw.get("event") or ""),
+            raw["payload"] if isinstance(raw.get("payload"), dict) else {},
+            bool(raw.get("private")),
+            int(raw.get("inserted_ms") or 0),
         )
 
     def payload_json(self, replayed: bool = False) -> str:

@@ -26,6 +26,7 @@ from devstack.pg_async import (
     unless_stopped,
 )
 from devstack.realtime import queries
+from devstack.realtime.broadcasts import Message
 from devstack.realtime.capture import install_capture_async
 from devstack.realtime.changes import Change
 
@@ -33,8 +34,9 @@ log = logging.getLogger("devstack.realtime")
 
 BATCH_SIZE = 500
 Conn = psycopg.AsyncConnection[Any]
-# A notification: a captured change's id (int) or a realtime.messages id (str).
-Notified = int | str
+# A notification: a captured change's id (int), or a Broadcast message (or, when it was too large
+# to ride in the notification, its id).
+Notified = int | Message | str
 
 
 def _change(row: tuple[Any, ...]) -> Change:
@@ -55,7 +57,7 @@ class ChangeFeed:
         retention: timedelta = timedelta(seconds=60),
         housekeeping_every_s: float = 10.0,
         on_listening: Callable[[], None] | None = None,
-        on_messages: Callable[[list[str]], Awaitable[None]] | None = None,
+        on_messages: Callable[[list[Message | str]], Awaitable[None]] | None = None,
     ) -> None:
         self._database_url = database_url
         self._pool = pool
@@ -99,31 +101,25 @@ class ChangeFeed:
             batch = [first]
             while len(batch) < BATCH_SIZE and not ids.empty():
                 batch.append(ids.get_nowait())
-            # Runs of one kind at a time, so each kind keeps commit order.
-            run: list[Notified] = []
-            for item in batch:
-                if run and isinstance(item, int) != isinstance(run[0], int):
-                    await self._deliver_run(run)
-                    run = []
-                run.append(item)
-            await self._deliver_run(run)
-
-    async def _deliver_run(self, run: list[Notified]) -> None:
-        if isinstance(run[0], int):
-            await self._deliver([i for i in run if isinstance(i, int)])
-        elif self._on_messages is not None:
-            try:
-                await self._on_messages([i for i in run if isinstance(i, str)])
-            except (psycopg.Error, OSError):
-                raise
-            except Exception:
-                log.exception("could not deliver %d message(s)", len(run))
+            # Each kind in commit order; the messages first (they need no query), then the changes.
+            messages = [item for item in batch if not isinstance(item, int)]
+            changes = [item for item in batch if isinstance(item, int)]
+            if messages and self._on_messages is not None:
+                try:
+                    await self._on_messages(messages)
+                except (psycopg.Error, OSError):
+                    raise
+                except Exception:
+                    log.exception("could not deliver %d message(s)", len(messages))
+            if changes:
+                await self._deliver(changes)
 
     @staticmethod
     async def _listen(conn: Conn, ids: asyncio.Queue[Notified]) -> None:
         async for notify in conn.notifies():
             if notify.channel == queries.MESSAGES_CHANNEL:
-                ids.put_nowait(notify.payload)
+                with contextlib.suppress(ValueError, KeyError, TypeError):
+                    ids.put_nowait(Message.from_notification(notify.payload))
                 continue
             with contextlib.suppress(ValueError):
                 ids.put_nowait(int(notify.payload))

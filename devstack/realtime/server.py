@@ -30,6 +30,7 @@ from devstack.background import ThreadedService
 from devstack.pg_async import run_beside, unless_stopped
 from devstack.realtime import protocol
 from devstack.realtime.auth import AuthError, Identity, Verifier
+from devstack.realtime.broadcasts import Message
 from devstack.realtime.catalog import Catalog
 from devstack.realtime.channels import Registry
 from devstack.realtime.config import PATH, GatewayConfig
@@ -156,11 +157,18 @@ class Gateway:
             del self._sessions[conn]
             log.info("disconnect %s (code %s)", conn.peer, ws.close_code)
 
-    async def _deliver_messages(self, ids: list[str]) -> None:
+    async def _deliver_messages(self, notified: list[Message | str]) -> None:
         assert self._topics is not None and self._dispatcher is not None
         if not len(self._registry):
             return
-        self.messages_delivered += self._dispatcher.deliver_messages(await self._topics.fetch(ids))
+        ids = [item for item in notified if isinstance(item, str)]
+        fetched = {m.id: m for m in await self._topics.fetch(ids)} if ids else {}
+        messages = [
+            item if isinstance(item, Message) else fetched[item]
+            for item in notified
+            if isinstance(item, Message) or item in fetched
+        ]
+        self.messages_delivered += self._dispatcher.deliver_messages(messages)
 
     async def _reap_forever(self) -> None:
         timeout = self.config.heartbeat_timeout_s
