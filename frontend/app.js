@@ -94,6 +94,7 @@ function readConfig() {
     functionsUrl: config.functionsUrl.trim().replace(/\/+$/, ""),
     supabaseUrl: config.supabaseUrl.trim().replace(/\/+$/, ""),
     supabaseKey,
+    liveMode: given("liveMode") ? config.liveMode.trim() : "broadcast",
   };
 }
 
