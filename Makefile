@@ -12,9 +12,12 @@ TEST_STAMP  := $(VENV)/.installed-test-$(HASH)
 BENCH_STAMP := $(VENV)/.installed-bench-$(HASH)
 NODE_STAMP  := frontend/node_modules/.package-lock.json
 PAGE_STAMP  := frontend/dist/.built
-PAGE_SOURCES := $(wildcard frontend/*.html frontend/*.css frontend/*.js) devstack/page_build.py
+PAGE_SOURCES := $(filter-out frontend/eslint.config.js,$(wildcard frontend/*.html frontend/*.css \
+                frontend/*.js frontend/modules/*.js)) \
+                devstack/page_build.py
 
-.PHONY: run test test-fast lint bench install page clean-data
+.PHONY: run test test-unit test-sql test-stack test-slow test-fast lint lint-js bench install page \
+        clean-data
 
 $(RUN_STAMP): pyproject.toml
 	@$(ENSURE) devstack,client
@@ -31,7 +34,7 @@ $(BENCH_STAMP): pyproject.toml
 install: $(TEST_STAMP)
 
 $(NODE_STAMP): frontend/package.json frontend/package-lock.json
-	@echo "[setup] installing the page's supabase-js (npm ci in frontend/)"
+	@echo "[setup] installing the page's packages: supabase-js, and ESLint for lint-js (npm ci in frontend/)"
 	@cd frontend && npm ci --no-audit --no-fund --loglevel=error
 
 ## The page as a static host serves it: frontend/dist/ (supabase-js and its licences inside).
@@ -57,17 +60,38 @@ run:
 	@$(SETUP) setup-run
 	@$(PY) -m devstack
 
-## Every test: unit, database, end to end, browser, deployment artifacts.
+# Most tests wait on processes, sockets and Postgres rather than compute, so on two cores three
+# pytest-xdist workers finish sooner than one; tests that share a cluster or a server log keep
+# to one worker (tests/conftest.py, xdist_group_of). TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= 3
+PARALLEL := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup)
+
+## Every test, all four tiers (docs/testing.md): what CI runs.
 test:
 	@$(SETUP) setup-test
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(PARALLEL) $(PYTEST_ARGS)
 
-test-fast: $(TEST_STAMP)
-	$(PY) -m pytest tests/unit
+## One tier: unit (no database; one process, where workers would cost more than they save),
+## sql (one template database), stack (processes), slow (load, browser, full-size fuzz,
+## packaging, hosted-like clusters, bench smoke).
+test-unit:
+	@$(SETUP) setup-test
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
-lint: $(TEST_STAMP)
+TIER_TARGETS := test-sql test-stack test-slow
+$(TIER_TARGETS): test-%:
+	@$(SETUP) setup-test
+	$(PY) -m pytest tests/$* $(PARALLEL) $(PYTEST_ARGS)
+
+test-fast: test-unit
+
+lint: $(TEST_STAMP) lint-js
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+
+## The page's JavaScript: ESLint with frontend/eslint.config.js (npm ci installs it).
+lint-js: $(NODE_STAMP)
+	cd frontend && npx --no-install eslint .
 
 bench: $(BENCH_STAMP)
 	$(PY) -m bench

@@ -38,6 +38,7 @@ from bench.context import Context
 from bench.peers import celery_peer, pgqueuer_peer, procrastinate_peer
 from bench.pg import DEFAULT_DATA_DIR, databases
 from bench.rows import PEERS, PGQUEUER, PROCRASTINATE, Row
+from bench.settings import BenchSettings
 from devstack.services import ROOT
 
 RUNNERS: dict[str, Callable[[Context], list[Row]]] = {
@@ -96,14 +97,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--quick", action="store_true", help="tiny sizes (a smoke run)")
-    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL") or None)
+    env = BenchSettings.from_env()
+    parser.add_argument("--database-url", default=env.database_url)
     parser.add_argument(
         "--data-dir",
         type=Path,
         default=DEFAULT_DATA_DIR,
         help="the embedded Postgres' folder (without --database-url)",
     )
-    parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL") or None)
+    parser.add_argument("--redis-url", default=env.redis_url)
     parser.add_argument(
         "--out",
         type=Path,

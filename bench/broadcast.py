@@ -43,8 +43,8 @@ from bench import procs
 from bench.pg import DEFAULT_DATA_DIR, databases
 from bench.procs import WorkerGroup
 from bench.stats import median, percentile
-from devstack.keys import mint_keys, mint_token
-from devstack.postgres import free_port
+from devstack.auth.keys import mint_keys, mint_token
+from devstack.postgres.embedded import free_port
 from devstack.services import ROOT, ManagedProcess
 
 BROADCAST = "broadcast"

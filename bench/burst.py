@@ -40,6 +40,7 @@ import psycopg
 from bench import burst_report
 from bench.full_stack import FullStack, full_stack
 from bench.pg import DEFAULT_DATA_DIR, databases
+from bench.settings import BenchSettings
 from bench.stats import percentile
 
 NEXT_ID = "select nextval(pg_get_serial_sequence('net.http_request_queue', 'id'))"
@@ -204,7 +205,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--ceiling", type=int, default=None)
     parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--timeout", type=float, default=300.0)
-    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
+    parser.add_argument("--database-url", default=BenchSettings.from_env().database_url)
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
     parser.add_argument("--out", type=Path, default=burst_report.RESULTS)
     parser.add_argument("--log", type=Path, default=Path(".devstack/bench-burst.log"))

@@ -19,7 +19,7 @@ from bench import first_token
 from bench.context import Context
 from bench.rows import OURS, Row
 from bench.stats import median
-from devstack.postgres import free_port
+from devstack.postgres.embedded import free_port
 from devstack.services import FUNCTIONS, ROOT, function_process
 from functions.core.signatures import parse_secret, sign
 

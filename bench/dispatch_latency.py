@@ -4,7 +4,11 @@ lease and takes each job from its waiting claim; no webhook is called. Ours cold
 every job takes the real path, the queue trigger's net.http_post, the relay (pg_net's stand-in,
 paced like pg_net), the webhook, its asynchronous invocation of process_job, the claim, and the
 task (bench.tasks.bench_mark, which notes its start). Peers: pgqueuer and procrastinate workers
-woken by LISTEN/NOTIFY. Submissions alternate between the systems."""
+woken by LISTEN/NOTIFY. Submissions alternate between the systems.
+
+Each system's clock starts as the committing statement is sent, not when its acknowledgement
+is read: on a loaded machine a worker can start the task before the submitter is scheduled to
+read that acknowledgement, which made latencies negative."""
 
 from __future__ import annotations
 

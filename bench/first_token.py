@@ -14,8 +14,8 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from devstack.auth.signing import SigningKeys
 from devstack.services import ROOT
-from devstack.signing import SigningKeys
 
 CODE = """
 import sys, time

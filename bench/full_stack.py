@@ -18,7 +18,7 @@ import psycopg
 
 from bench import ours
 from devstack.config import generate_webhook_secret
-from devstack.postgres import free_port
+from devstack.postgres.embedded import free_port
 from devstack.services import ManagedProcess, function_process
 
 
@@ -92,8 +92,9 @@ def full_stack(
             processes.append(function_process(name, ports[name], env, log).start(60))
         relay = ManagedProcess(
             "relay",
-            [sys.executable, "-m", "devstack.relay", "--database-url", database_url],
-            env={"PYTHONUNBUFFERED": "1"},
+            [sys.executable, "-m", "devstack.relay"],
+            # By environment: a command line (and the URL's password in it) is visible to ps.
+            env={"PYTHONUNBUFFERED": "1", "DATABASE_URL": database_url},
             log_sink=log,
         )
         processes.append(relay.start())

@@ -18,9 +18,9 @@ from psycopg.types.json import Jsonb
 from bench import procs
 from bench.clients import SyncSend, time_threads
 from bench.marks import MarkListener
-from devstack import migrate
 from devstack.config import generate_webhook_secret
-from devstack.postgres import free_port
+from devstack.postgres import migrate
+from devstack.postgres.embedded import free_port
 from devstack.services import ManagedProcess, function_process
 from devstack.sweeper import drain_once
 from functions.db import queries
@@ -193,8 +193,9 @@ class Dispatch:
             self._processes.append(process.start())
         relay = ManagedProcess(
             "relay",
-            [sys.executable, "-m", "devstack.relay", "--database-url", self._url],
-            env={"PYTHONUNBUFFERED": "1"},
+            [sys.executable, "-m", "devstack.relay"],
+            # By environment: a command line (and the URL's password in it) is visible to ps.
+            env={"PYTHONUNBUFFERED": "1", "DATABASE_URL": self._url},
             log_sink=self._log,
         )
         self._processes.append(relay.start())
@@ -225,8 +226,8 @@ class Dispatch:
             },
         )
         row = await cursor.fetchone()
+        committed = time.time()  # see dispatch_latency: the clock starts as the commit is sent
         await self._conn.commit()
-        committed = time.time()
         assert row is not None
         return str(row[0]), committed
 

@@ -14,8 +14,8 @@ from urllib.parse import quote, urlencode
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from devstack import migrate
-from devstack.postgres import embedded
+from devstack.postgres import migrate
+from devstack.postgres.embedded import embedded
 from devstack.services import ROOT
 
 DEFAULT_DATA_DIR = ROOT / ".devstack" / "bench-postgres"
@@ -67,7 +67,7 @@ def databases(database_url: str | None, data_dir: Path) -> Iterator[Databases]:
         with psycopg.connect(admin, autocommit=True) as conn:
             for name in names.values():
                 conn.execute(f'create database "{name}"')
-        logging.getLogger("devstack.migrate").setLevel(logging.WARNING)
+        logging.getLogger("devstack.postgres.migrate").setLevel(logging.WARNING)
         migrate.migrate(urls["ours"])
         with psycopg.connect(urls["ours"], autocommit=True) as conn:
             conn.execute("select pgmq.create(%s)", (RAW_QUEUE,))

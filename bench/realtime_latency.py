@@ -27,7 +27,7 @@ from bench.context import Context
 from bench.procs import WorkerGroup
 from bench.rows import OURS, Row
 from bench.stats import percentile
-from devstack.postgres import free_port
+from devstack.postgres.embedded import free_port
 from devstack.services import ManagedProcess
 
 SUBSCRIBER_PROCESSES = 4
@@ -38,31 +38,22 @@ DELIVERY_TIMEOUT_S = 10.0
 def gateway_available() -> bool:
     return all(
         importlib.util.find_spec(name) is not None
-        for name in ("devstack.keys", "devstack.realtime", "devstack.realtime.__main__")
+        for name in ("devstack.auth.keys", "devstack.realtime", "devstack.realtime.__main__")
     )
 
 
 @contextmanager
 def gateway(database_url: str, ctx: Context) -> Iterator[tuple[str, str]]:
     """The gateway, running; yields (Realtime URL, anon key)."""
-    from devstack.keys import mint_keys
+    from devstack.auth.keys import mint_keys
 
     secret = secrets.token_urlsafe(48)
     port = free_port()
     process = ManagedProcess(
         "realtime",
-        [
-            sys.executable,
-            "-m",
-            "devstack.realtime",
-            "--database-url",
-            database_url,
-            "--port",
-            str(port),
-            "--jwt-secret",
-            secret,
-        ],
-        env={"PYTHONUNBUFFERED": "1"},
+        [sys.executable, "-m", "devstack.realtime", "--port", str(port)],
+        # Secrets by environment: a command line is visible to ps.
+        env={"PYTHONUNBUFFERED": "1", "DATABASE_URL": database_url, "SUPABASE_JWT_SECRET": secret},
         port=port,
         log_sink=ctx.log,
     ).start()

@@ -26,12 +26,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 import time
 from typing import Any, TextIO
 
 from client.follow import BROADCAST, LIVE_MODES, RealtimeUnavailable, follow_job
+from client.settings import ClientSettings
 from client.submit import SubmitError, steer_job, submit_job
 from devstack.entrypoints import prog
 
@@ -78,7 +78,7 @@ def progress_text(row: dict[str, Any]) -> str:
 def add_access_token(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--access-token",
-        default=os.environ.get("SUPABASE_ACCESS_TOKEN"),
+        default=ClientSettings.from_env().access_token,
         help="a Supabase user's access token: the job is theirs (own jobs); default: public",
     )
 
@@ -87,7 +87,7 @@ def steer(argv: list[str]) -> int:
     """``cancel JOB_ID`` / ``retry JOB_ID``."""
     parser = argparse.ArgumentParser(prog=f"{prog('python -m client')} {argv[0]}")
     parser.add_argument("job_id")
-    parser.add_argument("--functions-url", default=os.environ.get("FUNCTIONS_URL"))
+    parser.add_argument("--functions-url", default=ClientSettings.from_env().functions_url)
     add_access_token(parser)
     args = parser.parse_args(argv[1:])
     if not args.functions_url:
@@ -137,13 +137,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument("--delay", type=float, help="start no sooner than this many seconds")
-    parser.add_argument("--functions-url", default=os.environ.get("FUNCTIONS_URL"))
-    parser.add_argument("--supabase-url", default=os.environ.get("SUPABASE_URL"))
+    env = ClientSettings.from_env()
+    parser.add_argument("--functions-url", default=env.functions_url)
+    parser.add_argument("--supabase-url", default=env.supabase_url)
     parser.add_argument(
         "--key",
         "--anon-key",
         dest="key",
-        default=os.environ.get("SUPABASE_PUBLISHABLE_KEY") or os.environ.get("SUPABASE_ANON_KEY"),
+        default=env.key,
         help="the publishable key (sb_publishable_...) or the legacy anon key",
     )
     add_access_token(parser)

@@ -9,16 +9,15 @@ prefixed logs. Ctrl-C stops every child; a second run reuses the data.
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import sys
 import threading
 import time
 from pathlib import Path
 
-from devstack import migrate, page_build
+from devstack import page_build
 from devstack.config import (
-    DEFAULT_BASE_PORT,
+    DEFAULT_MAX_WORKERS,
     LocalSecrets,
     StackConfig,
     default_data_dir,
@@ -26,8 +25,10 @@ from devstack.config import (
     page_config_js,
 )
 from devstack.entrypoints import prog
-from devstack.postgres import EmbeddedPostgres, embedded
+from devstack.postgres import migrate
+from devstack.postgres.embedded import EmbeddedPostgres, embedded
 from devstack.services import ManagedProcess, function_process
+from devstack.settings import StackSettings
 from devstack.supervisor import Supervisor
 from devstack.sweeper import Sweeper
 
@@ -38,17 +39,24 @@ def say(line: str) -> None:
 
 
 def _parse(argv: list[str] | None) -> StackConfig:
+    env = StackSettings.from_env()
     parser = argparse.ArgumentParser(prog=prog("python -m devstack"), description=__doc__)
     parser.add_argument("--data-dir", type=Path, default=default_data_dir())
-    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
     parser.add_argument(
-        "--base-port", type=int, default=int(os.environ.get("BASE_PORT", DEFAULT_BASE_PORT))
+        "--database-url",
+        default=env.database_url,
+        help="prefer the DATABASE_URL variable: a command line (and a password in it) is"
+        " visible to ps",
     )
-    parser.add_argument("--task-min-seconds", default=os.environ.get("TASK_MIN_SECONDS", "5"))
-    parser.add_argument("--task-max-seconds", default=os.environ.get("TASK_MAX_SECONDS", "10"))
+    parser.add_argument("--base-port", type=int, default=env.base_port)
+    parser.add_argument("--task-min-seconds", default=env.task_min_seconds)
+    parser.add_argument("--task-max-seconds", default=env.task_max_seconds)
     parser.add_argument("--sweep-interval", type=float, default=2.0)
     parser.add_argument(
-        "--max-workers", type=int, default=8, help="the most process_job drains at once"
+        "--max-workers",
+        type=int,
+        default=DEFAULT_MAX_WORKERS,
+        help="the most process_job drains at once",
     )
     args = parser.parse_args(argv)
     return StackConfig.from_base_port(
@@ -58,6 +66,7 @@ def _parse(argv: list[str] | None) -> StackConfig:
         task_seconds=(args.task_min_seconds, args.task_max_seconds),
         sweep_interval_s=args.sweep_interval,
         max_workers=args.max_workers,
+        auth_signing=env.auth_signing,
     )
 
 
@@ -112,25 +121,19 @@ def _children(
         ),
         ManagedProcess(
             "realtime",
-            [
-                python,
-                "-m",
-                "devstack.realtime",
-                "--database-url",
-                database_url,
-                "--port",
-                str(cfg.ports.realtime),
-            ],
-            # Secrets go by environment: a command line is visible to every user's ps.
+            [python, "-m", "devstack.realtime", "--port", str(cfg.ports.realtime)],
+            # Secrets, and the database URL with its password, go by environment: a command
+            # line is visible to every user's ps (test_no_secret_in_argv.py).
             env={
                 "PYTHONUNBUFFERED": "1",
-                "JWT_SECRET": jwt_secret,
+                "DATABASE_URL": database_url,
+                "SUPABASE_JWT_SECRET": jwt_secret,
                 "JWT_SIGNING_KEY": local.es256_pem,
                 "JWT_SIGNING_KID": local.es256_kid,
                 "SUPABASE_PUBLISHABLE_KEY": local.publishable_key,
                 "SUPABASE_SECRET_KEY": local.secret_key,
                 # AUTH_SIGNING=HS256 makes the local Auth sign as a legacy project does.
-                "AUTH_SIGNING": os.environ.get("AUTH_SIGNING", "ES256"),
+                "AUTH_SIGNING": cfg.auth_signing,
             },
             port=cfg.ports.realtime,
         ),

@@ -30,7 +30,7 @@ class ThreadedService:
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._main, name=name, daemon=True)
 
-    def start(self, ready_timeout_s: float | None = 10.0) -> ThreadedService:
+    def start(self, ready_timeout_s: float | None = 30.0) -> ThreadedService:
         """Start, and wait up to ``ready_timeout_s`` until it is ready (``None``: don't wait)."""
         self._loop = asyncio.new_event_loop()
         self._thread.start()

@@ -9,8 +9,8 @@ import secrets
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from devstack.keys import generate_jwt_secret, mint_keys
-from devstack.signing import generate_es256_pem, new_kid
+from devstack.auth.keys import generate_jwt_secret, mint_keys
+from devstack.auth.signing import ES256, generate_es256_pem, new_kid
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,8 @@ class Ports:
 
 
 DEFAULT_BASE_PORT = 24320
+# The most process_job drains at once (the database's wake-up ceiling).
+DEFAULT_MAX_WORKERS = 8
 CHECKOUT = Path(__file__).resolve().parent.parent
 
 
@@ -42,7 +44,9 @@ class StackConfig:
     task_seconds: tuple[str, str]
     sweep_interval_s: float
     # The most process_job drains at once (the database's wake-up ceiling).
-    max_workers: int = 8
+    max_workers: int = DEFAULT_MAX_WORKERS
+    # What the local Auth signs access tokens with (AUTH_SIGNING): ES256 or HS256.
+    auth_signing: str = ES256
 
     @classmethod
     def from_base_port(
@@ -52,7 +56,8 @@ class StackConfig:
         database_url: str | None,
         task_seconds: tuple[str, str],
         sweep_interval_s: float,
-        max_workers: int = 8,
+        max_workers: int = DEFAULT_MAX_WORKERS,
+        auth_signing: str = ES256,
     ) -> StackConfig:
         # The Supabase CLI's order (API after the page, then the database), but in a range of
         # its own: the CLI takes 54320-54329, and Linux hands out 32768-60999 for outgoing
@@ -65,7 +70,15 @@ class StackConfig:
             webhook=base_port + 4,
             process_job=base_port + 5,
         )
-        return cls(data_dir, ports, database_url, task_seconds, sweep_interval_s, max_workers)
+        return cls(
+            data_dir,
+            ports,
+            database_url,
+            task_seconds,
+            sweep_interval_s,
+            max_workers,
+            auth_signing,
+        )
 
     @staticmethod
     def url(port: int) -> str:

@@ -19,8 +19,8 @@ DISTRIBUTION = "supajobs"
 SCRIPTS: dict[str, tuple[tuple[str, ...], str]] = {
     "supajobs": (("client",), "client.__main__"),
     "supajobs-dev": (("devstack", "client"), "devstack.__main__"),
-    "supajobs-migrate": (("devstack",), "devstack.migrate"),
-    "supajobs-relay": (("devstack",), "devstack.relay"),
+    "supajobs-migrate": (("devstack",), "devstack.postgres.migrate"),
+    "supajobs-relay": (("devstack",), "devstack.relay.__main__"),
     "supajobs-realtime": (("devstack",), "devstack.realtime.__main__"),
 }
 _EXTRA = re.compile(r"""extra\s*==\s*["']([^"']+)["']""")

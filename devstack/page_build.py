@@ -2,9 +2,10 @@
 
     python -m devstack.page_build [--out DIR]
 
-The page's own files are copied as they are; the pinned supabase-js UMD bundle comes from the
-npm package in ``frontend/node_modules`` (``npm ci`` there), with the licence of every package
-the bundle is made of; ``config.js`` is the documented template, to be filled in per host.
+The page's own files (``app.js`` and the ES modules it imports from ``modules/``) are copied as
+they are; the pinned supabase-js UMD bundle comes from the npm package in
+``frontend/node_modules`` (``npm ci`` there), with the licence of every package the bundle is
+made of; ``config.js`` is the documented template, to be filled in per host.
 No bundler: the page is plain files, and the build only gathers them.
 """
 
@@ -19,7 +20,9 @@ from pathlib import Path
 
 FRONTEND = Path(__file__).resolve().parent.parent / "frontend"
 DIST = FRONTEND / "dist"
-PAGE_FILES = ("index.html", "style.css", "app.js", "live.js")
+PAGE_FILES = ("index.html", "style.css", "app.js")
+# The ES modules app.js imports (the browser loads them as they are): every *.js in this folder.
+MODULES = "modules"
 CONFIG_TEMPLATE = "config.example.js"
 SUPABASE_JS = "@supabase/supabase-js"
 UMD_BUNDLE = Path("dist/umd/supabase.js")
@@ -83,6 +86,11 @@ def _notice(packages: list[NpmPackage]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def page_modules(source: Path = FRONTEND) -> list[Path]:
+    """The page's modules, as the folder holds them (the build keeps no list of its own)."""
+    return sorted((source / MODULES).glob("*.js"))
+
+
 def build(out: Path = DIST, source: Path = FRONTEND) -> Path:
     """Write the page into ``out`` (replaced whole, so a server never sees half of it)."""
     node_modules = source / "node_modules"
@@ -95,6 +103,9 @@ def build(out: Path = DIST, source: Path = FRONTEND) -> Path:
     staging.mkdir(parents=True)
     for name in PAGE_FILES:
         shutil.copy2(source / name, staging / name)
+    (staging / MODULES).mkdir()
+    for module in page_modules(source):
+        shutil.copy2(module, staging / MODULES / module.name)
     shutil.copy2(source / CONFIG_TEMPLATE, staging / "config.js")
     vendor = staging / VENDOR
     vendor.mkdir()

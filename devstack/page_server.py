@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import os
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -51,7 +50,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--directory", type=Path, default=DIST)
     args = parser.parse_args()
-    server = serve(args.port, os.environ.get("PAGE_CONFIG_JS", ""), args.directory)
+    from devstack.settings import PageServerSettings
+
+    server = serve(args.port, PageServerSettings.from_env().config_js, args.directory)
     server.serve_forever()
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import threading
 import urllib.error
 import urllib.request
@@ -86,7 +85,9 @@ class Sweeper:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="run the job system's sweep on a schedule")
-    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
+    from devstack.settings import SweeperSettings
+
+    parser.add_argument("--database-url", default=SweeperSettings.from_env().database_url)
     parser.add_argument("--interval", type=float, default=INTERVAL_S)
     args = parser.parse_args()
     if not args.database_url:

@@ -6,9 +6,37 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import ClassVar
 
+from functions.env import Settings, Var
 from functions.once import PerProcess
+
+LOG_LEVEL = Var(
+    "LOG_LEVEL", "The functions' log level (Python's names).", default="INFO", example="DEBUG"
+)
+K_SERVICE = Var(
+    "K_SERVICE",
+    "Set by Cloud Run: each log line carries Cloud Logging's severity field.",
+    example="process-job",
+)
+
+
+@dataclass(frozen=True)
+class LogConfig(Settings):
+    READER: ClassVar[str] = "submit, webhook, process_job (logs)"
+    READS: ClassVar[tuple[Var, ...]] = (LOG_LEVEL, K_SERVICE)
+
+    level: str
+    # Cloud Run (which sets K_SERVICE) passes each JSON line to Cloud Logging, which takes the
+    # entry's level from "severity"; elsewhere the line stays as it was.
+    severity: bool
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> LogConfig:
+        return cls(LOG_LEVEL.get(env).upper(), bool(K_SERVICE.get(env)))
 
 
 class JsonFormatter(logging.Formatter):
@@ -34,13 +62,12 @@ class JsonFormatter(logging.Formatter):
 
 
 def _install() -> None:
+    cfg = LogConfig.from_env()
     handler = logging.StreamHandler(sys.stderr)
-    # Cloud Run (which sets K_SERVICE) passes each JSON line to Cloud Logging, which takes the
-    # entry's level from "severity"; elsewhere the line stays as it was.
-    handler.setFormatter(JsonFormatter(severity=bool(os.environ.get("K_SERVICE"))))
+    handler.setFormatter(JsonFormatter(severity=cfg.severity))
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(os.environ.get("LOG_LEVEL", "INFO").upper())
+    root.setLevel(cfg.level)
 
 
 _installed = PerProcess(_install)

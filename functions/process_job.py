@@ -58,9 +58,9 @@ def _build_worker() -> tuple[Worker, WorkerConfig]:
     load_task_modules(list(cfg.task_modules))
     task_settings = TaskSettings(cfg.task_min_s, cfg.task_max_s)
     _publish_kinds(
-        PgKindCatalog(cfg.database_url), registry.describe(task_settings, cfg.task_timeout_s)
+        PgKindCatalog(cfg.database), registry.describe(task_settings, cfg.task_timeout_s)
     )
-    queue = PgWorkQueue(cfg.database_url)
+    queue = PgWorkQueue(cfg.database)
     worker = Worker(
         queue=queue,
         registry=registry,

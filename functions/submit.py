@@ -13,13 +13,13 @@ if TYPE_CHECKING:
 
 
 def _build() -> Handler:
-    from functions import config
+    from functions.config import SubmitConfig
     from functions.db.store import PgJobStore, PgKindCatalog
     from functions.http.submit_api import SubmitApi
     from functions.jwks import ProjectKeys, jwks_url
 
-    url = config.database_url()
-    project_url, legacy_secret = config.supabase_url(), config.jwt_secret()
+    cfg = SubmitConfig.from_env()
+    project_url, legacy_secret = cfg.supabase_url, cfg.jwt_secret
     # User tokens: asymmetric ones through the project's JWKS, HS256 through the legacy
     # secret; with neither configured, the public demo mode only.
     keys = (
@@ -28,7 +28,10 @@ def _build() -> Handler:
         else None
     )
     return SubmitApi(
-        PgJobStore(url), config.cors_origin(), kinds=PgKindCatalog(url), signing_keys=keys
+        PgJobStore(cfg.database),
+        cfg.cors_origin,
+        kinds=PgKindCatalog(cfg.database),
+        signing_keys=keys,
     ).handle
 
 

@@ -74,7 +74,7 @@ trap cleanup EXIT
 echo "database $db created"
 
 # Roles, PGMQ and the net schema, as on Supabase; no migration is applied here.
-"$python" -m devstack.migrate --database-url "$db_url" --prepare-only
+"$python" -m devstack.postgres.migrate --database-url "$db_url" --prepare-only
 
 echo "--- supabase migration up"
 "$cli" migration up --db-url "$db_url"

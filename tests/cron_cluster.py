@@ -20,7 +20,7 @@ from pathlib import Path
 
 import psycopg
 
-from devstack.postgres import EmbeddedPostgres, embedded
+from devstack.postgres.embedded import EmbeddedPostgres, embedded
 
 DEFAULT_BIN_DIR = Path("/usr/lib/postgresql/15/bin")
 SETTINGS = """

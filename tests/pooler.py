@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from devstack.postgres import _ensure_system_user, free_port
+from devstack.postgres.embedded import _ensure_system_user, free_port
 from devstack.services import port_open
 from tests.waiting import wait_for
 

@@ -21,13 +21,14 @@ import redis
 from celery import Celery
 
 from bench.clients import SyncSend, time_threads
-from devstack.postgres import free_port
+from bench.settings import BENCH_REDIS_URL, CeleryPeerSettings
+from devstack.postgres.embedded import free_port
 from devstack.services import ROOT
 
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"
+DEFAULT_REDIS_URL = BENCH_REDIS_URL.default
 UNACKED = "unacked"  # kombu's Redis transport keeps prefetched, unacknowledged messages here
 
-app = Celery("bench", broker=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL))
+app = Celery("bench", broker=CeleryPeerSettings.from_env().broker_url)
 app.conf.update(
     task_ignore_result=True,
     broker_connection_retry_on_startup=True,
@@ -42,7 +43,7 @@ def noop() -> None:
 
 def configure(redis_url: str) -> None:
     app.conf.broker_url = redis_url
-    os.environ["BENCH_REDIS_URL"] = redis_url
+    os.environ[BENCH_REDIS_URL.name] = redis_url  # for the workers it starts
 
 
 def reachable(redis_url: str) -> bool:

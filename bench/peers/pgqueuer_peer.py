@@ -145,8 +145,9 @@ class Dispatch:
     async def enqueue(self, seq: int) -> tuple[str, float]:
         assert self._queries is not None
         key = f"pgqueuer-{seq}"
+        committed = time.time()  # the enqueue is its own transaction: its commit is being sent
         await self._queries.enqueue("bench_mark", key.encode())
-        return key, time.time()
+        return key, committed
 
     async def __aexit__(self, *exc: object) -> None:
         if self._conn is not None:

@@ -159,8 +159,9 @@ class Dispatch:
 
     async def enqueue(self, seq: int) -> tuple[str, float]:
         key = f"procrastinate-{seq}"
+        committed = time.time()  # the defer is its own transaction: its commit is being sent
         await self._task.defer_async(key=key)
-        return key, time.time()
+        return key, committed
 
     async def __aexit__(self, *exc: object) -> None:
         if self._open:

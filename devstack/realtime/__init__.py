@@ -10,7 +10,7 @@ private channel (``config.private``) is authorised at its join by the policies o
 ``realtime.messages`` with the subscriber's claims, and may ask for a replay
 (``config.broadcast.replay = {since, limit}``), as on hosted Realtime.
 
-    python -m devstack.realtime --database-url URL --port N --jwt-secret S
+    DATABASE_URL=... SUPABASE_JWT_SECRET=... python -m devstack.realtime --port N
 
 From Python: :func:`start_in_thread` (tests, the local stack), or
 ``await Gateway(config).run(stop)`` on a running event loop.

@@ -13,7 +13,7 @@ from typing import Any
 
 import jwt
 
-from devstack.signing import SigningKeys
+from devstack.auth.signing import SigningKeys
 
 DEFAULT_ROLES = frozenset({"anon", "authenticated", "service_role"})
 

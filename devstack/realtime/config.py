@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from devstack.auth.signing import ALGORITHMS, ES256
 from devstack.realtime.auth import DEFAULT_ROLES
-from devstack.signing import ALGORITHMS, ES256
 
 PATH = "/realtime/v1/websocket"
 
@@ -34,7 +34,7 @@ class GatewayConfig:
         if not self.database_url:
             raise ValueError("the gateway needs a database URL (--database-url or DATABASE_URL)")
         if not self.jwt_secret:
-            raise ValueError("the gateway needs the JWT secret (--jwt-secret or JWT_SECRET)")
+            raise ValueError("the gateway needs the JWT secret (SUPABASE_JWT_SECRET)")
         if self.signing_algorithm not in ALGORITHMS:
             raise ValueError(f"the signing algorithm must be one of {', '.join(ALGORITHMS)}")
         if not 0 <= self.port <= 65535:

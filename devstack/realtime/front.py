@@ -1,5 +1,5 @@
 """The local "Supabase URL": one port, as Supabase's API gateway, that serves ``/auth/v1/*``
-(devstack.auth_api) itself and passes every other connection, bytes untouched, to the
+(devstack.auth.api) itself and passes every other connection, bytes untouched, to the
 Realtime gateway's WebSocket server on a loopback port of its own.
 
 The WebSocket library parses GET handshakes only, so Auth's POSTs cannot reach it directly.
@@ -12,7 +12,7 @@ import contextlib
 import logging
 from urllib.parse import parse_qsl, urlsplit
 
-from devstack.auth_api import PREFIX, AuthApi
+from devstack.auth.api import PREFIX, AuthApi
 
 log = logging.getLogger("devstack.realtime.front")
 

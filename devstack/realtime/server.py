@@ -25,7 +25,8 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed, InvalidMessage
 from websockets.http11 import Request, Response
 
-from devstack.auth_api import AuthApi
+from devstack.auth.api import AuthApi
+from devstack.auth.signing import SigningKeys
 from devstack.background import ThreadedService
 from devstack.pg_async import run_beside, unless_stopped
 from devstack.realtime import protocol
@@ -40,7 +41,6 @@ from devstack.realtime.feed import ChangeFeed
 from devstack.realtime.front import Front
 from devstack.realtime.session import Session
 from devstack.realtime.topics import Topics
-from devstack.signing import SigningKeys
 
 log = logging.getLogger("devstack.realtime")
 
@@ -286,7 +286,7 @@ class RunningGateway:
 
 
 def start_in_thread(
-    config: GatewayConfig, *, ready_timeout_s: float | None = 15.0
+    config: GatewayConfig, *, ready_timeout_s: float | None = 30.0
 ) -> RunningGateway:
     """A gateway serving on a background thread; returns once it accepts clients and follows
     changes. ``.port``/``.url`` say where; ``.stop()`` ends it."""

@@ -9,13 +9,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from functions.core import defaults
 from functions.core.models import Failure
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    max_attempts: int = 3
-    base_delay_s: float = 2.0
+    max_attempts: int = defaults.MAX_ATTEMPTS
+    base_delay_s: float = defaults.RETRY_BASE_DELAY_S
     max_delay_s: float = 300.0
 
     def __post_init__(self) -> None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from functions.core import schemas
+from functions.core import defaults, schemas
 from functions.core.errors import UnknownTask
 from functions.core.models import TaskKind
 
@@ -37,8 +37,8 @@ SIMULATE_STEP_S = 0.25
 class TaskSettings:
     """Settings the built-in tasks read, from the worker's configuration."""
 
-    simulate_min_s: float = 5.0
-    simulate_max_s: float = 10.0
+    simulate_min_s: float = defaults.SIMULATE_MIN_S
+    simulate_max_s: float = defaults.SIMULATE_MAX_S
 
 
 MAX_PROGRESS_MESSAGE_CHARS = 200

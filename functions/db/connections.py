@@ -21,7 +21,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from functions.config import behind_transaction_pooler, pool_max_size
+from functions.config import Database
 from functions.core.errors import Unavailable
 from functions.once import PerProcess
 
@@ -30,13 +30,18 @@ CONNECT_TIMEOUT_S = 5
 PREPARE_THRESHOLD = 5
 
 
-def connect_options(database_url: str) -> dict[str, Any]:
-    """Options for every connection to ``database_url``. Behind a transaction pooler the next
+def as_database(database: Database | str) -> Database:
+    """``database`` as settings: a bare URL takes the declared defaults (a pool of
+    DB_POOL_MAX_SIZE's default, a transaction pooler known by its port 6543)."""
+    return Database.at(database) if isinstance(database, str) else database
+
+
+def connect_options(database: Database) -> dict[str, Any]:
+    """Options for every connection to ``database``. Behind a transaction pooler the next
     execution of a prepared statement may reach a session that never prepared it, so nothing
     is prepared there; directly, preparing saves 0.1-0.4 ms a statement (README)."""
-    pooled = behind_transaction_pooler(database_url)
     return {
-        "prepare_threshold": None if pooled else PREPARE_THRESHOLD,
+        "prepare_threshold": None if database.behind_transaction_pooler else PREPARE_THRESHOLD,
         "connect_timeout": CONNECT_TIMEOUT_S,
     }
 
@@ -54,42 +59,44 @@ def _configure(conn: psycopg.Connection) -> None:
     conn.autocommit = True
 
 
-def connect(database_url: str, application_name: str) -> psycopg.Connection:
+def connect(database: Database | str, application_name: str) -> psycopg.Connection:
     """One autocommit connection of its own, with the same pooler-safe options as the pool's."""
+    database = as_database(database)
     return psycopg.connect(
-        database_url,
+        database.url,
         autocommit=True,
         application_name=application_name,
-        **connect_options(database_url),
+        **connect_options(database),
     )
 
 
-def pool_for(database_url: str, max_size: int | None = None) -> ConnectionPool:
+def pool_for(database: Database | str) -> ConnectionPool:
+    """The process's pool for ``database``, made (and opening) on first use."""
+    database = as_database(database)
     with _lock:
         pools = _pools.get()
-        pool = pools.get(database_url)
+        pool = pools.get(database.url)
         if pool is None:
-            size = pool_max_size() if max_size is None else max_size
             pool = ConnectionPool(
-                database_url,
+                database.url,
                 min_size=1,
-                max_size=size,
+                max_size=database.pool_max_size,
                 configure=_configure,
                 # A server restart leaves dead sockets in the pool; check before handing one out.
                 check=ConnectionPool.check_connection,
-                kwargs={**connect_options(database_url), "application_name": "supajobs-functions"},
+                kwargs={**connect_options(database), "application_name": "supajobs-functions"},
                 open=False,
             )
             pool.open(wait=False)
-            pools[database_url] = pool
+            pools[database.url] = pool
         return pool
 
 
 @contextmanager
-def connection(database_url: str, timeout_s: float = 5.0) -> Iterator[psycopg.Connection]:
+def connection(database: Database | str, timeout_s: float = 5.0) -> Iterator[psycopg.Connection]:
     """A pooled autocommit connection; any failure to reach Postgres becomes Unavailable."""
     try:
-        with pool_for(database_url).connection(timeout=timeout_s) as conn:
+        with pool_for(database).connection(timeout=timeout_s) as conn:
             yield conn
     except PoolTimeout:
         raise Unavailable("the database is not reachable right now; try again shortly") from None

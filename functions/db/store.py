@@ -13,6 +13,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from functions.config import Database
 from functions.core.errors import (
     IdempotencyKeyInFlight,
     IdempotencyKeyReused,
@@ -35,7 +36,7 @@ from functions.core.models import (
     TaskKind,
 )
 from functions.db import queries
-from functions.db.connections import connect, connection
+from functions.db.connections import as_database, connect, connection
 
 # What submit_job raises for the caller, by SQLSTATE (SJ4xx are ours; see the migrations).
 SUBMIT_ERRORS: dict[str, type[JobSystemError]] = {
@@ -62,14 +63,14 @@ def _item(job: NewJob) -> dict[str, Any]:
 
 
 class PgJobStore:
-    def __init__(self, database_url: str) -> None:
-        self._url = database_url
+    def __init__(self, database: Database | str) -> None:
+        self._database = as_database(database)
 
     def _submit(self, query: str, params: dict[str, Any], owner: Caller | None) -> Any:
         """The one value ``query`` answers, as ``owner`` when given (so auth.uid(), the owner
         column's default, names them); submit_job's errors as the caller's."""
         try:
-            with connection(self._url) as conn:
+            with connection(self._database) as conn:
                 if owner is None:
                     row = conn.execute(query, params).fetchone()
                 else:
@@ -117,7 +118,7 @@ class PgJobStore:
 
     def get(self, job_id: UUID, owner: UUID | None = None) -> Job | None:
         query = queries.GET_PUBLIC_JOB if owner is None else queries.GET_OWN_JOB
-        with connection(self._url) as conn, conn.cursor(row_factory=dict_row) as cur:
+        with connection(self._database) as conn, conn.cursor(row_factory=dict_row) as cur:
             row = cur.execute(query, {"job_id": job_id, "owner": owner}).fetchone()
         return _job(row) if row else None
 
@@ -126,12 +127,12 @@ class PgJobStore:
     ) -> list[Job]:
         query = queries.NEWEST_PUBLIC_JOBS if owner is None else queries.NEWEST_OWN_JOBS
         params = {"limit": limit, "owner": owner, "status": status.value if status else None}
-        with connection(self._url) as conn, conn.cursor(row_factory=dict_row) as cur:
+        with connection(self._database) as conn, conn.cursor(row_factory=dict_row) as cur:
             rows = cur.execute(query, params).fetchall()
         return [_job(row) for row in rows]
 
     def events(self, job_id: UUID, owner: UUID | None = None) -> list[JobEvent]:
-        with connection(self._url) as conn, conn.cursor(row_factory=dict_row) as cur:
+        with connection(self._database) as conn, conn.cursor(row_factory=dict_row) as cur:
             rows = cur.execute(queries.JOB_EVENTS, {"job_id": job_id, "owner": owner}).fetchall()
         return [JobEvent(**row) for row in rows]
 
@@ -142,7 +143,7 @@ class PgJobStore:
         return self._steer(queries.RETRY_JOB, job_id, owner)
 
     def _steer(self, statement: str, job_id: UUID, owner: UUID | None) -> JobStatus | None:
-        with connection(self._url) as conn:
+        with connection(self._database) as conn:
             row = conn.execute(statement, {"job_id": job_id, "owner": owner}).fetchone()
         return JobStatus(row[0]) if row and row[0] is not None else None
 
@@ -160,8 +161,8 @@ class PgKindCatalog:
     """public.task_kinds, read at most every ``ttl_s`` seconds per process: a kind a new
     worker publishes is accepted by submit within that time."""
 
-    def __init__(self, database_url: str, ttl_s: float = 5.0) -> None:
-        self._url = database_url
+    def __init__(self, database: Database | str, ttl_s: float = 5.0) -> None:
+        self._database = as_database(database)
         self._ttl_s = ttl_s
         self._cached: tuple[float, dict[str, TaskKind]] | None = None
         self._lock = threading.Lock()
@@ -171,7 +172,7 @@ class PgKindCatalog:
             cached = self._cached
         if cached is not None and time.monotonic() - cached[0] < self._ttl_s:
             return cached[1]
-        with connection(self._url) as conn, conn.cursor(row_factory=dict_row) as cur:
+        with connection(self._database) as conn, conn.cursor(row_factory=dict_row) as cur:
             rows = cur.execute(queries.LIST_KINDS).fetchall()
         kinds = {row["kind"]: _kind(row) for row in rows}
         with self._lock:
@@ -183,7 +184,7 @@ class PgKindCatalog:
         # than a pool kept open beside the worker's connection for nothing.
         document = Jsonb([kind.to_json() for kind in kinds])
         try:
-            with connect(self._url, "supajobs-publish-kinds") as conn:
+            with connect(self._database, "supajobs-publish-kinds") as conn:
                 conn.execute(queries.PUBLISH_KINDS, {"kinds": document})
         except psycopg.OperationalError:
             raise Unavailable("the database connection failed; try again shortly") from None
@@ -208,8 +209,8 @@ class PgWorkQueue:
     liveness probe per statement); a broken one is dropped and the failure surfaces as
     Unavailable, so the next invocation starts on a fresh connection."""
 
-    def __init__(self, database_url: str) -> None:
-        self._url = database_url
+    def __init__(self, database: Database | str) -> None:
+        self._database = as_database(database)
         self._local = threading.local()
 
     @contextmanager
@@ -217,7 +218,7 @@ class PgWorkQueue:
         conn: psycopg.Connection | None = getattr(self._local, "conn", None)
         try:
             if conn is None or conn.closed:
-                conn = connect(self._url, "supajobs-process-job")
+                conn = connect(self._database, "supajobs-process-job")
                 self._local.conn = conn
             yield conn
         except psycopg.errors.TransactionRollback:

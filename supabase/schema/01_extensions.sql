@@ -3,7 +3,7 @@
 -- Hosted Supabase ships all three as extensions that the migrating role (`postgres`, not a
 -- superuser there) may create: supautils creates them as supabase_admin on its behalf and then
 -- hands pgmq's members to postgres (supabase/postgres, pgmq/after-create.sql), but not its schema.
--- A plain Postgres has none of them: there the migration runner (python -m devstack.migrate)
+-- A plain Postgres has none of them: there the migration runner (python -m devstack.postgres.migrate)
 -- first installs PGMQ from the `pgmq` package's SQL, a `net` schema with pg_net's interface and
 -- extensions.hmac, and this file only checks for them.
 do $$
@@ -33,7 +33,7 @@ begin
   end if;
 
   if to_regnamespace('pgmq') is null then
-    raise exception 'the pgmq schema is missing: enable the pgmq extension, or run the migration runner (python -m devstack.migrate), which installs it from SQL';
+    raise exception 'the pgmq schema is missing: enable the pgmq extension, or run the migration runner (python -m devstack.postgres.migrate), which installs it from SQL';
   end if;
   if not has_schema_privilege('pgmq', 'CREATE') then
     select nspowner::regrole::text into v_owner from pg_namespace where nspname = 'pgmq';
@@ -42,7 +42,7 @@ begin
                    'only the schema''s owner can fix that (alter schema pgmq owner to postgres). See docs: "Deploying".';
   end if;
   if to_regprocedure('net.http_post(text, jsonb, jsonb, jsonb, integer)') is null then
-    raise exception 'net.http_post is missing: enable the pg_net extension, or run the migration runner (python -m devstack.migrate), which installs a compatible net schema';
+    raise exception 'net.http_post is missing: enable the pg_net extension, or run the migration runner (python -m devstack.postgres.migrate), which installs a compatible net schema';
   end if;
   if (select count(*) from pg_roles where rolname in ('anon', 'authenticated', 'service_role')) < 3 then
     raise exception 'the Supabase roles anon, authenticated and service_role are missing: run the migration runner, which creates them on a plain Postgres';
@@ -57,7 +57,7 @@ begin
       raise exception 'pgcrypto is installed in schema %, but the wake-up signs with extensions.hmac: move it with "alter extension pgcrypto set schema extensions"', v_schema;
     end if;
     if not exists (select 1 from pg_available_extensions where name = 'pgcrypto') then
-      raise exception 'extensions.hmac is missing and pgcrypto is not available: enable pgcrypto in schema extensions, or run the migration runner (python -m devstack.migrate), which provides it';
+      raise exception 'extensions.hmac is missing and pgcrypto is not available: enable pgcrypto in schema extensions, or run the migration runner (python -m devstack.postgres.migrate), which provides it';
     end if;
     if to_regnamespace('extensions') is null then
       create schema extensions;

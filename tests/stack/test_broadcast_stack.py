@@ -21,7 +21,7 @@ import websockets
 from realtime import AsyncRealtimeClient, RealtimeSubscribeStates
 from realtime.types import RealtimeChannelConfig, RealtimeChannelOptions
 
-from devstack.keys import ApiKeys, generate_jwt_secret, mint_keys, mint_token
+from devstack.auth.keys import ApiKeys, generate_jwt_secret, mint_keys, mint_token
 from devstack.realtime import GatewayConfig, RunningGateway, start_in_thread
 from tests.waiting import wait_for
 

@@ -13,10 +13,10 @@ import psycopg
 import pytest
 
 from client.follow import follow_job
-from devstack.keys import generate_jwt_secret, mint_keys
+from devstack.auth.keys import generate_jwt_secret, mint_keys
 from devstack.realtime import GatewayConfig, RunningGateway, start_in_thread
 from tests.cut_proxy import cut_proxy
-from tests.stack import Stack, running_stack
+from tests.local_stack import Stack, running_stack
 
 Live = tuple[Stack, list[RunningGateway], str, str]
 

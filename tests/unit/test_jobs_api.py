@@ -14,6 +14,9 @@ from functions.http.submit_api import SubmitApi
 from functions.http.types import HttpRequest, HttpResponse
 from tests.inmemory import IDEMPOTENCY_TTL_S, InMemoryDatabase, MemoryJobStore, MemoryKindCatalog
 
+# A fixed id, not uuid4(): pytest-xdist workers must collect the same test ids.
+NO_SUCH_JOB = uuid.UUID("5b0e6a3c-2f1d-4c8e-9a7b-3d2c1b0a9f8e")
+
 JSON = {"content-type": "application/json"}
 
 
@@ -172,14 +175,14 @@ def test_charset_utf8_is_accepted(api: SubmitApi) -> None:
         ("GET", "/jobs", {"limit": "2,3"}, 400, "limit"),  # given twice
         ("GET", "/jobs", {"limt": "2"}, 400, "limt"),
         ("POST", "/jobs", {"debug": "1"}, 400, "debug"),
-        ("GET", f"/jobs/{uuid.uuid4()}", {"x": "1"}, 400, "x"),
+        ("GET", f"/jobs/{NO_SUCH_JOB}", {"x": "1"}, 400, "x"),
         ("GET", "/jobs/not-a-uuid", {}, 400, "not-a-uuid"),
-        ("GET", f"/jobs/{uuid.uuid4().hex}", {}, 400, "UUID"),
-        ("GET", f"/jobs/{{{uuid.uuid4()}}}", {}, 400, "UUID"),
-        ("GET", f"/jobs/{uuid.uuid4()}", {}, 404, "no job"),
+        ("GET", f"/jobs/{NO_SUCH_JOB.hex}", {}, 400, "UUID"),
+        ("GET", f"/jobs/{{{NO_SUCH_JOB}}}", {}, 400, "UUID"),
+        ("GET", f"/jobs/{NO_SUCH_JOB}", {}, 404, "no job"),
         ("GET", "/elsewhere", {}, 404, "/jobs"),
         ("DELETE", "/jobs", {}, 405, "DELETE"),
-        ("PUT", f"/jobs/{uuid.uuid4()}", {}, 405, "PUT"),
+        ("PUT", f"/jobs/{NO_SUCH_JOB}", {}, 405, "PUT"),
     ],
 )
 def test_bad_parameters_are_a_400_naming_them(

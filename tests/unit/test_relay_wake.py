@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from devstack.relay import Wake
+from devstack.relay.worker import Wake
 
 
 def test_only_the_first_commit_after_the_worker_woke_sets_the_latch() -> None:

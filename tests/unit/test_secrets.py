@@ -12,7 +12,14 @@ from moto import mock_aws
 
 from functions import once
 from functions.adapters.entry import Entry
-from functions.config import ConfigError, WebhookConfig, WorkerConfig, database_url, secret
+from functions.config import (
+    DATABASE_URL,
+    ConfigError,
+    Database,
+    WebhookConfig,
+    WorkerConfig,
+    secret,
+)
 from functions.http.types import HttpRequest, HttpResponse
 
 REGION = "eu-central-1"
@@ -53,7 +60,7 @@ def create_secret(name: str, value: str) -> str:
 def test_a_securestring_parameter_is_read_with_decryption(aws: list[str]) -> None:
     put_parameter("/supajobs/test/database-url", DB_URL)
     env = {"DATABASE_URL_SSM_PARAMETER": "/supajobs/test/database-url"}
-    assert database_url(env) == DB_URL
+    assert Database.from_env(env).url == DB_URL
     assert aws == ["GetParameter"]
 
 
@@ -67,14 +74,14 @@ def test_a_secrets_manager_secret_is_read_as_its_raw_string(aws: list[str]) -> N
 
 
 def test_a_plain_environment_value_needs_no_aws(aws: list[str]) -> None:
-    assert database_url({"DATABASE_URL": DB_URL}) == DB_URL
+    assert Database.from_env({"DATABASE_URL": DB_URL}).url == DB_URL
     assert aws == []
 
 
 def test_a_plain_string_parameter_is_refused_without_echoing_it(aws: list[str]) -> None:
     put_parameter("/supajobs/test/database-url", DB_URL, kind="String")
     with pytest.raises(ConfigError, match="must be a SecureString") as caught:
-        database_url({"DATABASE_URL_SSM_PARAMETER": "/supajobs/test/database-url"})
+        Database.from_env({"DATABASE_URL_SSM_PARAMETER": "/supajobs/test/database-url"})
     assert DB_URL not in str(caught.value)
 
 
@@ -95,7 +102,7 @@ def test_a_missing_unreadable_or_ambiguous_secret_is_a_config_error(
     aws: list[str], env: dict[str, str], message: str
 ) -> None:
     with pytest.raises(ConfigError, match=message):
-        secret(env, "DATABASE_URL", "to reach the jobs database")
+        secret(env, DATABASE_URL, "to reach the jobs database")
 
 
 def test_the_worker_config_resolves_the_database_url_from_ssm(aws: list[str]) -> None:
@@ -112,7 +119,7 @@ def test_a_function_fetches_its_secret_once_per_process_and_retries_a_failed_fet
     seen: list[str] = []
 
     def build() -> Any:
-        seen.append(database_url())
+        seen.append(Database.from_env().url)
         return lambda request: HttpResponse(200, {"ok": True})
 
     entry = Entry(build)
