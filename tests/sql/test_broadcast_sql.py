@@ -18,15 +18,19 @@ USER_A = str(uuid.uuid4())
 USER_B = str(uuid.uuid4())
 
 
-@pytest.fixture
-def conn(any_db_url: str) -> Iterator[psycopg.Connection]:
-    with psycopg.connect(any_db_url, autocommit=True) as c:
+def configured(url: str) -> Iterator[psycopg.Connection]:
+    with psycopg.connect(url, autocommit=True) as c:
         c.execute(
             "insert into private.settings (name, value) values"
             " ('job_webhook_url', 'http://127.0.0.1:9/webhook'),"
             " ('job_webhook_secret', 'whsec_cmxzLXRlc3QtcXVldWVkLWNhbGwtc2VjcmV0LTMy')"
         )
         yield c
+
+
+@pytest.fixture
+def conn(db_url: str) -> Iterator[psycopg.Connection]:
+    yield from configured(db_url)
 
 
 def submit(conn: psycopg.Connection, name: str, owner: str | None = None) -> str:
