@@ -12,6 +12,7 @@ import pytest
 from tests.sql.test_broadcast_sql import (  # noqa: F401 (collected here, on this cluster)
     configured,
     test_a_rolled_back_change_sends_nothing,
+    test_a_status_set_by_hand_is_sent_without_an_event,
     test_a_submit_is_sent_to_the_public_topic,
     test_every_transition_and_progress_report_is_sent_in_order,
     test_no_client_sends_on_a_job_topic,

@@ -230,3 +230,11 @@ def test_realtime_is_owned_as_on_hosted(conn: psycopg.Connection) -> None:
         " where oid = 'realtime.send(jsonb, text, text, boolean)'::regprocedure"
     ).fetchone()
     assert send_owner == ("supabase_realtime_admin", False)
+
+
+def test_a_status_set_by_hand_is_sent_without_an_event(conn: psycopg.Connection) -> None:
+    job_id = submit(conn, "by hand")
+    # pending -> running without a new attempt records no event, but the page shows it.
+    conn.execute("update job_results set status = 'running' where job_id = %s", (job_id,))
+    [(_, payload, _)] = messages(conn, f"jobs:job:{job_id}")
+    assert payload["event"] is None and payload["job"]["status"] == "running"

@@ -1,5 +1,6 @@
--- Every transition of a job, and every attempt, becomes a row of public.job_events; it and every
--- new progress report are also broadcast to the job's topics (private.broadcast_job_change).
+-- Every transition of a job, and every attempt, becomes a row of public.job_events; it, every new
+-- progress report and any other change of what a watcher shows are also broadcast to the job's
+-- topics (private.broadcast_job_change).
 create or replace function private.record_job_event() returns trigger
 language plpgsql
 security definer
@@ -26,9 +27,13 @@ begin
   elsif new.cancel_requested_at is not null and old.cancel_requested_at is null then
     v_event := 'cancel_requested';
   else
-    if new.progress is distinct from old.progress
-       or new.progress_total is distinct from old.progress_total
-       or new.progress_message is distinct from old.progress_message then
+    -- No event, but what a watcher shows moved (progress, or a status or outcome changed by
+    -- hand): sent without an event.
+    if (new.progress, new.progress_total, new.progress_message, new.status, new.attempts,
+        new.result, new.error)
+       is distinct from
+       (old.progress, old.progress_total, old.progress_message, old.status, old.attempts,
+        old.result, old.error) then
       perform private.broadcast_job_change(new, null::public.job_events);
     end if;
     return null;
