@@ -46,9 +46,8 @@ begin
   end if;
   -- realtime.send's rows, written in one statement while today's partition of realtime.messages
   -- is there. realtime.send wraps each insert in an exception block (a subtransaction) so that a
-  -- failure only warns; that costs a submit about a third of its rate (bench/results/
-  -- BROADCAST.md), and a subtransaction per job would overflow the subtransaction cache of a
-  -- batch submit. The failure it guards against is a missing partition: without one, this goes
+  -- failure only warns, and a subtransaction per job would overflow the subtransaction cache of
+  -- a batch submit. The failure it guards against is a missing partition: without one, this goes
   -- through realtime.send itself (a warning, nothing sent, the job's change still made).
   if to_regclass('realtime.messages_' || to_char(v_at, 'YYYY_MM_DD')) is not null then
     insert into realtime.messages
