@@ -14,6 +14,7 @@ MODULES = {
     "procrastinate": "bench.peers.procrastinate_peer",
     "realtime": "bench.realtime_latency",
     "fanout": "bench.fanout",
+    "broadcast": "bench.broadcast",
 }
 
 

@@ -30,7 +30,7 @@ import sys
 import time
 from typing import Any, TextIO
 
-from client.follow import RealtimeUnavailable, follow_job
+from client.follow import BROADCAST, LIVE_MODES, RealtimeUnavailable, follow_job
 from client.settings import ClientSettings
 from client.submit import SubmitError, steer_job, submit_job
 from devstack.entrypoints import prog
@@ -128,6 +128,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kind", help="the task to run (simulate, noop, fail, echo, ...)")
     parser.add_argument("--payload", help="a JSON object", default=None)
     parser.add_argument("--wait", action="store_true", help="follow the job live to its end")
+    parser.add_argument(
+        "--live",
+        choices=LIVE_MODES,
+        default=BROADCAST,
+        help="how --wait follows the job: the job's private Broadcast topic, resumed with"
+        " replay after a dropped connection (default), or postgres_changes on job_results",
+    )
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument("--delay", type=float, help="start no sooner than this many seconds")
     env = ClientSettings.from_env()
@@ -178,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
                 timeout_s=args.timeout,
                 delay_s=args.delay,
                 access_token=args.access_token,
+                live=args.live,
             )
         )
     except SubmitError as exc:

@@ -11,7 +11,7 @@ import { closeDetail, wireDetail } from "./modules/detail.js";
 import { wireForm } from "./modules/form.js";
 import { forgetAllJobs, loadJobs, wireTable } from "./modules/jobs.js";
 import { loadKinds } from "./modules/kinds.js";
-import { setConnection, startRealtime } from "./modules/realtime.js";
+import { identityChanged, setConnection, startRealtime } from "./modules/realtime.js";
 import { setText, ui } from "./modules/ui.js";
 
 function showProblem(message) {
@@ -48,6 +48,8 @@ function readConfig() {
     functionsUrl: config.functionsUrl.trim().replace(/\/+$/, ""),
     supabaseUrl: config.supabaseUrl.trim().replace(/\/+$/, ""),
     supabaseKey,
+    // "broadcast" (the default) or "postgres_changes": see modules/live.js.
+    liveMode: given("liveMode") ? config.liveMode.trim() : "broadcast",
   };
 }
 
@@ -65,6 +67,7 @@ function main() {
   const switchedIdentity = () => {
     forgetAllJobs();
     closeDetail();
+    identityChanged();
     loadJobs(config);
   };
   // A kept session (a reload) is restored before the first read, so the list is the user's.

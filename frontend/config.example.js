@@ -20,4 +20,12 @@ window.JOBS_CONFIG = {
   // keys) as supabaseAnonKey instead. Either is public: Realtime accepts it, and row level
   // security lets the anon role read public.job_results (and nothing else).
   supabaseKey: "",
+
+  // How the page follows jobs live. "broadcast" (the default): the database sends every change
+  // of a job to the private Realtime topic of its owner (jobs:user:<uid>, or jobs:public for the
+  // public demo), which the page joins with its token and resumes with a replay after a lost
+  // connection. "postgres_changes": Realtime checks every change of public.job_results against
+  // every watcher's row level security (fine for a demo, the first thing to give out as
+  // watchers grow; nothing missed while disconnected is told again, so the list is re-read).
+  liveMode: "broadcast",
 };

@@ -8,7 +8,7 @@ from typing import Any
 
 import psycopg
 
-SCHEMAS = ("public", "private")
+SCHEMAS = ("public", "private", "realtime")
 
 # Each query yields (kind, name, description) rows; name is unique within its kind.
 QUERIES: dict[str, str] = {

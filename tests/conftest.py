@@ -13,6 +13,7 @@ import fcntl
 import functools
 import hashlib
 import os
+import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -277,6 +278,19 @@ def hosted_for(tier: str) -> list[str]:
     if tier != "slow":
         raise pytest.UsageError("hosted-like clusters serve tests/slow only")
     return _hosted_names()
+
+
+UUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
+
+
+def pytest_make_parametrize_id(config: pytest.Config, val: object, argname: str) -> str | None:
+    """A random id made at import (uuid4()) shows in the test's id as "uuid": pytest-xdist's
+    workers each import the tests and must collect the same ids."""
+    if isinstance(val, uuid.UUID):
+        return "uuid"
+    if isinstance(val, str) and UUID_TEXT.search(val):
+        return UUID_TEXT.sub("uuid", val)
+    return None
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

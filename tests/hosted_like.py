@@ -80,6 +80,9 @@ def prepare_database(
         conn.execute("set client_min_messages = warning")
         with conn.transaction():
             conn.execute((FIXTURES / "hosted_database.sql").read_bytes())
+            # What the Realtime service's tenant migrations create when the project starts
+            # (the same stand-in the migration runner gives a plain Postgres).
+            conn.execute((SQL_DIR / "realtime_schema.sql").read_bytes())
             if conn.execute(
                 "select to_regprocedure('extensions.hmac(bytea, bytea, text)')"
             ).fetchone() == (None,):

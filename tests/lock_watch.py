@@ -61,8 +61,12 @@ class ServerLog:
     @classmethod
     def mark(cls, path: Path | None, url: str) -> ServerLog:
         with psycopg.connect(url) as conn:
-            row = conn.execute("select current_database()").fetchone()
+            row = conn.execute(
+                "select current_database(), current_setting('log_line_prefix')"
+            ).fetchone()
         assert row is not None
+        # A server started before its prefix named the database would match no line at all.
+        assert row[1].endswith("%d "), f"restart the test server: log_line_prefix is {row[1]!r}"
         if path is None or not path.exists():
             return cls(None, row[0])
         return cls(path, row[0], path.stat().st_size)

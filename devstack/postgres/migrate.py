@@ -218,6 +218,7 @@ def prepare(conn: psycopg.Connection) -> None:
     with conn.transaction():
         conn.execute("select pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_KEY,))
         conn.execute((SQL_DIR / "supabase_compat.sql").read_text())
+        conn.execute((SQL_DIR / "realtime_schema.sql").read_text())
         log.info("pgmq: %s", _ensure_pgmq(conn))
         plan = _ensure_net(conn)
         log.info("net: %s", "pg_net" if plan.real else "shim (deliver with the relay)")

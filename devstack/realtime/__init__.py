@@ -1,9 +1,14 @@
-"""A local stand-in for Supabase Realtime's ``postgres_changes``, for the unmodified clients.
+"""A local stand-in for Supabase Realtime's ``postgres_changes`` and Broadcast from the database,
+for the unmodified clients.
 
 supabase-js / realtime-js (``vsn=2.0.0``) and the Python ``realtime`` package (``vsn=1.0.0``)
 connect to ``ws://<host>:<port>/realtime/v1/websocket?apikey=<jwt>``. Changes come from a row
 trigger on each table in the ``supabase_realtime`` publication (capture.sql), are delivered in
-commit order, and only to subscribers whose role may select the row.
+commit order, and only to subscribers whose role may select the row. Broadcast messages that
+``realtime.send`` puts in ``realtime.messages`` go to the channels joined to their topic; a
+private channel (``config.private``) is authorised at its join by the policies on
+``realtime.messages`` with the subscriber's claims, and may ask for a replay
+(``config.broadcast.replay = {since, limit}``), as on hosted Realtime.
 
     DATABASE_URL=... SUPABASE_JWT_SECRET=... python -m devstack.realtime --port N
 

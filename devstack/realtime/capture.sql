@@ -116,3 +116,44 @@ end
 $$;
 
 select realtime_local.sync_triggers();
+
+-- Broadcast from the database: hosted Realtime follows inserts into realtime.messages by logical
+-- replication; here an insert notifies the message's id (delivered at commit, in commit order,
+-- never for a rollback), and the gateway reads the row. Only while a gateway holds a lease.
+-- The message itself rides in the notification when it fits (as the replication stream carries
+-- the row upstream), so delivery costs the gateway no query; a larger one is fetched by its id.
+create or replace function realtime_local.notify_message() returns trigger
+language plpgsql
+security definer
+set search_path = pg_catalog
+as $$
+declare
+  v_text text;
+begin
+  if new.extension = 'broadcast' and new.payload is not null
+     and exists (select 1 from realtime_local.listeners where alive_until > clock_timestamp()) then
+    v_text := json_build_object(
+      'id', new.id, 'topic', new.topic, 'event', new.event, 'private', new.private,
+      'inserted_ms', (extract(epoch from new.inserted_at) * 1000)::int8,
+      'payload', new.payload)::text;
+    perform pg_notify('realtime_local_messages',
+                      case when octet_length(v_text) < 7900 then v_text else new.id::text end);
+  end if;
+  return null;
+end
+$$;
+revoke all on function realtime_local.notify_message() from public;
+
+do $$
+begin
+  if to_regclass('realtime.messages') is not null
+     and not exists (select 1 from pg_trigger
+                     where tgrelid = 'realtime.messages'::regclass
+                       and tgname = 'realtime_local_messages' and tgparentid = 0) then
+    create trigger realtime_local_messages after insert on realtime.messages
+      for each row execute function realtime_local.notify_message();
+  end if;
+exception when insufficient_privilege then
+  raise notice 'realtime_local: cannot follow realtime.messages (needs its owner); no Broadcast from the database';
+end
+$$;

@@ -9,6 +9,7 @@ from typing import Any
 from psycopg_pool import AsyncConnectionPool
 
 from devstack.realtime.auth import Identity
+from devstack.realtime.broadcasts import Message
 from devstack.realtime.catalog import Catalog
 from devstack.realtime.changes import Change, TableInfo
 from devstack.realtime.channels import Registry, Route
@@ -52,3 +53,18 @@ class Dispatcher:
             for route, key in keyed_routes:
                 if (key, change.id) in visible and self._registry.has(route.channel):
                     route.channel.outbox.send_frame(frames.for_route(route))
+
+    def deliver_messages(self, messages: list[Message]) -> int:
+        """Broadcast from the database: each message to the channels joined to its topic with
+        its private flag (authorised at their join, so no per-message check), serialized once.
+        Returns the number of frames sent."""
+        sent = 0
+        for message in messages:
+            channels = self._registry.joined(message.topic, message.private)
+            if not channels:
+                continue
+            payload_json = message.payload_json()
+            for channel in channels:
+                channel.send_message(message, payload_json)
+            sent += len(channels)
+        return sent

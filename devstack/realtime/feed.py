@@ -26,6 +26,7 @@ from devstack.pg_async import (
     unless_stopped,
 )
 from devstack.realtime import queries
+from devstack.realtime.broadcasts import Message
 from devstack.realtime.capture import install_capture_async
 from devstack.realtime.changes import Change
 
@@ -33,6 +34,9 @@ log = logging.getLogger("devstack.realtime")
 
 BATCH_SIZE = 500
 Conn = psycopg.AsyncConnection[Any]
+# A notification: a captured change's id (int), or a Broadcast message (or, when it was too large
+# to ride in the notification, its id).
+Notified = int | Message | str
 
 
 def _change(row: tuple[Any, ...]) -> Change:
@@ -41,7 +45,8 @@ def _change(row: tuple[Any, ...]) -> Change:
 
 
 class ChangeFeed:
-    """Calls ``on_batch`` with each batch of committed changes, oldest commit first."""
+    """Calls ``on_batch`` with each batch of committed changes, oldest commit first, and
+    ``on_messages`` with the ids of each batch of committed Broadcast messages."""
 
     def __init__(
         self,
@@ -52,6 +57,7 @@ class ChangeFeed:
         retention: timedelta = timedelta(seconds=60),
         housekeeping_every_s: float = 10.0,
         on_listening: Callable[[], None] | None = None,
+        on_messages: Callable[[list[Message | str]], Awaitable[None]] | None = None,
     ) -> None:
         self._database_url = database_url
         self._pool = pool
@@ -59,6 +65,7 @@ class ChangeFeed:
         self._retention = retention
         self._housekeeping_every_s = housekeeping_every_s
         self._on_listening = on_listening
+        self._on_messages = on_messages
         self._lease = uuid.uuid4()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -76,28 +83,44 @@ class ChangeFeed:
         async with await self._connect() as listener:
             await install_capture_async(listener)
             await listener.execute(queries.LISTEN)
+            await listener.execute(queries.LISTEN_MESSAGES)
             await self._housekeep()
             backoff.reset()
             log.info("following changes to the tables in publication supabase_realtime")
             if self._on_listening is not None:
                 self._on_listening()
-            ids: asyncio.Queue[int] = asyncio.Queue()
+            ids: asyncio.Queue[Notified] = asyncio.Queue()
             await run_beside(
                 self._deliver_until(stop, ids),
                 self._listen(listener, ids),
                 self._housekeep_forever(),
             )
 
-    async def _deliver_until(self, stop: asyncio.Event, ids: asyncio.Queue[int]) -> None:
+    async def _deliver_until(self, stop: asyncio.Event, ids: asyncio.Queue[Notified]) -> None:
         while (first := await unless_stopped(ids.get(), stop)) is not None:
             batch = [first]
             while len(batch) < BATCH_SIZE and not ids.empty():
                 batch.append(ids.get_nowait())
-            await self._deliver(batch)
+            # Each kind in commit order; the messages first (they need no query), then the changes.
+            messages = [item for item in batch if not isinstance(item, int)]
+            changes = [item for item in batch if isinstance(item, int)]
+            if messages and self._on_messages is not None:
+                try:
+                    await self._on_messages(messages)
+                except (psycopg.Error, OSError):
+                    raise
+                except Exception:
+                    log.exception("could not deliver %d message(s)", len(messages))
+            if changes:
+                await self._deliver(changes)
 
     @staticmethod
-    async def _listen(conn: Conn, ids: asyncio.Queue[int]) -> None:
+    async def _listen(conn: Conn, ids: asyncio.Queue[Notified]) -> None:
         async for notify in conn.notifies():
+            if notify.channel == queries.MESSAGES_CHANNEL:
+                with contextlib.suppress(ValueError, KeyError, TypeError):
+                    ids.put_nowait(Message.from_notification(notify.payload))
+                continue
             with contextlib.suppress(ValueError):
                 ids.put_nowait(int(notify.payload))
         raise psycopg.OperationalError("the notification stream ended")
@@ -121,6 +144,7 @@ class ChangeFeed:
             await conn.execute(queries.HOLD_LEASE, {"id": self._lease, "ttl": ttl})
             await conn.execute(queries.PRUNE_CHANGES, {"age": self._retention})
             await conn.execute(queries.PRUNE_LEASES)
+            await conn.execute(queries.MESSAGE_PARTITIONS)
 
     async def _housekeep_forever(self) -> None:
         while True:

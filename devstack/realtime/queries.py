@@ -16,6 +16,82 @@ QUIET = "set local client_min_messages = warning"  # "schema already exists, ski
 
 CHANNEL = "realtime_local_changes"
 LISTEN = "listen realtime_local_changes"
+MESSAGES_CHANNEL = "realtime_local_messages"
+LISTEN_MESSAGES = "listen realtime_local_messages"
+
+# Broadcast from the database (realtime.messages, as the Realtime service reads it).
+FETCH_MESSAGES = """
+select id, topic, event, payload, private,
+       (extract(epoch from inserted_at) * 1000)::int8 as inserted_ms
+from realtime.messages
+where id = any(%(ids)s::uuid[]) and extension = 'broadcast' and payload is not null
+"""
+
+# Realtime's replay: the newest ``limit`` private messages of the topic since ``since`` (ms
+# since the epoch, UTC), oldest first; nothing from more than a minute ahead of now.
+REPLAY_MESSAGES = """
+select id, topic, event, payload, private,
+       (extract(epoch from inserted_at) * 1000)::int8 as inserted_ms
+from (
+  select * from realtime.messages
+  where topic = %(topic)s and private is true and extension = 'broadcast'
+    and payload is not null
+    and inserted_at >= (to_timestamp(%(since)s / 1000.0) at time zone 'UTC')
+    and inserted_at < (now() at time zone 'UTC') + interval '1 minute'
+  order by inserted_at desc
+  limit %(limit)s
+) newest
+order by inserted_at, id
+"""
+
+# Realtime's join check for a private channel: a probe row of the topic, inserted as the
+# gateway, then looked for as the subscriber (role, claims, realtime.topic); rolled back.
+INSERT_PROBE = """
+insert into realtime.messages (id, topic, extension, private)
+values (%(id)s, %(topic)s, 'broadcast', true)
+"""
+BECOME_FOR_TOPIC = """
+select set_config('role', %(role)s, true),
+       set_config('realtime.topic', %(topic)s, true),
+       set_config('request.jwt.claims', %(claims)s, true),
+       set_config('request.jwt.claim.sub', coalesce(%(sub)s, ''), true),
+       set_config('request.jwt.claim.role', %(role)s, true)
+"""
+PROBE_VISIBLE = "select count(*) from realtime.messages where id = %(id)s"
+
+# The day partitions of realtime.messages the Realtime service keeps (today and three ahead),
+# and the purge of those older than three days.
+MESSAGE_PARTITIONS = """
+do $$
+declare
+  v_day date;
+  v_name text;
+begin
+  if not exists (select 1 from pg_class c join pg_namespace n on n.oid = c.relnamespace
+                 where n.nspname = 'realtime' and c.relname = 'messages' and c.relkind = 'p') then
+    return;
+  end if;
+  for v_day in select generate_series(current_date, current_date + 3, interval '1 day')::date loop
+    v_name := 'messages_' || to_char(v_day, 'YYYY_MM_DD');
+    if to_regclass('realtime.' || v_name) is null then
+      execute format('create table realtime.%I partition of realtime.messages'
+                     ' for values from (%L) to (%L)', v_name, v_day, v_day + 1);
+    end if;
+  end loop;
+  for v_name in
+    select c.relname from pg_inherits i
+    join pg_class c on c.oid = i.inhrelid
+    where i.inhparent = 'realtime.messages'::regclass
+      and c.relname ~ '^messages_[0-9]{4}_[0-9]{2}_[0-9]{2}$'
+      and to_date(substr(c.relname, 10), 'YYYY_MM_DD') < current_date - 3
+  loop
+    execute format('drop table if exists realtime.%I', v_name);
+  end loop;
+exception when insufficient_privilege then
+  raise notice 'realtime_local: cannot keep the partitions of realtime.messages';
+end
+$$
+"""
 
 FETCH_CHANGES = """
 select id, relid::int8, schema_name, table_name, op, record, old_record, commit_timestamp

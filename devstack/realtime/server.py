@@ -31,6 +31,7 @@ from devstack.background import ThreadedService
 from devstack.pg_async import run_beside, unless_stopped
 from devstack.realtime import protocol
 from devstack.realtime.auth import AuthError, Identity, Verifier
+from devstack.realtime.broadcasts import Message
 from devstack.realtime.catalog import Catalog
 from devstack.realtime.channels import Registry
 from devstack.realtime.config import PATH, GatewayConfig
@@ -39,6 +40,7 @@ from devstack.realtime.dispatch import Dispatcher
 from devstack.realtime.feed import ChangeFeed
 from devstack.realtime.front import Front
 from devstack.realtime.session import Session
+from devstack.realtime.topics import Topics
 
 log = logging.getLogger("devstack.realtime")
 
@@ -89,6 +91,9 @@ class Gateway:
         ] = weakref.WeakKeyDictionary()
         self._sessions: dict[ClientConnection, Session] = {}
         self._catalog: Catalog | None = None
+        self._topics: Topics | None = None
+        self._dispatcher: Dispatcher | None = None
+        self.messages_delivered = 0  # Broadcast frames sent (the benchmark reads it)
 
     @property
     def connections(self) -> int:
@@ -120,9 +125,17 @@ class Gateway:
 
     async def _serve_client(self, ws: ServerConnection) -> None:
         identity, vsn = self._handshakes.pop(ws)
-        assert self._catalog is not None
+        assert self._catalog is not None and self._topics is not None
         conn = ClientConnection(ws, vsn, _peer(ws))
-        session = Session(conn, identity, self._verifier, self._registry, self._catalog, conn.peer)
+        session = Session(
+            conn,
+            identity,
+            self._verifier,
+            self._registry,
+            self._catalog,
+            conn.peer,
+            topics=self._topics,
+        )
         self._sessions[conn] = session
         log.info("connect %s as %s (vsn %s)", conn.peer, identity.role, vsn.value)
         try:
@@ -143,6 +156,19 @@ class Gateway:
             session.end()
             del self._sessions[conn]
             log.info("disconnect %s (code %s)", conn.peer, ws.close_code)
+
+    async def _deliver_messages(self, notified: list[Message | str]) -> None:
+        assert self._topics is not None and self._dispatcher is not None
+        if not len(self._registry):
+            return
+        ids = [item for item in notified if isinstance(item, str)]
+        fetched = {m.id: m for m in await self._topics.fetch(ids)} if ids else {}
+        messages = [
+            item if isinstance(item, Message) else fetched[item]
+            for item in notified
+            if isinstance(item, Message) or item in fetched
+        ]
+        self.messages_delivered += self._dispatcher.deliver_messages(messages)
 
     async def _reap_forever(self) -> None:
         timeout = self.config.heartbeat_timeout_s
@@ -168,14 +194,17 @@ class Gateway:
         )
         await pool.open(wait=False)
         self._catalog = Catalog(pool)
+        self._topics = Topics(pool)
+        self._dispatcher = Dispatcher(self._registry, self._catalog, pool)
         listening = asyncio.Event()
         feed = ChangeFeed(
             cfg.database_url,
             pool,
-            Dispatcher(self._registry, self._catalog, pool),
+            self._dispatcher,
             retention=timedelta(seconds=cfg.retention_s),
             housekeeping_every_s=cfg.housekeeping_every_s,
             on_listening=listening.set,
+            on_messages=self._deliver_messages,
         )
         try:
             await run_beside(self._serve(listening, stop), feed.run(stop), self._reap_forever())

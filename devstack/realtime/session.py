@@ -23,16 +23,23 @@ from devstack.realtime.bindings import (
     describe,
     parse_binding,
 )
+from devstack.realtime.broadcasts import JoinError, Message, Replay, is_private, replay_request
 from devstack.realtime.changes import TableInfo
-from devstack.realtime.channels import Channel, Outbox, Registry
+from devstack.realtime.channels import TOPIC_PREFIX, Channel, Outbox, Registry
 
 log = logging.getLogger("devstack.realtime")
-
-TOPIC_PREFIX = "realtime:"
 
 
 class TableLookup(Protocol):
     async def by_name(self, schema: str, name: str) -> TableInfo | None: ...
+
+
+class TopicAccess(Protocol):
+    """Broadcast's database side (devstack.realtime.topics.Topics)."""
+
+    async def authorize(self, identity: Identity, topic: str) -> None: ...
+
+    async def replay(self, topic: str, replay: Replay) -> list[Message]: ...
 
 
 def _token(payload: dict[str, Any]) -> str | None:
@@ -65,6 +72,7 @@ class Session:
     tables: TableLookup
     peer: str
     channels: dict[str, Channel] = field(default_factory=dict)
+    topics: TopicAccess | None = None
 
     def send(self, message: p.Message) -> None:
         self.outbox.send_frame(p.encode(message, self.outbox.vsn))
@@ -86,7 +94,7 @@ class Session:
             self.send(p.reply(message, "ok"))
             self.send(p.close(channel.topic, channel.join_ref))
         elif message.event == p.ACCESS_TOKEN:
-            self._refresh_token(channel, message.payload)
+            await self._refresh_token(channel, message.payload)
         elif message.event in (p.BROADCAST, p.PRESENCE) and message.ref is not None:
             reason = f"{message.event} is not supported by the local Realtime gateway"
             self.send(p.reply(message, "error", {"reason": reason}))
@@ -110,17 +118,42 @@ class Session:
             return
         config = payload.get("config")
         config = config if isinstance(config, dict) else {}
+        private = is_private(config)
+        try:
+            replay = replay_request(config, private)
+            if private:
+                await self._authorize(identity, topic.removeprefix(TOPIC_PREFIX))
+        except JoinError as exc:
+            log.info("join %s refused for %s: %s", topic, self.peer, exc)
+            self.send(p.reply(message, "error", {"reason": str(exc)}))
+            return
         raw_bindings = config.get("postgres_changes") or []
         if not isinstance(raw_bindings, list):
             raw_bindings = []
         entries = [{**raw, "id": binding_id(raw)} for raw in raw_bindings if isinstance(raw, dict)]
         bindings, problem = await self._bindings(raw_bindings)
 
-        channel = Channel(self.outbox, topic, join_ref, identity, bindings)
+        channel = Channel(
+            self.outbox, topic, join_ref, identity, bindings, private, [] if replay else None
+        )
+        replayed: list[Message] = []
+        if replay is not None:
+            # Registered before the replay is read: what commits meanwhile is held, then sent
+            # after the replay unless the replay carried it (no gap, no duplicate).
+            self.registry.add(channel)
+            try:
+                replayed = await self._replayed(channel, replay)
+            except JoinError as exc:
+                self.registry.remove(channel)
+                log.info("join %s refused for %s: %s", topic, self.peer, exc)
+                self.send(p.reply(message, "error", {"reason": str(exc)}))
+                return
         self.channels[topic] = channel
         reply = p.reply(message, "ok", {"postgres_changes": entries})
         self.send(p.Message(reply.topic, reply.event, reply.payload, reply.ref, join_ref))
         self.registry.add(channel)
+        if replay is not None:
+            channel.go_live(replayed)
         presence = config.get("presence")
         if isinstance(presence, dict) and presence.get("enabled"):
             self.send(p.Message(topic, p.PRESENCE_STATE, {}, None, join_ref))
@@ -133,8 +166,9 @@ class Session:
             self.send(p.system(topic, join_ref, p.POSTGRES_CHANGES, status, text))
         watched = ", ".join(describe(b) for b in bindings)
         log.info(
-            "join %s by %s as %s%s%s",
+            "join %s%s by %s as %s%s%s",
             topic,
+            " (private)" if private else "",
             self.peer,
             identity.role,
             f" watching {watched}" if watched else "",
@@ -157,7 +191,16 @@ class Session:
             return (), "Realtime was unable to connect to the project database"
         return tuple(bindings), None
 
-    def _refresh_token(self, channel: Channel, payload: dict[str, Any]) -> None:
+    async def _authorize(self, identity: Identity, subtopic: str) -> None:
+        if self.topics is None:
+            raise JoinError("private channels need the gateway's database")
+        await self.topics.authorize(identity, subtopic)
+
+    async def _replayed(self, channel: Channel, replay: Replay) -> list[Message]:
+        assert self.topics is not None
+        return await self.topics.replay(channel.subtopic, replay)
+
+    async def _refresh_token(self, channel: Channel, payload: dict[str, Any]) -> None:
         token = _token(payload)
         if token is None or token == channel.identity.token:
             return
@@ -166,6 +209,15 @@ class Session:
         except AuthError as exc:
             self._shut(channel, exc.message)
             return
+        if channel.private:
+            # As Realtime does: the policies are asked again, and a channel the new token may
+            # no longer read is shut.
+            try:
+                await self._authorize(identity, channel.subtopic)
+            except JoinError as exc:
+                if self.channels.get(channel.topic) is channel:
+                    self._shut(channel, str(exc))
+                return
         if identity.role != channel.identity.role:
             log.info("%s on %s is now %s", self.peer, channel.topic, identity.role)
         channel.identity = identity

@@ -23,6 +23,11 @@ export function supabaseClient(config) {
   return supabase;
 }
 
+/** The current session (null: the public demo), for the Broadcast topic to join. */
+export function currentSession() {
+  return session;
+}
+
 /** The signed-in user's access token (refreshed by supabase-js when due), or null. */
 export async function accessToken() {
   if (!supabase || !session) return null;

@@ -42,16 +42,27 @@ function renderDetail(job) {
   if (job.run_at) fact("Starts at", formatMoment(job.run_at));
   if (job.result != null) fact("Result", String(job.result));
   if (job.error) fact("Error", String(job.error));
-  const items = (Array.isArray(job.events) ? job.events : []).map((event) => {
-    const li = document.createElement("li");
-    li.dataset.testid = "job-event";
-    li.dataset.event = String(event.event);
-    const what = EVENT_TEXT[event.event] ?? String(event.event);
-    const detail = event.detail ? ` — ${event.detail}` : "";
-    li.textContent = `${formatMoment(event.at)} · run ${event.run}, attempt ${event.attempt}: ${what}${detail}`;
-    return li;
-  });
+  const items = (Array.isArray(job.events) ? job.events : []).map(eventItem);
   ui.detailEvents.replaceChildren(...items);
+}
+
+function eventItem(event) {
+  const li = document.createElement("li");
+  li.dataset.testid = "job-event";
+  li.dataset.event = String(event.event);
+  li.dataset.eventId = String(event.event_id ?? "");
+  const what = EVENT_TEXT[event.event] ?? String(event.event);
+  const detail = event.detail ? ` — ${event.detail}` : "";
+  li.textContent = `${formatMoment(event.at)} · run ${event.run}, attempt ${event.attempt}: ${what}${detail}`;
+  return li;
+}
+
+/** An event that came over Broadcast (live.js): on the open job's history at once, once. */
+export function showLiveEvent(event, job) {
+  if (!detailJobId || job.job_id !== detailJobId) return;
+  const id = String(event.event_id);
+  if ([...ui.detailEvents.children].some((li) => li.dataset.eventId === id)) return;
+  ui.detailEvents.append(eventItem(event));
 }
 
 async function refreshDetail() {

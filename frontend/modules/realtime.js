@@ -1,10 +1,14 @@
-// Realtime (postgres_changes on public.job_results), and an honest account of the connection:
+// Realtime, and an honest account of the connection. Live updates come over the database's
+// private Broadcast (live.js) unless the configuration says liveMode: "postgres_changes"
+// (then postgres_changes on public.job_results, below).
 // the badge follows the channel's status, and without live updates a banner says so and the
 // list is read through the API every REFRESH_MS instead, so a finished job never shows as
 // pending for longer than that.
 
-import { supabaseClient } from "./account.js";
+import { currentSession, supabaseClient } from "./account.js";
+import { showLiveEvent } from "./detail.js";
 import { apply, loadJobs, removeJob } from "./jobs.js";
+import { BROADCAST, jobsTopic, liveMode, startLive } from "./live.js";
 import { setText, setTitle, ui } from "./ui.js";
 
 export const REFRESH_MS = 3000;
@@ -54,6 +58,15 @@ function onChange(change) {
   apply([change.new]);
 }
 
+// The Broadcast follower (live.js), when that is the live mode.
+let live = null;
+
+/** Signed in or out: Broadcast moves to the new identity's topic (postgres_changes needs
+ * nothing, supabase-js hands Realtime the new token). */
+export function identityChanged() {
+  if (live) live.rejoin();
+}
+
 export function startRealtime(config) {
   if (!window.supabase || typeof window.supabase.createClient !== "function") {
     setConnection("offline", "supabase.js did not load");
@@ -64,6 +77,27 @@ export function startRealtime(config) {
   if (!client) {
     setConnection("offline", "the Supabase URL was refused");
     liveUpdatesOff(config, "the Supabase URL was refused");
+    return;
+  }
+  if (liveMode(config) === BROADCAST) {
+    // The default: the database's Broadcast to the page's own private topic, with replay.
+    let joined = false;
+    live = startLive(client, {
+      topic: () => jobsTopic(currentSession()),
+      setConnection: (state, detail) => {
+        joined = state === "live";
+        setConnection(state, detail);
+      },
+      liveUpdatesOn,
+      liveUpdatesOff: (reason) => liveUpdatesOff(config, reason),
+      reload: () => loadJobs(config),
+      applyJob: (job) => apply([job]),
+      showEvent: showLiveEvent,
+    });
+    // As below: not joined within REFRESH_MS counts as down.
+    setTimeout(() => {
+      if (!joined) liveUpdatesOff(config, "Realtime did not answer");
+    }, REFRESH_MS);
     return;
   }
   let channel = null;

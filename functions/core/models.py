@@ -92,9 +92,13 @@ class JobEvent:
     status: str
     detail: str | None
     at: datetime
+    # Its place in job_events (what Broadcast messages carry too, so a watcher that has both
+    # takes each event once).
+    event_id: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "event_id": self.event_id,
             "run": self.run,
             "attempt": self.attempt,
             "event": self.event,

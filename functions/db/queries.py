@@ -36,7 +36,7 @@ PUBLISH_KINDS = "select private.publish_kinds(%(kinds)s)"
 
 # Events, cancel and retry are scoped like the reads above: owner null means a public demo
 # job. owner_id never changes after submit, so checking it in the same statement is enough.
-JOB_EVENTS = """select e.run, e.attempt, e.event, e.status, e.detail, e.at
+JOB_EVENTS = """select e.event_id, e.run, e.attempt, e.event, e.status, e.detail, e.at
     from public.job_events e join public.job_results j on j.job_id = e.job_id
     where e.job_id = %(job_id)s and j.owner_id is not distinct from %(owner)s::uuid
     order by e.event_id"""

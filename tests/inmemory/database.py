@@ -114,7 +114,15 @@ class InMemoryDatabase:
         else:
             return
         self.events.setdefault(new.job_id, []).append(
-            JobEvent(new.run, new.attempts, event, new.status.value, detail, self._now())
+            JobEvent(
+                new.run,
+                new.attempts,
+                event,
+                new.status.value,
+                detail,
+                self._now(),
+                event_id=sum(map(len, self.events.values())) + 1,
+            )
         )
 
     def _held(self, now: float) -> bool:

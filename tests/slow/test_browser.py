@@ -727,3 +727,48 @@ def test_two_signed_in_users_each_see_only_their_own_jobs_live(
         assert row(page, alices).count() == 0
     finally:
         other.close()
+
+
+def test_the_open_jobs_history_gets_each_event_live_once_across_a_gateway_restart(
+    page: Page, browser_stack: BrowserStack
+) -> None:
+    """Broadcast (issue 21): the detail's events come from the database's messages, not from
+    reading the job again (those reads are refused here), and what happened while Realtime was
+    down is replayed on the rejoin, each event once."""
+    with psycopg.connect(browser_stack.database_url, autocommit=True) as conn:
+        inserted = conn.execute(
+            "insert into public.job_results (task_name, kind, status) values (%s, 'noop',"
+            " 'pending') returning job_id::text",
+            (unique("Live history"),),
+        ).fetchone()
+        assert inserted is not None
+        job_id = str(inserted[0])
+        job = row(page, job_id)
+        expect(job).to_have_attribute("data-status", "pending")
+        job.get_by_test_id("job-details").click()
+        events = page.get_by_test_id("job-events").get_by_test_id("job-event")
+        expect(events).to_have_count(1)
+        page.route(f"**/jobs/{job_id}", lambda route: route.abort())  # only Broadcast now
+        started = "update public.job_results set status = 'running', attempts = 1 where job_id = %s"
+        conn.execute(started, (job_id,))
+        expect(events).to_have_count(2)
+        expect(events.nth(1)).to_have_attribute("data-event", "started")
+        browser_stack.stop_gateway()
+        try:
+            expect(connection(page)).to_have_attribute("data-state", "offline")
+            conn.execute(
+                "update public.job_results set status = 'completed', result = 'ok'"
+                " where job_id = %s",
+                (job_id,),
+            )
+        finally:
+            browser_stack.start_gateway()
+        expect(connection(page)).to_have_attribute("data-state", "live")
+        expect(events).to_have_count(3)
+        expect(events.nth(2)).to_have_attribute("data-event", "completed")
+        shown = events.evaluate_all("items => items.map((li) => li.dataset.eventId)")
+        recorded = conn.execute(
+            "select event_id::text from public.job_events where job_id = %s order by event_id",
+            (job_id,),
+        ).fetchall()
+    assert shown == [r[0] for r in recorded]

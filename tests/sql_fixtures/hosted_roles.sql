@@ -22,6 +22,10 @@ begin
     -- migrations/20240822021428_enable_webhooks_by_default.sql
     create role supabase_functions_admin login noinherit createrole noreplication;
   end if;
+  if not exists (select 1 from pg_roles where rolname = 'supabase_realtime_admin') then
+    -- supabase/realtime: the owner of schema realtime's objects (messages, send, topic)
+    create role supabase_realtime_admin nologin noinherit;
+  end if;
 end
 $$;
 -- migrations/10000000000000_demote-postgres.sql
@@ -34,6 +38,9 @@ grant anon, authenticated, service_role to authenticator;
 -- migrations/20230201083204_grant_auth_roles_to_postgres.sql
 grant anon, authenticated, service_role to postgres;
 grant supabase_functions_admin to postgres;
+-- A cluster dump of a hosted project: `GRANT supabase_realtime_admin TO postgres WITH INHERIT
+-- TRUE GRANTED BY supabase_admin` (what lets a migration add policies on realtime.messages).
+grant supabase_realtime_admin to postgres;
 -- migrations/20230306081037_grant_pg_monitor_to_postgres.sql and
 -- migrations/20240606060239_grant_predefined_roles_to_postgres.sql
 grant pg_monitor, pg_read_all_data, pg_signal_backend to postgres;

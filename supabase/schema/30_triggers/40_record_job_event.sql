@@ -1,47 +1,75 @@
--- Every transition of a job, and every attempt, becomes a row of public.job_events.
+-- Every transition of a job, and every attempt, becomes a row of public.job_events; it, every new
+-- progress report and any other change of what a watcher shows are also broadcast to the job's
+-- topics (private.broadcast_job_changes).
 --
 -- Statement-level, with transition tables: a statement that submits, claims or finishes many
 -- jobs writes all their events in one insert (a batch of 1,000 submits is one insert of 1,000
--- events, not 1,000 trigger calls). The old row-level function, private.record_job_event, is
--- gone with its trigger.
+-- events, not 1,000 trigger calls) and all their messages in another. The old row-level
+-- function, private.record_job_event, is gone with its trigger.
 create or replace function private.record_job_events() returns trigger
 language plpgsql
 security definer
 set search_path = pg_catalog
 as $$
+declare
+  v_changes jsonb;
 begin
   if tg_op = 'INSERT' then
-    insert into public.job_events (job_id, run, attempt, event, status, detail)
-    select n.job_id, n.run, n.attempts,
-           case n.status when 'scheduled' then 'scheduled' else 'submitted' end, n.status,
-           case when n.status = 'scheduled' then left('due at ' || n.run_at::text, 4000) end
-    from new_rows n;
+    with recorded as (
+      insert into public.job_events (job_id, run, attempt, event, status, detail)
+      select n.job_id, n.run, n.attempts,
+             case n.status when 'scheduled' then 'scheduled' else 'submitted' end, n.status,
+             case when n.status = 'scheduled' then left('due at ' || n.run_at::text, 4000) end
+      from new_rows n
+      returning *
+    )
+    select jsonb_agg(jsonb_build_object('job', to_jsonb(n), 'event', to_jsonb(r)))
+    into v_changes
+    from new_rows n join recorded r on r.job_id = n.job_id;
+    perform private.broadcast_job_changes(v_changes);
     return null;
   end if;
-  insert into public.job_events (job_id, run, attempt, event, status, detail)
-  select e.job_id, e.run, e.attempts, e.event, e.status, left(e.detail, 4000)
-  from (
-    select n.job_id, n.run, n.attempts, n.status,
-           case
-             when n.run <> o.run then 'retried'
-             when n.status = 'running' and n.attempts > o.attempts then 'started'
-             when o.status = 'running' and n.status = 'pending'
-               then case when n.attempts < o.attempts then 'handed_back' else 'retrying' end
-             when n.status <> o.status and n.status in ('completed', 'failed', 'cancelled')
-               then n.status
-             when n.cancel_requested_at is not null and o.cancel_requested_at is null
-               then 'cancel_requested'
-           end as event,
-           case
-             when n.run <> o.run then null
-             when n.status = 'running' and n.attempts > o.attempts then null
-             when o.status = 'running' and n.status = 'pending' then n.error
-             when n.status <> o.status and n.status in ('completed', 'failed', 'cancelled')
-               then n.error
-           end as detail
-    from new_rows n join old_rows o on o.job_id = n.job_id
-  ) e
-  where e.event is not null;
+  with recorded as (
+    insert into public.job_events (job_id, run, attempt, event, status, detail)
+    select e.job_id, e.run, e.attempts, e.event, e.status, left(e.detail, 4000)
+    from (
+      select n.job_id, n.run, n.attempts, n.status,
+             case
+               when n.run <> o.run then 'retried'
+               when n.status = 'running' and n.attempts > o.attempts then 'started'
+               when o.status = 'running' and n.status = 'pending'
+                 then case when n.attempts < o.attempts then 'handed_back' else 'retrying' end
+               when n.status <> o.status and n.status in ('completed', 'failed', 'cancelled')
+                 then n.status
+               when n.cancel_requested_at is not null and o.cancel_requested_at is null
+                 then 'cancel_requested'
+             end as event,
+             case
+               when n.run <> o.run then null
+               when n.status = 'running' and n.attempts > o.attempts then null
+               when o.status = 'running' and n.status = 'pending' then n.error
+               when n.status <> o.status and n.status in ('completed', 'failed', 'cancelled')
+                 then n.error
+             end as detail
+      from new_rows n join old_rows o on o.job_id = n.job_id
+    ) e
+    where e.event is not null
+    returning *
+  )
+  -- A change without an event is sent too when what a watcher shows moved (progress, or a
+  -- status or outcome changed by hand).
+  select jsonb_agg(jsonb_build_object('job', to_jsonb(n), 'event', to_jsonb(r)))
+  into v_changes
+  from new_rows n
+  join old_rows o on o.job_id = n.job_id
+  left join recorded r on r.job_id = n.job_id
+  where r.job_id is not null
+     or (n.progress, n.progress_total, n.progress_message, n.status, n.attempts, n.result,
+         n.error)
+        is distinct from
+        (o.progress, o.progress_total, o.progress_message, o.status, o.attempts, o.result,
+         o.error);
+  perform private.broadcast_job_changes(v_changes);
   return null;
 end
 $$;
