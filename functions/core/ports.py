@@ -27,6 +27,15 @@ class JobStore(Protocol):
 
     def submit(self, job: NewJob) -> UUID: ...
 
+    def submit_flow(self, job: NewJob) -> tuple[UUID, bool]:
+        """Submit a job with flow settings of its own (``job.flow``): its id, and True when
+        it is the owner's unfinished job with the same dedup key (nothing new stored)."""
+        ...
+
+    def wait_reason(self, job_id: UUID, owner: UUID | None = None) -> dict[str, Any] | None:
+        """Why the job has not started yet ({reason, message, ...}); None when not waiting."""
+        ...
+
     def submit_many(self, batch: NewBatch) -> list[UUID]:
         """Store every job of the batch or none, owned by ``batch.owner``; their ids in the
         batch's order."""

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from functions.core import schemas, strict_json
+from functions.core import flow, schemas, strict_json
 from functions.core.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
 from functions.core.models import JobStatus, NewBatch, NewJob, TaskKind, WakeUp
 
@@ -148,12 +148,16 @@ def validate_idempotency_key(raw: str | None) -> str | None:
 
 
 def parse_new_job(document: Any, idempotency_key: str | None = None) -> NewJob:
-    """A submission: ``{task_name, kind?, payload?, run_at? | delay_seconds?}``. ``task_name``
+    """A submission: ``{task_name, kind?, payload?, run_at? | delay_seconds?}`` and flow
+    control's fields (``core.flow.FIELDS``: priority, concurrency key and limit, dedup key,
+    debounce). ``task_name``
     is a free label shown to people; ``kind`` picks the task (None here: the API puts in the
     default kind, see ``check_kind``)."""
     if not isinstance(document, dict):
         raise InvalidInput('the body must be a JSON object like {"task_name": "..."}')
-    unknown = sorted(set(document) - {"task_name", "payload", "kind", "run_at", "delay_seconds"})
+    unknown = sorted(
+        set(document) - {"task_name", "payload", "kind", "run_at", "delay_seconds", *flow.FIELDS}
+    )
     if unknown:
         raise InvalidInput(f"unknown field(s): {', '.join(unknown)[:200]}", _pointer(unknown[0]))
     run_at = parse_run_at(document.get("run_at"))
@@ -168,6 +172,7 @@ def parse_new_job(document: Any, idempotency_key: str | None = None) -> NewJob:
         run_at=run_at,
         delay_s=delay_s,
         kind=parse_kind(document.get("kind")),
+        flow=flow.parse_job_flow(document),
     )
 
 

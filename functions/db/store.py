@@ -20,6 +20,7 @@ from functions.core.errors import (
     JobSystemError,
     Unavailable,
 )
+from functions.core.flow import JobFlow
 from functions.core.models import (
     Caller,
     Claim,
@@ -65,7 +66,9 @@ class PgJobStore:
     def __init__(self, database_url: str) -> None:
         self._url = database_url
 
-    def _submit(self, query: str, params: dict[str, Any], owner: Caller | None) -> Any:
+    def _submit(
+        self, query: str, params: dict[str, Any], owner: Caller | None, whole_row: bool = False
+    ) -> Any:
         """The one value ``query`` answers, as ``owner`` when given (so auth.uid(), the owner
         column's default, names them); submit_job's errors as the caller's."""
         try:
@@ -89,7 +92,7 @@ class PgJobStore:
                 raise error(message, field if field and field.startswith("/") else None) from None
             raise
         assert row is not None
-        return row[0]
+        return row if whole_row else row[0]
 
     def submit(self, job: NewJob) -> UUID:
         job_id = self._submit(
@@ -105,6 +108,37 @@ class PgJobStore:
             job.owner,
         )
         return UUID(str(job_id))
+
+    def submit_flow(self, job: NewJob) -> tuple[UUID, bool]:
+        """A job with flow settings of its own (``job.flow``): its id, and whether it is an
+        unfinished job with the same dedup key (nothing new was written)."""
+        flow = job.flow or JobFlow()
+        row = self._submit(
+            queries.SUBMIT_JOB_FLOW,
+            {
+                "task_name": job.task_name,
+                "payload": Jsonb(job.payload),
+                "idempotency_key": job.idempotency_key,
+                "run_at": job.run_at,
+                "delay_seconds": job.delay_s,
+                "kind": job.kind,
+                "priority": flow.priority,
+                "concurrency_key": flow.concurrency_key,
+                "concurrency_limit": flow.concurrency_limit,
+                "dedup_key": flow.dedup_key,
+                "debounce_seconds": flow.debounce_s,
+            },
+            job.owner,
+            whole_row=True,
+        )
+        return UUID(str(row[0])), bool(row[1])
+
+    def wait_reason(self, job_id: UUID, owner: UUID | None = None) -> dict[str, Any] | None:
+        """Why the job has not started (``public.job_wait_reason``); None when it is not waiting."""
+        with connection(self._url) as conn:
+            params = {"job_id": job_id, "owner": owner}
+            row = conn.execute(queries.JOB_WAIT_REASON, params).fetchone()
+        return row[0] if row else None
 
     def submit_many(self, batch: NewBatch) -> list[UUID]:
         items = [_item(job) for job in batch.jobs]
@@ -153,6 +187,7 @@ def _kind(row: dict[str, Any]) -> TaskKind:
         description=row["description"],
         payload_schema=row["payload_schema"],
         time_limit_s=float(row["time_limit_s"]),
+        flow=row.get("flow") or {},
     )
 
 

@@ -116,8 +116,23 @@ class SubmitApi:
         new_job = validation.parse_new_job(document, request.header("idempotency-key"))
         new_job = validation.check_kind(new_job, self._kinds.kinds(), DEFAULT_KIND)
         new_job = dataclasses.replace(new_job, owner=caller)
-        job_id = self._store.submit(new_job)
-        delayed = new_job.run_at is not None or bool(new_job.delay_s)
+        if new_job.flow is not None:
+            job_id, deduplicated = self._store.submit_flow(new_job)
+            if deduplicated:
+                # The owner's unfinished job with this dedup key: nothing new was stored.
+                job = self._store.get(job_id, caller.user_id if caller else None)
+                return HttpResponse(
+                    200,
+                    {
+                        "job_id": str(job_id),
+                        "status": job.status.value if job is not None else "pending",
+                        "deduplicated": True,
+                    },
+                    {"Location": f"/jobs/{job_id}", "Supajobs-Deduplicated": "true"},
+                )
+        else:
+            job_id = self._store.submit(new_job)
+        delayed = new_job.run_at is not None or bool(new_job.delay_s) or new_job.flow is not None
         job = self._store.get(job_id, caller.user_id if caller else None) if delayed else None
         status = job.status.value if job is not None else "pending"
         return HttpResponse(
@@ -141,7 +156,10 @@ class SubmitApi:
         if job is None:
             raise NotFound(f"no job {raw_id}")
         events = [event.to_json() for event in self._store.events(job_id, owner)]
-        return HttpResponse(200, {**job.to_json(), "events": events})
+        waiting = None
+        if job.status in (JobStatus.PENDING, JobStatus.SCHEDULED):
+            waiting = self._store.wait_reason(job_id, owner)
+        return HttpResponse(200, {**job.to_json(), "events": events, "waiting": waiting})
 
     def _cancel(self, job_id: UUID, owner: UUID | None) -> HttpResponse:
         # Scoped like get: another user's job (or an owned one, for an anonymous caller) is

@@ -35,7 +35,7 @@ def test_limits_hold_when_workers_are_killed(db_url: str) -> None:
         )
         doomed = [
             subprocess.Popen(
-                [sys.executable, "-m", "tests.stack.flow_killable_worker", db_url, f"doomed-{n}"],
+                [sys.executable, "-m", "tests.flow_killable_worker", db_url, f"doomed-{n}"],
                 stdout=subprocess.PIPE,
                 text=True,
             )
