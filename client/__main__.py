@@ -2,8 +2,11 @@
 follow it live to its end; or cancel or retry one.
 
     supajobs "Weekly report" --kind simulate --payload '{"seconds": 3}' --wait
+    supajobs "Sync" --kind echo --dedup-key sync-42 --priority 5 --concurrency-key tenant-7 \
+        --concurrency-limit 2
     supajobs cancel JOB_ID
     supajobs retry JOB_ID
+    supajobs kinds                        # each kind's time limit and flow control
 
 --key (or SUPABASE_PUBLISHABLE_KEY, or the legacy SUPABASE_ANON_KEY) is the project's
 publishable key, which --wait needs to follow the job through Realtime.
@@ -32,7 +35,7 @@ import time
 from typing import Any, TextIO
 
 from client.follow import RealtimeUnavailable, follow_job
-from client.submit import SubmitError, steer_job, submit_job
+from client.submit import SubmitError, list_kinds, steer_job, submit_job
 from devstack.entrypoints import prog
 
 EXIT_OK, EXIT_FAILED, EXIT_REFUSED, EXIT_TIMEOUT, EXIT_CANCELLED, EXIT_UNREACHABLE = range(6)
@@ -115,10 +118,41 @@ def refused(exc: SubmitError) -> int:
     return EXIT_REFUSED
 
 
+def kinds(argv: list[str]) -> int:
+    """``kinds``: each task kind, its time limit and its flow control."""
+    parser = argparse.ArgumentParser(prog=f"{prog('python -m client')} kinds")
+    parser.add_argument("--functions-url", default=os.environ.get("FUNCTIONS_URL"))
+    args = parser.parse_args(argv[1:])
+    if not args.functions_url:
+        parser.error("give --functions-url or set FUNCTIONS_URL")
+    try:
+        listed = list_kinds(args.functions_url)
+    except SubmitError as exc:
+        return refused(exc)
+    for kind in listed.get("kinds", []):
+        flow = kind.get("flow") or {}
+        settings = ", ".join(f"{name}={value}" for name, value in sorted(flow.items()))
+        print(f"{kind['kind']}\t{kind['time_limit_s']:g} s\t{settings or 'no flow control'}")
+    return EXIT_OK
+
+
+def flow_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """The submission's flow-control fields from the command line (None: not given)."""
+    return {
+        "priority": args.priority,
+        "concurrency_key": args.concurrency_key,
+        "concurrency_limit": args.concurrency_limit,
+        "dedup_key": args.dedup_key,
+        "debounce_seconds": args.debounce,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in ("cancel", "retry"):
         return steer(argv)
+    if argv and argv[0] == "kinds":
+        return kinds(argv)
     parser = argparse.ArgumentParser(
         prog=prog("python -m client"),
         description=__doc__,
@@ -130,6 +164,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--wait", action="store_true", help="follow the job live to its end")
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument("--delay", type=float, help="start no sooner than this many seconds")
+    parser.add_argument("--priority", type=int, help="higher first, in the kind's bounds")
+    parser.add_argument("--concurrency-key", help="at most --concurrency-limit running per key")
+    parser.add_argument("--concurrency-limit", type=int, help="the key's limit")
+    parser.add_argument(
+        "--dedup-key", help="while a job of yours with this key is unfinished, answer with it"
+    )
+    parser.add_argument(
+        "--debounce", type=float, help="with --dedup-key: start after this quiet time (latest wins)"
+    )
     parser.add_argument("--functions-url", default=os.environ.get("FUNCTIONS_URL"))
     parser.add_argument("--supabase-url", default=os.environ.get("SUPABASE_URL"))
     parser.add_argument(
@@ -157,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
                     payload,
                     delay_s=args.delay,
                     access_token=args.access_token,
+                    flow=flow_fields(args),
                 )
             )
             return EXIT_OK
@@ -177,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
                 timeout_s=args.timeout,
                 delay_s=args.delay,
                 access_token=args.access_token,
+                flow=flow_fields(args),
             )
         )
     except SubmitError as exc:

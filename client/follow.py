@@ -60,6 +60,7 @@ async def follow_job(
     timeout_s: float = 600.0,
     delay_s: float | None = None,
     access_token: str | None = None,
+    flow: dict[str, Any] | None = None,
 ) -> FollowResult:
     """Submit a job and wait, through Realtime, until it completes, fails or is cancelled.
     ``on_change`` sees each change of status or progress. With a user's ``access_token`` the
@@ -101,6 +102,7 @@ async def follow_job(
             payload,
             delay_s=delay_s,
             access_token=access_token,
+            flow=flow,
         )
         current = await asyncio.to_thread(get_job, functions_url, job_id, access_token=access_token)
         transitions: list[str] = []
