@@ -19,7 +19,7 @@ from pathlib import Path
 
 FRONTEND = Path(__file__).resolve().parent.parent / "frontend"
 DIST = FRONTEND / "dist"
-PAGE_FILES = ("index.html", "style.css", "app.js")
+PAGE_FILES = ("index.html", "style.css", "app.js", "flow.js")
 CONFIG_TEMPLATE = "config.example.js"
 SUPABASE_JS = "@supabase/supabase-js"
 UMD_BUNDLE = Path("dist/umd/supabase.js")

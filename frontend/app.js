@@ -6,6 +6,8 @@
 // Every value that comes from a user or a job is put on the page as text (textContent,
 // setAttribute), never parsed as HTML.
 
+import { flowFacts, readFlowFields } from "./flow.js";
+
 const LIST_LIMIT = 50;
 const TICK_MS = 500;
 const REFRESH_MS = 3000;
@@ -555,6 +557,8 @@ function readForm() {
   if (copies > 1 && submission.delay_seconds !== undefined) {
     return { error: "A delayed start goes with one copy only.", field: ui.copies };
   }
+  const flowProblem = readFlowFields(submission, copies);
+  if (flowProblem) return flowProblem;
   return { submission, copies };
 }
 
@@ -670,6 +674,7 @@ function renderDetail(job) {
   fact("Run", `${job.run ?? 1} (attempt ${job.attempts ?? 0})`);
   fact("Visible to", job.owner_id ? "you only (private)" : "everyone (public demo)");
   if (job.run_at) fact("Starts at", formatMoment(job.run_at));
+  flowFacts(fact, job);
   if (job.result != null) fact("Result", String(job.result));
   if (job.error) fact("Error", String(job.error));
   const items = (Array.isArray(job.events) ? job.events : []).map((event) => {
