@@ -80,7 +80,6 @@ export function readFlowFields(submission, copies) {
 export function waitingText(job) {
   const waiting = job && job.waiting;
   if (!waiting) return "";
-  if (job.schedule_name) return `scheduled by ${job.schedule_name}; ${waiting.message ?? ""}`.trim();
   return String(waiting.message ?? waiting.reason ?? "");
 }
 

@@ -1,5 +1,5 @@
 -- Flow control (issue 22): dedup and debounce, per-key concurrency limits, fair shares between
--- owners, priority with ageing, a rate limit per kind. Restates the schema folder's new and
+-- owners, priority with ageing, a rate limit per kind; and schedules (cron, run by the sweep). Restates the schema folder's new and
 -- changed files: task_kinds.flow, job_results' flow columns, private.flow_* tables and
 -- functions, submit_job_flow, job_wait_reason, the flow_release trigger, and the one check each
 -- of submit_job, submit_jobs, retry_job, sweep and publish_kinds gained.
@@ -11,7 +11,8 @@ alter table public.job_results
   add column if not exists priority integer,
   add column if not exists concurrency_key text,
   add column if not exists concurrency_limit integer,
-  add column if not exists flow_controlled boolean not null default false;
+  add column if not exists flow_controlled boolean not null default false,
+  add column if not exists schedule_id uuid;
 create unique index if not exists job_results_one_unfinished_dedup
   on public.job_results (dedup_key, coalesce(owner_id, '00000000-0000-0000-0000-000000000000'::uuid))
   where dedup_key is not null and status in ('pending', 'scheduled', 'running');
@@ -72,6 +73,32 @@ create table if not exists private.flow_buckets (
 );
 revoke all on private.flow_buckets from public, anon, authenticated;
 
+-- 10_tables/80_job_schedules.sql
+-- Recurring jobs: each due time of a schedule's cron expression (five fields, UTC) submits one
+-- ordinary job (private.run_schedules, run by the sweep: Supabase Cron where pg_cron serves the
+-- database, the local stack's sweeper otherwise). next_run_at is the next due time; a run
+-- missed while nothing swept (the database down) runs once, and the next is counted from then.
+create table if not exists private.job_schedules (
+  schedule_id uuid primary key default gen_random_uuid(),
+  name        text not null
+              constraint job_schedules_name_check check (name ~ '^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$'),
+  -- The user whose jobs these are (null: public demo jobs), as submit_job would record them.
+  owner_id    uuid,
+  cron        text not null,
+  task_name   text not null,
+  kind        text not null references public.task_kinds (kind),
+  payload     jsonb not null default '{}'::jsonb,
+  paused      boolean not null default false,
+  next_run_at timestamptz not null,
+  last_run_at timestamptz,
+  last_job_id uuid,
+  created_at  timestamptz not null default now()
+);
+create unique index if not exists job_schedules_owner_name
+  on private.job_schedules (coalesce(owner_id, '00000000-0000-0000-0000-000000000000'::uuid), name);
+create index if not exists job_schedules_due on private.job_schedules (next_run_at) where not paused;
+revoke all on private.job_schedules from public, anon, authenticated;
+
 -- 20_functions/50_sweep.sql
 -- The sweep, run every 2 seconds by Supabase Cron (pg_cron, see 60_schedules/) or, where
 -- there is none, by the local stack's sweeper with this same call. It is what recovers from
@@ -106,8 +133,9 @@ begin
   )
   select count(*) into v_released from released;
   delete from private.wake_ups where sent_at < clock_timestamp() - interval '10 minutes';
-  -- Flow control catches up (delayed and rate-limited jobs): their messages are sent here,
-  -- so the look below sees them.
+  -- Schedules that are due submit their jobs, and flow control catches up (delayed and
+  -- rate-limited jobs): their messages are sent here, so the look below sees them.
+  perform private.run_schedules();
   perform private.flow_sweep();
   if exists (select from pgmq.q_work_queue q where q.vt <= clock_timestamp()) then
     v_woken := private.wake_workers(private.workers_wanted(p_batch_size), 'sweep');
@@ -909,7 +937,7 @@ revoke all on function private.flow_sweep() from public, anon, authenticated;
 -- {reason, message, ...}: 'concurrency' (running of limit for its key), 'max_running' (of the
 -- kind), 'rate_limited' (until when), 'scheduled' (its start), 'queued' (its turn, with how many
 -- of its owner's jobs go first) or 'admitted' (its message is in the queue).
-create or replace function public.job_wait_reason(job_id uuid) returns jsonb
+create or replace function private.flow_wait_reason(job_id uuid) returns jsonb
 language plpgsql
 stable
 security definer
@@ -924,11 +952,11 @@ declare
   v_starts  timestamptz;
 begin
   select j.status, j.kind, j.run_at, j.flow_controlled, j.concurrency_key, j.concurrency_limit
-    into v_job from public.job_results j where j.job_id = job_wait_reason.job_id;
+    into v_job from public.job_results j where j.job_id = flow_wait_reason.job_id;
   if not found or v_job.status not in ('pending', 'scheduled') then
     return null;
   end if;
-  select s.starts_at into v_starts from private.flow_slots s where s.job_id = job_wait_reason.job_id;
+  select s.starts_at into v_starts from private.flow_slots s where s.job_id = flow_wait_reason.job_id;
   if found then
     if v_starts > clock_timestamp() then
       return jsonb_build_object('reason', 'rate_limited', 'until', v_starts,
@@ -936,7 +964,7 @@ begin
     end if;
     return jsonb_build_object('reason', 'admitted', 'message', 'in the queue, waiting for a worker');
   end if;
-  select w.* into v_wait from private.flow_waiting w where w.job_id = job_wait_reason.job_id;
+  select w.* into v_wait from private.flow_waiting w where w.job_id = flow_wait_reason.job_id;
   if not found then
     if v_job.status = 'scheduled' then
       return jsonb_build_object('reason', 'scheduled', 'until', v_job.run_at,
@@ -981,8 +1009,290 @@ begin
     'message', 'waiting its turn among its owner''s jobs');
 end
 $$;
+revoke all on function private.flow_wait_reason(uuid) from public, anon, authenticated;
+
+-- The API's view: flow_wait_reason, and for a job a schedule submitted, which one.
+create or replace function public.job_wait_reason(job_id uuid) returns jsonb
+language sql
+stable
+security definer
+set search_path = pg_catalog
+as $$
+  select case when r.w is null or s.name is null then r.w
+              else r.w || jsonb_build_object('schedule', s.name,
+                                             'message', 'scheduled by ' || s.name || '; '
+                                                        || (r.w ->> 'message'))
+         end
+  from (select private.flow_wait_reason(job_wait_reason.job_id) as w) r
+  left join public.job_results j on j.job_id = job_wait_reason.job_id
+  left join private.job_schedules s on s.schedule_id = j.schedule_id
+$$;
 revoke all on function public.job_wait_reason(uuid) from public, anon, authenticated;
 grant execute on function public.job_wait_reason(uuid) to service_role;
+
+-- 20_functions/74_cron_next.sql
+-- The values one field of a cron expression allows: '*', 'n', 'a-b', with '/step', in a
+-- comma-separated list, each within lo..hi. Null when the field is not valid.
+create or replace function private.cron_field(p_field text, p_lo integer, p_hi integer)
+returns integer[]
+language plpgsql immutable
+set search_path = pg_catalog
+as $$
+declare
+  v_part  text;
+  v_match text[];
+  v_from  integer;
+  v_to    integer;
+  v_step  integer;
+  v_out   integer[] := '{}';
+begin
+  foreach v_part in array string_to_array(p_field, ',') loop
+    v_match := regexp_match(v_part, '^(\*|(\d{1,2})(?:-(\d{1,2}))?)(?:/(\d{1,2}))?$');
+    if v_match is null then
+      return null;
+    end if;
+    if v_match[1] = '*' then
+      v_from := p_lo;
+      v_to := p_hi;
+    else
+      v_from := v_match[2]::integer;
+      v_to := coalesce(v_match[3]::integer, case when v_match[4] is null then v_from else p_hi end);
+    end if;
+    v_step := coalesce(v_match[4]::integer, 1);
+    if v_from < p_lo or v_to > p_hi or v_from > v_to or v_step < 1 then
+      return null;
+    end if;
+    v_out := v_out || array(select generate_series(v_from, v_to, v_step));
+  end loop;
+  return v_out;
+end
+$$;
+revoke all on function private.cron_field(text, integer, integer) from public, anon, authenticated;
+
+-- The first minute after p_after (UTC) that a five-field cron expression (minute hour
+-- day-of-month month day-of-week, 0 = Sunday; 7 also Sunday) names; null for an expression
+-- that is not valid or names no day (such as 30 February). As cron does, when both day fields
+-- are restricted a day matching either runs.
+create or replace function private.cron_next(p_cron text, p_after timestamptz)
+returns timestamptz
+language plpgsql immutable
+set search_path = pg_catalog
+as $$
+declare
+  v_fields  text[] := regexp_split_to_array(btrim(p_cron), '\s+');
+  v_minutes integer[];
+  v_hours   integer[];
+  v_days    integer[];
+  v_months  integer[];
+  v_weekdays integer[];
+  v_any_day boolean;
+  v_any_weekday boolean;
+  v_at      timestamp;
+  v_day_ok  boolean;
+begin
+  if cardinality(v_fields) <> 5 then
+    return null;
+  end if;
+  v_minutes := private.cron_field(v_fields[1], 0, 59);
+  v_hours := private.cron_field(v_fields[2], 0, 23);
+  v_days := private.cron_field(v_fields[3], 1, 31);
+  v_months := private.cron_field(v_fields[4], 1, 12);
+  v_weekdays := private.cron_field(v_fields[5], 0, 7);
+  if v_minutes is null or v_hours is null or v_days is null or v_months is null
+     or v_weekdays is null then
+    return null;
+  end if;
+  v_weekdays := v_weekdays || case when 7 = any (v_weekdays) then array[0] else '{}' end;
+  v_any_day := v_fields[3] = '*';
+  v_any_weekday := v_fields[5] = '*';
+  v_at := date_trunc('minute', p_after at time zone 'UTC') + interval '1 minute';
+  -- Jumps by month, day, hour and minute: a few hundred steps at most over five years.
+  for i in 1..100000 loop
+    if v_at > (p_after at time zone 'UTC') + interval '5 years' then
+      return null;
+    end if;
+    if not extract(month from v_at)::integer = any (v_months) then
+      v_at := date_trunc('month', v_at) + interval '1 month';
+      continue;
+    end if;
+    v_day_ok := case
+      when v_any_day and v_any_weekday then true
+      when v_any_day then extract(dow from v_at)::integer = any (v_weekdays)
+      when v_any_weekday then extract(day from v_at)::integer = any (v_days)
+      else extract(day from v_at)::integer = any (v_days)
+           or extract(dow from v_at)::integer = any (v_weekdays)
+    end;
+    if not v_day_ok then
+      v_at := date_trunc('day', v_at) + interval '1 day';
+      continue;
+    end if;
+    if not extract(hour from v_at)::integer = any (v_hours) then
+      v_at := date_trunc('hour', v_at) + interval '1 hour';
+      continue;
+    end if;
+    if not extract(minute from v_at)::integer = any (v_minutes) then
+      v_at := v_at + interval '1 minute';
+      continue;
+    end if;
+    return v_at at time zone 'UTC';
+  end loop;
+  return null;
+end
+$$;
+revoke all on function private.cron_next(text, timestamptz) from public, anon, authenticated;
+
+-- 20_functions/75_schedules.sql
+-- Schedules through the API: each acts as the caller (auth.uid(), put in the transaction by
+-- the API for a signed-in user; null for the public demo), on that caller's schedules only.
+
+-- A new schedule: its name (unique per owner), a five-field cron expression (UTC), and the job
+-- each run submits (submit_job's task_name, kind and payload, checked now as at each run).
+-- Errors as submit_job's: SQLSTATE 22023 with the field in the error's column; SJ409 for a
+-- name already taken.
+create or replace function public.create_schedule(
+  name text, cron text, task_name text, kind text default null, payload jsonb default '{}'::jsonb
+) returns uuid
+language plpgsql
+security definer
+set search_path = pg_catalog, public
+as $$
+#variable_conflict use_column
+declare
+  v_kind    text := coalesce(create_schedule.kind, private.default_kind());
+  v_problem text[] := private.new_job_problem(create_schedule.task_name, create_schedule.payload);
+  v_next    timestamptz;
+  v_id      uuid;
+begin
+  if create_schedule.name is null
+     or create_schedule.name !~ '^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$' then
+    raise exception 'name must be 1 to 100 letters, digits, spaces, dots, dashes or underscores'
+      using errcode = '22023', column = '/name';
+  end if;
+  v_next := private.cron_next(create_schedule.cron, clock_timestamp());
+  if v_next is null then
+    raise exception 'cron must be five fields (minute hour day month weekday, UTC) naming a time'
+      using errcode = '22023', column = '/cron';
+  end if;
+  if v_problem is not null then
+    raise exception '%', v_problem[2] using errcode = '22023', column = '/' || v_problem[1];
+  end if;
+  if not exists (select from public.task_kinds k where k.kind = v_kind) then
+    raise exception 'kind % is not a known task kind', coalesce(quote_literal(v_kind), 'null')
+      using errcode = '22023', column = '/kind';
+  end if;
+  insert into private.job_schedules (name, owner_id, cron, task_name, kind, payload, next_run_at)
+  values (create_schedule.name, auth.uid(), btrim(create_schedule.cron),
+          btrim(create_schedule.task_name), v_kind,
+          coalesce(create_schedule.payload, '{}'::jsonb), v_next)
+  on conflict do nothing
+  returning schedule_id into v_id;
+  if v_id is null then
+    raise exception 'a schedule named % exists already', quote_literal(create_schedule.name)
+      using errcode = 'SJ409';
+  end if;
+  return v_id;
+end
+$$;
+revoke all on function public.create_schedule(text, text, text, text, jsonb) from public, anon, authenticated;
+grant execute on function public.create_schedule(text, text, text, text, jsonb) to service_role;
+
+-- The caller's schedules, by name.
+create or replace function public.list_schedules()
+returns table (schedule_id uuid, name text, cron text, task_name text, kind text, payload jsonb,
+               paused boolean, next_run_at timestamptz, last_run_at timestamptz,
+               last_job_id uuid, created_at timestamptz)
+language sql
+stable
+security definer
+set search_path = pg_catalog
+as $$
+  select s.schedule_id, s.name, s.cron, s.task_name, s.kind, s.payload, s.paused,
+         s.next_run_at, s.last_run_at, s.last_job_id, s.created_at
+  from private.job_schedules s
+  where s.owner_id is not distinct from auth.uid()
+  order by s.name
+$$;
+revoke all on function public.list_schedules() from public, anon, authenticated;
+grant execute on function public.list_schedules() to service_role;
+
+-- Pauses or resumes one of the caller's schedules; resumed, its next run is the next due time
+-- from now (the runs it missed while paused are not made up). False: no such schedule.
+create or replace function public.pause_schedule(schedule_id uuid, paused boolean)
+returns boolean
+language sql
+security definer
+set search_path = pg_catalog
+as $$
+  with changed as (
+    update private.job_schedules s
+    set paused = pause_schedule.paused,
+        next_run_at = case when s.paused and not pause_schedule.paused
+                           then private.cron_next(s.cron, clock_timestamp()) else s.next_run_at end
+    where s.schedule_id = pause_schedule.schedule_id
+      and s.owner_id is not distinct from auth.uid()
+    returning 1
+  )
+  select exists (select from changed)
+$$;
+revoke all on function public.pause_schedule(uuid, boolean) from public, anon, authenticated;
+grant execute on function public.pause_schedule(uuid, boolean) to service_role;
+
+-- Deletes one of the caller's schedules (its jobs stay). False: no such schedule.
+create or replace function public.delete_schedule(schedule_id uuid) returns boolean
+language sql
+security definer
+set search_path = pg_catalog
+as $$
+  with gone as (
+    delete from private.job_schedules s
+    where s.schedule_id = delete_schedule.schedule_id
+      and s.owner_id is not distinct from auth.uid()
+    returning 1
+  )
+  select exists (select from gone)
+$$;
+revoke all on function public.delete_schedule(uuid) from public, anon, authenticated;
+grant execute on function public.delete_schedule(uuid) to service_role;
+
+-- The sweep's part: every schedule that is due submits one ordinary job as its owner, and its
+-- next run is the next due time after now, so runs missed while nothing swept (the database
+-- down) run once, not once per missed slot. A run whose job is refused (its kind retired, its
+-- payload no longer valid) is skipped; the schedule stays. Schedules another sweep is running
+-- are skipped (SKIP LOCKED). Returns the jobs submitted.
+create or replace function private.run_schedules() returns integer
+language plpgsql
+security definer
+set search_path = pg_catalog
+as $$
+declare
+  v_due    record;
+  v_job_id uuid;
+  v_count  integer := 0;
+begin
+  for v_due in
+    select s.* from private.job_schedules s
+    where not s.paused and s.next_run_at <= clock_timestamp()
+    order by s.next_run_at
+    for update skip locked
+  loop
+    perform set_config('request.jwt.claim.sub', coalesce(v_due.owner_id::text, ''), true);
+    begin
+      v_job_id := public.submit_job(v_due.task_name, v_due.payload, null, null, null, v_due.kind);
+      update public.job_results j set schedule_id = v_due.schedule_id where j.job_id = v_job_id;
+      v_count := v_count + 1;
+    exception when sqlstate '22023' or foreign_key_violation then
+      v_job_id := null;
+    end;
+    perform set_config('request.jwt.claim.sub', '', true);
+    update private.job_schedules s
+    set last_run_at = clock_timestamp(), last_job_id = coalesce(v_job_id, s.last_job_id),
+        next_run_at = coalesce(private.cron_next(s.cron, clock_timestamp()), 'infinity')
+    where s.schedule_id = v_due.schedule_id;
+  end loop;
+  return v_count;
+end
+$$;
+revoke all on function private.run_schedules() from public, anon, authenticated;
 
 -- 30_triggers/50_flow_release.sql
 -- A flow-controlled job that ends (completed, failed or cancelled, from whatever state) gives

@@ -52,7 +52,9 @@ create table if not exists public.job_results (
   priority            integer,
   concurrency_key     text,
   concurrency_limit   integer,
-  flow_controlled     boolean not null default false
+  flow_controlled     boolean not null default false,
+  -- The schedule that submitted it (private.job_schedules; kept when the schedule is deleted).
+  schedule_id         uuid
 );
 
 create index if not exists job_results_newest_first on public.job_results (created_at desc, job_id);

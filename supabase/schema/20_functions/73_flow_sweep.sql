@@ -24,7 +24,7 @@ revoke all on function private.flow_sweep() from public, anon, authenticated;
 -- {reason, message, ...}: 'concurrency' (running of limit for its key), 'max_running' (of the
 -- kind), 'rate_limited' (until when), 'scheduled' (its start), 'queued' (its turn, with how many
 -- of its owner's jobs go first) or 'admitted' (its message is in the queue).
-create or replace function public.job_wait_reason(job_id uuid) returns jsonb
+create or replace function private.flow_wait_reason(job_id uuid) returns jsonb
 language plpgsql
 stable
 security definer
@@ -39,11 +39,11 @@ declare
   v_starts  timestamptz;
 begin
   select j.status, j.kind, j.run_at, j.flow_controlled, j.concurrency_key, j.concurrency_limit
-    into v_job from public.job_results j where j.job_id = job_wait_reason.job_id;
+    into v_job from public.job_results j where j.job_id = flow_wait_reason.job_id;
   if not found or v_job.status not in ('pending', 'scheduled') then
     return null;
   end if;
-  select s.starts_at into v_starts from private.flow_slots s where s.job_id = job_wait_reason.job_id;
+  select s.starts_at into v_starts from private.flow_slots s where s.job_id = flow_wait_reason.job_id;
   if found then
     if v_starts > clock_timestamp() then
       return jsonb_build_object('reason', 'rate_limited', 'until', v_starts,
@@ -51,7 +51,7 @@ begin
     end if;
     return jsonb_build_object('reason', 'admitted', 'message', 'in the queue, waiting for a worker');
   end if;
-  select w.* into v_wait from private.flow_waiting w where w.job_id = job_wait_reason.job_id;
+  select w.* into v_wait from private.flow_waiting w where w.job_id = flow_wait_reason.job_id;
   if not found then
     if v_job.status = 'scheduled' then
       return jsonb_build_object('reason', 'scheduled', 'until', v_job.run_at,
@@ -95,6 +95,24 @@ begin
         and (w.sort_at, w.job_id) < (v_wait.sort_at, v_wait.job_id)),
     'message', 'waiting its turn among its owner''s jobs');
 end
+$$;
+revoke all on function private.flow_wait_reason(uuid) from public, anon, authenticated;
+
+-- The API's view: flow_wait_reason, and for a job a schedule submitted, which one.
+create or replace function public.job_wait_reason(job_id uuid) returns jsonb
+language sql
+stable
+security definer
+set search_path = pg_catalog
+as $$
+  select case when r.w is null or s.name is null then r.w
+              else r.w || jsonb_build_object('schedule', s.name,
+                                             'message', 'scheduled by ' || s.name || '; '
+                                                        || (r.w ->> 'message'))
+         end
+  from (select private.flow_wait_reason(job_wait_reason.job_id) as w) r
+  left join public.job_results j on j.job_id = job_wait_reason.job_id
+  left join private.job_schedules s on s.schedule_id = j.schedule_id
 $$;
 revoke all on function public.job_wait_reason(uuid) from public, anon, authenticated;
 grant execute on function public.job_wait_reason(uuid) to service_role;
