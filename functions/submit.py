@@ -27,8 +27,13 @@ def _build() -> Handler:
         if project_url or legacy_secret
         else None
     )
+    store = PgJobStore(url)
     return SubmitApi(
-        PgJobStore(url), config.cors_origin(), kinds=PgKindCatalog(url), signing_keys=keys
+        store,
+        config.cors_origin(),
+        kinds=PgKindCatalog(url),
+        schedules=store,
+        signing_keys=keys,
     ).handle
 
 

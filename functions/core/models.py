@@ -172,6 +172,18 @@ class NewJob:
 
 
 @dataclass(frozen=True)
+class NewSchedule:
+    """A validated schedule: the job each due time of ``cron`` (five fields, UTC) submits."""
+
+    name: str
+    cron: str
+    task_name: str
+    payload: dict[str, Any]
+    kind: str | None = None
+    owner: Caller | None = None
+
+
+@dataclass(frozen=True)
 class NewBatch:
     """Validated jobs submitted together: stored all or none, under one Idempotency-Key, all
     owned by ``owner`` (None: public demo jobs)."""

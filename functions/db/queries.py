@@ -42,6 +42,15 @@ LIST_KINDS = """select kind, description, payload_schema, time_limit_s, is_defau
 JOB_WAIT_REASON = """select public.job_wait_reason(job_id) from public.job_results
     where job_id = %(job_id)s and owner_id is not distinct from %(owner)s::uuid"""
 
+# Schedules, each as the caller (ACT_AS_USER first for a signed-in one): the functions scope
+# them to auth.uid() themselves.
+CREATE_SCHEDULE = """select public.create_schedule(%(name)s, %(cron)s, %(task_name)s, %(kind)s,
+    %(payload)s)"""
+LIST_SCHEDULES = """select schedule_id, name, cron, task_name, kind, payload, paused,
+    next_run_at, last_run_at, last_job_id, created_at from public.list_schedules()"""
+PAUSE_SCHEDULE = "select public.pause_schedule(%(schedule_id)s, %(paused)s)"
+DELETE_SCHEDULE = "select public.delete_schedule(%(schedule_id)s)"
+
 PUBLISH_KINDS = "select private.publish_kinds(%(kinds)s)"
 
 # Events, cancel and retry are scoped like the reads above: owner null means a public demo

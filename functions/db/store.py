@@ -18,6 +18,7 @@ from functions.core.errors import (
     IdempotencyKeyReused,
     InvalidInput,
     JobSystemError,
+    NameTaken,
     Unavailable,
 )
 from functions.core.flow import JobFlow
@@ -30,6 +31,7 @@ from functions.core.models import (
     JobStatus,
     NewBatch,
     NewJob,
+    NewSchedule,
     Outcome,
     ProgressReport,
     QueueMessage,
@@ -41,6 +43,7 @@ from functions.db.connections import connect, connection
 # What submit_job raises for the caller, by SQLSTATE (SJ4xx are ours; see the migrations).
 SUBMIT_ERRORS: dict[str, type[JobSystemError]] = {
     "22023": InvalidInput,
+    "23505": NameTaken,
     "SJ409": IdempotencyKeyInFlight,
     "SJ422": IdempotencyKeyReused,
 }
@@ -133,6 +136,36 @@ class PgJobStore:
         )
         return UUID(str(row[0])), bool(row[1])
 
+    def create_schedule(self, schedule: NewSchedule) -> UUID:
+        params = {
+            "name": schedule.name,
+            "cron": schedule.cron,
+            "task_name": schedule.task_name,
+            "kind": schedule.kind,
+            "payload": Jsonb(schedule.payload),
+        }
+        return UUID(str(self._submit(queries.CREATE_SCHEDULE, params, schedule.owner)))
+
+    def list_schedules(self, owner: Caller | None) -> list[dict[str, Any]]:
+        with (
+            connection(self._url) as conn,
+            conn.cursor(row_factory=dict_row) as cur,
+            conn.transaction(),
+        ):
+            if owner is not None:
+                cur.execute(
+                    queries.ACT_AS_USER, {"claims": owner.claims_json, "sub": str(owner.user_id)}
+                )
+            rows = cur.execute(queries.LIST_SCHEDULES).fetchall()
+        return [_schedule(row) for row in rows]
+
+    def pause_schedule(self, schedule_id: UUID, paused: bool, owner: Caller | None) -> bool:
+        params = {"schedule_id": schedule_id, "paused": paused}
+        return bool(self._submit(queries.PAUSE_SCHEDULE, params, owner))
+
+    def delete_schedule(self, schedule_id: UUID, owner: Caller | None) -> bool:
+        return bool(self._submit(queries.DELETE_SCHEDULE, {"schedule_id": schedule_id}, owner))
+
     def wait_reason(self, job_id: UUID, owner: UUID | None = None) -> dict[str, Any] | None:
         """Why the job has not started (``public.job_wait_reason``); None when it is not waiting."""
         with connection(self._url) as conn:
@@ -179,6 +212,20 @@ class PgJobStore:
         with connection(self._url) as conn:
             row = conn.execute(statement, {"job_id": job_id, "owner": owner}).fetchone()
         return JobStatus(row[0]) if row and row[0] is not None else None
+
+
+def _schedule(row: dict[str, Any]) -> dict[str, Any]:
+    """A schedule as the API shows it: ids as text, times in ISO 8601."""
+    return {
+        name: (
+            value.isoformat()
+            if hasattr(value, "isoformat")
+            else str(value)
+            if isinstance(value, UUID)
+            else value
+        )
+        for name, value in row.items()
+    }
 
 
 def _kind(row: dict[str, Any]) -> TaskKind:

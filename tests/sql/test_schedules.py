@@ -49,7 +49,7 @@ def test_create_list_pause_and_delete_are_the_owners_own(db: psycopg.Connection)
     public = create(db, "nightly")
     with pytest.raises(psycopg.Error) as taken:
         create(db, "nightly")
-    assert taken.value.sqlstate == "SJ409"
+    assert taken.value.sqlstate == "23505"
     with pytest.raises(psycopg.Error) as bad:
         create(db, "broken", "every day")
     assert (bad.value.sqlstate, bad.value.diag.column_name) == ("22023", "/cron")

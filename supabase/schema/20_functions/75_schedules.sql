@@ -3,7 +3,7 @@
 
 -- A new schedule: its name (unique per owner), a five-field cron expression (UTC), and the job
 -- each run submits (submit_job's task_name, kind and payload, checked now as at each run).
--- Errors as submit_job's: SQLSTATE 22023 with the field in the error's column; SJ409 for a
+-- Errors as submit_job's: SQLSTATE 22023 with the field in the error's column; 23505 for a
 -- name already taken.
 create or replace function public.create_schedule(
   name text, cron text, task_name text, kind text default null, payload jsonb default '{}'::jsonb
@@ -44,7 +44,7 @@ begin
   returning schedule_id into v_id;
   if v_id is null then
     raise exception 'a schedule named % exists already', quote_literal(create_schedule.name)
-      using errcode = 'SJ409';
+      using errcode = '23505', column = '/name';
   end if;
   return v_id;
 end
