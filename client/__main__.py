@@ -7,6 +7,8 @@ follow it live to its end; or cancel or retry one.
     supajobs cancel JOB_ID
     supajobs retry JOB_ID
     supajobs kinds                        # each kind's time limit and flow control
+    supajobs schedules create nightly "0 3 * * *" "Nightly report" --kind simulate
+    supajobs schedules list | pause ID | resume ID | delete ID
 
 --key (or SUPABASE_PUBLISHABLE_KEY, or the legacy SUPABASE_ANON_KEY) is the project's
 publishable key, which --wait needs to follow the job through Realtime.
@@ -35,7 +37,7 @@ import time
 from typing import Any, TextIO
 
 from client.follow import RealtimeUnavailable, follow_job
-from client.submit import SubmitError, list_kinds, steer_job, submit_job
+from client.submit import SubmitError, list_kinds, schedules_call, steer_job, submit_job
 from devstack.entrypoints import prog
 
 EXIT_OK, EXIT_FAILED, EXIT_REFUSED, EXIT_TIMEOUT, EXIT_CANCELLED, EXIT_UNREACHABLE = range(6)
@@ -136,6 +138,54 @@ def kinds(argv: list[str]) -> int:
     return EXIT_OK
 
 
+def schedules(argv: list[str]) -> int:
+    """``schedules list | create NAME CRON TASK_NAME [--kind K] [--payload JSON] |
+    pause ID | resume ID | delete ID``."""
+    parser = argparse.ArgumentParser(prog=f"{prog('python -m client')} schedules")
+    parser.add_argument("action", choices=("list", "create", "pause", "resume", "delete"))
+    parser.add_argument("args", nargs="*", help="create: NAME CRON TASK_NAME; others: ID")
+    parser.add_argument("--kind")
+    parser.add_argument("--payload", default=None, help="a JSON object")
+    parser.add_argument("--functions-url", default=os.environ.get("FUNCTIONS_URL"))
+    add_access_token(parser)
+    args = parser.parse_args(argv[1:])
+    if not args.functions_url:
+        parser.error("give --functions-url or set FUNCTIONS_URL")
+    wanted = {"list": 0, "create": 3}.get(args.action, 1)
+    if len(args.args) != wanted:
+        parser.error(f"{args.action} takes {wanted} argument(s)")
+    url, token = args.functions_url, args.access_token
+    try:
+        if args.action == "list":
+            listed = schedules_call(url, "GET", "/schedules", access_token=token)
+            for item in listed.get("schedules", []):
+                state = "paused" if item.get("paused") else f"next {item.get('next_run_at')}"
+                print(f"{item['schedule_id']}\t{item['name']}\t{item['cron']}\t{state}")
+            return EXIT_OK
+        if args.action == "create":
+            name, cron, task_name = args.args
+            body: dict[str, Any] = {"name": name, "cron": cron, "task_name": task_name}
+            if args.kind:
+                body["kind"] = args.kind
+            if args.payload:
+                body["payload"] = json.loads(args.payload)
+            made = schedules_call(url, "POST", "/schedules", body, access_token=token)
+            print(made["schedule_id"])
+            return EXIT_OK
+        (schedule_id,) = args.args
+        if args.action == "delete":
+            schedules_call(url, "DELETE", f"/schedules/{schedule_id}", access_token=token)
+        else:
+            path = f"/schedules/{schedule_id}/{args.action}"
+            schedules_call(url, "POST", path, access_token=token)
+        print(f"{schedule_id} {args.action}d")
+    except json.JSONDecodeError as exc:
+        parser.error(f"--payload is not JSON: {exc}")
+    except SubmitError as exc:
+        return refused(exc)
+    return EXIT_OK
+
+
 def flow_fields(args: argparse.Namespace) -> dict[str, Any]:
     """The submission's flow-control fields from the command line (None: not given)."""
     return {
@@ -153,6 +203,8 @@ def main(argv: list[str] | None = None) -> int:
         return steer(argv)
     if argv and argv[0] == "kinds":
         return kinds(argv)
+    if argv and argv[0] == "schedules":
+        return schedules(argv)
     parser = argparse.ArgumentParser(
         prog=prog("python -m client"),
         description=__doc__,

@@ -113,3 +113,28 @@ def steer_job(
         raise _error(response)
     result: dict[str, Any] = response.json()
     return response.status_code, result
+
+
+def schedules_call(
+    functions_url: str,
+    method: str,
+    path: str,
+    body: dict[str, Any] | None = None,
+    timeout_s: float = 30.0,
+    access_token: str | None = None,
+) -> dict[str, Any]:
+    """One call of the schedules API (``/schedules...``); its JSON answer."""
+    try:
+        response = httpx.request(
+            method,
+            f"{functions_url.rstrip('/')}{path}",
+            json=body,
+            headers=_authorization(access_token),
+            timeout=timeout_s,
+        )
+    except httpx.HTTPError as exc:
+        raise SubmitError(0, "unreachable", f"could not reach {functions_url}: {exc}") from None
+    if response.status_code not in (200, 201):
+        raise _error(response)
+    result: dict[str, Any] = response.json()
+    return result

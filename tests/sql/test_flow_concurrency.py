@@ -33,7 +33,7 @@ def drain(url: str, total: int, run_s: tuple[float, float], claimers: int = 8) -
             worker.join(timeout=10)
         sampler.stop.set()
         sampler.join(timeout=10)
-    assert [w.error for w in workers if w.error] == []
+    assert [str(w.error) for w in workers if w.error] == []
     assert sampler.samples > 10
     return sampler
 
@@ -95,3 +95,32 @@ def test_per_job_keys_and_limits(db_url: str) -> None:
         assert db.execute("select count(*) from pgmq.q_work_queue").fetchone() == (6,)
     sampler = drain(db_url, 30, (0.02, 0.04))
     assert sampler.most == {"api-0": 3, "api-1": 3}
+
+
+def test_workers_finishing_two_limited_kinds_in_one_batch_never_deadlock(db_url: str) -> None:
+    """A finish (or claim) batch ending jobs of two flow-controlled kinds takes both kinds'
+    locks; every such writer takes them in one order, so none waits on another in a cycle
+    (a deadlock would surface as a claimer's error)."""
+    with psycopg.connect(db_url, autocommit=True) as db:
+        set_flow(db, "noop", {"concurrency_limit": 3, "concurrency_key": "payload.tenant"})
+        set_flow(db, "echo", {"max_running": 4})
+        db.execute(
+            "select submit_jobs(%s)",
+            (
+                Jsonb(
+                    [
+                        {
+                            "task_name": f"m{i}",
+                            "kind": "noop" if i % 2 else "echo",
+                            "payload": {"tenant": f"t{i % 4}"},
+                        }
+                        for i in range(240)
+                    ]
+                ),
+            ),
+        )
+    sampler = drain(db_url, 240, (0.0, 0.004))
+    echo_running = sampler.most.pop("None")  # echo's jobs count against the kind only
+    assert 1 <= echo_running <= 4
+    assert sampler.most.keys() == {f"payload.tenant=t{i}" for i in (1, 3)}
+    assert max(sampler.most.values()) <= 3

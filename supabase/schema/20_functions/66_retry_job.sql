@@ -25,7 +25,7 @@ begin
   perform private.archive_unlocked(v_job.msg_id);
   -- A flow-controlled job waits in line again (private.flow_admit sends its message).
   if v_job.flow_controlled then
-    perform pg_advisory_xact_lock(hashtext('supajobs.flow'), hashtext(v_job.kind));
+    perform private.flow_lock(v_job.kind);
   else
     select pgmq.send('work_queue', jsonb_build_object('job_id', retry_job.job_id)) into v_msg_id;
   end if;

@@ -1,3 +1,32 @@
+-- A kind's flow lock (transaction-scoped advisory lock): every writer of the flow tables takes
+-- it first. A transaction may come to need several kinds' locks (a worker finishing jobs of two
+-- kinds in one batch, a batch submit, the sweep), so they are taken in one order, by the kind's
+-- hash: a lock after one of a higher hash is only tried, never waited for, and so is one after
+-- the wake-up protocol's locks (private.flow_wake defers admission's own). Returns whether the
+-- lock is held; without it a writer's row writes are still safe (admission skips locked
+-- rows), it just leaves admitting to the lock's holder, the next finish or the sweep.
+create or replace function private.flow_lock(p_kind text) returns boolean
+language plpgsql
+set search_path = pg_catalog
+as $$
+declare
+  v_key  integer := hashtext(p_kind);
+  v_held bigint := nullif(current_setting('supajobs.flow_lock_max', true), '')::bigint;
+  -- An enqueue earlier in the transaction may hold the wake-up protocol's locks, which come
+  -- after every kind's lock: then a kind's lock is only tried.
+  v_wake_locked boolean := current_setting('supajobs.wake_decided', true) = 'yes'
+    and coalesce(current_setting('supajobs.flow_wake', true), '') <> 'pending';
+begin
+  if not v_wake_locked and (v_held is null or v_key >= v_held) then
+    perform pg_advisory_xact_lock(hashtext('supajobs.flow'), v_key);
+    perform set_config('supajobs.flow_lock_max', v_key::text, true);
+    return true;
+  end if;
+  return pg_try_advisory_xact_lock(hashtext('supajobs.flow'), v_key);
+end
+$$;
+revoke all on function private.flow_lock(text) from public, anon, authenticated;
+
 -- Flow control's one decision: which waiting jobs of p_kind start now (their message is sent)
 -- and when. Called under the kind's advisory lock (taken here; every writer of the flow tables
 -- takes it first, so they never wait on each other in a cycle) at submit, when a slot frees
@@ -43,7 +72,9 @@ declare
   v_msg_id       bigint;
   v_admitted     integer := 0;
 begin
-  perform pg_advisory_xact_lock(hashtext('supajobs.flow'), hashtext(p_kind));
+  if not private.flow_lock(p_kind) then
+    return 0;
+  end if;
   select k.flow into v_flow from public.task_kinds k where k.kind = p_kind;
   v_flow := coalesce(v_flow, '{}'::jsonb);
   v_max_running := (v_flow ->> 'max_running')::integer;
@@ -98,6 +129,12 @@ begin
         into v_msg_id;
       update pgmq.q_work_queue q set vt = v_start where q.msg_id = v_msg_id;
     else
+      -- The wake-up decision for this message waits for the commit (private.flow_wake): taken
+      -- here, its locks would come before the next kind's lock this transaction may need.
+      if coalesce(current_setting('supajobs.wake_decided', true), '') <> 'yes' then
+        perform set_config('supajobs.wake_decided', 'yes', true);
+        perform set_config('supajobs.flow_wake', 'pending', true);
+      end if;
       select pgmq.send('work_queue', jsonb_build_object('job_id', v_job_id)) into v_msg_id;
     end if;
     update public.job_results j set msg_id = v_msg_id where j.job_id = v_job_id;

@@ -93,7 +93,7 @@ begin
             case when v_delayed then p_run_at end, v_given ->> 'dedup_key');
     return v_job_id;
   end if;
-  perform pg_advisory_xact_lock(hashtext('supajobs.flow'), hashtext(p_kind));
+  perform private.flow_lock(p_kind);
   insert into public.job_results (job_id, task_name, kind, payload, idempotency_key, status,
                                   run_at, dedup_key, priority, concurrency_key,
                                   concurrency_limit, flow_controlled)
@@ -111,7 +111,7 @@ revoke all on function private.flow_create_job(text, text, jsonb, timestamptz, t
 
 -- submit_jobs' items when any is of a kind that declares flow control: the plain ones as
 -- submit_jobs writes them (a message each), the others waiting for flow_admit. The kinds'
--- locks are taken in kind order, so two batches never wait on each other in a cycle.
+-- locks are taken in their order (private.flow_lock).
 create or replace function private.flow_create_jobs(
   p_job_ids uuid[], p_names text[], p_kinds text[], p_payloads jsonb[], p_idempotency_key text
 ) returns void
@@ -123,9 +123,9 @@ declare
   v_kind  text;
   v_owner uuid := auth.uid();
 begin
-  perform pg_advisory_xact_lock(hashtext('supajobs.flow'), hashtext(f.kind))
-  from (select distinct k.kind from public.task_kinds k
-        where k.kind = any (p_kinds) and k.flow <> '{}'::jsonb order by k.kind) f;
+  perform private.flow_lock(f.kind)
+  from (select distinct k.kind, hashtext(k.kind) as h from public.task_kinds k
+        where k.kind = any (p_kinds) and k.flow <> '{}'::jsonb order by h) f;
   with items as (
     select u.j, u.n, u.k, u.p, u.i, k.flow
     from unnest(p_job_ids, p_names, p_kinds, p_payloads) with ordinality as u(j, n, k, p, i)
@@ -149,8 +149,9 @@ begin
     select u.j from unnest(p_job_ids, p_kinds) as u(j, k)
     join public.task_kinds k on k.kind = u.k where k.flow <> '{}'::jsonb));
   for v_kind in
-    select distinct k.kind from public.task_kinds k
-    where k.kind = any (p_kinds) and k.flow <> '{}'::jsonb order by k.kind
+    select f.kind from (select distinct k.kind, hashtext(k.kind) as h from public.task_kinds k
+                        where k.kind = any (p_kinds) and k.flow <> '{}'::jsonb) f
+    order by f.h
   loop
     perform private.flow_admit(v_kind);
   end loop;

@@ -11,7 +11,8 @@ declare
   v_admitted integer := 0;
 begin
   for v_kind in
-    select distinct o.kind from private.flow_owners o where o.waiting > 0 order by o.kind
+    select k.kind from (select distinct o.kind from private.flow_owners o where o.waiting > 0) k
+    order by hashtext(k.kind)
   loop
     v_admitted := v_admitted + private.flow_admit(v_kind);
   end loop;

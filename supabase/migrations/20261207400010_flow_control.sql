@@ -409,7 +409,7 @@ begin
   perform private.archive_unlocked(v_job.msg_id);
   -- A flow-controlled job waits in line again (private.flow_admit sends its message).
   if v_job.flow_controlled then
-    perform pg_advisory_xact_lock(hashtext('supajobs.flow'), hashtext(v_job.kind));
+    perform private.flow_lock(v_job.kind);
   else
     select pgmq.send('work_queue', jsonb_build_object('job_id', retry_job.job_id)) into v_msg_id;
   end if;
@@ -464,6 +464,35 @@ $$;
 revoke all on function private.publish_kinds(jsonb) from public, anon, authenticated;
 
 -- 20_functions/70_flow_admit.sql
+-- A kind's flow lock (transaction-scoped advisory lock): every writer of the flow tables takes
+-- it first. A transaction may come to need several kinds' locks (a worker finishing jobs of two
+-- kinds in one batch, a batch submit, the sweep), so they are taken in one order, by the kind's
+-- hash: a lock after one of a higher hash is only tried, never waited for, and so is one after
+-- the wake-up protocol's locks (private.flow_wake defers admission's own). Returns whether the
+-- lock is held; without it a writer's row writes are still safe (admission skips locked
+-- rows), it just leaves admitting to the lock's holder, the next finish or the sweep.
+create or replace function private.flow_lock(p_kind text) returns boolean
+language plpgsql
+set search_path = pg_catalog
+as $$
+declare
+  v_key  integer := hashtext(p_kind);
+  v_held bigint := nullif(current_setting('supajobs.flow_lock_max', true), '')::bigint;
+  -- An enqueue earlier in the transaction may hold the wake-up protocol's locks, which come
+  -- after every kind's lock: then a kind's lock is only tried.
+  v_wake_locked boolean := current_setting('supajobs.wake_decided', true) = 'yes'
+    and coalesce(current_setting('supajobs.flow_wake', true), '') <> 'pending';
+begin
+  if not v_wake_locked and (v_held is null or v_key >= v_held) then
+    perform pg_advisory_xact_lock(hashtext('supajobs.flow'), v_key);
+    perform set_config('supajobs.flow_lock_max', v_key::text, true);
+    return true;
+  end if;
+  return pg_try_advisory_xact_lock(hashtext('supajobs.flow'), v_key);
+end
+$$;
+revoke all on function private.flow_lock(text) from public, anon, authenticated;
+
 -- Flow control's one decision: which waiting jobs of p_kind start now (their message is sent)
 -- and when. Called under the kind's advisory lock (taken here; every writer of the flow tables
 -- takes it first, so they never wait on each other in a cycle) at submit, when a slot frees
@@ -509,7 +538,9 @@ declare
   v_msg_id       bigint;
   v_admitted     integer := 0;
 begin
-  perform pg_advisory_xact_lock(hashtext('supajobs.flow'), hashtext(p_kind));
+  if not private.flow_lock(p_kind) then
+    return 0;
+  end if;
   select k.flow into v_flow from public.task_kinds k where k.kind = p_kind;
   v_flow := coalesce(v_flow, '{}'::jsonb);
   v_max_running := (v_flow ->> 'max_running')::integer;
@@ -564,6 +595,12 @@ begin
         into v_msg_id;
       update pgmq.q_work_queue q set vt = v_start where q.msg_id = v_msg_id;
     else
+      -- The wake-up decision for this message waits for the commit (private.flow_wake): taken
+      -- here, its locks would come before the next kind's lock this transaction may need.
+      if coalesce(current_setting('supajobs.wake_decided', true), '') <> 'yes' then
+        perform set_config('supajobs.wake_decided', 'yes', true);
+        perform set_config('supajobs.flow_wake', 'pending', true);
+      end if;
       select pgmq.send('work_queue', jsonb_build_object('job_id', v_job_id)) into v_msg_id;
     end if;
     update public.job_results j set msg_id = v_msg_id where j.job_id = v_job_id;
@@ -682,7 +719,7 @@ begin
             case when v_delayed then p_run_at end, v_given ->> 'dedup_key');
     return v_job_id;
   end if;
-  perform pg_advisory_xact_lock(hashtext('supajobs.flow'), hashtext(p_kind));
+  perform private.flow_lock(p_kind);
   insert into public.job_results (job_id, task_name, kind, payload, idempotency_key, status,
                                   run_at, dedup_key, priority, concurrency_key,
                                   concurrency_limit, flow_controlled)
@@ -700,7 +737,7 @@ revoke all on function private.flow_create_job(text, text, jsonb, timestamptz, t
 
 -- submit_jobs' items when any is of a kind that declares flow control: the plain ones as
 -- submit_jobs writes them (a message each), the others waiting for flow_admit. The kinds'
--- locks are taken in kind order, so two batches never wait on each other in a cycle.
+-- locks are taken in their order (private.flow_lock).
 create or replace function private.flow_create_jobs(
   p_job_ids uuid[], p_names text[], p_kinds text[], p_payloads jsonb[], p_idempotency_key text
 ) returns void
@@ -712,9 +749,9 @@ declare
   v_kind  text;
   v_owner uuid := auth.uid();
 begin
-  perform pg_advisory_xact_lock(hashtext('supajobs.flow'), hashtext(f.kind))
-  from (select distinct k.kind from public.task_kinds k
-        where k.kind = any (p_kinds) and k.flow <> '{}'::jsonb order by k.kind) f;
+  perform private.flow_lock(f.kind)
+  from (select distinct k.kind, hashtext(k.kind) as h from public.task_kinds k
+        where k.kind = any (p_kinds) and k.flow <> '{}'::jsonb order by h) f;
   with items as (
     select u.j, u.n, u.k, u.p, u.i, k.flow
     from unnest(p_job_ids, p_names, p_kinds, p_payloads) with ordinality as u(j, n, k, p, i)
@@ -738,8 +775,9 @@ begin
     select u.j from unnest(p_job_ids, p_kinds) as u(j, k)
     join public.task_kinds k on k.kind = u.k where k.flow <> '{}'::jsonb));
   for v_kind in
-    select distinct k.kind from public.task_kinds k
-    where k.kind = any (p_kinds) and k.flow <> '{}'::jsonb order by k.kind
+    select f.kind from (select distinct k.kind, hashtext(k.kind) as h from public.task_kinds k
+                        where k.kind = any (p_kinds) and k.flow <> '{}'::jsonb) f
+    order by f.h
   loop
     perform private.flow_admit(v_kind);
   end loop;
@@ -924,7 +962,8 @@ declare
   v_admitted integer := 0;
 begin
   for v_kind in
-    select distinct o.kind from private.flow_owners o where o.waiting > 0 order by o.kind
+    select k.kind from (select distinct o.kind from private.flow_owners o where o.waiting > 0) k
+    order by hashtext(k.kind)
   loop
     v_admitted := v_admitted + private.flow_admit(v_kind);
   end loop;
@@ -1298,15 +1337,16 @@ revoke all on function private.run_schedules() from public, anon, authenticated;
 -- A flow-controlled job that ends (completed, failed or cancelled, from whatever state) gives
 -- back its slot or its place in line, and the kind's next jobs are admitted in the same
 -- transaction. Jobs without flow control never fire it (the WHEN clause), so their path pays
--- nothing. The kind's lock comes after the message and job locks the ending writer holds;
--- flow_admit only ever skips locked jobs, so the two never wait on each other in a cycle.
+-- nothing. The kind's lock (private.flow_lock) comes after the message and job locks the
+-- ending writer holds; flow_admit only ever skips locked jobs, and a writer ending jobs of
+-- several kinds takes their locks in one order, so none wait on each other in a cycle.
 create or replace function private.flow_release() returns trigger
 language plpgsql
 security definer
 set search_path = pg_catalog
 as $$
 begin
-  perform pg_advisory_xact_lock(hashtext('supajobs.flow'), hashtext(new.kind));
+  perform private.flow_lock(new.kind);
   delete from private.flow_slots s where s.job_id = new.job_id;
   with gone as (
     delete from private.flow_waiting w where w.job_id = new.job_id returning w.kind, w.fair_key
@@ -1325,4 +1365,34 @@ create trigger flow_release after update of status on public.job_results
   when (new.flow_controlled and new.status in ('completed', 'failed', 'cancelled')
         and old.status not in ('completed', 'failed', 'cancelled'))
   execute function private.flow_release();
+
+-- The wake-up decision of messages flow_admit sent, at commit (a deferred trigger on the slots
+-- it wrote), once per transaction: by then the transaction has taken every kind's lock it
+-- needs, so the wake-up protocol's locks still come last. The decision is the queue trigger's
+-- (private.call_job_webhook), which flow_admit kept from deciding mid-transaction.
+create or replace function private.flow_wake() returns trigger
+language plpgsql
+security definer
+set search_path = pg_catalog
+as $$
+begin
+  if current_setting('supajobs.flow_wake', true) is distinct from 'pending' then
+    return null;
+  end if;
+  perform set_config('supajobs.flow_wake', 'done', true);
+  perform pg_advisory_xact_lock_shared(private.wake_lock_key());
+  if current_setting('transaction_isolation') <> 'read committed' then
+    perform private.send_wakeup('enqueued (' || current_setting('transaction_isolation') || ')');
+  elsif not exists (select from private.queue_leases where expires_at > clock_timestamp()) then
+    perform private.wake_workers(1, 'enqueued');
+  end if;
+  return null;
+end
+$$;
+revoke all on function private.flow_wake() from public, anon, authenticated;
+
+drop trigger if exists flow_wake on private.flow_slots;
+create constraint trigger flow_wake after insert on private.flow_slots
+  deferrable initially deferred
+  for each row execute function private.flow_wake();
 
