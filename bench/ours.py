@@ -43,7 +43,8 @@ def reset(database_url: str) -> None:
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute(
             "truncate private.idempotency_keys, public.job_events, public.job_results,"
-            " pgmq.q_work_queue, pgmq.a_work_queue"
+            " pgmq.q_work_queue, pgmq.a_work_queue, private.flow_waiting, private.flow_slots,"
+            " private.flow_owners, private.flow_buckets"
         )
         conn.execute("truncate net.http_request_queue, net._http_response")
 

@@ -2,8 +2,13 @@
 follow it live to its end; or cancel or retry one.
 
     supajobs "Weekly report" --kind simulate --payload '{"seconds": 3}' --wait
+    supajobs "Sync" --kind echo --dedup-key sync-42 --priority 5 --concurrency-key tenant-7 \
+        --concurrency-limit 2
     supajobs cancel JOB_ID
     supajobs retry JOB_ID
+    supajobs kinds                        # each kind's time limit and flow control
+    supajobs schedules create nightly "0 3 * * *" "Nightly report" --kind simulate
+    supajobs schedules list | pause ID | resume ID | delete ID
 
 --key (or SUPABASE_PUBLISHABLE_KEY, or the legacy SUPABASE_ANON_KEY) is the project's
 publishable key, which --wait needs to follow the job through Realtime.
@@ -32,7 +37,7 @@ from typing import Any, TextIO
 
 from client.follow import BROADCAST, LIVE_MODES, RealtimeUnavailable, follow_job
 from client.settings import ClientSettings
-from client.submit import SubmitError, steer_job, submit_job
+from client.submit import SubmitError, list_kinds, schedules_call, steer_job, submit_job
 from devstack.entrypoints import prog
 
 EXIT_OK, EXIT_FAILED, EXIT_REFUSED, EXIT_TIMEOUT, EXIT_CANCELLED, EXIT_UNREACHABLE = range(6)
@@ -115,10 +120,91 @@ def refused(exc: SubmitError) -> int:
     return EXIT_REFUSED
 
 
+def kinds(argv: list[str]) -> int:
+    """``kinds``: each task kind, its time limit and its flow control."""
+    parser = argparse.ArgumentParser(prog=f"{prog('python -m client')} kinds")
+    parser.add_argument("--functions-url", default=ClientSettings.from_env().functions_url)
+    args = parser.parse_args(argv[1:])
+    if not args.functions_url:
+        parser.error("give --functions-url or set FUNCTIONS_URL")
+    try:
+        listed = list_kinds(args.functions_url)
+    except SubmitError as exc:
+        return refused(exc)
+    for kind in listed.get("kinds", []):
+        flow = kind.get("flow") or {}
+        settings = ", ".join(f"{name}={value}" for name, value in sorted(flow.items()))
+        print(f"{kind['kind']}\t{kind['time_limit_s']:g} s\t{settings or 'no flow control'}")
+    return EXIT_OK
+
+
+def schedules(argv: list[str]) -> int:
+    """``schedules list | create NAME CRON TASK_NAME [--kind K] [--payload JSON] |
+    pause ID | resume ID | delete ID``."""
+    parser = argparse.ArgumentParser(prog=f"{prog('python -m client')} schedules")
+    parser.add_argument("action", choices=("list", "create", "pause", "resume", "delete"))
+    parser.add_argument("args", nargs="*", help="create: NAME CRON TASK_NAME; others: ID")
+    parser.add_argument("--kind")
+    parser.add_argument("--payload", default=None, help="a JSON object")
+    parser.add_argument("--functions-url", default=ClientSettings.from_env().functions_url)
+    add_access_token(parser)
+    args = parser.parse_args(argv[1:])
+    if not args.functions_url:
+        parser.error("give --functions-url or set FUNCTIONS_URL")
+    wanted = {"list": 0, "create": 3}.get(args.action, 1)
+    if len(args.args) != wanted:
+        parser.error(f"{args.action} takes {wanted} argument(s)")
+    url, token = args.functions_url, args.access_token
+    try:
+        if args.action == "list":
+            listed = schedules_call(url, "GET", "/schedules", access_token=token)
+            for item in listed.get("schedules", []):
+                state = "paused" if item.get("paused") else f"next {item.get('next_run_at')}"
+                print(f"{item['schedule_id']}\t{item['name']}\t{item['cron']}\t{state}")
+            return EXIT_OK
+        if args.action == "create":
+            name, cron, task_name = args.args
+            body: dict[str, Any] = {"name": name, "cron": cron, "task_name": task_name}
+            if args.kind:
+                body["kind"] = args.kind
+            if args.payload:
+                body["payload"] = json.loads(args.payload)
+            made = schedules_call(url, "POST", "/schedules", body, access_token=token)
+            print(made["schedule_id"])
+            return EXIT_OK
+        (schedule_id,) = args.args
+        if args.action == "delete":
+            schedules_call(url, "DELETE", f"/schedules/{schedule_id}", access_token=token)
+        else:
+            path = f"/schedules/{schedule_id}/{args.action}"
+            schedules_call(url, "POST", path, access_token=token)
+        print(f"{schedule_id} {args.action}d")
+    except json.JSONDecodeError as exc:
+        parser.error(f"--payload is not JSON: {exc}")
+    except SubmitError as exc:
+        return refused(exc)
+    return EXIT_OK
+
+
+def flow_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """The submission's flow-control fields from the command line (None: not given)."""
+    return {
+        "priority": args.priority,
+        "concurrency_key": args.concurrency_key,
+        "concurrency_limit": args.concurrency_limit,
+        "dedup_key": args.dedup_key,
+        "debounce_seconds": args.debounce,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in ("cancel", "retry"):
         return steer(argv)
+    if argv and argv[0] == "kinds":
+        return kinds(argv)
+    if argv and argv[0] == "schedules":
+        return schedules(argv)
     parser = argparse.ArgumentParser(
         prog=prog("python -m client"),
         description=__doc__,
@@ -137,6 +223,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument("--delay", type=float, help="start no sooner than this many seconds")
+    parser.add_argument("--priority", type=int, help="higher first, in the kind's bounds")
+    parser.add_argument("--concurrency-key", help="at most --concurrency-limit running per key")
+    parser.add_argument("--concurrency-limit", type=int, help="the key's limit")
+    parser.add_argument(
+        "--dedup-key", help="while a job of yours with this key is unfinished, answer with it"
+    )
+    parser.add_argument(
+        "--debounce", type=float, help="with --dedup-key: start after this quiet time (latest wins)"
+    )
     env = ClientSettings.from_env()
     parser.add_argument("--functions-url", default=env.functions_url)
     parser.add_argument("--supabase-url", default=env.supabase_url)
@@ -165,6 +260,7 @@ def main(argv: list[str] | None = None) -> int:
                     payload,
                     delay_s=args.delay,
                     access_token=args.access_token,
+                    flow=flow_fields(args),
                 )
             )
             return EXIT_OK
@@ -186,6 +282,7 @@ def main(argv: list[str] | None = None) -> int:
                 delay_s=args.delay,
                 access_token=args.access_token,
                 live=args.live,
+                flow=flow_fields(args),
             )
         )
     except SubmitError as exc:

@@ -84,6 +84,7 @@ async def follow_job(
     delay_s: float | None = None,
     access_token: str | None = None,
     live: str = BROADCAST,
+    flow: dict[str, Any] | None = None,
 ) -> FollowResult:
     """Submit a job and wait, through Realtime, until it completes, fails or is cancelled.
     ``on_change`` sees each change of status or progress. With a user's ``access_token`` the
@@ -102,6 +103,7 @@ async def follow_job(
         timeout_s,
         delay_s,
         access_token,
+        flow,
     )
 
 
@@ -192,6 +194,7 @@ async def follow_job_broadcast(
     timeout_s: float = 600.0,
     delay_s: float | None = None,
     access_token: str | None = None,
+    flow: dict[str, Any] | None = None,
 ) -> FollowResult:
     """:func:`follow_job` over the job's private Broadcast topic, with replay."""
     follower = _Follower(supabase_url, anon_key, access_token, "")
@@ -211,6 +214,7 @@ async def follow_job_broadcast(
             payload,
             delay_s=delay_s,
             access_token=access_token,
+            flow=flow,
         )
         follower.topic = f"jobs:job:{job_id}"
         stream = JobStream(job_id)
@@ -312,6 +316,7 @@ async def follow_job_changes(
     timeout_s: float = 600.0,
     delay_s: float | None = None,
     access_token: str | None = None,
+    flow: dict[str, Any] | None = None,
 ) -> FollowResult:
     """:func:`follow_job` over ``postgres_changes`` on ``job_results``."""
     try:
@@ -351,6 +356,7 @@ async def follow_job_changes(
             payload,
             delay_s=delay_s,
             access_token=access_token,
+            flow=flow,
         )
         current = await asyncio.to_thread(get_job, functions_url, job_id, access_token=access_token)
         transitions: list[str] = []

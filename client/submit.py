@@ -36,8 +36,11 @@ def submit_job(
     timeout_s: float = 30.0,
     delay_s: float | None = None,
     access_token: str | None = None,
+    flow: dict[str, Any] | None = None,
 ) -> str:
-    """POST /jobs; the new job's id. With a user's ``access_token`` the job is theirs."""
+    """POST /jobs; the new job's id. With a user's ``access_token`` the job is theirs. ``flow``
+    holds flow control's fields (priority, concurrency_key, concurrency_limit, dedup_key,
+    debounce_seconds); with a dedup key the answer may be an unfinished job's id (200)."""
     body: dict[str, Any] = {"task_name": task_name}
     if kind:
         body["kind"] = kind
@@ -45,6 +48,7 @@ def submit_job(
         body["payload"] = payload
     if delay_s is not None:
         body["delay_seconds"] = delay_s
+    body.update({name: value for name, value in (flow or {}).items() if value is not None})
     headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
     headers.update(_authorization(access_token))
     try:
@@ -53,9 +57,21 @@ def submit_job(
         )
     except httpx.HTTPError as exc:
         raise SubmitError(0, "unreachable", f"could not reach {functions_url}: {exc}") from None
-    if response.status_code != 202:
+    if response.status_code not in (200, 202):
         raise _error(response)
     return str(response.json()["job_id"])
+
+
+def list_kinds(functions_url: str, timeout_s: float = 30.0) -> dict[str, Any]:
+    """GET /kinds: each kind with its payload schema, time limit and flow-control settings."""
+    try:
+        response = httpx.get(f"{functions_url.rstrip('/')}/kinds", timeout=timeout_s)
+    except httpx.HTTPError as exc:
+        raise SubmitError(0, "unreachable", f"could not reach {functions_url}: {exc}") from None
+    if response.status_code != 200:
+        raise _error(response)
+    result: dict[str, Any] = response.json()
+    return result
 
 
 def get_job(
@@ -97,3 +113,28 @@ def steer_job(
         raise _error(response)
     result: dict[str, Any] = response.json()
     return response.status_code, result
+
+
+def schedules_call(
+    functions_url: str,
+    method: str,
+    path: str,
+    body: dict[str, Any] | None = None,
+    timeout_s: float = 30.0,
+    access_token: str | None = None,
+) -> dict[str, Any]:
+    """One call of the schedules API (``/schedules...``); its JSON answer."""
+    try:
+        response = httpx.request(
+            method,
+            f"{functions_url.rstrip('/')}{path}",
+            json=body,
+            headers=_authorization(access_token),
+            timeout=timeout_s,
+        )
+    except httpx.HTTPError as exc:
+        raise SubmitError(0, "unreachable", f"could not reach {functions_url}: {exc}") from None
+    if response.status_code not in (200, 201):
+        raise _error(response)
+    result: dict[str, Any] = response.json()
+    return result

@@ -27,10 +27,12 @@ def _build() -> Handler:
         if project_url or legacy_secret
         else None
     )
+    store = PgJobStore(cfg.database)
     return SubmitApi(
-        PgJobStore(cfg.database),
+        store,
         cfg.cors_origin,
         kinds=PgKindCatalog(cfg.database),
+        schedules=store,
         signing_keys=keys,
     ).handle
 

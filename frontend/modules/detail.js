@@ -2,6 +2,7 @@
 // new version of that job reaches the table, until it is closed.
 
 import { api } from "./api.js";
+import { flowFacts } from "./flow.js";
 import { formatMoment } from "./time.js";
 import { setText, ui } from "./ui.js";
 
@@ -40,6 +41,7 @@ function renderDetail(job) {
   fact("Run", `${job.run ?? 1} (attempt ${job.attempts ?? 0})`);
   fact("Visible to", job.owner_id ? "you only (private)" : "everyone (public demo)");
   if (job.run_at) fact("Starts at", formatMoment(job.run_at));
+  flowFacts(fact, job);
   if (job.result != null) fact("Result", String(job.result));
   if (job.error) fact("Error", String(job.error));
   const items = (Array.isArray(job.events) ? job.events : []).map(eventItem);

@@ -5,6 +5,7 @@ import { api } from "./api.js";
 import { apply, loadJobs } from "./jobs.js";
 import { kindSpec, showKindHint } from "./kinds.js";
 import { setText, ui } from "./ui.js";
+import { readFlowFields } from "./flow.js";
 
 const TASK_NAME_LIMIT = 200;
 
@@ -69,6 +70,8 @@ function readForm() {
   if (copies > 1 && submission.delay_seconds !== undefined) {
     return { error: "A delayed start goes with one copy only.", field: ui.copies };
   }
+  const flowProblem = readFlowFields(submission, copies);
+  if (flowProblem) return flowProblem;
   return { submission, copies };
 }
 

@@ -46,6 +46,12 @@ class IdempotencyKeyReused(JobSystemError):
     code = "idempotency_key_reused"
 
 
+class NameTaken(JobSystemError):
+    """The caller has something of that name already (a schedule)."""
+
+    code = "name_taken"
+
+
 class IdempotencyKeyInFlight(JobSystemError):
     """A request with the same Idempotency-Key is being processed right now."""
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID
+
+from functions.core.flow import JobFlow
 
 
 class JobStatus(enum.StrEnum):
@@ -52,6 +54,11 @@ class Job:
     run_at: datetime | None = None
     cancel_requested_at: datetime | None = None
     run: int = 1
+    # Flow control (core.flow): what the submitter asked for, and the concurrency key the job
+    # counts against.
+    priority: int | None = None
+    concurrency_key: str | None = None
+    dedup_key: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -75,6 +82,9 @@ class Job:
             "run_at": iso(self.run_at),
             "cancel_requested_at": iso(self.cancel_requested_at),
             "run": self.run,
+            "priority": self.priority,
+            "concurrency_key": self.concurrency_key,
+            "dedup_key": self.dedup_key,
         }
 
 
@@ -127,6 +137,8 @@ class TaskKind:
     description: str
     payload_schema: dict[str, Any]
     time_limit_s: float
+    # Its flow control as task_kinds.flow holds it (core.flow.FlowSettings.to_json): {} for none.
+    flow: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -134,6 +146,7 @@ class TaskKind:
             "description": self.description,
             "payload_schema": self.payload_schema,
             "time_limit_s": self.time_limit_s,
+            "flow": self.flow,
         }
 
 
@@ -158,6 +171,20 @@ class NewJob:
     run_at: datetime | None = None
     delay_s: float | None = None
     kind: str | None = None
+    # Priority, concurrency key and dedup key asked for this job (None: none asked).
+    flow: JobFlow | None = None
+
+
+@dataclass(frozen=True)
+class NewSchedule:
+    """A validated schedule: the job each due time of ``cron`` (five fields, UTC) submits."""
+
+    name: str
+    cron: str
+    task_name: str
+    payload: dict[str, Any]
+    kind: str | None = None
+    owner: Caller | None = None
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from functions.core.models import (
+    Caller,
     Claim,
     ClaimedBatch,
     Job,
@@ -15,6 +16,7 @@ from functions.core.models import (
     JobStatus,
     NewBatch,
     NewJob,
+    NewSchedule,
     Outcome,
     ProgressReport,
     QueueMessage,
@@ -26,6 +28,15 @@ class JobStore(Protocol):
     """What the submit function needs of the database."""
 
     def submit(self, job: NewJob) -> UUID: ...
+
+    def submit_flow(self, job: NewJob) -> tuple[UUID, bool]:
+        """Submit a job with flow settings of its own (``job.flow``): its id, and True when
+        it is the owner's unfinished job with the same dedup key (nothing new stored)."""
+        ...
+
+    def wait_reason(self, job_id: UUID, owner: UUID | None = None) -> dict[str, Any] | None:
+        """Why the job has not started yet ({reason, message, ...}); None when not waiting."""
+        ...
 
     def submit_many(self, batch: NewBatch) -> list[UUID]:
         """Store every job of the batch or none, owned by ``batch.owner``; their ids in the
@@ -54,6 +65,22 @@ class JobStore(Protocol):
     def retry(self, job_id: UUID, owner: UUID | None = None) -> JobStatus | None:
         """Run a failed or cancelled job again as a new run (any other is left as it is); the
         status it had before, None when ``owner`` has no such job."""
+        ...
+
+
+class ScheduleStore(Protocol):
+    """Recurring jobs (private.job_schedules), each call as ``owner`` (None: public demo)."""
+
+    def create_schedule(self, schedule: NewSchedule) -> UUID: ...
+
+    def list_schedules(self, owner: Caller | None) -> list[dict[str, Any]]: ...
+
+    def pause_schedule(self, schedule_id: UUID, paused: bool, owner: Caller | None) -> bool:
+        """False when ``owner`` has no such schedule."""
+        ...
+
+    def delete_schedule(self, schedule_id: UUID, owner: Caller | None) -> bool:
+        """False when ``owner`` has no such schedule."""
         ...
 
 

@@ -19,6 +19,7 @@ from uuid import UUID
 
 from functions.core import defaults, schemas
 from functions.core.errors import UnknownTask
+from functions.core.flow import FlowSettings
 from functions.core.models import TaskKind
 
 # The kind a job runs when its submission names none: written here only; the API puts it in
@@ -127,6 +128,7 @@ class RegisteredTask:
     time_limit_s: TimeLimit | None
     payload_schema: dict[str, Any] = field(default_factory=lambda: dict(ANY_PAYLOAD))
     description: str = ""
+    flow: FlowSettings | None = None
 
 
 class TaskRegistry:
@@ -140,6 +142,7 @@ class TaskRegistry:
         time_limit_s: TimeLimit | None = None,
         payload_schema: dict[str, Any] | None = None,
         description: str | None = None,
+        flow: FlowSettings | None = None,
     ) -> Callable[[TaskFunction], TaskFunction]:
         """Decorator: register ``function`` as the task called ``name``.
 
@@ -150,7 +153,9 @@ class TaskRegistry:
         ``payload_schema`` is the payload it takes, in the JSON Schema subset of
         ``core.schemas`` (any object when not given); the submit function refuses a payload
         that does not match. ``description`` (the function's docstring when not given) is
-        what the page shows beside the kind.
+        what the page shows beside the kind. ``flow`` is its flow control (concurrency per
+        key, fair shares, priority bounds, a rate limit; ``core.flow.FlowSettings``), enforced
+        by the database for every worker; none by default.
         """
         if isinstance(time_limit_s, int | float) and not time_limit_s > 0:
             raise ValueError(f"task {name!r}: time_limit_s must be positive")
@@ -162,7 +167,7 @@ class TaskRegistry:
         def register(function: TaskFunction) -> TaskFunction:
             text = description if description is not None else (function.__doc__ or "")
             summary = " ".join(text.strip().split("\n\n")[0].split())
-            self._tasks[name] = RegisteredTask(function, time_limit_s, schema, summary)
+            self._tasks[name] = RegisteredTask(function, time_limit_s, schema, summary, flow)
             return function
 
         return register
@@ -200,6 +205,7 @@ class TaskRegistry:
                 description=task.description,
                 payload_schema=task.payload_schema,
                 time_limit_s=self.time_limit(kind, settings, default_s),
+                flow=task.flow.to_json() if task.flow else {},
             )
             for kind, task in sorted(self._tasks.items())
         ]

@@ -16,9 +16,9 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from functions.core import schemas, strict_json
+from functions.core import flow, schemas, strict_json
 from functions.core.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
-from functions.core.models import JobStatus, NewBatch, NewJob, TaskKind, WakeUp
+from functions.core.models import JobStatus, NewBatch, NewJob, NewSchedule, TaskKind, WakeUp
 
 MAX_TASK_NAME_CHARS = 200
 MAX_PAYLOAD_BYTES = 65_535
@@ -148,12 +148,16 @@ def validate_idempotency_key(raw: str | None) -> str | None:
 
 
 def parse_new_job(document: Any, idempotency_key: str | None = None) -> NewJob:
-    """A submission: ``{task_name, kind?, payload?, run_at? | delay_seconds?}``. ``task_name``
+    """A submission: ``{task_name, kind?, payload?, run_at? | delay_seconds?}`` and flow
+    control's fields (``core.flow.FIELDS``: priority, concurrency key and limit, dedup key,
+    debounce). ``task_name``
     is a free label shown to people; ``kind`` picks the task (None here: the API puts in the
     default kind, see ``check_kind``)."""
     if not isinstance(document, dict):
         raise InvalidInput('the body must be a JSON object like {"task_name": "..."}')
-    unknown = sorted(set(document) - {"task_name", "payload", "kind", "run_at", "delay_seconds"})
+    unknown = sorted(
+        set(document) - {"task_name", "payload", "kind", "run_at", "delay_seconds", *flow.FIELDS}
+    )
     if unknown:
         raise InvalidInput(f"unknown field(s): {', '.join(unknown)[:200]}", _pointer(unknown[0]))
     run_at = parse_run_at(document.get("run_at"))
@@ -168,6 +172,7 @@ def parse_new_job(document: Any, idempotency_key: str | None = None) -> NewJob:
         run_at=run_at,
         delay_s=delay_s,
         kind=parse_kind(document.get("kind")),
+        flow=flow.parse_job_flow(document),
     )
 
 
@@ -361,3 +366,36 @@ def parse_wake_up(document: Any) -> WakeUp:
     if not isinstance(wake_id, str) or WAKE_ID.fullmatch(wake_id) is None:
         raise InvalidInput("wake_id must be a wake-up id (wake_ and 32 hex digits)")
     return WakeUp(wake_id=wake_id)
+
+
+SCHEDULE_FIELDS = ("name", "cron", "task_name", "kind", "payload")
+MAX_CRON_CHARS = 200
+
+
+def parse_new_schedule(document: Any) -> NewSchedule:
+    """A schedule: ``{name, cron, task_name, kind?, payload?}``; the job part as a submission's.
+    The database checks the cron expression and the name's form (it computes the due times)."""
+    if not isinstance(document, dict):
+        raise InvalidInput('the body must be a JSON object like {"name": "...", "cron": "..."}')
+    unknown = sorted(set(document) - set(SCHEDULE_FIELDS))
+    if unknown:
+        raise InvalidInput(f"unknown field(s): {', '.join(unknown)[:200]}", _pointer(unknown[0]))
+    name, cron = document.get("name"), document.get("cron")
+    if not isinstance(name, str) or not 1 <= len(name) <= 100:
+        raise InvalidInput("name is required: 1 to 100 characters", "/name")
+    if not isinstance(cron, str) or not 1 <= len(cron) <= MAX_CRON_CHARS:
+        raise InvalidInput("cron is required: five fields like '0 3 * * *' (UTC)", "/cron")
+    return NewSchedule(
+        name=name,
+        cron=cron,
+        task_name=validate_task_name(document.get("task_name")),
+        payload=validate_payload(document.get("payload")),
+        kind=parse_kind(document.get("kind")),
+    )
+
+
+def parse_schedule_id(raw: str) -> UUID:
+    """A schedule id in the canonical 8-4-4-4-12 form."""
+    if not _UUID.match(raw):
+        raise InvalidInput(f"{raw[:60]!r} is not a schedule id (a UUID)")
+    return UUID(raw)

@@ -3,6 +3,11 @@
 SUBMIT_JOB = """select public.submit_job(%(task_name)s, %(payload)s, %(idempotency_key)s,
     %(run_at)s, %(delay_seconds)s, %(kind)s)"""
 SUBMIT_JOBS = "select public.submit_jobs(%(items)s, %(idempotency_key)s)"
+# A job with flow settings of its own (priority, concurrency key, dedup key): the job, and
+# whether it is an unfinished one with the same dedup key rather than a new one.
+SUBMIT_JOB_FLOW = """select job_id, deduplicated from public.submit_job_flow(%(task_name)s,
+    %(payload)s, %(idempotency_key)s, %(run_at)s, %(delay_seconds)s, %(kind)s, %(priority)s,
+    %(concurrency_key)s, %(concurrency_limit)s, %(dedup_key)s, %(debounce_seconds)s)"""
 
 # A signed-in caller's claims, for this transaction only (pooler-safe): job_results.owner_id
 # defaults to auth.uid(), which reads them.
@@ -11,7 +16,7 @@ ACT_AS_USER = """select set_config('request.jwt.claims', %(claims)s, true),
 
 JOB_COLUMNS = """job_id, task_name, kind, payload, status, result, error, attempts, msg_id,
     created_at, started_at, finished_at, updated_at, owner_id, progress, progress_total,
-    progress_message, run_at, cancel_requested_at, run"""
+    progress_message, run_at, cancel_requested_at, run, priority, concurrency_key, dedup_key"""
 
 # The API connects as a role that bypasses RLS, so it scopes reads itself, as the policies do:
 # public demo jobs (no owner) for anonymous callers, their own for signed-in ones.
@@ -29,8 +34,22 @@ NEWEST_OWN_JOBS = f"""select {JOB_COLUMNS} from public.job_results
     where owner_id = %(owner)s and (%(status)s::text is null or status = %(status)s)
     order by created_at desc, job_id limit %(limit)s"""
 
-LIST_KINDS = """select kind, description, payload_schema, time_limit_s, is_default
+LIST_KINDS = """select kind, description, payload_schema, time_limit_s, is_default, flow
     from public.task_kinds order by kind"""
+
+# Why a job has not started (flow control's view: concurrency, rate limit, its start, its turn);
+# null for a job that is not waiting. Scoped like the reads above.
+JOB_WAIT_REASON = """select public.job_wait_reason(job_id) from public.job_results
+    where job_id = %(job_id)s and owner_id is not distinct from %(owner)s::uuid"""
+
+# Schedules, each as the caller (ACT_AS_USER first for a signed-in one): the functions scope
+# them to auth.uid() themselves.
+CREATE_SCHEDULE = """select public.create_schedule(%(name)s, %(cron)s, %(task_name)s, %(kind)s,
+    %(payload)s)"""
+LIST_SCHEDULES = """select schedule_id, name, cron, task_name, kind, payload, paused,
+    next_run_at, last_run_at, last_job_id, created_at from public.list_schedules()"""
+PAUSE_SCHEDULE = "select public.pause_schedule(%(schedule_id)s, %(paused)s)"
+DELETE_SCHEDULE = "select public.delete_schedule(%(schedule_id)s)"
 
 PUBLISH_KINDS = "select private.publish_kinds(%(kinds)s)"
 

@@ -19,8 +19,10 @@ from functions.core.errors import (
     IdempotencyKeyReused,
     InvalidInput,
     JobSystemError,
+    NameTaken,
     Unavailable,
 )
+from functions.core.flow import JobFlow
 from functions.core.models import (
     Caller,
     Claim,
@@ -30,6 +32,7 @@ from functions.core.models import (
     JobStatus,
     NewBatch,
     NewJob,
+    NewSchedule,
     Outcome,
     ProgressReport,
     QueueMessage,
@@ -41,6 +44,7 @@ from functions.db.connections import as_database, connect, connection
 # What submit_job raises for the caller, by SQLSTATE (SJ4xx are ours; see the migrations).
 SUBMIT_ERRORS: dict[str, type[JobSystemError]] = {
     "22023": InvalidInput,
+    "23505": NameTaken,
     "SJ409": IdempotencyKeyInFlight,
     "SJ422": IdempotencyKeyReused,
 }
@@ -66,7 +70,9 @@ class PgJobStore:
     def __init__(self, database: Database | str) -> None:
         self._database = as_database(database)
 
-    def _submit(self, query: str, params: dict[str, Any], owner: Caller | None) -> Any:
+    def _submit(
+        self, query: str, params: dict[str, Any], owner: Caller | None, whole_row: bool = False
+    ) -> Any:
         """The one value ``query`` answers, as ``owner`` when given (so auth.uid(), the owner
         column's default, names them); submit_job's errors as the caller's."""
         try:
@@ -90,7 +96,7 @@ class PgJobStore:
                 raise error(message, field if field and field.startswith("/") else None) from None
             raise
         assert row is not None
-        return row[0]
+        return row if whole_row else row[0]
 
     def submit(self, job: NewJob) -> UUID:
         job_id = self._submit(
@@ -106,6 +112,67 @@ class PgJobStore:
             job.owner,
         )
         return UUID(str(job_id))
+
+    def submit_flow(self, job: NewJob) -> tuple[UUID, bool]:
+        """A job with flow settings of its own (``job.flow``): its id, and whether it is an
+        unfinished job with the same dedup key (nothing new was written)."""
+        flow = job.flow or JobFlow()
+        row = self._submit(
+            queries.SUBMIT_JOB_FLOW,
+            {
+                "task_name": job.task_name,
+                "payload": Jsonb(job.payload),
+                "idempotency_key": job.idempotency_key,
+                "run_at": job.run_at,
+                "delay_seconds": job.delay_s,
+                "kind": job.kind,
+                "priority": flow.priority,
+                "concurrency_key": flow.concurrency_key,
+                "concurrency_limit": flow.concurrency_limit,
+                "dedup_key": flow.dedup_key,
+                "debounce_seconds": flow.debounce_s,
+            },
+            job.owner,
+            whole_row=True,
+        )
+        return UUID(str(row[0])), bool(row[1])
+
+    def create_schedule(self, schedule: NewSchedule) -> UUID:
+        params = {
+            "name": schedule.name,
+            "cron": schedule.cron,
+            "task_name": schedule.task_name,
+            "kind": schedule.kind,
+            "payload": Jsonb(schedule.payload),
+        }
+        return UUID(str(self._submit(queries.CREATE_SCHEDULE, params, schedule.owner)))
+
+    def list_schedules(self, owner: Caller | None) -> list[dict[str, Any]]:
+        with (
+            connection(self._database) as conn,
+            conn.cursor(row_factory=dict_row) as cur,
+            conn.transaction(),
+        ):
+            if owner is not None:
+                cur.execute(
+                    queries.ACT_AS_USER, {"claims": owner.claims_json, "sub": str(owner.user_id)}
+                )
+            rows = cur.execute(queries.LIST_SCHEDULES).fetchall()
+        return [_schedule(row) for row in rows]
+
+    def pause_schedule(self, schedule_id: UUID, paused: bool, owner: Caller | None) -> bool:
+        params = {"schedule_id": schedule_id, "paused": paused}
+        return bool(self._submit(queries.PAUSE_SCHEDULE, params, owner))
+
+    def delete_schedule(self, schedule_id: UUID, owner: Caller | None) -> bool:
+        return bool(self._submit(queries.DELETE_SCHEDULE, {"schedule_id": schedule_id}, owner))
+
+    def wait_reason(self, job_id: UUID, owner: UUID | None = None) -> dict[str, Any] | None:
+        """Why the job has not started (``public.job_wait_reason``); None when it is not waiting."""
+        with connection(self._database) as conn:
+            params = {"job_id": job_id, "owner": owner}
+            row = conn.execute(queries.JOB_WAIT_REASON, params).fetchone()
+        return row[0] if row else None
 
     def submit_many(self, batch: NewBatch) -> list[UUID]:
         items = [_item(job) for job in batch.jobs]
@@ -148,12 +215,27 @@ class PgJobStore:
         return JobStatus(row[0]) if row and row[0] is not None else None
 
 
+def _schedule(row: dict[str, Any]) -> dict[str, Any]:
+    """A schedule as the API shows it: ids as text, times in ISO 8601."""
+    return {
+        name: (
+            value.isoformat()
+            if hasattr(value, "isoformat")
+            else str(value)
+            if isinstance(value, UUID)
+            else value
+        )
+        for name, value in row.items()
+    }
+
+
 def _kind(row: dict[str, Any]) -> TaskKind:
     return TaskKind(
         kind=row["kind"],
         description=row["description"],
         payload_schema=row["payload_schema"],
         time_limit_s=float(row["time_limit_s"]),
+        flow=row.get("flow") or {},
     )
 
 

@@ -29,6 +29,11 @@ SUBMIT_ROUTES: tuple[Route, ...] = (
     Route("POST", "/jobs/{job_id}/cancel", "cancel"),
     Route("POST", "/jobs/{job_id}/retry", "retry"),
     Route("GET", "/kinds", "kinds"),
+    Route("POST", "/schedules", "create_schedule"),
+    Route("GET", "/schedules", "list_schedules"),
+    Route("POST", "/schedules/{schedule_id}/pause", "pause_schedule"),
+    Route("POST", "/schedules/{schedule_id}/resume", "resume_schedule"),
+    Route("DELETE", "/schedules/{schedule_id}", "delete_schedule"),
 )
 WEBHOOK_ROUTES: tuple[Route, ...] = (Route("POST", "/webhook", "webhook"),)
 # Which function serves which routes, as deployed behind one HTTP API.

@@ -15,7 +15,7 @@ from uuid import UUID
 from functions.core import user_tokens, validation
 from functions.core.errors import MethodNotAllowed, NotFound, WrongJobState
 from functions.core.models import Caller, JobStatus
-from functions.core.ports import JobStore, KindCatalog
+from functions.core.ports import JobStore, KindCatalog, ScheduleStore
 from functions.core.tasks import DEFAULT_KIND
 from functions.http import routes
 from functions.http.routes import SUBMIT_ROUTES
@@ -52,12 +52,14 @@ class SubmitApi:
         cors_origin: str = "*",
         *,
         kinds: KindCatalog,
+        schedules: ScheduleStore | None = None,
         jwt_secret: str = "",
         clock: Callable[[], float] = time.time,
         signing_keys: user_tokens.SigningKeys | None = None,
     ) -> None:
         self._store = store
         self._kinds = kinds
+        self._schedules = schedules
         if signing_keys is None and jwt_secret:
             signing_keys = user_tokens.LegacySecret(jwt_secret)
         self._keys = signing_keys
@@ -78,6 +80,8 @@ class SubmitApi:
                 f"{request.method} is not allowed on {path}; use {' or '.join(found.allowed)}"
             )
         action = found.route.action
+        if action.endswith("_schedule") or action == "list_schedules":
+            return self._schedule_action(request, action, found.params.get("schedule_id"))
         if action == "submit":
             return self._submit(request)
         if action == "list":
@@ -116,8 +120,23 @@ class SubmitApi:
         new_job = validation.parse_new_job(document, request.header("idempotency-key"))
         new_job = validation.check_kind(new_job, self._kinds.kinds(), DEFAULT_KIND)
         new_job = dataclasses.replace(new_job, owner=caller)
-        job_id = self._store.submit(new_job)
-        delayed = new_job.run_at is not None or bool(new_job.delay_s)
+        if new_job.flow is not None:
+            job_id, deduplicated = self._store.submit_flow(new_job)
+            if deduplicated:
+                # The owner's unfinished job with this dedup key: nothing new was stored.
+                job = self._store.get(job_id, caller.user_id if caller else None)
+                return HttpResponse(
+                    200,
+                    {
+                        "job_id": str(job_id),
+                        "status": job.status.value if job is not None else "pending",
+                        "deduplicated": True,
+                    },
+                    {"Location": f"/jobs/{job_id}", "Supajobs-Deduplicated": "true"},
+                )
+        else:
+            job_id = self._store.submit(new_job)
+        delayed = new_job.run_at is not None or bool(new_job.delay_s) or new_job.flow is not None
         job = self._store.get(job_id, caller.user_id if caller else None) if delayed else None
         status = job.status.value if job is not None else "pending"
         return HttpResponse(
@@ -141,7 +160,10 @@ class SubmitApi:
         if job is None:
             raise NotFound(f"no job {raw_id}")
         events = [event.to_json() for event in self._store.events(job_id, owner)]
-        return HttpResponse(200, {**job.to_json(), "events": events})
+        waiting = None
+        if job.status in (JobStatus.PENDING, JobStatus.SCHEDULED):
+            waiting = self._store.wait_reason(job_id, owner)
+        return HttpResponse(200, {**job.to_json(), "events": events, "waiting": waiting})
 
     def _cancel(self, job_id: UUID, owner: UUID | None) -> HttpResponse:
         # Scoped like get: another user's job (or an owned one, for an anonymous caller) is
@@ -166,6 +188,40 @@ class SubmitApi:
             )
         job = self._store.get(job_id, owner)
         return HttpResponse(202, job.to_json() if job is not None else {"job_id": str(job_id)})
+
+    def _schedule_action(
+        self, request: HttpRequest, action: str, raw_id: str | None
+    ) -> HttpResponse:
+        if self._schedules is None:
+            raise NotFound("schedules are not served here")
+        caller = self._caller(request)
+        if action == "create_schedule":
+            validation.check_query(request.query, ())
+            document = validation.parse_json_body(request.body, request.header("content-type"))
+            schedule = validation.parse_new_schedule(document)
+            schedule = dataclasses.replace(schedule, owner=caller)
+            schedule_id = self._schedules.create_schedule(schedule)
+            listed = {s["schedule_id"]: s for s in self._schedules.list_schedules(caller)}
+            return HttpResponse(
+                201,
+                listed.get(str(schedule_id), {"schedule_id": str(schedule_id)}),
+                {"Location": f"/schedules/{schedule_id}"},
+            )
+        validation.check_query(request.query, ())
+        if action == "list_schedules":
+            return HttpResponse(200, {"schedules": self._schedules.list_schedules(caller)})
+        schedule_id = validation.parse_schedule_id(raw_id or "")
+        if action == "delete_schedule":
+            found = self._schedules.delete_schedule(schedule_id, caller)
+        else:
+            paused = action == "pause_schedule"
+            found = self._schedules.pause_schedule(schedule_id, paused, caller)
+        if not found:
+            raise NotFound(f"no schedule {schedule_id}")
+        if action == "delete_schedule":
+            return HttpResponse(200, {"schedule_id": str(schedule_id), "deleted": True})
+        listed = {s["schedule_id"]: s for s in self._schedules.list_schedules(caller)}
+        return HttpResponse(200, listed.get(str(schedule_id), {"schedule_id": str(schedule_id)}))
 
     def _list_kinds(self) -> HttpResponse:
         kinds = sorted(self._kinds.kinds().values(), key=lambda k: k.kind)

@@ -20,6 +20,7 @@ STATUS_FOR_ERROR: dict[type[errors.JobSystemError], int] = {
     errors.MethodNotAllowed: 405,
     errors.IdempotencyKeyInFlight: 409,
     errors.WrongJobState: 409,
+    errors.NameTaken: 409,
     errors.PayloadTooLarge: 413,
     errors.UnsupportedMediaType: 415,
     errors.IdempotencyKeyReused: 422,

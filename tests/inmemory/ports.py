@@ -34,6 +34,7 @@ class MemoryJobStore:
 
     def __init__(self, db: InMemoryDatabase | None = None) -> None:
         self.db = db if db is not None else InMemoryDatabase()
+        self._dedup: dict[tuple[UUID | None, str], UUID] = {}
 
     # What the API unit tests look at, straight from the database.
     @property
@@ -75,6 +76,26 @@ class MemoryJobStore:
             job.kind,
             job.owner.user_id if job.owner else None,
         )
+
+    def submit_flow(self, job: NewJob) -> tuple[UUID, bool]:
+        """Dedup as submit_job_flow answers it; the limits themselves are the database's
+        (tests/sql), which this stand-in does not enforce."""
+        self._check_up()
+        owner = job.owner.user_id if job.owner else None
+        key = job.flow.dedup_key if job.flow else None
+        if key is not None:
+            earlier = self._dedup.get((owner, key))
+            row = self.db.jobs.get(earlier) if earlier else None
+            if earlier is not None and row is not None and not _finished(row):
+                return earlier, True
+        job_id = self.submit(job)
+        if key is not None:
+            self._dedup[(owner, key)] = job_id
+        return job_id, False
+
+    def wait_reason(self, job_id: UUID, owner: UUID | None = None) -> dict[str, Any] | None:
+        self._check_up()
+        return None
 
     def submit_many(self, batch: NewBatch) -> list[UUID]:
         self._check_up()
@@ -241,3 +262,7 @@ class RecordingInvoker:
         if self.failure is not None:
             raise self.failure
         self.calls.append(dict(message))
+
+
+def _finished(row: JobRow) -> bool:
+    return str(row.status) in ("completed", "failed", "cancelled")

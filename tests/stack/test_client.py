@@ -228,3 +228,47 @@ def test_realtime_unreachable_is_a_clear_error_not_a_traceback(
     assert completed.stderr.startswith(f"unreachable: could not reach Realtime at {closed}")
     assert "Traceback" not in completed.stderr
     assert len(completed.stderr.strip().splitlines()) == 1
+
+
+def test_the_command_line_submits_with_flow_fields_and_lists_the_kinds(
+    live: tuple[Stack, RunningGateway, str],
+) -> None:
+    stack, gateway, anon_key = live
+    supabase_url = f"http://127.0.0.1:{gateway.port}"
+    args = ["Sync", "--kind", "echo", "--dedup-key", "sync-42", "--priority", "5", "--delay", "60"]
+    first = run_client(args, stack, supabase_url, anon_key)
+    again = run_client(args, stack, supabase_url, anon_key)
+    assert first.returncode == 0 and again.returncode == 0, first.stderr + again.stderr
+    assert first.stdout.strip() == again.stdout.strip()  # the unfinished job with the key
+    job = httpx.get(f"{stack.url('submit')}/jobs/{first.stdout.strip()}", timeout=30).json()
+    assert (job["priority"], job["dedup_key"]) == (5, "sync-42")
+    assert job["waiting"]["reason"] == "scheduled"
+    refused = run_client(["X", "--kind", "echo", "--priority", "99"], stack, supabase_url, anon_key)
+    assert refused.returncode == 2 and "priority must be from 0 to 10" in refused.stderr
+    listed = run_client(["kinds"], stack, supabase_url, anon_key)
+    assert listed.returncode == 0
+    assert re.search(r"^echo\t5 s\tno flow control$", listed.stdout, re.MULTILINE)
+
+
+def test_the_command_line_manages_schedules(live: tuple[Stack, RunningGateway, str]) -> None:
+    stack, gateway, anon_key = live
+    supabase_url = f"http://127.0.0.1:{gateway.port}"
+
+    def client(*args: str) -> subprocess.CompletedProcess[str]:
+        return run_client(["schedules", *args], stack, supabase_url, anon_key)
+
+    created = client("create", "nightly", "0 3 * * *", "Nightly report", "--kind", "noop")
+    assert created.returncode == 0, created.stderr
+    schedule_id = created.stdout.strip()
+    listed = client("list")
+    assert re.search(
+        rf"^{schedule_id}\tnightly\t0 3 \* \* \*\tnext .*03:00:00", listed.stdout, re.MULTILINE
+    ), listed.stdout
+    assert client("pause", schedule_id).stdout.strip() == f"{schedule_id} paused"
+    assert "\tpaused" in client("list").stdout
+    assert client("resume", schedule_id).returncode == 0
+    taken = client("create", "nightly", "0 3 * * *", "Again")
+    assert taken.returncode == 2 and "exists already" in taken.stderr
+    assert client("delete", schedule_id).returncode == 0
+    assert client("list").stdout == ""
+    assert client("delete", schedule_id).returncode == 2

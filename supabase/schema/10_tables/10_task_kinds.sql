@@ -11,7 +11,11 @@ create table if not exists public.task_kinds (
   time_limit_s    double precision not null constraint task_kinds_limit_check check (time_limit_s > 0),
   -- The kind a job gets when its submitter names none: the registry's, one row at most.
   is_default      boolean not null default false,
-  published_at    timestamptz not null default now()
+  published_at    timestamptz not null default now(),
+  -- Flow control (concurrency, fair shares, priority bounds, rate limit), as the registry
+  -- declares it (functions/core/flow.py; private.flow_admit). Empty: none, the plain path.
+  flow            jsonb not null default '{}'::jsonb
+                  constraint task_kinds_flow_check check (jsonb_typeof(flow) = 'object')
 );
 create unique index if not exists task_kinds_one_default on public.task_kinds (is_default) where is_default;
 

@@ -43,12 +43,27 @@ create table if not exists public.job_results (
   run                 integer not null default 1,
   -- The lease holder running the current attempt: when its lease lapses (the worker died),
   -- private.sweep makes the attempt's message visible again at once.
-  claimed_by          text
+  claimed_by          text,
+  -- Flow control (private.flow_admit): a submitter's dedup key (while the job is unfinished, a
+  -- submit with the same key and owner answers with this job), its priority within the kind's
+  -- bounds, the concurrency key it counts against (evaluated at submit) and that key's limit.
+  -- flow_controlled jobs wait in private.flow_waiting, without a message, until admitted.
+  dedup_key           text,
+  priority            integer,
+  concurrency_key     text,
+  concurrency_limit   integer,
+  flow_controlled     boolean not null default false,
+  -- The schedule that submitted it (private.job_schedules; kept when the schedule is deleted).
+  schedule_id         uuid
 );
 
 create index if not exists job_results_newest_first on public.job_results (created_at desc, job_id);
 create index if not exists job_results_by_status on public.job_results (status, created_at desc, job_id);
 create index if not exists job_results_owner_newest on public.job_results (owner_id, created_at desc, job_id);
+-- One unfinished job per owner and dedup key: the backstop of submit_job_flow's lock.
+create unique index if not exists job_results_one_unfinished_dedup
+  on public.job_results (dedup_key, coalesce(owner_id, '00000000-0000-0000-0000-000000000000'::uuid))
+  where dedup_key is not null and status in ('pending', 'scheduled', 'running');
 
 -- Realtime sends whole rows for updates and deletes.
 alter table public.job_results replica identity full;

@@ -31,6 +31,10 @@ begin
   )
   select count(*) into v_released from released;
   delete from private.wake_ups where sent_at < clock_timestamp() - interval '10 minutes';
+  -- Schedules that are due submit their jobs, and flow control catches up (delayed and
+  -- rate-limited jobs): their messages are sent here, so the look below sees them.
+  perform private.run_schedules();
+  perform private.flow_sweep();
   if exists (select from pgmq.q_work_queue q where q.vt <= clock_timestamp()) then
     v_woken := private.wake_workers(private.workers_wanted(p_batch_size), 'sweep');
   end if;

@@ -26,11 +26,16 @@ declare
   v_request     jsonb;
   v_run_at      timestamptz;
   v_replayed    uuid[];
+  v_flow        boolean;
 begin
   if v_problem is not null then
     raise exception '%', v_problem[2] using errcode = '22023', column = '/' || v_problem[1];
   end if;
-  if not exists (select from public.task_kinds k where k.kind = v_kind) then
+  -- Flow control's one check on the plain path: the kind's settings (task_kinds.flow) and
+  -- the submitter's (submit_job_flow sets supajobs.flow_job).
+  select k.flow <> '{}'::jsonb or coalesce(current_setting('supajobs.flow_job', true), '') <> ''
+    into v_flow from public.task_kinds k where k.kind = v_kind;
+  if not found then
     raise exception 'kind % is not a known task kind', coalesce(quote_literal(v_kind), 'null')
       using errcode = '22023', column = '/kind';
   end if;
@@ -63,6 +68,16 @@ begin
     if v_replayed is not null then
       return v_replayed[1];
     end if;
+  end if;
+
+  if v_flow then
+    v_job_id := private.flow_create_job(v_name, v_kind, v_payload, v_run_at,
+                                        submit_job.idempotency_key);
+    if submit_job.idempotency_key is not null then
+      insert into private.idempotency_keys (key, fingerprint, job_id)
+      values (submit_job.idempotency_key, v_fingerprint, v_job_id);
+    end if;
+    return v_job_id;
   end if;
 
   -- The message first, then the job that names it: each row written once. The message is

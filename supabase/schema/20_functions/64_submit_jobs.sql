@@ -93,6 +93,18 @@ begin
     end if;
   end if;
 
+  -- Flow control's one check on the plain path: any kind of the batch that declares it.
+  if exists (select from public.task_kinds k
+             where k.kind = any (v_kinds) and k.flow <> '{}'::jsonb) then
+    perform private.flow_create_jobs(v_job_ids, v_names, v_kinds, v_payloads,
+                                     submit_jobs.idempotency_key);
+    if submit_jobs.idempotency_key is not null then
+      insert into private.idempotency_keys (key, fingerprint, job_id, job_ids)
+      values (submit_jobs.idempotency_key, v_fingerprint, v_job_ids[1], v_job_ids);
+    end if;
+    return v_job_ids;
+  end if;
+
   -- One statement for all messages: pgmq.send_batch's insert written out (pgmq.send_batch
   -- builds its statement with format() and plans it on every call; this plan is cached).
   -- Their msg_ids come from the queue's sequence row by row in unnest's order, so sorted

@@ -12,7 +12,7 @@ declare
   v_job record;
   v_msg_id bigint;
 begin
-  select j.status, j.msg_id into v_job from public.job_results j
+  select j.status, j.msg_id, j.kind, j.flow_controlled into v_job from public.job_results j
   where j.job_id = retry_job.job_id for update;
   if not found then
     return null;
@@ -23,13 +23,22 @@ begin
   -- The old message, if a cancel left it queued, must not start the new run (nor will it: it
   -- is no longer the job's current message).
   perform private.archive_unlocked(v_job.msg_id);
-  select pgmq.send('work_queue', jsonb_build_object('job_id', retry_job.job_id)) into v_msg_id;
+  -- A flow-controlled job waits in line again (private.flow_admit sends its message).
+  if v_job.flow_controlled then
+    perform private.flow_lock(v_job.kind);
+  else
+    select pgmq.send('work_queue', jsonb_build_object('job_id', retry_job.job_id)) into v_msg_id;
+  end if;
   update public.job_results
   set status = 'pending', run = run + 1, attempts = 0, msg_id = v_msg_id, result = null,
       error = null, progress = null, progress_total = null, progress_message = null,
       cancel_requested_at = null, started_at = null, finished_at = null, run_at = null,
       claimed_by = null
   where job_id = retry_job.job_id;
+  if v_job.flow_controlled then
+    perform private.flow_enqueue(array[retry_job.job_id]);
+    perform private.flow_admit(v_job.kind);
+  end if;
   return v_job.status;
 end
 $$;
