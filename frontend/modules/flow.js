@@ -21,6 +21,7 @@ function mountFlowFields(form) {
   box.className = "field field-wide flow-fields";
   box.dataset.testid = "flow-fields";
   const summary = document.createElement("summary");
+  summary.id = "flow-fields-summary";
   summary.textContent = "Flow control (priority, dedup, concurrency)";
   box.append(summary);
   for (const field of FIELDS) {

@@ -398,10 +398,19 @@ def test_the_form_works_from_the_keyboard(page: Page) -> None:
     page.keyboard.press("Tab")  # the skip link comes first
     expect(page.get_by_role("link", name="Skip to the jobs")).to_be_focused()
     order = []
-    for _ in range(6):
+    for _ in range(7):
         page.keyboard.press("Tab")
         order.append(page.evaluate("document.activeElement.id"))
-    assert order == ["task-name", "kind", "payload", "delay", "copies", "submit-job"]
+    # the flow control fields are folded away: their summary takes the focus, not each field
+    assert order == [
+        "task-name",
+        "kind",
+        "payload",
+        "delay",
+        "copies",
+        "flow-fields-summary",
+        "submit-job",
+    ]
     outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
     assert outline != "none", "the focused button shows no focus ring"
 
@@ -413,6 +422,7 @@ def test_the_form_works_from_the_keyboard(page: Page) -> None:
     page.keyboard.type('{"seconds": 0.2}')
     page.keyboard.press("Tab")  # start after: left empty
     page.keyboard.press("Tab")  # copies: left at 1
+    page.keyboard.press("Tab")  # flow control: left folded
     page.keyboard.press("Tab")
     with page.expect_response(lambda r: r.request.method == "POST") as answer:
         page.keyboard.press("Enter")
