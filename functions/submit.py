@@ -14,7 +14,9 @@ if TYPE_CHECKING:
 
 def _build() -> Handler:
     from functions import config
+    from functions.db.ops_store import PgOpsStore
     from functions.db.store import PgJobStore, PgKindCatalog
+    from functions.http.operators import Operators
     from functions.http.submit_api import SubmitApi
     from functions.jwks import ProjectKeys, jwks_url
 
@@ -28,7 +30,12 @@ def _build() -> Handler:
         else None
     )
     return SubmitApi(
-        PgJobStore(url), config.cors_origin(), kinds=PgKindCatalog(url), signing_keys=keys
+        PgJobStore(url),
+        config.cors_origin(),
+        kinds=PgKindCatalog(url),
+        signing_keys=keys,
+        ops=PgOpsStore(url),
+        operators=Operators.from_env(),
     ).handle
 
 

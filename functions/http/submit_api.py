@@ -1,5 +1,7 @@
 """The jobs API: ``POST /jobs``, ``GET /jobs?limit=N&status=S``, ``GET /jobs/<job_id>`` (with
-its events), ``POST /jobs/<job_id>/cancel``, ``POST /jobs/<job_id>/retry``, ``GET /kinds``.
+its events), ``POST /jobs/<job_id>/cancel``, ``POST /jobs/<job_id>/retry``, ``GET /kinds``; and
+the operators' ``GET /stats`` (the queue's metrics, operators only), ``GET /failures`` (failed
+jobs by kind and error) and ``POST /jobs/retry`` (retry a filter's jobs, all or none).
 
 Without an ``Authorization`` header a caller is in the public demo mode (jobs without an
 owner, readable by anyone); with a Supabase user access token, the jobs are that user's own.
@@ -12,12 +14,14 @@ import time
 from collections.abc import Callable
 from uuid import UUID
 
-from functions.core import user_tokens, validation
+from functions.core import ops_requests, user_tokens, validation
 from functions.core.errors import MethodNotAllowed, NotFound, WrongJobState
 from functions.core.models import Caller, JobStatus
+from functions.core.operations import OpsStore, Scope
 from functions.core.ports import JobStore, KindCatalog
 from functions.core.tasks import DEFAULT_KIND
 from functions.http import routes
+from functions.http.operators import Operators
 from functions.http.routes import SUBMIT_ROUTES
 from functions.http.types import HttpRequest, HttpResponse, guarded
 
@@ -55,8 +59,12 @@ class SubmitApi:
         jwt_secret: str = "",
         clock: Callable[[], float] = time.time,
         signing_keys: user_tokens.SigningKeys | None = None,
+        ops: OpsStore | None = None,
+        operators: Operators | None = None,
     ) -> None:
         self._store = store
+        self._ops = ops
+        self._operators = operators or Operators()
         self._kinds = kinds
         if signing_keys is None and jwt_secret:
             signing_keys = user_tokens.LegacySecret(jwt_secret)
@@ -82,6 +90,8 @@ class SubmitApi:
             return self._submit(request)
         if action == "list":
             return self._list(request)
+        if action in ("stats", "failures", "retry_many"):
+            return self._operate(action, request)
         validation.check_query(request.query, ())
         if action == "kinds":
             return self._list_kinds()
@@ -97,6 +107,46 @@ class SubmitApi:
         if token is None:
             return None
         return user_tokens.verify(token, self._keys, self._clock())
+
+    def _is_operator(self, request: HttpRequest) -> bool:
+        bearer = user_tokens.bearer_token(request.header("authorization"))
+        return self._operators.is_operator(
+            bearer, request.header("apikey"), lambda: self._caller(request)
+        )
+
+    def _scope(self, request: HttpRequest) -> Scope:
+        """An operator's requests reach every owner's jobs; anyone else's, as for one job."""
+        if self._is_operator(request):
+            return Scope(owner=None, any_owner=True)
+        return Scope(owner=self._owner(request))
+
+    def _operate(self, action: str, request: HttpRequest) -> HttpResponse:
+        if self._ops is None:
+            raise NotFound("this deployment serves no operators' routes")
+        if action == "stats":
+            bearer = user_tokens.bearer_token(request.header("authorization"))
+            self._operators.require(bearer, request.header("apikey"), lambda: self._caller(request))
+            validation.check_query(request.query, ("window",))
+            window_s = ops_requests.parse_window(request.query.get("window"))
+            return HttpResponse(200, self._ops.metrics(window_s))
+        if action == "failures":
+            validation.check_query(request.query, ops_requests.FAILURE_QUERY)
+            wanted = ops_requests.failure_filter_from_query(request.query)
+            limit = ops_requests.parse_group_limit(request.query.get("limit"))
+            at, groups = self._ops.failures(self._scope(request), wanted, limit)
+            return HttpResponse(
+                200,
+                {
+                    "at": at.isoformat(),
+                    "jobs": sum(group.jobs for group in groups),
+                    "groups": [group.to_json() for group in groups],
+                },
+            )
+        validation.check_query(request.query, ())
+        document = validation.parse_json_body(request.body, request.header("content-type"))
+        wanted = ops_requests.failure_filter_from_body(document)
+        retried = self._ops.retry_many(self._scope(request), wanted)
+        return HttpResponse(200, {"retried": retried})
 
     def _owner(self, request: HttpRequest) -> UUID | None:
         caller = self._caller(request)

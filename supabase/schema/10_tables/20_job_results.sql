@@ -53,3 +53,15 @@ create index if not exists job_results_owner_newest on public.job_results (owner
 -- Realtime sends whole rows for updates and deletes.
 alter table public.job_results replica identity full;
 alter table public.job_results enable row level security;
+
+-- For the operators' views (20_functions/80_queue_metrics.sql, the failures list, bulk
+-- retry): partial, so each holds only what those read — the unfinished jobs, the jobs by the
+-- time they ended, the failed ones — and a job enters each at most once a transition.
+create index if not exists job_results_unfinished on public.job_results (kind, status)
+  include (created_at, run_at, started_at)
+  where status in ('pending', 'scheduled', 'running');
+create index if not exists job_results_finished on public.job_results (finished_at)
+  include (kind, status, created_at, started_at)
+  where finished_at is not null;
+create index if not exists job_results_failed on public.job_results (finished_at desc, kind)
+  where status = 'failed';
