@@ -118,7 +118,7 @@ def test_stats_answer_an_operator_key_or_an_admin_user(api: SubmitApi, ops: Fake
 def test_stats_refuse_everyone_else_before_reading(
     api: SubmitApi, ops: FakeOps, headers: dict[str, str], expected: tuple[int, str]
 ) -> None:
-    assert code(call(api, "GET", "/stats", **headers)) == expected
+    assert code(api.handle(HttpRequest("GET", "/stats", headers, {}, b""))) == expected
     assert ops.asked == []
 
 
