@@ -22,8 +22,8 @@ create index if not exists job_results_finished on public.job_results (finished_
 --   failure_rate failed / (completed + failed) of the jobs finished in the window;
 --   wait_s / run_s p50 and p95: created → started and started → finished of those jobs;
 --   wake_ups     wake-ups sent and taken in the window (private.wake_ups keeps ten minutes).
--- series: the window cut into p_buckets, with the finishes by status and the percentiles of
--- each, so a chart has history from its first poll.
+-- series: the window cut into p_buckets (every one, empty ones with zeros), with the finishes
+-- by status and the percentiles of each, so a chart has history from its first poll.
 -- Only finished jobs of the window are read (job_results_finished), so its cost follows the
 -- window's throughput, not the table's size (bench/metrics_query.py measures it).
 create or replace function public.queue_metrics(p_window_s integer default 300,
@@ -120,15 +120,17 @@ begin
   from merged m;
 
   select coalesce(jsonb_agg(jsonb_build_object(
-           'at', v_since + make_interval(secs => (s.bucket + 1) * v_bucket_s),
-           'completed', s.completed, 'failed', s.failed, 'cancelled', s.cancelled,
+           'at', v_since + make_interval(secs => (b.bucket + 1) * v_bucket_s),
+           'completed', coalesce(s.completed, 0), 'failed', coalesce(s.failed, 0),
+           'cancelled', coalesce(s.cancelled, 0),
            'wait_s', jsonb_build_object('p50', round(s.wait_p50::numeric, 3),
                                         'p95', round(s.wait_p95::numeric, 3)),
            'run_s', jsonb_build_object('p50', round(s.run_p50::numeric, 3),
                                        'p95', round(s.run_p95::numeric, 3)))
-         order by s.bucket), '[]'::jsonb)
+         order by b.bucket), '[]'::jsonb)
   into v_series
-  from (
+  from generate_series(0, p_buckets - 1) b (bucket)
+  left join (
     select least(floor(extract(epoch from j.finished_at - v_since) / v_bucket_s)::integer,
                  p_buckets - 1) as bucket,
            count(*) filter (where j.status = 'completed') as completed,
@@ -141,7 +143,7 @@ begin
     from public.job_results j
     where j.finished_at >= v_since and j.finished_at is not null
     group by 1
-  ) s;
+  ) s on s.bucket = b.bucket;
 
   select jsonb_build_object('sent', count(*), 'taken', count(w.taken_at),
                             'kept_s', least(p_window_s, 600))
