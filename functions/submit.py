@@ -19,6 +19,7 @@ def _build() -> Handler:
     from functions.http.operators import Operators
     from functions.http.submit_api import SubmitApi
     from functions.jwks import ProjectKeys, jwks_url
+    from functions.tracing import Tracer
 
     url = config.database_url()
     project_url, legacy_secret = config.supabase_url(), config.jwt_secret()
@@ -36,6 +37,7 @@ def _build() -> Handler:
         signing_keys=keys,
         ops=PgOpsStore(url),
         operators=Operators.from_env(),
+        tracer=Tracer(),
     ).handle
 
 

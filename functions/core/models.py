@@ -154,6 +154,7 @@ class NewJob:
     run_at: datetime | None = None
     delay_s: float | None = None
     kind: str | None = None
+    traceparent: str | None = None  # the trace the job joins (functions/tracing.py)
 
 
 @dataclass(frozen=True)
@@ -164,6 +165,7 @@ class NewBatch:
     jobs: tuple[NewJob, ...]
     idempotency_key: str | None = None
     owner: Caller | None = None
+    traceparent: str | None = None
 
 
 @dataclass(frozen=True)
@@ -193,9 +195,13 @@ class WakeUp:
     lease, honoured once."""
 
     wake_id: str
+    # The delivery span's context, carried to process_job in the invoke's message.
+    traceparent: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"wake_id": self.wake_id}
+        if self.traceparent is None:
+            return {"wake_id": self.wake_id}
+        return {"wake_id": self.wake_id, "traceparent": self.traceparent}
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,15 @@ SUBMIT_JOB = """select public.submit_job(%(task_name)s, %(payload)s, %(idempoten
     %(run_at)s, %(delay_seconds)s, %(kind)s)"""
 SUBMIT_JOBS = "select public.submit_jobs(%(items)s, %(idempotency_key)s)"
 
+# The same, storing the request's trace context with the jobs (job_results.traceparent's
+# default reads the setting): the materialized CTE sets it before submit_job inserts, in the
+# statement's own transaction.
+_WITH_TRACEPARENT = """with traced as materialized (
+    select set_config('supajobs.traceparent', %(traceparent)s, true))
+    """
+SUBMIT_JOB_TRACED = _WITH_TRACEPARENT + SUBMIT_JOB + " from traced"
+SUBMIT_JOBS_TRACED = _WITH_TRACEPARENT + SUBMIT_JOBS + " from traced"
+
 # A signed-in caller's claims, for this transaction only (pooler-safe): job_results.owner_id
 # defaults to auth.uid(), which reads them.
 ACT_AS_USER = """select set_config('request.jwt.claims', %(claims)s, true),
@@ -79,6 +88,10 @@ TAKE_WAKE_UP = "select private.take_wake_up(%(wake_id)s, %(lease_s)s)"
 LEAVE_WORK_QUEUE = "select private.leave_work_queue(%(holder)s, %(lease_s)s, %(stay)s)"
 
 SWEEP = "select private.sweep()"
+
+# Only when tracing is on: the trace contexts of the jobs a worker claimed.
+JOB_TRACEPARENTS = """select job_id, traceparent from public.job_results
+    where job_id = any(%(job_ids)s) and traceparent is not null"""
 
 # The operators' views (issue 23). The metrics are one SQL function; the failures list groups
 # the failed jobs of a scope by kind and the first line of their error, with the same filter

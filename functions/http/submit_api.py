@@ -24,6 +24,7 @@ from functions.http import routes
 from functions.http.operators import Operators
 from functions.http.routes import SUBMIT_ROUTES
 from functions.http.types import HttpRequest, HttpResponse, guarded
+from functions.tracing import Span, Tracer, traceparent_of
 
 
 def cors_headers(origin: str) -> dict[str, str]:
@@ -61,8 +62,10 @@ class SubmitApi:
         signing_keys: user_tokens.SigningKeys | None = None,
         ops: OpsStore | None = None,
         operators: Operators | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
         self._store = store
+        self._tracer = tracer or Tracer(on=False)
         self._ops = ops
         self._operators = operators or Operators()
         self._kinds = kinds
@@ -153,20 +156,33 @@ class SubmitApi:
         return caller.user_id if caller else None
 
     def _submit(self, request: HttpRequest) -> HttpResponse:
+        # The job's trace: the caller's (a traceparent header), continued by the submit span,
+        # or started by it; stored with the job either way, traced here or not.
+        incoming = traceparent_of(request.header("traceparent"))
+        with self._tracer.span("submit", incoming, server=True) as span:
+            return self._submit_traced(request, span, span.traceparent or incoming)
+
+    def _submit_traced(
+        self, request: HttpRequest, span: Span, traceparent: str | None
+    ) -> HttpResponse:
         validation.check_query(request.query, ())
         caller = self._caller(request)
         document = validation.parse_json_body(request.body, request.header("content-type"))
         if isinstance(document, list):
             batch = validation.parse_new_jobs(document, request.header("idempotency-key"))
             batch = validation.check_kinds(batch, self._kinds.kinds(), DEFAULT_KIND)
-            job_ids = self._store.submit_many(dataclasses.replace(batch, owner=caller))
+            job_ids = self._store.submit_many(
+                dataclasses.replace(batch, owner=caller, traceparent=traceparent)
+            )
+            span.set(jobs=len(job_ids))
             return HttpResponse(
                 202, {"job_ids": [str(job_id) for job_id in job_ids], "status": "pending"}
             )
         new_job = validation.parse_new_job(document, request.header("idempotency-key"))
         new_job = validation.check_kind(new_job, self._kinds.kinds(), DEFAULT_KIND)
-        new_job = dataclasses.replace(new_job, owner=caller)
+        new_job = dataclasses.replace(new_job, owner=caller, traceparent=traceparent)
         job_id = self._store.submit(new_job)
+        span.set(job_id=job_id, kind=new_job.kind)
         delayed = new_job.run_at is not None or bool(new_job.delay_s)
         job = self._store.get(job_id, caller.user_id if caller else None) if delayed else None
         status = job.status.value if job is not None else "pending"

@@ -43,7 +43,12 @@ create table if not exists public.job_results (
   run                 integer not null default 1,
   -- The lease holder running the current attempt: when its lease lapses (the worker died),
   -- private.sweep makes the attempt's message visible again at once.
-  claimed_by          text
+  claimed_by          text,
+  -- The job's W3C trace context (functions/tracing.py): the submit function puts it in the
+  -- setting supajobs.traceparent for the submitting statement, so submit_job and submit_jobs
+  -- store it without taking it as an argument; the worker's spans for the job are its
+  -- children. Null when the job was submitted untraced.
+  traceparent         text default nullif(current_setting('supajobs.traceparent', true), '')
 );
 
 create index if not exists job_results_newest_first on public.job_results (created_at desc, job_id);
@@ -65,3 +70,5 @@ create index if not exists job_results_finished on public.job_results (finished_
   where finished_at is not null;
 create index if not exists job_results_failed on public.job_results (finished_at desc, kind)
   where status = 'failed';
+comment on column public.job_results.traceparent is
+  'The job''s W3C trace context, from the submit request or its submit span (functions/tracing.py).';
