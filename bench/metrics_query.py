@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import statistics
 import sys
 import threading
@@ -91,16 +92,35 @@ def populate(url: str, archived: int, waiting: int) -> None:
         conn.execute("vacuum analyze pgmq.q_work_queue")
 
 
-def time_metrics(url: str, window_s: int, calls: int) -> list[float]:
-    """Milliseconds of each of ``calls`` metrics calls, one connection, after one warm-up."""
+def backend_cpu_s(pid: int) -> float | None:
+    """CPU seconds (user + system) the server process ``pid`` has used, when the server runs on
+    this machine (Linux /proc); None otherwise."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def time_metrics(url: str, window_s: int, calls: int) -> tuple[list[float], float | None]:
+    """Milliseconds of each of ``calls`` metrics calls, one connection, after one warm-up; and
+    the server's CPU milliseconds a call, which a busy shared machine does not inflate the way
+    it does the wall-clock times."""
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(METRICS_CALL, {"window": window_s}).fetchone()
+        row = conn.execute("select pg_backend_pid()").fetchone()
+        assert row is not None
+        cpu_before = backend_cpu_s(row[0])
         times = []
         for _ in range(calls):
             began = time.perf_counter()
             conn.execute(METRICS_CALL, {"window": window_s}).fetchone()
             times.append((time.perf_counter() - began) * 1000)
-    return times
+        cpu_after = backend_cpu_s(row[0])
+    cpu_ms = None
+    if cpu_before is not None and cpu_after is not None:
+        cpu_ms = (cpu_after - cpu_before) * 1000 / calls
+    return times, cpu_ms
 
 
 def plan(url: str, window_s: int) -> str:
@@ -203,9 +223,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--waiting", type=int, default=10_000)
     parser.add_argument("--window", type=int, default=300)
     parser.add_argument("--calls", type=int, default=50)
-    parser.add_argument("--drain-jobs", type=int, default=10_000)
-    parser.add_argument("--submit-jobs", type=int, default=3_000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--drain-jobs", type=int, default=5_000)
+    parser.add_argument("--submit-jobs", type=int, default=2_000)
+    parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--poll", type=float, default=2.0)
     parser.add_argument("--skip-overhead", action="store_true")
     parser.add_argument("--out", type=Path, default=ROOT / "bench/results/issue23_metrics.csv")
@@ -224,17 +244,28 @@ def main(argv: list[str] | None = None) -> int:
         populate(url, args.archived, args.waiting)
         print(f"filled in {time.monotonic() - began:.1f} s", flush=True)
         for window in (60, args.window, 3600):
-            times = time_metrics(url, window, args.calls)
+            times, cpu_ms = time_metrics(url, window, args.calls)
+            if cpu_ms is not None:
+                record(f"metrics_{window}s_server_cpu_per_call", "ms", cpu_ms)
             record(f"metrics_{window}s_p50", "ms", statistics.median(times))
             record(f"metrics_{window}s_p95", "ms", statistics.quantiles(times, n=20)[18])
             record(f"metrics_{window}s_max", "ms", max(times))
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.with_suffix(".plan.txt").write_text(plan(url, args.window) + "\n")
         if not args.skip_overhead:
+            # The waiting jobs were for the metrics; the throughput rounds start from an empty
+            # queue beside the archived day.
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute("select pgmq.purge_queue('work_queue')")
+                conn.execute("delete from public.job_results where task_name = 'waiting'")
+                conn.execute("vacuum analyze public.job_results")
             definitions = index_definitions(url)
             results: dict[str, list[float]] = {}
-            for _ in range(args.rounds):
-                for present in (False, True):
+            for round_no in range(args.rounds):
+                # ABBA: every other round the other order, so a drift in the machine's load
+                # weighs on both sides alike.
+                order = (False, True) if round_no % 2 == 0 else (True, False)
+                for present in order:
                     set_indexes(url, present, definitions)
                     label = "with_indexes" if present else "without_indexes"
                     results.setdefault(f"submit_{label}", []).append(
@@ -243,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
                     results.setdefault(f"drain_{label}", []).append(
                         drain_rate(url, args.drain_jobs, log)
                     )
-                for polled in (False, True):
+                for polled in order:
                     label = "polled" if polled else "unpolled"
                     if polled:
                         with poller(url, args.poll):
