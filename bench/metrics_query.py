@@ -192,7 +192,9 @@ def set_indexes(url: str, present: bool, definitions: dict[str, str]) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         for name in NEW_INDEXES:
             if present:
-                conn.execute(definitions[name])
+                conn.execute(
+                    definitions[name].replace("CREATE INDEX", "CREATE INDEX IF NOT EXISTS", 1)
+                )
             else:
                 conn.execute(f"drop index if exists public.{name}")
         conn.execute("analyze public.job_results")
