@@ -32,7 +32,7 @@ from devstack.services import ROOT
 
 METRICS_CALL = "select public.queue_metrics(%(window)s)"
 # The partial indexes issue 23 adds (supabase/schema/10_tables/20_job_results.sql), as created.
-NEW_INDEXES = ("job_results_unfinished", "job_results_finished", "job_results_failed")
+NEW_INDEXES = ("job_results_finished", "job_results_failed")
 KINDS = ("noop", "echo", "fail", "simulate")
 TARGET_MS = 50.0
 

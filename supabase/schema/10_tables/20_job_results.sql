@@ -60,14 +60,15 @@ alter table public.job_results replica identity full;
 alter table public.job_results enable row level security;
 
 -- For the operators' views (20_functions/80_queue_metrics.sql, the failures list, bulk
--- retry): partial, so each holds only what those read — the unfinished jobs, the jobs by the
--- time they ended, the failed ones — and a job enters each at most once a transition.
-create index if not exists job_results_unfinished on public.job_results (kind, status)
-  include (created_at, run_at, started_at)
-  where status in ('pending', 'scheduled', 'running');
+-- retry): partial, so each holds only what those read — the jobs by the time they ended, the
+-- failed ones — and a job enters each once, when it ends. (The unfinished jobs are found
+-- through job_results_by_status: an index of their own cost submit and claim an entry each,
+-- 20 % of submit's throughput; bench/results/ISSUE23.md.)
 create index if not exists job_results_finished on public.job_results (finished_at)
   include (kind, status, created_at, started_at)
   where finished_at is not null;
+comment on index public.job_results_finished is
+  'The jobs by the time they ended, for public.queue_metrics: a job enters it once, when it ends.';
 create index if not exists job_results_failed on public.job_results (finished_at desc, kind)
   where status = 'failed';
 comment on column public.job_results.traceparent is

@@ -1,7 +1,7 @@
 -- The queue's health in one call, for GET /stats, `supajobs stats` and the dashboard: per kind
 -- and overall, over the last p_window_s seconds:
---   depth        jobs pending, scheduled and running now (the indexes below make this a scan
---                of the unfinished jobs only, never of the finished ones);
+--   depth        jobs pending, scheduled and running now (job_results_by_status makes this a
+--                scan of the unfinished jobs only, never of the finished ones);
 --   oldest_waiting_s  how long the longest-waiting job that could run now has waited (pending,
 --                or scheduled and due), from its creation or its start time;
 --   starts / finishes per minute  attempts whose latest start, and jobs whose end, fell in
