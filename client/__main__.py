@@ -9,12 +9,17 @@ follow it live to its end; or cancel or retry one.
     supajobs kinds                        # each kind's time limit and flow control
     supajobs schedules create nightly "0 3 * * *" "Nightly report" --kind simulate
     supajobs schedules list | pause ID | resume ID | delete ID
+    supajobs stats [--window 300] [--watch 2]      # the queue's metrics (an operator's key)
+    supajobs failures [--kind K] [--since T]       # failed jobs by kind and error
+    supajobs retry-failed [--kind K] [--error E] [--since T] [--until T]
 
 --key (or SUPABASE_PUBLISHABLE_KEY, or the legacy SUPABASE_ANON_KEY) is the project's
 publishable key, which --wait needs to follow the job through Realtime.
 
 With --access-token (or SUPABASE_ACCESS_TOKEN) a user's own jobs: submitted as theirs,
-followed, cancelled and retried as them; without it, the public demo jobs.
+followed, cancelled and retried as them; without it, the public demo jobs. stats needs an
+operator: --access-token SUPABASE_SECRET_KEY (or the service-role key, or an admin user's
+token); failures and retry-failed then see every owner's jobs.
 
 Exit status (each with a one-line message on stderr when not 0):
   0  submitted (with --wait: completed); cancel or retry accepted
@@ -35,6 +40,7 @@ import sys
 import time
 from typing import Any, TextIO
 
+from client import ops
 from client.follow import BROADCAST, LIVE_MODES, RealtimeUnavailable, follow_job
 from client.settings import ClientSettings
 from client.submit import SubmitError, list_kinds, schedules_call, steer_job, submit_job
@@ -109,6 +115,60 @@ def steer(argv: list[str]) -> int:
         print(f"{job.get('job_id')} cancel requested: its worker stops it within a second or two")
     else:
         print(f"{job.get('job_id')} cancelled")
+    return EXIT_OK
+
+
+def operate(argv: list[str]) -> int:
+    """``stats``, ``failures``, ``retry-failed``."""
+    command = argv[0]
+    parser = argparse.ArgumentParser(prog=f"{prog('python -m client')} {command}")
+    parser.add_argument("--functions-url", default=ClientSettings.from_env().functions_url)
+    add_access_token(parser)
+    if command == "stats":
+        parser.add_argument("--window", type=int, default=300, help="seconds to look back")
+        parser.add_argument("--watch", type=float, help="print again every this many seconds")
+        parser.add_argument("--json", action="store_true", help="the answer as it came")
+    else:
+        parser.add_argument("--kind")
+        parser.add_argument("--error", help="the first line of the error, exactly")
+        parser.add_argument("--since", help="ended at or after (RFC 3339)")
+        parser.add_argument("--until", help="ended before (RFC 3339)")
+    args = parser.parse_args(argv[1:])
+    if not args.functions_url:
+        parser.error("give --functions-url or set FUNCTIONS_URL")
+    try:
+        if command == "stats":
+            while True:
+                answer = ops.call(
+                    "GET",
+                    args.functions_url,
+                    "/stats",
+                    args.access_token,
+                    params={"window": str(args.window)},
+                )
+                print(json.dumps(answer, indent=2) if args.json else ops.stats_table(answer))
+                if not args.watch:
+                    return EXIT_OK
+                time.sleep(args.watch)  # a pause between two readings a person looks at
+        wanted = {
+            name: getattr(args, name)
+            for name in ("kind", "error", "since", "until")
+            if getattr(args, name) is not None
+        }
+        if command == "failures":
+            answer = ops.call(
+                "GET", args.functions_url, "/failures", args.access_token, params=wanted
+            )
+            print(ops.failures_table(answer))
+        else:
+            answer = ops.call(
+                "POST", args.functions_url, "/jobs/retry", args.access_token, body=wanted
+            )
+            print(f"retried {answer['retried']} jobs")
+    except SubmitError as exc:
+        return refused(exc)
+    except KeyboardInterrupt:
+        return EXIT_OK
     return EXIT_OK
 
 
@@ -205,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
         return kinds(argv)
     if argv and argv[0] == "schedules":
         return schedules(argv)
+    if argv and argv[0] in ("stats", "failures", "retry-failed"):
+        return operate(argv)
     parser = argparse.ArgumentParser(
         prog=prog("python -m client"),
         description=__doc__,

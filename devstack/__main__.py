@@ -106,6 +106,9 @@ def _children(
                 "DATABASE_URL": database_url,
                 "SUPABASE_URL": supabase_url,
                 "SUPABASE_JWT_SECRET": jwt_secret,
+                # Operators (GET /stats, the dashboard) present one of these keys.
+                "SUPABASE_SECRET_KEY": local.secret_key,
+                "SUPABASE_SERVICE_ROLE_KEY": local.service_role_key,
             },
         ),
         function_process(

@@ -29,6 +29,11 @@ UMD_BUNDLE = Path("dist/umd/supabase.js")
 # Where index.html loads it from, relative to the page.
 VENDOR = Path("vendor")
 LICENCE_NAMES = ("LICENSE", "LICENSE.md", "LICENSE.txt", "LICENCE", "license")
+# The operators' dashboard (issue 23): its page, its own modules, and uPlot (MIT), the chart
+# library, vendored from its npm package with its licence.
+DASHBOARD_PAGE, DASHBOARD_MODULES = "dashboard.html", "dashboard"
+CHARTS = "uplot"
+CHART_FILES = ("dist/uPlot.esm.js", "dist/uPlot.min.css")
 
 
 @dataclass(frozen=True)
@@ -116,9 +121,23 @@ def build(out: Path = DIST, source: Path = FRONTEND) -> Path:
         target.mkdir(parents=True)
         shutil.copy2(licence, target / licence.name)
     (vendor / "THIRD_PARTY.txt").write_text(_notice(packages))
+    _add_dashboard(source, staging)
     shutil.rmtree(out, ignore_errors=True)
     staging.rename(out)
     return out
+
+
+def _add_dashboard(source: Path, staging: Path) -> None:
+    """The dashboard page, its modules, and uPlot under vendor/uplot/ with its licence."""
+    shutil.copy2(source / DASHBOARD_PAGE, staging / DASHBOARD_PAGE)
+    shutil.copytree(source / DASHBOARD_MODULES, staging / DASHBOARD_MODULES)
+    charts = _package(source / "node_modules", CHARTS)
+    target = staging / VENDOR / CHARTS
+    target.mkdir()
+    for name in CHART_FILES:
+        shutil.copy2(charts.folder / name, target / Path(name).name)
+    shutil.copy2(_licence_file(charts), target / "LICENSE")
+    (target / "VERSION").write_text(f"{charts.name} {charts.version} ({charts.licence})\n")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -133,7 +133,14 @@ def function_process(
             "--port",
             str(port),
         ],
-        env={"PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1", **SERVER_THREADS, **env},
+        # Lines for a person at a terminal; deployed functions log JSON (functions/logs.py).
+        env={
+            "PYTHONPATH": str(ROOT),
+            "PYTHONUNBUFFERED": "1",
+            "LOG_FORMAT": "text",
+            **SERVER_THREADS,
+            **env,
+        },
         port=port,
         log_sink=log_sink,
     )

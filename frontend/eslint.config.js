@@ -10,9 +10,9 @@ export default [
   { ignores: ["dist/", "dist.building/", "node_modules/"] },
   js.configs.recommended,
   {
-    // The page: native ES modules in the browser. supabase.js (UMD) and config.js are classic
+    // The pages (jobs and dashboard): native ES modules in the browser. supabase.js (UMD) and config.js are classic
     // scripts that set window.supabase and window.JOBS_CONFIG, read through `window.`.
-    files: ["app.js", "modules/**/*.js"],
+    files: ["app.js", "modules/**/*.js", "dashboard/**/*.js"],
     languageOptions: {
       ecmaVersion: 2022,
       sourceType: "module",

@@ -20,8 +20,9 @@ if TYPE_CHECKING:
     import flask
 
     from functions.config import WorkerConfig
-    from functions.core.models import TaskKind
+    from functions.core.models import DrainReport, TaskKind, WakeUp
     from functions.core.ports import KindCatalog
+    from functions.tracing import Tracer
     from functions.worker import Worker
 
 log = logging.getLogger("functions.process_job")
@@ -47,6 +48,7 @@ def _add_task_path(task_path: str) -> None:
 def _build_worker() -> tuple[Worker, WorkerConfig]:
     from functions import logs
     from functions.config import WorkerConfig
+    from functions.core.ports import WorkQueue
     from functions.core.retry import RetryPolicy
     from functions.core.tasks import TaskSettings, load_task_modules, registry
     from functions.db.store import PgKindCatalog, PgWorkQueue
@@ -60,7 +62,14 @@ def _build_worker() -> tuple[Worker, WorkerConfig]:
     _publish_kinds(
         PgKindCatalog(cfg.database), registry.describe(task_settings, cfg.task_timeout_s)
     )
-    queue = PgWorkQueue(cfg.database)
+    queue: WorkQueue = PgWorkQueue(cfg.database)
+    tracer = _tracer.get()
+    if tracer.on:
+        from functions.traced_queue import TracedWorkQueue
+
+        store = queue
+        assert isinstance(store, PgWorkQueue)
+        queue = TracedWorkQueue(store, tracer, store.traceparents, tracer.current)
     worker = Worker(
         queue=queue,
         registry=registry,
@@ -88,7 +97,25 @@ def _publish_kinds(catalog: KindCatalog, kinds: list[TaskKind]) -> None:
         log.warning("could not publish the task kinds: %s", exc.message)
 
 
+def _new_tracer() -> Tracer:
+    from functions.tracing import Tracer
+
+    return Tracer()
+
+
 _worker = PerProcess(_build_worker)
+_tracer = PerProcess(_new_tracer)
+
+
+def _drain(worker: Worker, deadline: float, wake_up: WakeUp | None) -> DrainReport:
+    """Drain until ``deadline``, in a span under the wake-up's delivery when tracing."""
+    wake_id = wake_up.wake_id if wake_up else None
+    tracer = _tracer.get()
+    if not tracer.on:
+        return worker.drain(deadline, wake_id)
+    parent = wake_up.traceparent if wake_up else None
+    with tracer.span("drain", parent, server=True, wake_id=wake_id):
+        return worker.drain(deadline, wake_id)
 
 
 def drain_budget(max_run_s: float, limit_s: float | None) -> float:
@@ -113,7 +140,7 @@ def http_handler(
     budget = drain_budget(cfg.max_run_s, limit_s)
     return ProcessJobApi(
         cfg.process_job_secret,
-        lambda wake_id: worker.drain(time.monotonic() + budget, wake_id),
+        lambda wake_up: _drain(worker, time.monotonic() + budget, wake_up),
         authorize=authorize,
     ).handle
 
@@ -140,5 +167,11 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     budget = drain_budget(cfg.max_run_s, remaining)
     # The worker starts no task whose time limit does not fit in the budget, so a spent
     # invocation returns at once and leaves the queue for the next one.
+    from functions.core.models import WakeUp
+    from functions.core.trace_context import traceparent_of
+
     wake_id = event.get("wake_id") if isinstance(event, dict) else None
-    return worker.drain(start + budget, wake_id if isinstance(wake_id, str) else None).to_json()
+    wake_up = None
+    if isinstance(wake_id, str):
+        wake_up = WakeUp(wake_id, traceparent_of(event.get("traceparent")))
+    return _drain(worker, start + budget, wake_up).to_json()

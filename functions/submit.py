@@ -14,9 +14,12 @@ if TYPE_CHECKING:
 
 def _build() -> Handler:
     from functions.config import SubmitConfig
+    from functions.db.ops_store import PgOpsStore
     from functions.db.store import PgJobStore, PgKindCatalog
+    from functions.http.operators import Operators
     from functions.http.submit_api import SubmitApi
     from functions.jwks import ProjectKeys, jwks_url
+    from functions.tracing import Tracer
 
     cfg = SubmitConfig.from_env()
     project_url, legacy_secret = cfg.supabase_url, cfg.jwt_secret
@@ -34,6 +37,9 @@ def _build() -> Handler:
         kinds=PgKindCatalog(cfg.database),
         schedules=store,
         signing_keys=keys,
+        ops=PgOpsStore(cfg.database),
+        operators=Operators.from_env(),
+        tracer=Tracer(),
     ).handle
 
 

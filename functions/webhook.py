@@ -25,7 +25,9 @@ def _build() -> Handler:
     else:
         assert cfg.process_job_url is not None
         invoker = HttpInvoker(cfg.process_job_url, cfg.process_job_secret)
-    return WebhookApi(cfg.keys, invoker, cfg.tolerance_s).handle
+    from functions.tracing import Tracer
+
+    return WebhookApi(cfg.keys, invoker, cfg.tolerance_s, tracer=Tracer()).handle
 
 
 _entry = Entry(_build)

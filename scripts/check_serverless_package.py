@@ -83,8 +83,10 @@ ROUTES = {key: function for function in routes.BY_FUNCTION for key in routes.rou
 LAYER_ID = "PythonDepsLambdaLayer"
 USES_LAYER = {"submit": True, "webhook": False, "process_job": True}
 # Imported by the functions but provided elsewhere: boto3 by the Lambda runtime, flask only
-# under TYPE_CHECKING (functions-framework's type, never imported on Lambda).
-PROVIDED_BY_RUNTIME = {"boto3", "botocore", "flask"}
+# under TYPE_CHECKING (functions-framework's type, never imported on Lambda), opentelemetry
+# only when OTEL_* variables ask for traces, by the OpenTelemetry Lambda layer that then runs
+# the function (functions/tracing.py, docs/operations.md).
+PROVIDED_BY_RUNTIME = {"boto3", "botocore", "flask", "opentelemetry"}
 LAYER_FILES = (
     "python/psycopg/__init__.py",
     "python/psycopg_pool/__init__.py",

@@ -109,10 +109,11 @@ class Stack:
             **self.database_env,
         }
         if name == "webhook":
-            return {"WEBHOOK_SECRET": self.secret, "PROCESS_JOB_URL": self.url("process_job")}
+            webhook = {"WEBHOOK_SECRET": self.secret, "PROCESS_JOB_URL": self.url("process_job")}
+            return {**webhook, **self.every_env}
         if name == "process_job":
-            return {**common, **FAST_TASKS, **self.extra_env}
-        return {**common, **self.submit_env}
+            return {**common, **FAST_TASKS, **self.extra_env, **self.every_env}
+        return {**common, **self.submit_env, **self.every_env}
 
     extra_env: dict[str, str] = field(default_factory=dict)
     # Where the functions connect when not directly (a transaction pooler in front of it).
@@ -120,6 +121,8 @@ class Stack:
     log_sink: IO[str] | None = None
     database_env: dict[str, str] = field(default_factory=dict)
     submit_env: dict[str, str] = field(default_factory=dict)
+    # Given to all three functions (tracing's OTEL_* variables, for one).
+    every_env: dict[str, str] = field(default_factory=dict)
 
 
 @contextmanager
@@ -132,6 +135,7 @@ def running_stack(
     log_sink: IO[str] | None = None,
     database_env: Mapping[str, str] | None = None,
     submit_env: Mapping[str, str] | None = None,
+    every_env: Mapping[str, str] | None = None,
 ) -> Iterator[Stack]:
     stack = Stack(
         database_url=database_url,
@@ -142,6 +146,7 @@ def running_stack(
         log_sink=log_sink,
         database_env=dict(database_env or {}),
         submit_env=dict(submit_env or {}),
+        every_env=dict(every_env or {}),
     )
     with psycopg.connect(database_url, autocommit=True) as conn:
         migrate.configure_webhook(conn, stack.url("webhook"), stack.secret)

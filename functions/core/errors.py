@@ -28,6 +28,18 @@ class Unauthorized(JobSystemError):
     code = "unauthorized"
 
 
+class Forbidden(JobSystemError):
+    """The caller is who they say, but not an operator (GET /stats)."""
+
+    code = "forbidden"
+
+
+class JobsChanged(JobSystemError):
+    """A bulk retry found another set of jobs than the caller saw: nothing was retried."""
+
+    code = "jobs_changed"
+
+
 class PayloadTooLarge(JobSystemError):
     code = "payload_too_large"
 

@@ -173,6 +173,7 @@ class NewJob:
     kind: str | None = None
     # Priority, concurrency key and dedup key asked for this job (None: none asked).
     flow: JobFlow | None = None
+    traceparent: str | None = None  # the trace the job joins (functions/tracing.py)
 
 
 @dataclass(frozen=True)
@@ -195,6 +196,7 @@ class NewBatch:
     jobs: tuple[NewJob, ...]
     idempotency_key: str | None = None
     owner: Caller | None = None
+    traceparent: str | None = None
 
 
 @dataclass(frozen=True)
@@ -224,9 +226,13 @@ class WakeUp:
     lease, honoured once."""
 
     wake_id: str
+    # The delivery span's context, carried to process_job in the invoke's message.
+    traceparent: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"wake_id": self.wake_id}
+        if self.traceparent is None:
+            return {"wake_id": self.wake_id}
+        return {"wake_id": self.wake_id, "traceparent": self.traceparent}
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from uuid import UUID
 from functions.core import flow, schemas, strict_json
 from functions.core.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
 from functions.core.models import JobStatus, NewBatch, NewJob, NewSchedule, TaskKind, WakeUp
+from functions.core.trace_context import traceparent_of
 
 MAX_TASK_NAME_CHARS = 200
 MAX_PAYLOAD_BYTES = 65_535
@@ -365,7 +366,7 @@ def parse_wake_up(document: Any) -> WakeUp:
     wake_id = document.get("wake_id")
     if not isinstance(wake_id, str) or WAKE_ID.fullmatch(wake_id) is None:
         raise InvalidInput("wake_id must be a wake-up id (wake_ and 32 hex digits)")
-    return WakeUp(wake_id=wake_id)
+    return WakeUp(wake_id=wake_id, traceparent=traceparent_of(document.get("traceparent")))
 
 
 SCHEDULE_FIELDS = ("name", "cron", "task_name", "kind", "payload")

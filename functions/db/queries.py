@@ -9,6 +9,15 @@ SUBMIT_JOB_FLOW = """select job_id, deduplicated from public.submit_job_flow(%(t
     %(payload)s, %(idempotency_key)s, %(run_at)s, %(delay_seconds)s, %(kind)s, %(priority)s,
     %(concurrency_key)s, %(concurrency_limit)s, %(dedup_key)s, %(debounce_seconds)s)"""
 
+# The same, storing the request's trace context with the jobs (job_results.traceparent's
+# default reads the setting): the materialized CTE sets it before submit_job inserts, in the
+# statement's own transaction.
+_WITH_TRACEPARENT = """with traced as materialized (
+    select set_config('supajobs.traceparent', %(traceparent)s, true))
+    """
+SUBMIT_JOB_TRACED = _WITH_TRACEPARENT + SUBMIT_JOB + " from traced"
+SUBMIT_JOBS_TRACED = _WITH_TRACEPARENT + SUBMIT_JOBS + " from traced"
+
 # A signed-in caller's claims, for this transaction only (pooler-safe): job_results.owner_id
 # defaults to auth.uid(), which reads them.
 ACT_AS_USER = """select set_config('request.jwt.claims', %(claims)s, true),
@@ -98,3 +107,36 @@ TAKE_WAKE_UP = "select private.take_wake_up(%(wake_id)s, %(lease_s)s)"
 LEAVE_WORK_QUEUE = "select private.leave_work_queue(%(holder)s, %(lease_s)s, %(stay)s)"
 
 SWEEP = "select private.sweep()"
+
+# Only when tracing is on: the trace contexts of the jobs a worker claimed.
+JOB_TRACEPARENTS = """select job_id, traceparent from public.job_results
+    where job_id = any(%(job_ids)s) and traceparent is not null"""
+
+# The operators' views (issue 23). The metrics are one SQL function; the failures list groups
+# the failed jobs of a scope by kind and the first line of their error, with the same filter
+# public.retry_jobs applies, so a bulk retry of what the list showed takes exactly those jobs.
+QUEUE_METRICS = "select public.queue_metrics(%(window_s)s)"
+
+FAILURE_GROUPS = """select now() as at, g.kind, g.error, g.jobs, g.first_at, g.last_at, g.job_ids
+    from (
+      select r.kind, split_part(coalesce(r.error, ''), E'\\n', 1) as error, count(*) as jobs,
+             min(r.finished_at) as first_at, max(r.finished_at) as last_at,
+             (array_agg(r.job_id order by r.finished_at desc, r.job_id))[1:%(sample)s] as job_ids
+      from public.job_results r
+      where r.status = %(status)s
+        and (%(any_owner)s or r.owner_id is not distinct from %(owner)s::uuid)
+        and (%(kind)s::text is null or r.kind = %(kind)s)
+        and (%(error)s::text is null or split_part(coalesce(r.error, ''), E'\\n', 1) = %(error)s)
+        and (%(since)s::timestamptz is null or r.finished_at >= %(since)s)
+        and (%(until)s::timestamptz is null or r.finished_at < %(until)s)
+        and (%(job_ids)s::uuid[] is null or r.job_id = any (%(job_ids)s::uuid[]))
+      group by 1, 2
+    ) g
+    order by g.jobs desc, g.last_at desc, g.kind, g.error
+    limit %(limit)s"""
+
+# No rows (an empty list) still says when: the database's now.
+DATABASE_NOW = "select now()"
+
+RETRY_JOBS = """select public.retry_jobs(%(owner)s::uuid, %(any_owner)s, %(status)s, %(kind)s,
+    %(error)s, %(since)s, %(until)s, %(job_ids)s::uuid[], %(expect)s, %(max)s)"""

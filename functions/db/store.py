@@ -100,8 +100,9 @@ class PgJobStore:
 
     def submit(self, job: NewJob) -> UUID:
         job_id = self._submit(
-            queries.SUBMIT_JOB,
+            queries.SUBMIT_JOB if job.traceparent is None else queries.SUBMIT_JOB_TRACED,
             {
+                "traceparent": job.traceparent,
                 "task_name": job.task_name,
                 "payload": Jsonb(job.payload),
                 "idempotency_key": job.idempotency_key,
@@ -177,8 +178,12 @@ class PgJobStore:
     def submit_many(self, batch: NewBatch) -> list[UUID]:
         items = [_item(job) for job in batch.jobs]
         job_ids = self._submit(
-            queries.SUBMIT_JOBS,
-            {"items": Jsonb(items), "idempotency_key": batch.idempotency_key},
+            queries.SUBMIT_JOBS if batch.traceparent is None else queries.SUBMIT_JOBS_TRACED,
+            {
+                "items": Jsonb(items),
+                "idempotency_key": batch.idempotency_key,
+                "traceparent": batch.traceparent,
+            },
             batch.owner,
         )
         return [UUID(str(job_id)) for job_id in job_ids]
@@ -460,3 +465,11 @@ class PgWorkQueue:
         with self._conn() as conn:
             rows = conn.execute(queries.CANCEL_REQUESTED, {"job_ids": list(job_ids)}).fetchall()
         return {UUID(str(row[0])) for row in rows}
+
+    def traceparents(self, job_ids: Sequence[UUID]) -> dict[UUID, str]:
+        """The stored trace contexts of ``job_ids`` (those that have one); tracing only."""
+        if not job_ids:
+            return {}
+        with self._conn() as conn:
+            rows = conn.execute(queries.JOB_TRACEPARENTS, {"job_ids": list(job_ids)}).fetchall()
+        return {UUID(str(job_id)): traceparent for job_id, traceparent in rows}

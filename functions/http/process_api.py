@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from functions.core import validation
 from functions.core.errors import MethodNotAllowed
-from functions.core.models import DrainReport
+from functions.core.models import DrainReport, WakeUp
 from functions.http.auth import require_bearer
 from functions.http.types import HttpRequest, HttpResponse, guarded
 
@@ -16,7 +16,7 @@ class ProcessJobApi:
     def __init__(
         self,
         secret: str,
-        drain: Callable[[str | None], DrainReport],
+        drain: Callable[[WakeUp | None], DrainReport],
         authorize: Callable[[str | None], object] | None = None,
     ) -> None:
         """``authorize`` checks the ``Authorization`` header instead of the bearer ``secret``
@@ -33,10 +33,10 @@ class ProcessJobApi:
             self._authorize(request.header("authorization"))
         else:
             require_bearer(request.header("authorization"), self._secret)
-        return HttpResponse(200, self._drain(wake_id_of(request)).to_json())
+        return HttpResponse(200, self._drain(wake_up_of(request)).to_json())
 
 
-def wake_id_of(request: HttpRequest) -> str | None:
+def wake_up_of(request: HttpRequest) -> WakeUp | None:
     """The wake-up this invocation answers (honoured once), or None for a direct call (no body,
     or an object naming no wake-up: a scheduler's) that drains whatever is visible."""
     if not request.body.strip():
@@ -44,4 +44,4 @@ def wake_id_of(request: HttpRequest) -> str | None:
     body = validation.parse_json_body(request.body, request.header("content-type"))
     if isinstance(body, dict) and "wake_id" not in body:
         return None
-    return validation.parse_wake_up(body).wake_id
+    return validation.parse_wake_up(body)

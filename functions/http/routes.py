@@ -34,6 +34,11 @@ SUBMIT_ROUTES: tuple[Route, ...] = (
     Route("POST", "/schedules/{schedule_id}/pause", "pause_schedule"),
     Route("POST", "/schedules/{schedule_id}/resume", "resume_schedule"),
     Route("DELETE", "/schedules/{schedule_id}", "delete_schedule"),
+    # The operators' routes (issue 23): the queue's metrics, the failed jobs grouped by kind
+    # and error, and a bulk retry of a filter's jobs.
+    Route("GET", "/stats", "stats"),
+    Route("GET", "/failures", "failures"),
+    Route("POST", "/jobs/retry", "retry_many"),
 )
 WEBHOOK_ROUTES: tuple[Route, ...] = (Route("POST", "/webhook", "webhook"),)
 # Which function serves which routes, as deployed behind one HTTP API.

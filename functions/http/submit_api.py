@@ -1,5 +1,7 @@
 """The jobs API: ``POST /jobs``, ``GET /jobs?limit=N&status=S``, ``GET /jobs/<job_id>`` (with
-its events), ``POST /jobs/<job_id>/cancel``, ``POST /jobs/<job_id>/retry``, ``GET /kinds``.
+its events), ``POST /jobs/<job_id>/cancel``, ``POST /jobs/<job_id>/retry``, ``GET /kinds``; and
+the operators' ``GET /stats`` (the queue's metrics, operators only), ``GET /failures`` (failed
+jobs by kind and error) and ``POST /jobs/retry`` (retry a filter's jobs, all or none).
 
 Without an ``Authorization`` header a caller is in the public demo mode (jobs without an
 owner, readable by anyone); with a Supabase user access token, the jobs are that user's own.
@@ -12,14 +14,17 @@ import time
 from collections.abc import Callable
 from uuid import UUID
 
-from functions.core import user_tokens, validation
+from functions.core import ops_requests, user_tokens, validation
 from functions.core.errors import MethodNotAllowed, NotFound, WrongJobState
 from functions.core.models import Caller, JobStatus
+from functions.core.operations import OpsStore, Scope
 from functions.core.ports import JobStore, KindCatalog, ScheduleStore
 from functions.core.tasks import DEFAULT_KIND
 from functions.http import routes
+from functions.http.operators import Operators
 from functions.http.routes import SUBMIT_ROUTES
 from functions.http.types import HttpRequest, HttpResponse, guarded
+from functions.tracing import Span, Tracer, traceparent_of
 
 
 def cors_headers(origin: str) -> dict[str, str]:
@@ -56,8 +61,14 @@ class SubmitApi:
         jwt_secret: str = "",
         clock: Callable[[], float] = time.time,
         signing_keys: user_tokens.SigningKeys | None = None,
+        ops: OpsStore | None = None,
+        operators: Operators | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
         self._store = store
+        self._tracer = tracer or Tracer(on=False)
+        self._ops = ops
+        self._operators = operators or Operators()
         self._kinds = kinds
         self._schedules = schedules
         if signing_keys is None and jwt_secret:
@@ -86,6 +97,8 @@ class SubmitApi:
             return self._submit(request)
         if action == "list":
             return self._list(request)
+        if action in ("stats", "failures", "retry_many"):
+            return self._operate(action, request)
         validation.check_query(request.query, ())
         if action == "kinds":
             return self._list_kinds()
@@ -102,24 +115,76 @@ class SubmitApi:
             return None
         return user_tokens.verify(token, self._keys, self._clock())
 
+    def _is_operator(self, request: HttpRequest) -> bool:
+        bearer = user_tokens.bearer_token(request.header("authorization"))
+        return self._operators.is_operator(
+            bearer, request.header("apikey"), lambda: self._caller(request)
+        )
+
+    def _scope(self, request: HttpRequest) -> Scope:
+        """An operator's requests reach every owner's jobs; anyone else's, as for one job."""
+        if self._is_operator(request):
+            return Scope(owner=None, any_owner=True)
+        return Scope(owner=self._owner(request))
+
+    def _operate(self, action: str, request: HttpRequest) -> HttpResponse:
+        if self._ops is None:
+            raise NotFound("this deployment serves no operators' routes")
+        if action == "stats":
+            bearer = user_tokens.bearer_token(request.header("authorization"))
+            self._operators.require(bearer, request.header("apikey"), lambda: self._caller(request))
+            validation.check_query(request.query, ("window",))
+            window_s = ops_requests.parse_window(request.query.get("window"))
+            return HttpResponse(200, self._ops.metrics(window_s))
+        if action == "failures":
+            validation.check_query(request.query, ops_requests.FAILURE_QUERY)
+            wanted = ops_requests.failure_filter_from_query(request.query)
+            limit = ops_requests.parse_group_limit(request.query.get("limit"))
+            at, groups = self._ops.failures(self._scope(request), wanted, limit)
+            return HttpResponse(
+                200,
+                {
+                    "at": at.isoformat(),
+                    "jobs": sum(group.jobs for group in groups),
+                    "groups": [group.to_json() for group in groups],
+                },
+            )
+        validation.check_query(request.query, ())
+        document = validation.parse_json_body(request.body, request.header("content-type"))
+        wanted = ops_requests.failure_filter_from_body(document)
+        retried = self._ops.retry_many(self._scope(request), wanted)
+        return HttpResponse(200, {"retried": retried})
+
     def _owner(self, request: HttpRequest) -> UUID | None:
         caller = self._caller(request)
         return caller.user_id if caller else None
 
     def _submit(self, request: HttpRequest) -> HttpResponse:
+        # The job's trace: the caller's (a traceparent header), continued by the submit span,
+        # or started by it; stored with the job either way, traced here or not.
+        incoming = traceparent_of(request.header("traceparent"))
+        with self._tracer.span("submit", incoming, server=True) as span:
+            return self._submit_traced(request, span, span.traceparent or incoming)
+
+    def _submit_traced(
+        self, request: HttpRequest, span: Span, traceparent: str | None
+    ) -> HttpResponse:
         validation.check_query(request.query, ())
         caller = self._caller(request)
         document = validation.parse_json_body(request.body, request.header("content-type"))
         if isinstance(document, list):
             batch = validation.parse_new_jobs(document, request.header("idempotency-key"))
             batch = validation.check_kinds(batch, self._kinds.kinds(), DEFAULT_KIND)
-            job_ids = self._store.submit_many(dataclasses.replace(batch, owner=caller))
+            job_ids = self._store.submit_many(
+                dataclasses.replace(batch, owner=caller, traceparent=traceparent)
+            )
+            span.set(jobs=len(job_ids))
             return HttpResponse(
                 202, {"job_ids": [str(job_id) for job_id in job_ids], "status": "pending"}
             )
         new_job = validation.parse_new_job(document, request.header("idempotency-key"))
         new_job = validation.check_kind(new_job, self._kinds.kinds(), DEFAULT_KIND)
-        new_job = dataclasses.replace(new_job, owner=caller)
+        new_job = dataclasses.replace(new_job, owner=caller, traceparent=traceparent)
         if new_job.flow is not None:
             job_id, deduplicated = self._store.submit_flow(new_job)
             if deduplicated:
@@ -136,6 +201,7 @@ class SubmitApi:
                 )
         else:
             job_id = self._store.submit(new_job)
+        span.set(job_id=job_id, kind=new_job.kind)
         delayed = new_job.run_at is not None or bool(new_job.delay_s) or new_job.flow is not None
         job = self._store.get(job_id, caller.user_id if caller else None) if delayed else None
         status = job.status.value if job is not None else "pending"

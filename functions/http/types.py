@@ -16,11 +16,13 @@ log = logging.getLogger("functions.http")
 STATUS_FOR_ERROR: dict[type[errors.JobSystemError], int] = {
     errors.InvalidInput: 400,
     errors.Unauthorized: 401,
+    errors.Forbidden: 403,
     errors.NotFound: 404,
     errors.MethodNotAllowed: 405,
     errors.IdempotencyKeyInFlight: 409,
     errors.WrongJobState: 409,
     errors.NameTaken: 409,
+    errors.JobsChanged: 409,
     errors.PayloadTooLarge: 413,
     errors.UnsupportedMediaType: 415,
     errors.IdempotencyKeyReused: 422,

@@ -9,10 +9,12 @@ from collections.abc import Callable, Sequence
 
 from functions.core import validation
 from functions.core.errors import MethodNotAllowed, Unavailable
+from functions.core.models import WakeUp
 from functions.core.ports import Invoker
 from functions.core.signatures import DEFAULT_TOLERANCE_S
 from functions.http.auth import require_signature
 from functions.http.types import HttpRequest, HttpResponse, guarded
+from functions.tracing import Tracer, traceparent_of
 
 log = logging.getLogger("functions.webhook")
 
@@ -27,8 +29,10 @@ class WebhookApi:
         invoker: Invoker,
         tolerance_s: float = DEFAULT_TOLERANCE_S,
         clock: Callable[[], float] = time.time,
+        tracer: Tracer | None = None,
     ) -> None:
         self._keys = tuple(keys)
+        self._tracer = tracer or Tracer(on=False)
         self._invoker = invoker
         self._tolerance_s = tolerance_s
         self._clock = clock
@@ -62,6 +66,17 @@ class WebhookApi:
         if not self._first_time(wake_up.wake_id):
             log.info("%s seen before: a replay, not handed on", wake_up.wake_id)
             return HttpResponse(202, {"accepted": True, "wake_id": wake_up.wake_id, "replay": True})
+        # The delivery span: the parent of the drain this wake-up starts, whichever way
+        # process_job is invoked (the message carries it).
+        with self._tracer.span(
+            "wake-up delivery",
+            traceparent_of(request.header("traceparent")),
+            server=True,
+            wake_id=wake_up.wake_id,
+        ) as span:
+            return self._hand_on(WakeUp(wake_up.wake_id, span.traceparent))
+
+    def _hand_on(self, wake_up: WakeUp) -> HttpResponse:
         try:
             self._invoker.invoke(wake_up.to_json())
         except Exception as exc:

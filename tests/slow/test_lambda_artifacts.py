@@ -383,6 +383,11 @@ def test_every_route_of_the_template_works_through_the_packaged_submit(
         "POST /jobs/{job_id}/cancel": (api_event("POST /jobs/{job_id}/cancel", job_id), 200),
         "POST /jobs/{job_id}/retry": (api_event("POST /jobs/{job_id}/retry", job_id), 202),
         "GET /kinds": (api_event("GET /kinds"), 200),
+        # The operators' routes: the metrics refused without an operator key (routed, and
+        # checked before the database), the failures listed, a bulk retry of none.
+        "GET /stats": (api_event("GET /stats"), 401),
+        "GET /failures": (api_event("GET /failures"), 200),
+        "POST /jobs/retry": (api_event("POST /jobs/retry", body='{"kind": "noop"}'), 200),
     }
     for key in keys:
         if key.startswith("OPTIONS "):

@@ -44,6 +44,11 @@ create table if not exists public.job_results (
   -- The lease holder running the current attempt: when its lease lapses (the worker died),
   -- private.sweep makes the attempt's message visible again at once.
   claimed_by          text,
+  -- The job's W3C trace context (functions/tracing.py): the submit function puts it in the
+  -- setting supajobs.traceparent for the submitting statement, so submit_job and submit_jobs
+  -- store it without taking it as an argument; the worker's spans for the job are its
+  -- children. Null when the job was submitted untraced.
+  traceparent         text default nullif(current_setting('supajobs.traceparent', true), ''),
   -- Flow control (private.flow_admit): a submitter's dedup key (while the job is unfinished, a
   -- submit with the same key and owner answers with this job), its priority within the kind's
   -- bounds, the concurrency key it counts against (evaluated at submit) and that key's limit.
@@ -68,3 +73,18 @@ create unique index if not exists job_results_one_unfinished_dedup
 -- Realtime sends whole rows for updates and deletes.
 alter table public.job_results replica identity full;
 alter table public.job_results enable row level security;
+
+-- For the operators' views (20_functions/80_queue_metrics.sql, the failures list, bulk
+-- retry): partial, so each holds only what those read — the jobs by the time they ended, the
+-- failed ones — and a job enters each once, when it ends. (The unfinished jobs are found
+-- through job_results_by_status: an index of their own cost submit and claim an entry each,
+-- 20 % of submit's throughput; bench/results/ISSUE23.md.)
+create index if not exists job_results_finished on public.job_results (finished_at)
+  include (kind, status, created_at, started_at)
+  where finished_at is not null;
+comment on index public.job_results_finished is
+  'The jobs by the time they ended, for public.queue_metrics: a job enters it once, when it ends.';
+create index if not exists job_results_failed on public.job_results (finished_at desc, kind)
+  where status = 'failed';
+comment on column public.job_results.traceparent is
+  'The job''s W3C trace context, from the submit request or its submit span (functions/tracing.py).';
