@@ -339,16 +339,24 @@ def test_process_job_completes_the_job(artifacts: Artifacts, embedded_db_url: st
     )
 
 
-def api_event(route_key: str, job_id: str = "", body: str | None = None) -> dict[str, Any]:
+def api_event(
+    route_key: str, job_id: str = "", body: str | None = None, schedule_id: str = ""
+) -> dict[str, Any]:
     """An API Gateway v2 event for ``route_key`` as the HTTP API would send it to the function
     (the recorded GET event, with the route, method, path and path parameters replaced)."""
     event = copy.deepcopy(load_event("http_get_job"))
     method, template = route_key.split(" ", 1)
-    path = template.replace("{job_id}", job_id)
+    ids = {"job_id": job_id, "schedule_id": schedule_id}
+    path = template
+    parameters: dict[str, str] = {}
+    for name, value in ids.items():
+        if "{" + name + "}" in template:
+            path = path.replace("{" + name + "}", value)
+            parameters[name] = value
     event["routeKey"] = event["requestContext"]["routeKey"] = route_key
     event["rawPath"] = event["requestContext"]["http"]["path"] = path
     event["requestContext"]["http"]["method"] = method
-    event["pathParameters"] = {"job_id": job_id} if "{job_id}" in template else None
+    event["pathParameters"] = parameters or None
     if method == "OPTIONS":
         event["headers"]["access-control-request-method"] = "POST"
     if body is not None:
@@ -361,7 +369,8 @@ def test_every_route_of_the_template_works_through_the_packaged_submit(
     artifacts: Artifacts, embedded_db_url: str
 ) -> None:
     """Each route key the packaged HTTP API sends to submit, in one instance: a job made, read,
-    listed, cancelled and retried, the kinds listed, and every preflight answered."""
+    listed, cancelled and retried, the kinds listed, a schedule made, listed, paused, resumed
+    and deleted, and every preflight answered."""
     template = json.loads(packaging.TEMPLATE.read_text())["Resources"]
     keys = sorted(
         r["Properties"]["RouteKey"]
@@ -375,6 +384,17 @@ def test_every_route_of_the_template_works_through_the_packaged_submit(
     (created,) = artifacts.run("submit", [api_event("POST /jobs", body=body)], env)["responses"]
     assert created["statusCode"] == 202, created
     job_id = json.loads(created["body"])["job_id"]
+    schedule = json.dumps({"name": "routes", "cron": "0 3 * * *", "task_name": "routes"})
+    (made,) = artifacts.run("submit", [api_event("POST /schedules", body=schedule)], env)[
+        "responses"
+    ]
+    assert made["statusCode"] == 201, made
+    schedule_id = json.loads(made["body"])["schedule_id"]
+
+    def on_schedule(key: str) -> dict[str, Any]:
+        return api_event(key, schedule_id=schedule_id)
+
+    other = json.dumps({"name": "routes-2", "cron": "*/5 * * * *", "task_name": "routes"})
     by_key = {
         "POST /jobs": (api_event("POST /jobs", body=body), 202),
         "GET /jobs": (api_event("GET /jobs"), 200),
@@ -388,10 +408,21 @@ def test_every_route_of_the_template_works_through_the_packaged_submit(
         "GET /stats": (api_event("GET /stats"), 401),
         "GET /failures": (api_event("GET /failures"), 200),
         "POST /jobs/retry": (api_event("POST /jobs/retry", body='{"kind": "noop"}'), 200),
+        "POST /schedules": (api_event("POST /schedules", body=other), 201),
+        "GET /schedules": (api_event("GET /schedules"), 200),
+        "POST /schedules/{schedule_id}/pause": (
+            on_schedule("POST /schedules/{schedule_id}/pause"),
+            200,
+        ),
+        "POST /schedules/{schedule_id}/resume": (
+            on_schedule("POST /schedules/{schedule_id}/resume"),
+            200,
+        ),
+        "DELETE /schedules/{schedule_id}": (on_schedule("DELETE /schedules/{schedule_id}"), 200),
     }
     for key in keys:
         if key.startswith("OPTIONS "):
-            by_key[key] = (api_event(key, job_id), 204)
+            by_key[key] = (api_event(key, job_id, schedule_id=schedule_id), 204)
     assert sorted(by_key) == keys, "a route of the template has no request in this test"
     order = list(by_key)
     responses = artifacts.run("submit", [by_key[k][0] for k in order], env)["responses"]
@@ -406,6 +437,9 @@ def test_every_route_of_the_template_works_through_the_packaged_submit(
     assert job_id in listed
     kinds = [k["kind"] for k in json.loads(answers["GET /kinds"]["body"])["kinds"]]
     assert "noop" in kinds
+    names = [s["name"] for s in json.loads(answers["GET /schedules"]["body"])["schedules"]]
+    assert {"routes", "routes-2"} <= set(names)
+    assert json.loads(answers["DELETE /schedules/{schedule_id}"]["body"])["deleted"] is True
     with psycopg.connect(embedded_db_url) as conn:
         row = conn.execute(
             "select status, run from job_results where job_id = %s", (job_id,)
