@@ -380,11 +380,21 @@ def pg_cron_cluster() -> Iterator[cron_cluster.CronCluster]:
         cluster.stop()
 
 
+def _served_cron_database(cluster: cron_cluster.CronCluster) -> Iterator[str]:
+    server = PgServer("pg-cron", cluster.admin_url)
+    for url in fresh_database(server):
+        cluster.serve(urlsplit(url).path[1:])
+        yield url
+
+
 @pytest.fixture
 def cron_db_url(pg_cron_cluster: cron_cluster.CronCluster) -> Iterator[str]:
     """A fresh migrated database on the pg_cron cluster, the one its scheduler serves (the
     server restarts to switch); ``create extension pg_cron`` works in it, as superuser."""
-    server = PgServer("pg-cron", pg_cron_cluster.admin_url)
-    for url in fresh_database(server):
-        pg_cron_cluster.serve(urlsplit(url).path[1:])
-        yield url
+    yield from _served_cron_database(pg_cron_cluster)
+
+
+@pytest.fixture(scope="module")
+def cron_module_db_url(pg_cron_cluster: cron_cluster.CronCluster) -> Iterator[str]:
+    """As ``cron_db_url``, shared by one test module: its tests wait on the same minutes."""
+    yield from _served_cron_database(pg_cron_cluster)
