@@ -62,8 +62,55 @@ def _request_headers(request: HttpRequest) -> dict[str, str]:
     return {name: str(value) for name, value in (request.headers or {}).items()}
 
 
-async def deliver(client: httpx.AsyncClient, request: HttpRequest) -> Outcome:
-    """Send ``request`` once, within its ``timeout_milliseconds`` overall; never raises."""
+# libcurl's limit on sending a request again after a reused connection died (CONN_MAX_RETRIES).
+_REUSE_RETRIES = 5
+
+# What a connection the server closed while it sat idle looks like when a request goes out on
+# it: nothing read back, the socket reset or shut.
+_DEAD_CONNECTION = (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError)
+
+
+class Sender:
+    """One HTTP client of one connection, and whether that connection is being kept alive."""
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.client = client
+        self.kept_alive = False
+
+    async def exchange(
+        self, request: HttpRequest, timeout_s: float
+    ) -> tuple[httpx.Response, bytes]:
+        """The response and its body. As libcurl does for pg_net: when the request went out on
+        a kept-alive connection that turns out dead before a byte comes back (the server closed
+        it while idle), it is sent again on a fresh connection; any other failure is final."""
+        for retry in range(_REUSE_RETRIES + 1):
+            reused, self.kept_alive = self.kept_alive, False
+            outgoing = self.client.build_request(
+                request.method,
+                request.url,
+                headers=_request_headers(request),
+                content=request.body,
+                timeout=timeout_s,
+            )
+            try:
+                response = await self.client.send(outgoing, stream=True)
+            except _DEAD_CONNECTION:
+                if not reused or retry == _REUSE_RETRIES:
+                    raise
+                continue
+            try:
+                body = await response.aread()
+            finally:
+                await response.aclose()
+            self.kept_alive = response.http_version == "HTTP/1.1" and (
+                response.headers.get("connection", "").lower() != "close"
+            )
+            return response, body
+        raise AssertionError("unreachable: the last retry raises or returns")
+
+
+async def deliver(sender: Sender, request: HttpRequest) -> Outcome:
+    """Send ``request`` within its ``timeout_milliseconds`` overall; never raises."""
     timeout_s = request.timeout_milliseconds / 1000
     started = time.monotonic()
 
@@ -72,13 +119,7 @@ async def deliver(client: httpx.AsyncClient, request: HttpRequest) -> Outcome:
 
     try:
         async with asyncio.timeout(timeout_s):
-            response = await client.request(
-                request.method,
-                request.url,
-                headers=_request_headers(request),
-                content=request.body,
-                timeout=timeout_s,
-            )
+            response, body = await sender.exchange(request, timeout_s)
     except (TimeoutError, httpx.TimeoutException):
         return Outcome(
             request,
@@ -95,7 +136,7 @@ async def deliver(client: httpx.AsyncClient, request: HttpRequest) -> Outcome:
         status_code=response.status_code,
         content_type=response.headers.get("content-type"),
         headers=_response_headers(response),
-        content=_text(response.content),
+        content=_text(body),
     )
 
 
@@ -111,19 +152,19 @@ class Senders:
         if count < 1:
             raise ValueError("need at least one sender")
         self._count = count
-        self._clients: list[httpx.AsyncClient] = []
+        self._senders: list[Sender] = []
         self._stack = contextlib.AsyncExitStack()
 
     async def __aenter__(self) -> Senders:
         limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
         for _ in range(self._count):
             client = httpx.AsyncClient(limits=limits, trust_env=False)
-            self._clients.append(await self._stack.enter_async_context(client))
+            self._senders.append(Sender(await self._stack.enter_async_context(client)))
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self._stack.aclose()
-        self._clients.clear()
+        self._senders.clear()
 
     async def deliver_all(self, requests: Sequence[HttpRequest]) -> list[Outcome]:
         """Send each request once; the outcomes, in the order of ``requests``. A request's
@@ -131,9 +172,9 @@ class Senders:
         outcomes: list[Outcome | None] = [None] * len(requests)
         indices = iter(range(len(requests)))  # shared: each request is taken by one sender
 
-        async def send_with(client: httpx.AsyncClient) -> None:
+        async def send_with(sender: Sender) -> None:
             for i in indices:
-                outcomes[i] = await deliver(client, requests[i])
+                outcomes[i] = await deliver(sender, requests[i])
 
-        await asyncio.gather(*(send_with(c) for c in self._clients[: len(requests)]))
+        await asyncio.gather(*(send_with(s) for s in self._senders[: len(requests)]))
         return [o for o in outcomes if o is not None]

@@ -375,9 +375,13 @@ def test_a_paced_relay_sends_a_burst_in_batches_of_200_a_pause_apart(
 
 
 def test_only_the_first_commit_of_a_busy_round_cuts_the_pause_short(
-    db_url: str, db: psycopg.Connection, server: Server
+    db_url: str, db: psycopg.Connection, server: Server, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG, logger="devstack.relay")
     pause_s = 4.0
+
+    def idle_waits() -> int:
+        return sum(r.getMessage() == "waiting for a wake" for r in caplog.records)
 
     def hit_time(path: str) -> float:
         return wait_for(
@@ -387,6 +391,9 @@ def test_only_the_first_commit_of_a_busy_round_cuts_the_pause_short(
         )
 
     with start_in_thread(db_url, pace=True, pause_s=pause_s):
+        # Idle first: a commit before the relay listens is found by its first pass, and its
+        # notification, read after that pass, would be the round's first commit instead of /b's.
+        wait_for(lambda: idle_waits() > 0 or None, timeout=10, what="the relay to go idle")
         post(db, server.url("/a"))  # an idle worker wakes at once
         a = hit_time("/a")
         post(db, server.url("/b"))  # the first commit since it woke: the pause is cut short
