@@ -189,18 +189,9 @@ def gateway(database_url: str, secret: str, log: Any) -> Iterator[str]:
     port = free_port()
     process = ManagedProcess(
         "realtime",
-        [
-            sys.executable,
-            "-m",
-            "devstack.realtime",
-            "--database-url",
-            database_url,
-            "--port",
-            str(port),
-            "--jwt-secret",
-            secret,
-        ],
-        env={"PYTHONUNBUFFERED": "1"},
+        [sys.executable, "-m", "devstack.realtime", "--port", str(port)],
+        # Secrets by environment: a command line is visible to ps.
+        env={"PYTHONUNBUFFERED": "1", "DATABASE_URL": database_url, "SUPABASE_JWT_SECRET": secret},
         port=port,
         log_sink=log,
     ).start()

@@ -16,7 +16,7 @@ from pathlib import Path
 import psycopg
 from psycopg.types.json import Jsonb
 
-from devstack import migrate
+from devstack.postgres import migrate
 
 JOBS = 2_000
 
@@ -71,13 +71,23 @@ def round_on(url: str) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--base", type=Path, required=True, help="a checkout before flow control")
+    parser.add_argument(
+        "--head",
+        type=Path,
+        default=None,
+        help="a checkout to compare with it (default: this one's migrations)",
+    )
     parser.add_argument("--admin-url", required=True)
     parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()
     tag = uuid.uuid4().hex[:6]
     urls = {
         "base": build(args.admin_url, f"flow_base_{tag}", args.base / "supabase" / "migrations"),
-        "flow": build(args.admin_url, f"flow_flow_{tag}", migrate.MIGRATIONS_DIR),
+        "flow": build(
+            args.admin_url,
+            f"flow_flow_{tag}",
+            args.head / "supabase" / "migrations" if args.head else migrate.MIGRATIONS_DIR,
+        ),
     }
     times: dict[str, list[tuple[float, float]]] = {name: [] for name in urls}
     try:
