@@ -19,11 +19,13 @@ create table if not exists public.task_kinds (
 );
 create unique index if not exists task_kinds_one_default on public.task_kinds (is_default) where is_default;
 
--- The kind a job gets when its submitter names none (task_kinds.is_default).
+-- The kind a job gets when its submitter names none (task_kinds.is_default). PL/pgSQL so that
+-- its query is planned once a session: a SQL function with its own search_path is not inlined,
+-- and before PostgreSQL 18 it is planned at every call (40 us of each submit on PG 15).
 create or replace function private.default_kind() returns text
-language sql stable
+language plpgsql stable
 set search_path = pg_catalog
-as $$ select k.kind from public.task_kinds k where k.is_default $$;
+as $$ begin return (select k.kind from public.task_kinds k where k.is_default); end $$;
 revoke all on function private.default_kind() from public, anon, authenticated;
 
 -- Only the functions read and write it: the page learns the kinds from GET /kinds.

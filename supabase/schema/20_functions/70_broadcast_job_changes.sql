@@ -12,12 +12,17 @@
 -- (null for a progress report).
 
 -- The messages for a statement's changes, [{"job": <job_results row>, "event": <job_events row
--- or null>}, ...]: one per topic each change goes to.
+-- or null>}, ...]: one per topic each change goes to. PL/pgSQL rather than SQL: before
+-- PostgreSQL 18 a SQL function that cannot be inlined (this one sets its search_path) is
+-- planned again at every call, and planning this query cost a submit more than the rest of the
+-- send (0.64x of a submit without sends on PG 15; 0.85-0.89x planned once a session).
 create or replace function private.job_messages(p_changes jsonb)
 returns table (id uuid, topic text, message jsonb)
-language sql
+language plpgsql
 set search_path = pg_catalog
 as $$
+begin
+  return query
   select gen_random_uuid(), t.topic, m.message
   from jsonb_array_elements(p_changes) as c(change)
   cross join lateral (
@@ -51,7 +56,8 @@ as $$
     array[coalesce('jobs:user:' || (j.job ->> 'owner_id'), 'jobs:public')]
     || case when j.event is null or j.event ->> 'event' not in ('submitted', 'scheduled')
             then array['jobs:job:' || (j.job ->> 'job_id')] else '{}'::text[] end
-  ) as t(topic)
+  ) as t(topic);
+end
 $$;
 revoke all on function private.job_messages(jsonb) from public, anon, authenticated;
 
