@@ -30,6 +30,7 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -220,7 +221,10 @@ def main(argv: list[str] | None = None) -> int:
     results: list[Result] = []
     load_before = os.getloadavg()[0]
     with args.log.open("a") as log, databases(args.database_url, args.data_dir) as dbs:
-        phases = [("simulate", lambda s, a: [simulate_burst(s, a)]), ("noop", noop_bursts)]
+        phases: list[tuple[str, Callable[[FullStack, argparse.Namespace], list[Result]]]] = [
+            ("simulate", lambda s, a: [simulate_burst(s, a)]),
+            ("noop", noop_bursts),
+        ]
         for name, phase in phases:
             if name in args.skip:
                 continue

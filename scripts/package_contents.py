@@ -121,8 +121,9 @@ def closure(
     wanted = packages or {PACKAGE}
     files = set()
     for name, found in _imported(module, root).items():
-        if name.split(".")[0] in wanted and found.__file__:
-            path = Path(found.__file__).resolve()
+        found_file: str | None = getattr(found, "__file__", None)  # absent from typeshed's Module
+        if name.split(".")[0] in wanted and found_file:
+            path = Path(found_file).resolve()
             files.add(path.relative_to((base or root).resolve()).as_posix())
     return sorted(files)
 
