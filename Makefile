@@ -60,10 +60,11 @@ run:
 	@$(SETUP) setup-run
 	@$(PY) -m devstack
 
-# Most tests wait on processes, sockets and Postgres rather than compute (three workers kept the
-# two cores under half busy), so on two cores four pytest-xdist workers finish sooner than one. Each test file stays on one worker (its module
-# fixtures start once); what workers share is locked or kept per worker (tests/conftest.py:
-# exclusive, own_dir). TEST_WORKERS=0 runs in one process.
+# Most tests wait on processes, sockets and Postgres rather than compute (three workers kept
+# the two cores under half busy), so on two cores four pytest-xdist workers finish sooner than
+# one. Each test file stays on one worker (its module fixtures start once); what workers share
+# is locked or kept per worker (tests/conftest.py: exclusive, own_dir). TEST_WORKERS=0 runs in
+# one process.
 TEST_WORKERS ?= 4
 PARALLEL := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 
