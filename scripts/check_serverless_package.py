@@ -50,11 +50,14 @@ SENTINEL_ENV = {
 }
 # Each function's secrets, as the name of the SSM parameter holding them.
 JWT_PARAMETER = f"/supajobs/{STAGE}/jwt-secret"
+SECRET_KEY_PARAMETER = f"/supajobs/{STAGE}/secret-key"
 SECRET_PARAMETERS = {
     "submit": {
         "DATABASE_URL_SSM_PARAMETER": f"/supajobs/{STAGE}/database-url",
         # Packaged with the optional legacy JWT secret named, so its grant is checked too.
         "SUPABASE_JWT_SECRET_SSM_PARAMETER": JWT_PARAMETER,
+        # And the operators' secret key, likewise.
+        "SUPABASE_SECRET_KEY_SSM_PARAMETER": SECRET_KEY_PARAMETER,
     },
     "webhook": {"WEBHOOK_SECRET_SSM_PARAMETER": f"/supajobs/{STAGE}/webhook-secret"},
     "process_job": {"DATABASE_URL_SSM_PARAMETER": f"/supajobs/{STAGE}/database-url"},
@@ -152,6 +155,7 @@ def package() -> float:
             "--region",
             REGION,
             f"--param=jwtSecretParameter={JWT_PARAMETER}",
+            f"--param=secretKeyParameter={SECRET_KEY_PARAMETER}",
         ],
         cwd=ROOT,
         env=env,

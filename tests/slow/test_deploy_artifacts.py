@@ -34,7 +34,8 @@ def test_the_supabase_cli_applies_the_migrations(pg_server: PgServer) -> None:
 
 
 def test_serverless_packages_offline_with_the_expected_template() -> None:
-    done = run([sys.executable, "scripts/check_serverless_package.py"], timeout_s=900)
+    with exclusive("serverless-package"):  # the checkout's build folders are shared
+        done = run([sys.executable, "scripts/check_serverless_package.py"], timeout_s=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "process_job" in done.stdout
 
@@ -159,7 +160,7 @@ def test_a_parameter_the_environment_names_but_the_role_cannot_read_is_reported(
     _, iam_check = _scripts()
     template = copy.deepcopy(packaged)
     ssm = _statement(template, "SubmitLambdaFunction", "ssm:GetParameter")
-    ssm["Resource"] = [r for r in ssm["Resource"] if "Fn::If" not in r]
+    ssm["Resource"] = [r for r in ssm["Resource"] if r.get("Fn::If", [""])[0] != "HasJwtSecret"]
     found = iam_check.problems(template)
     assert found == [
         "SubmitLambdaFunction: its role SubmitRole lacks ssm:GetParameter on"

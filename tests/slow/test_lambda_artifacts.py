@@ -112,6 +112,7 @@ class Artifacts:
     handlers: dict[str, str]
     environments: dict[str, dict[str, str]]
     sizes_kib: dict[str, float]
+    resources: dict[str, Any]  # the packaged template's, read while the packaging was locked
 
     def run(
         self, function: str, events: list[Any], env: dict[str, str], **request: Any
@@ -198,7 +199,9 @@ def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Artifacts]:
             environments[function] = dict(props["Environment"]["Variables"])
             handlers[function] = handler
             assert props["Runtime"] == f"python{build_lambda_layer.PYTHON_VERSION}"
-    yield Artifacts(tmp, runtime_python(), layer, tasks, handlers, environments, sizes)
+    yield Artifacts(
+        tmp, runtime_python(), layer, tasks, handlers, environments, sizes, resources=template
+    )
 
 
 def load_event(name: str) -> dict[str, Any]:
@@ -371,10 +374,9 @@ def test_every_route_of_the_template_works_through_the_packaged_submit(
     """Each route key the packaged HTTP API sends to submit, in one instance: a job made, read,
     listed, cancelled and retried, the kinds listed, a schedule made, listed, paused, resumed
     and deleted, and every preflight answered."""
-    template = json.loads(packaging.TEMPLATE.read_text())["Resources"]
     keys = sorted(
         r["Properties"]["RouteKey"]
-        for r in template.values()
+        for r in artifacts.resources.values()
         if r["Type"] == "AWS::ApiGatewayV2::Route"
         and r["Properties"]["RouteKey"] != "POST /webhook"
     )

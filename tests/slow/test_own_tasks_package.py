@@ -99,7 +99,9 @@ def packaged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Artifacts]:
         tasks[function] = _unzip(artifact, tmp / function)
         environments[function] = dict(props["Environment"]["Variables"])
         handlers[function] = handler
-    yield Artifacts(tmp, runtime_python(), layer, tasks, handlers, environments, sizes)
+    yield Artifacts(
+        tmp, runtime_python(), layer, tasks, handlers, environments, sizes, resources=resources
+    )
 
 
 def test_the_example_is_packaged_with_process_job_only(packaged: Artifacts) -> None:
