@@ -24,15 +24,13 @@ from tests.local_stack import Stack, running_stack
 from tests.waiting import wait_for
 
 
-@pytest.fixture
-def live(embedded_db_url: str) -> Iterator[tuple[Stack, RunningGateway, str]]:
+def _live(db_url: str, task_max_s: float) -> Iterator[tuple[Stack, RunningGateway, str]]:
     secret = generate_jwt_secret()
-    gateway = start_in_thread(GatewayConfig(database_url=embedded_db_url, jwt_secret=secret))
+    gateway = start_in_thread(GatewayConfig(database_url=db_url, jwt_secret=secret))
     try:
-        # simulate may run for a few seconds here: long enough to see progress and cancel it.
         with running_stack(
-            embedded_db_url,
-            extra_env={"TASK_MAX_SECONDS": "5"},
+            db_url,
+            extra_env={"TASK_MAX_SECONDS": f"{task_max_s:g}"},
             # Tokens of the gateway's Auth are ES256 (its JWKS), minted ones HS256 (the secret).
             submit_env={
                 "SUPABASE_JWT_SECRET": secret,
@@ -42,6 +40,19 @@ def live(embedded_db_url: str) -> Iterator[tuple[Stack, RunningGateway, str]]:
             yield stack, gateway, mint_keys(secret).anon_key
     finally:
         gateway.stop()
+
+
+@pytest.fixture
+def live(embedded_db_url: str) -> Iterator[tuple[Stack, RunningGateway, str]]:
+    # simulate may run for a few seconds here: long enough to see progress and cancel it.
+    yield from _live(embedded_db_url, task_max_s=5)
+
+
+@pytest.fixture
+def live_long_tasks(embedded_db_url: str) -> Iterator[tuple[Stack, RunningGateway, str]]:
+    # simulate may run a minute: a job is still running when a client started on a busy
+    # machine gets to it.
+    yield from _live(embedded_db_url, task_max_s=60)
 
 
 def test_follow_reports_each_status_until_completed(
@@ -173,12 +184,12 @@ def test_waiting_prints_progress_and_a_timeout_says_it_timed_out(
 
 
 def test_cancel_and_retry_commands_and_their_exit_codes(
-    live: tuple[Stack, RunningGateway, str],
+    live_long_tasks: tuple[Stack, RunningGateway, str],
 ) -> None:
-    stack, gateway, anon_key = live
+    stack, gateway, anon_key = live_long_tasks
     realtime = f"http://127.0.0.1:{gateway.port}"
-    # As long as the worker allows (TASK_MAX_SECONDS), so the client's own start (a Python
-    # process) does not outlast it on a busy machine; the cancel ends it early.
+    # A minute, so the client's own start (a Python process) cannot outlast it on a busy
+    # machine; the cancel ends it early.
     job_id = stack.submit("To cancel", payload={"seconds": 60})
     wait_for(lambda: stack.job(job_id)["status"] == "running", timeout=30, what="running")
     cancelled = run_client(["cancel", job_id], stack, realtime, anon_key)
@@ -187,6 +198,10 @@ def test_cancel_and_retry_commands_and_their_exit_codes(
     wait_for(lambda: stack.job(job_id)["status"] == "cancelled", timeout=30, what="cancelled")
     retried = run_client(["retry", job_id], stack, realtime, anon_key)
     assert retried.returncode == 0 and "run 2" in retried.stdout, retried.stderr
+    # Run 2 would sleep its minute too: cancelled, so the stack stops without waiting on it.
+    status, body = stack.request("submit", "POST", f"/jobs/{job_id}/cancel")
+    assert status in (200, 202), body  # cancelled while pending, or asked to stop if running
+    wait_for(lambda: stack.job(job_id)["status"] == "cancelled", timeout=30, what="run 2 ended")
     done = stack.submit("Done", kind="noop")
     wait_for(lambda: stack.job(done)["status"] == "completed", timeout=30, what="completed")
     refused = run_client(["cancel", done], stack, realtime, anon_key)
