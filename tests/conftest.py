@@ -293,9 +293,15 @@ def pytest_make_parametrize_id(config: pytest.Config, val: object, argname: str)
     return None
 
 
+# The order a whole run (make test) hands test files to its workers: the longest tiers first,
+# so that a minute-long slow test does not start last and run on alone while the other workers
+# sit idle. A stable sort: each file's tests stay together and in their order.
+RUN_ORDER = ("slow", "stack", "sql", "unit")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        tier_of(item.path)  # refuses a test outside the tier folders
+    tiers = {item: tier_of(item.path) for item in items}  # refuses a test outside the tiers
+    items.sort(key=lambda item: RUN_ORDER.index(tiers[item]))
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
