@@ -5,9 +5,10 @@ SUBMIT_JOB = """select public.submit_job(%(task_name)s, %(payload)s, %(idempoten
 SUBMIT_JOBS = "select public.submit_jobs(%(items)s, %(idempotency_key)s)"
 # A job with flow settings of its own (priority, concurrency key, dedup key): the job, and
 # whether it is an unfinished one with the same dedup key rather than a new one.
-SUBMIT_JOB_FLOW = """select job_id, deduplicated from public.submit_job_flow(%(task_name)s,
-    %(payload)s, %(idempotency_key)s, %(run_at)s, %(delay_seconds)s, %(kind)s, %(priority)s,
+_SUBMIT_JOB_FLOW_CALL = """public.submit_job_flow(%(task_name)s, %(payload)s,
+    %(idempotency_key)s, %(run_at)s, %(delay_seconds)s, %(kind)s, %(priority)s,
     %(concurrency_key)s, %(concurrency_limit)s, %(dedup_key)s, %(debounce_seconds)s)"""
+SUBMIT_JOB_FLOW = f"select job_id, deduplicated from {_SUBMIT_JOB_FLOW_CALL}"
 
 # The same, storing the request's trace context with the jobs (job_results.traceparent's
 # default reads the setting): the materialized CTE sets it before submit_job inserts, in the
@@ -17,6 +18,12 @@ _WITH_TRACEPARENT = """with traced as materialized (
     """
 SUBMIT_JOB_TRACED = _WITH_TRACEPARENT + SUBMIT_JOB + " from traced"
 SUBMIT_JOBS_TRACED = _WITH_TRACEPARENT + SUBMIT_JOBS + " from traced"
+# The function in the select list, so that it runs for traced's row, after the setting.
+SUBMIT_JOB_FLOW_TRACED = (
+    _WITH_TRACEPARENT
+    + f"select (r).job_id, (r).deduplicated from (select {_SUBMIT_JOB_FLOW_CALL} as r"
+    + " from traced) flow"
+)
 
 # A signed-in caller's claims, for this transaction only (pooler-safe): job_results.owner_id
 # defaults to auth.uid(), which reads them.

@@ -119,8 +119,9 @@ class PgJobStore:
         unfinished job with the same dedup key (nothing new was written)."""
         flow = job.flow or JobFlow()
         row = self._submit(
-            queries.SUBMIT_JOB_FLOW,
+            queries.SUBMIT_JOB_FLOW if job.traceparent is None else queries.SUBMIT_JOB_FLOW_TRACED,
             {
+                "traceparent": job.traceparent,
                 "task_name": job.task_name,
                 "payload": Jsonb(job.payload),
                 "idempotency_key": job.idempotency_key,
