@@ -9,7 +9,9 @@
 # Secret values are never arguments, never printed: the database URL is read from
 # SUPAJOBS_DATABASE_URL or asked for (hidden) the first time; the webhook secret is generated
 # once in Secret Manager. Optional settings (defaults in brackets): REGION [europe-west1],
-# PREFIX [supajobs], PROCESS_JOB_INSTANCES [5], SUBMIT_INSTANCES [5].
+# PREFIX [supajobs], PROCESS_JOB_INSTANCES [5], SUBMIT_INSTANCES [5], OPERATOR_SECRET [none]:
+# the name of a Secret Manager secret you created with the project's secret key (sb_secret_...),
+# which callers of the operators' routes (GET /stats, the dashboard) then present.
 set -euo pipefail
 
 if [ $# -ne 1 ] || [ -z "$1" ]; then
@@ -22,6 +24,7 @@ PREFIX=${PREFIX:-supajobs}
 DRY_RUN=${DRY_RUN:-0}
 PROCESS_JOB_INSTANCES=${PROCESS_JOB_INSTANCES:-5}
 SUBMIT_INSTANCES=${SUBMIT_INSTANCES:-5}
+OPERATOR_SECRET=${OPERATOR_SECRET:-}
 SOURCE_ROOT=$(cd "$(dirname "$0")/../.." && pwd)  # main.py, requirements.txt, functions/
 
 RUNTIME=python313
@@ -108,6 +111,11 @@ accessor() {  # let service account $2 read secret $1, and nothing else
 accessor "$DATABASE_SECRET" "$SUBMIT_SA"
 accessor "$DATABASE_SECRET" "$PROCESS_JOB_SA"
 accessor "$WEBHOOK_SECRET_NAME" "$WEBHOOK_SA"
+SUBMIT_SECRETS="DATABASE_URL=$DATABASE_SECRET:latest"
+if [ -n "$OPERATOR_SECRET" ]; then  # its value is yours to add; only its reader is set here
+  accessor "$OPERATOR_SECRET" "$SUBMIT_SA"
+  SUBMIT_SECRETS+=",SUPABASE_SECRET_KEY=$OPERATOR_SECRET:latest"
+fi
 
 say "the Cloud Tasks queue"
 # A wake-up that process_job refuses with a 5xx or 429 (its database restarting, every instance
@@ -154,7 +162,7 @@ say "submit: the public jobs API"
 run "${DEPLOY[@]}" "$SUBMIT" --entry-point=submit --allow-unauthenticated \
   --service-account="$SUBMIT_SA" --timeout=60s --cpu=1 --concurrency=10 \
   --max-instances="$SUBMIT_INSTANCES" \
-  --set-secrets="DATABASE_URL=$DATABASE_SECRET:latest" \
+  --set-secrets="$SUBMIT_SECRETS" \
   --set-env-vars="DB_POOL_MAX_SIZE=2"
 
 say "the sweep: process_job every minute, as the sweeper account"

@@ -135,6 +135,30 @@ def test_the_commands_agree_on_urls_accounts_and_deadlines(tmp_path: Path) -> No
     assert flags(queue)["max-attempts"] and flags(queue)["max-retry-duration"]
 
 
+def test_an_operator_secret_is_read_by_submit_alone(tmp_path: Path) -> None:
+    plain = commands(dry_run(tmp_path, PROJECT).stdout)
+    assert flags(deploy_of(plain, "supajobs-submit"))["set-secrets"] == (
+        "DATABASE_URL=supajobs-database-url:latest"
+    )
+    assert not [c for c in plain if "supajobs-secret-key" in " ".join(c)]
+    cmds = commands(
+        dry_run(tmp_path, PROJECT, env={"OPERATOR_SECRET": "supajobs-secret-key"}).stdout
+    )
+    assert flags(deploy_of(cmds, "supajobs-submit"))["set-secrets"] == (
+        "DATABASE_URL=supajobs-database-url:latest,SUPABASE_SECRET_KEY=supajobs-secret-key:latest"
+    )
+    readers = [
+        flags(c)["member"]
+        for c in cmds
+        if c[1:3] == ["secrets", "add-iam-policy-binding"] and c[3] == "supajobs-secret-key"
+    ]
+    assert readers == ["serviceAccount:supajobs-submit@demo-project.iam.gserviceaccount.com"]
+    # Its value is never written by the script: the operator adds it.
+    assert not [
+        c for c in cmds if c[1:3] == ["secrets", "create"] and c[3] == "supajobs-secret-key"
+    ]
+
+
 def test_a_second_run_updates_what_exists(tmp_path: Path) -> None:
     done = dry_run(tmp_path, PROJECT, env={"DRY_RUN_EXISTING": "1"})
     assert done.returncode == 0, done.stderr
@@ -168,6 +192,7 @@ def test_gclouds_own_parser_accepts_every_command(tmp_path: Path) -> None:
     printed = (
         dry_run(tmp_path, PROJECT).stdout
         + dry_run(tmp_path, PROJECT, env={"DRY_RUN_EXISTING": "1"}).stdout
+        + dry_run(tmp_path, PROJECT, env={"OPERATOR_SECRET": "supajobs-secret-key"}).stdout
     )
     # One of each shape (a command group and its set of flags) is enough.
     shapes: dict[tuple[str, ...], list[str]] = {}
