@@ -5,30 +5,16 @@ SUBMIT_JOB = """select public.submit_job(%(task_name)s, %(payload)s, %(idempoten
 SUBMIT_JOBS = "select public.submit_jobs(%(items)s, %(idempotency_key)s)"
 # A job with flow settings of its own (priority, concurrency key, dedup key): the job, and
 # whether it is an unfinished one with the same dedup key rather than a new one.
-_SUBMIT_JOB_FLOW_CALL = """public.submit_job_flow(%(task_name)s, %(payload)s,
-    %(idempotency_key)s, %(run_at)s, %(delay_seconds)s, %(kind)s, %(priority)s,
+SUBMIT_JOB_FLOW = """select job_id, deduplicated from public.submit_job_flow(%(task_name)s,
+    %(payload)s, %(idempotency_key)s, %(run_at)s, %(delay_seconds)s, %(kind)s, %(priority)s,
     %(concurrency_key)s, %(concurrency_limit)s, %(dedup_key)s, %(debounce_seconds)s)"""
-SUBMIT_JOB_FLOW = f"select job_id, deduplicated from {_SUBMIT_JOB_FLOW_CALL}"
 
-# The same, storing the request's trace context with the jobs (job_results.traceparent's
-# default reads the setting): the materialized CTE sets it before submit_job inserts, in the
-# statement's own transaction.
-_WITH_TRACEPARENT = """with traced as materialized (
-    select set_config('supajobs.traceparent', %(traceparent)s, true))
-    """
-SUBMIT_JOB_TRACED = _WITH_TRACEPARENT + SUBMIT_JOB + " from traced"
-SUBMIT_JOBS_TRACED = _WITH_TRACEPARENT + SUBMIT_JOBS + " from traced"
-# The function in the select list, so that it runs for traced's row, after the setting.
-SUBMIT_JOB_FLOW_TRACED = (
-    _WITH_TRACEPARENT
-    + f"select (r).job_id, (r).deduplicated from (select {_SUBMIT_JOB_FLOW_CALL} as r"
-    + " from traced) flow"
-)
-
-# A signed-in caller's claims, for this transaction only (pooler-safe): job_results.owner_id
-# defaults to auth.uid(), which reads them.
-ACT_AS_USER = """select set_config('request.jwt.claims', %(claims)s, true),
-    set_config('request.jwt.claim.sub', %(sub)s, true)"""
+# Who a transaction acts for and the trace its jobs join, for that transaction only
+# (pooler-safe): job_results.owner_id defaults to auth.uid(), which reads the claims, and
+# job_results.traceparent to the trace setting. An empty value is none (both read '' as null).
+TRANSACTION_CONTEXT = """select set_config('request.jwt.claims', %(claims)s, true),
+    set_config('request.jwt.claim.sub', %(sub)s, true),
+    set_config('supajobs.traceparent', %(traceparent)s, true)"""
 
 JOB_COLUMNS = """job_id, task_name, kind, payload, status, result, error, attempts, msg_id,
     created_at, started_at, finished_at, updated_at, owner_id, progress, progress_total,
@@ -58,8 +44,8 @@ LIST_KINDS = """select kind, description, payload_schema, time_limit_s, is_defau
 JOB_WAIT_REASON = """select public.job_wait_reason(job_id) from public.job_results
     where job_id = %(job_id)s and owner_id is not distinct from %(owner)s::uuid"""
 
-# Schedules, each as the caller (ACT_AS_USER first for a signed-in one): the functions scope
-# them to auth.uid() themselves.
+# Schedules, each as the caller (TRANSACTION_CONTEXT first for a signed-in one): the functions
+# scope them to auth.uid() themselves.
 CREATE_SCHEDULE = """select public.create_schedule(%(name)s, %(cron)s, %(task_name)s, %(kind)s,
     %(payload)s)"""
 LIST_SCHEDULES = """select schedule_id, name, cron, task_name, kind, payload, paused,

@@ -66,26 +66,38 @@ def _item(job: NewJob) -> dict[str, Any]:
     return item
 
 
+def _context(owner: Caller | None, traceparent: str | None = None) -> dict[str, str]:
+    """queries.TRANSACTION_CONTEXT's values: '' for what is not given."""
+    return {
+        "claims": owner.claims_json if owner else "",
+        "sub": str(owner.user_id) if owner else "",
+        "traceparent": traceparent or "",
+    }
+
+
 class PgJobStore:
     def __init__(self, database: Database | str) -> None:
         self._database = as_database(database)
 
     def _submit(
-        self, query: str, params: dict[str, Any], owner: Caller | None, whole_row: bool = False
+        self,
+        query: str,
+        params: dict[str, Any],
+        owner: Caller | None,
+        whole_row: bool = False,
+        traceparent: str | None = None,
     ) -> Any:
         """The one value ``query`` answers, as ``owner`` when given (so auth.uid(), the owner
-        column's default, names them); submit_job's errors as the caller's."""
+        column's default, names them) and with the jobs it makes joining ``traceparent``;
+        submit_job's errors as the caller's."""
         try:
             with connection(self._database) as conn:
-                if owner is None:
+                if owner is None and traceparent is None:
                     row = conn.execute(query, params).fetchone()
                 else:
-                    # The claims hold for this transaction only (pooler-safe).
+                    # The context holds for this transaction only (pooler-safe).
                     with conn.transaction():
-                        conn.execute(
-                            queries.ACT_AS_USER,
-                            {"claims": owner.claims_json, "sub": str(owner.user_id)},
-                        )
+                        conn.execute(queries.TRANSACTION_CONTEXT, _context(owner, traceparent))
                         row = conn.execute(query, params).fetchone()
         except psycopg.Error as exc:
             error = SUBMIT_ERRORS.get(exc.sqlstate or "")
@@ -100,9 +112,8 @@ class PgJobStore:
 
     def submit(self, job: NewJob) -> UUID:
         job_id = self._submit(
-            queries.SUBMIT_JOB if job.traceparent is None else queries.SUBMIT_JOB_TRACED,
+            queries.SUBMIT_JOB,
             {
-                "traceparent": job.traceparent,
                 "task_name": job.task_name,
                 "payload": Jsonb(job.payload),
                 "idempotency_key": job.idempotency_key,
@@ -111,6 +122,7 @@ class PgJobStore:
                 "kind": job.kind,
             },
             job.owner,
+            traceparent=job.traceparent,
         )
         return UUID(str(job_id))
 
@@ -119,9 +131,8 @@ class PgJobStore:
         unfinished job with the same dedup key (nothing new was written)."""
         flow = job.flow or JobFlow()
         row = self._submit(
-            queries.SUBMIT_JOB_FLOW if job.traceparent is None else queries.SUBMIT_JOB_FLOW_TRACED,
+            queries.SUBMIT_JOB_FLOW,
             {
-                "traceparent": job.traceparent,
                 "task_name": job.task_name,
                 "payload": Jsonb(job.payload),
                 "idempotency_key": job.idempotency_key,
@@ -135,6 +146,7 @@ class PgJobStore:
                 "debounce_seconds": flow.debounce_s,
             },
             job.owner,
+            traceparent=job.traceparent,
             whole_row=True,
         )
         return UUID(str(row[0])), bool(row[1])
@@ -156,9 +168,7 @@ class PgJobStore:
             conn.transaction(),
         ):
             if owner is not None:
-                cur.execute(
-                    queries.ACT_AS_USER, {"claims": owner.claims_json, "sub": str(owner.user_id)}
-                )
+                cur.execute(queries.TRANSACTION_CONTEXT, _context(owner))
             rows = cur.execute(queries.LIST_SCHEDULES).fetchall()
         return [_schedule(row) for row in rows]
 
@@ -179,13 +189,10 @@ class PgJobStore:
     def submit_many(self, batch: NewBatch) -> list[UUID]:
         items = [_item(job) for job in batch.jobs]
         job_ids = self._submit(
-            queries.SUBMIT_JOBS if batch.traceparent is None else queries.SUBMIT_JOBS_TRACED,
-            {
-                "items": Jsonb(items),
-                "idempotency_key": batch.idempotency_key,
-                "traceparent": batch.traceparent,
-            },
+            queries.SUBMIT_JOBS,
+            {"items": Jsonb(items), "idempotency_key": batch.idempotency_key},
             batch.owner,
+            traceparent=batch.traceparent,
         )
         return [UUID(str(job_id)) for job_id in job_ids]
 

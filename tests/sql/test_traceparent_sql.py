@@ -3,15 +3,16 @@ whichever way they are submitted: one job, a batch, or a job with flow settings 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import psycopg
 import pytest
 
 from functions import once
 from functions.core.flow import JobFlow
-from functions.core.models import NewBatch, NewJob
+from functions.core.models import Caller, NewBatch, NewJob
 from functions.db.store import PgJobStore
 
 TRACE = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
@@ -50,3 +51,18 @@ def test_each_way_of_submitting_stores_the_trace(store: PgJobStore, db_url: str)
         NewJob("flow", {}, kind="noop", flow=flow, traceparent=TRACE)
     )
     assert (again, deduplicated) == (flowed, True)
+
+
+def test_a_signed_in_callers_job_keeps_both_its_owner_and_its_trace(
+    store: PgJobStore, db_url: str
+) -> None:
+    user = uuid4()
+    claims = json.dumps({"sub": str(user), "role": "authenticated"})
+    owned = store.submit(
+        NewJob("mine", {}, kind="noop", owner=Caller(user, claims), traceparent=TRACE)
+    )
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute(
+            "select owner_id, traceparent from job_results where job_id = %s", (owned,)
+        ).fetchone()
+    assert row == (user, TRACE)

@@ -45,7 +45,7 @@ create table if not exists public.job_results (
   -- private.sweep makes the attempt's message visible again at once.
   claimed_by          text,
   -- The job's W3C trace context (functions/tracing.py): the submit function puts it in the
-  -- setting supajobs.traceparent for the submitting statement, so submit_job and submit_jobs
+  -- setting supajobs.traceparent for the submitting transaction, so the submit functions
   -- store it without taking it as an argument; the worker's spans for the job are its
   -- children. Null when the job was submitted untraced.
   traceparent         text default nullif(current_setting('supajobs.traceparent', true), ''),
