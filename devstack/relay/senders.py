@@ -62,9 +62,6 @@ def _request_headers(request: HttpRequest) -> dict[str, str]:
     return {name: str(value) for name, value in (request.headers or {}).items()}
 
 
-# libcurl's limit on sending a request again after a reused connection died (CONN_MAX_RETRIES).
-_REUSE_RETRIES = 5
-
 # What a connection the server closed while it sat idle looks like when a request goes out on
 # it: nothing read back, the socket reset or shut.
 _DEAD_CONNECTION = (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError)
@@ -82,31 +79,34 @@ class Sender:
     ) -> tuple[httpx.Response, bytes]:
         """The response and its body. As libcurl does for pg_net: when the request went out on
         a kept-alive connection that turns out dead before a byte comes back (the server closed
-        it while idle), it is sent again on a fresh connection; any other failure is final."""
-        for retry in range(_REUSE_RETRIES + 1):
-            reused, self.kept_alive = self.kept_alive, False
-            outgoing = self.client.build_request(
-                request.method,
-                request.url,
-                headers=_request_headers(request),
-                content=request.body,
-                timeout=timeout_s,
-            )
-            try:
-                response = await self.client.send(outgoing, stream=True)
-            except _DEAD_CONNECTION:
-                if not reused or retry == _REUSE_RETRIES:
-                    raise
-                continue
-            try:
-                body = await response.aread()
-            finally:
-                await response.aclose()
-            self.kept_alive = response.http_version == "HTTP/1.1" and (
-                response.headers.get("connection", "").lower() != "close"
-            )
-            return response, body
-        raise AssertionError("unreachable: the last retry raises or returns")
+        it while idle), it is sent again, on a fresh connection (the dead one is dropped, so
+        the second try cannot meet it); any other failure is final."""
+        reused, self.kept_alive = self.kept_alive, False
+        try:
+            response = await self._send(request, timeout_s)
+        except _DEAD_CONNECTION:
+            if not reused:
+                raise
+            response = await self._send(request, timeout_s)
+        try:
+            body = await response.aread()
+        finally:
+            await response.aclose()
+        self.kept_alive = response.http_version == "HTTP/1.1" and (
+            response.headers.get("connection", "").lower() != "close"
+        )
+        return response, body
+
+    async def _send(self, request: HttpRequest, timeout_s: float) -> httpx.Response:
+        """Up to the response's headers; its body is still to be read."""
+        outgoing = self.client.build_request(
+            request.method,
+            request.url,
+            headers=_request_headers(request),
+            content=request.body,
+            timeout=timeout_s,
+        )
+        return await self.client.send(outgoing, stream=True)
 
 
 async def deliver(sender: Sender, request: HttpRequest) -> Outcome:
