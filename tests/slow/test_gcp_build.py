@@ -34,6 +34,7 @@ from devstack.relay.worker import start_in_thread
 from devstack.services import port_open
 from functions.core.signatures import parse_secret, sign
 from tests.cloud_tasks_standin import StandIn, cloud_tasks_standin
+from tests.gcloud_sdk import NEEDS_GCLOUD
 from tests.google_tokens import id_token_claims, make_key
 from tests.waiting import wait_for
 
@@ -288,7 +289,7 @@ def test_the_upload_is_main_requirements_and_the_functions_package() -> None:
     assert done.returncode == 0, done.stderr
 
 
-@pytest.mark.skipif(shutil.which("gcloud") is None, reason="the Google Cloud SDK is not installed")
+@NEEDS_GCLOUD
 def test_gcloud_would_upload_exactly_these_files(tmp_path: Path) -> None:
     done = subprocess.run(
         ["gcloud", "meta", "list-files-for-upload", "."],

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import os
 import shlex
-import shutil
 import subprocess
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import pytest
+from tests.gcloud_sdk import GCLOUD, NEEDS_GCLOUD
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "deploy" / "gcp" / "deploy.sh"
@@ -184,10 +183,7 @@ def test_an_unset_variable_stops_it(tmp_path: Path) -> None:
     assert "functions deploy" not in done.stdout
 
 
-GCLOUD = shutil.which("gcloud")
-
-
-@pytest.mark.skipif(GCLOUD is None, reason="the Google Cloud SDK is not installed")
+@NEEDS_GCLOUD
 def test_gclouds_own_parser_accepts_every_command(tmp_path: Path) -> None:
     printed = (
         dry_run(tmp_path, PROJECT).stdout
@@ -211,7 +207,7 @@ def test_gclouds_own_parser_accepts_every_command(tmp_path: Path) -> None:
 
     def parse(command: list[str]) -> str:
         done = subprocess.run(
-            [str(GCLOUD), *command[1:]],
+            [GCLOUD or "gcloud", *command[1:]],
             capture_output=True,
             text=True,
             env=env,

@@ -50,7 +50,7 @@ class Claimer(threading.Thread):
             with psycopg.connect(self.url, autocommit=True) as conn:
                 while not self.stop.is_set():
                     if not self._round(conn):
-                        time.sleep(0.002)
+                        self.stop.wait(0.002)  # nothing to start: look again, unless told to stop
         except BaseException as error:  # surfaced by the test
             self.error = error
 

@@ -10,6 +10,7 @@ import sys
 import uuid
 
 import pytest
+from opentelemetry import trace
 
 from functions.logs import JsonFormatter, TextFormatter, formatter
 
@@ -63,7 +64,6 @@ def test_the_format_follows_the_environment(env: dict[str, str], kind: type) -> 
 
 
 def test_a_recording_span_puts_its_trace_and_span_ids_in_every_line() -> None:
-    trace = pytest.importorskip("opentelemetry.trace")
     context = trace.SpanContext(
         trace_id=0x4BF92F3577B34DA6A3CE929D0E0E4736,
         span_id=0x00F067AA0BA902B7,
