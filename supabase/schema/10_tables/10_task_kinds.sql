@@ -21,7 +21,8 @@ create unique index if not exists task_kinds_one_default on public.task_kinds (i
 
 -- The kind a job gets when its submitter names none (task_kinds.is_default). PL/pgSQL so that
 -- its query is planned once a session: a SQL function with its own search_path is not inlined,
--- and before PostgreSQL 18 it is planned at every call (40 us of each submit on PG 15).
+-- and before PostgreSQL 18 it is planned at every call, on every submit here (measured in
+-- bench/results/ISSUE24.md).
 create or replace function private.default_kind() returns text
 language plpgsql stable
 set search_path = pg_catalog

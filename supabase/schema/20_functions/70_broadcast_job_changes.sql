@@ -12,10 +12,8 @@
 -- (null for a progress report).
 
 -- The messages for a statement's changes, [{"job": <job_results row>, "event": <job_events row
--- or null>}, ...]: one per topic each change goes to. PL/pgSQL rather than SQL: before
--- PostgreSQL 18 a SQL function that cannot be inlined (this one sets its search_path) is
--- planned again at every call, and planning this query cost a submit more than the rest of the
--- send (0.64x of a submit without sends on PG 15; 0.85-0.89x planned once a session).
+-- or null>}, ...]: one per topic each change goes to. PL/pgSQL to be planned once a session
+-- (see private.default_kind): planning this query at every call was most of what a send cost.
 create or replace function private.job_messages(p_changes jsonb)
 returns table (id uuid, topic text, message jsonb)
 language plpgsql
