@@ -1,7 +1,9 @@
 """Metric 5: cold start of each function: the import of its module in a fresh interpreter, the
 first response of a new functions-framework process (from spawn to a 2xx/4xx answer, building
 the handler on the way), and the size of its deployment package when ``serverless package`` has
-left one in .serverless/."""
+left one in .serverless/. Beside them, the floor in the same run: the first response of a
+functions-framework process serving a function that only answers (the interpreter, the
+framework's own imports, gunicorn), which no function of ours can go under."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -20,13 +23,15 @@ from bench.context import Context
 from bench.rows import OURS, Row
 from bench.stats import median
 from devstack.postgres.embedded import free_port
-from devstack.services import FUNCTIONS, ROOT, function_process
+from devstack.services import FUNCTIONS, ROOT, ManagedProcess, function_process
 from functions.core.signatures import parse_secret, sign
 
 IMPORT_CODE = (
     "import time; began = time.perf_counter(); import functions.{name}; "
     "print(time.perf_counter() - began)"
 )
+FLOOR = "framework_floor"
+FLOOR_SOURCE = f"def {FLOOR}(request):\n    return 'ok'\n"
 # A fixed Standard Webhooks secret: the webhook's first request is a signed wake-up.
 SECRET = "whsec_YmVuY2gtY29sZC1zdGFydC13ZWJob29rLXNlY3JldC0zMg=="
 
@@ -64,6 +69,17 @@ def _request(name: str) -> tuple[str, str, bytes, dict[str, str]]:
     return "POST", "/", b"{}", auth
 
 
+def _floor_process(port: int, ctx: Context, source_dir: Path) -> ManagedProcess:
+    """The same server, started the same way, serving a function that only answers."""
+    source = source_dir / f"{FLOOR}.py"
+    source.write_text(FLOOR_SOURCE)
+    ours = function_process("webhook", port, {}, ctx.log)
+    argv = list(ours.argv)
+    argv[argv.index("--target") + 1] = FLOOR
+    argv[argv.index("--source") + 1] = str(source)
+    return dataclasses.replace(ours, name=FLOOR, argv=argv, port=None)
+
+
 def first_response_seconds(name: str, database_url: str, ctx: Context) -> float:
     port = free_port()
     env = {
@@ -72,7 +88,15 @@ def first_response_seconds(name: str, database_url: str, ctx: Context) -> float:
         # A port nothing listens on: the webhook's background call fails and is only logged.
         "PROCESS_JOB_URL": f"http://127.0.0.1:{free_port()}",
     }
-    process = dataclasses.replace(function_process(name, port, env, ctx.log), port=None)
+    with tempfile.TemporaryDirectory() as scratch:
+        if name == FLOOR:
+            process = _floor_process(port, ctx, Path(scratch))
+        else:
+            process = dataclasses.replace(function_process(name, port, env, ctx.log), port=None)
+        return _time_first_response(name, process, port)
+
+
+def _time_first_response(name: str, process: ManagedProcess, port: int) -> float:
     method, path, body, headers = _request(name)
     began = time.perf_counter()
     process.start()
@@ -105,11 +129,12 @@ def package_kib(name: str) -> float | None:
 def run(ctx: Context) -> list[Row]:
     repeats = ctx.sizes.cold_repeats
     imports: dict[str, list[float]] = {name: [] for name in FUNCTIONS}
-    firsts: dict[str, list[float]] = {name: [] for name in FUNCTIONS}
+    firsts: dict[str, list[float]] = {name: [] for name in (*FUNCTIONS, FLOOR)}
     for attempt in range(repeats):
         ctx.say(f"cold start: round {attempt + 1}/{repeats}")
         for name in FUNCTIONS:
             imports[name].append(import_seconds(name) * 1000)
+        for name in firsts:
             firsts[name].append(first_response_seconds(name, ctx.dbs.ours, ctx) * 1000)
     rows = []
     for name in FUNCTIONS:
@@ -132,6 +157,15 @@ def run(ctx: Context) -> list[Row]:
                 {OURS: median(firsts[name])},
             )
         )
+    rows.append(
+        Row(
+            "first_response_floor",
+            "functions-framework, a function that only answers: spawn to first response",
+            "ms",
+            False,
+            {OURS: median(firsts[FLOOR])},
+        )
+    )
     # The first user token: PyJWT and cryptography load then, not at cold start (a demo-mode
     # request never pays), and the JWKS is fetched once.
     tokens = [first_token.first_token_ms() for _ in range(repeats)]

@@ -5,6 +5,11 @@
 pip is asked for wheels of the Lambda runtime's platform (CPython 3.13, manylinux x86_64),
 whatever Python and machine run this script, so no Docker is needed. The layer is rebuilt
 only when the requirements or the platform change.
+
+The layer ships its bytecode, compiled by a CPython 3.13 found on this machine (pyenv's, or
+python3.13 on PATH): Lambda mounts a layer read-only, so without it every cold start compiles
+every module it imports again, and caches nothing. Without such an interpreter the layer is
+built without bytecode, and the script says so.
 """
 
 from __future__ import annotations
@@ -36,12 +41,45 @@ PYTHON_VERSION = "3.13"
 PLATFORMS = ("manylinux_2_28_x86_64", "manylinux2014_x86_64")
 
 
-def _stamp_text() -> str:
-    return "\n".join([f"python {PYTHON_VERSION}", *PLATFORMS, *REQUIREMENTS]) + "\n"
+def runtime_python() -> Path | None:
+    """A CPython of the runtime's minor version: pyenv's newest, else python3.13 on PATH."""
+    versions = Path.home() / ".pyenv" / "versions"
+    found = sorted(
+        versions.glob(f"{PYTHON_VERSION}.*/bin/python3"),
+        key=lambda p: tuple(int(x) for x in p.parent.parent.name.split(".") if x.isdigit()),
+    )
+    if found:
+        return found[-1]
+    on_path = shutil.which(f"python{PYTHON_VERSION}")
+    return Path(on_path) if on_path else None
+
+
+def _stamp_text(compiled: bool) -> str:
+    bytecode = "bytecode" if compiled else "no bytecode"
+    return "\n".join([f"python {PYTHON_VERSION}", *PLATFORMS, *REQUIREMENTS, bytecode]) + "\n"
 
 
 def is_current() -> bool:
-    return STAMP.is_file() and STAMP.read_text() == _stamp_text()
+    return STAMP.is_file() and STAMP.read_text() == _stamp_text(runtime_python() is not None)
+
+
+def compile_bytecode(site_dir: Path, python: Path) -> None:
+    """Bytecode for every module, checked against nothing at import (unchecked-hash): the
+    layer never changes once built, and the files do not depend on the zip's timestamps."""
+    subprocess.run(
+        [
+            str(python),
+            "-m",
+            "compileall",
+            "-q",
+            "-j0",
+            "--invalidation-mode",
+            "unchecked-hash",
+            str(site_dir),
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
 
 
 def build() -> None:
@@ -56,7 +94,7 @@ def build() -> None:
             "install",
             "--quiet",
             "--disable-pip-version-check",
-            "--no-compile",  # the runtime compiles on import; .pyc files only grow the zip
+            "--no-compile",  # this Python may not be the runtime's: compiled below
             "--only-binary=:all:",
             "--implementation",
             "cp",
@@ -69,7 +107,16 @@ def build() -> None:
         ],
         check=True,
     )
-    (staging / STAMP.name).write_text(_stamp_text())
+    python = runtime_python()
+    if python is not None:
+        compile_bytecode(staging / "python", python)
+    else:
+        print(
+            f"no CPython {PYTHON_VERSION} here: the layer has no bytecode, so each cold start "
+            "compiles the modules it imports",
+            file=sys.stderr,
+        )
+    (staging / STAMP.name).write_text(_stamp_text(python is not None))
     shutil.rmtree(LAYER_DIR, ignore_errors=True)
     staging.rename(LAYER_DIR)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from functions.core.validation import MAX_BODY_BYTES
+from functions.core.defaults import MAX_BODY_BYTES
 from functions.http.types import HttpRequest, HttpResponse
 
 if TYPE_CHECKING:

@@ -17,6 +17,7 @@ from typing import Any
 from uuid import UUID
 
 from functions.core import flow, schemas, strict_json
+from functions.core.defaults import MAX_BODY_BYTES
 from functions.core.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
 from functions.core.models import JobStatus, NewBatch, NewJob, NewSchedule, TaskKind, WakeUp
 from functions.core.trace_context import traceparent_of
@@ -24,10 +25,6 @@ from functions.core.trace_context import traceparent_of
 MAX_TASK_NAME_CHARS = 200
 MAX_PAYLOAD_BYTES = 65_535
 MAX_IDEMPOTENCY_KEY_CHARS = 200
-# One limit for a job and for a batch: it bounds what one request holds in memory and writes in
-# one transaction. A batch of 1,000 typical jobs (~150 bytes each) fits; larger sets go as
-# several batches.
-MAX_BODY_BYTES = 256 * 1024
 MAX_BATCH_JOBS = 1000
 DEFAULT_LIST_LIMIT = 20
 MAX_LIST_LIMIT = 100

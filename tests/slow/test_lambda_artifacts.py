@@ -54,14 +54,10 @@ def webhook_headers(secret: str, msg_id: str, body: str) -> dict[str, str]:
 
 
 def runtime_python() -> Path:
-    """pyenv's newest CPython of the Lambda runtime's minor version."""
-    versions = Path(os.environ.get("PYENV_ROOT", "/root/.pyenv")) / "versions"
-    found = sorted(
-        versions.glob(f"{build_lambda_layer.PYTHON_VERSION}.*/bin/python3"),
-        key=lambda p: tuple(int(x) for x in p.parent.parent.name.split(".")),
-    )
-    assert found, f"no CPython {build_lambda_layer.PYTHON_VERSION} under {versions} (pyenv)"
-    return found[-1]
+    """The CPython of the Lambda runtime's minor version that built the layer's bytecode."""
+    found = build_lambda_layer.runtime_python()
+    assert found, f"no CPython {build_lambda_layer.PYTHON_VERSION} here (pyenv or PATH)"
+    return found
 
 
 BOOTSTRAP = r"""
@@ -240,6 +236,41 @@ def test_every_compiled_module_in_the_layer_imports_under_the_runtime(
     # (and psycopg alone would still import, falling back to this machine's libpq).
     assert len(loaded) == len(modules), (modules, loaded)
     print(f"\nruntime {report['version'].split()[0]}: {len(modules)} compiled modules import")
+
+
+def test_every_module_in_the_layer_ships_bytecode_the_runtime_takes(
+    artifacts: Artifacts,
+) -> None:
+    """Lambda mounts the layer read-only: a module without bytecode of the runtime's own magic
+    is compiled again at every cold start. Unchecked hash-based files (flags 0b01, PEP 552)
+    are taken without reading the source."""
+    runtime = json.loads(
+        subprocess.run(
+            [
+                str(artifacts.python),
+                "-I",
+                "-c",
+                "import importlib.util, json, sys; print(json.dumps("
+                "[importlib.util.MAGIC_NUMBER.hex(), sys.implementation.cache_tag]))",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
+    magic, tag = bytes.fromhex(runtime[0]), runtime[1]
+    sources = sorted(artifacts.layer.rglob("*.py"))
+    assert len(sources) > 100, "the layer holds hardly any module"
+    missing, stale = [], []
+    for source in sources:
+        cached = source.parent / "__pycache__" / f"{source.stem}.{tag}.pyc"
+        if not cached.is_file():
+            missing.append(source.relative_to(artifacts.layer).as_posix())
+            continue
+        header = cached.read_bytes()[:8]
+        if header[:4] != magic or int.from_bytes(header[4:8], "little") != 0b01:
+            stale.append(source.relative_to(artifacts.layer).as_posix())
+    assert not missing and not stale, {"no bytecode": missing[:10], "not taken": stale[:10]}
 
 
 def test_submit_answers_202_and_stores_the_job(artifacts: Artifacts, embedded_db_url: str) -> None:
