@@ -1,9 +1,12 @@
 """Metric 4: from a committed update of a job_results row to a subscriber's callback, through
 the local Realtime gateway (devstack.realtime), with 1 and 200 subscribers. Each subscriber is
-its own WebSocket client (the ``realtime`` package, as client/ uses it) listening to every
-UPDATE of job_results, spread over a few processes. One update at a time: the next is made
-once every subscriber has the last one (or after a timeout), so no change queues behind
-another and each figure is one change's trip."""
+its own WebSocket client (the ``realtime`` package, as client/ uses it), spread over a few
+processes, in each of the two ways a client can follow jobs: ``postgres_changes`` on every
+UPDATE of job_results, and the private Broadcast topic of the public demo's jobs
+(``jobs:public``, joined with the anon key as the page's demo mode joins it), which the page and
+client use by default and where each change is a progress report of a running job. One update
+at a time: the next is made once every subscriber has the last one (or after a timeout), so no
+change queues behind another and each figure is one change's trip."""
 
 from __future__ import annotations
 
@@ -31,6 +34,9 @@ from devstack.postgres.embedded import free_port
 from devstack.services import ManagedProcess
 
 SUBSCRIBER_PROCESSES = 4
+CHANGES, BROADCAST = "changes", "broadcast"
+MODES = {CHANGES: "postgres_changes", BROADCAST: "Broadcast"}
+PUBLIC_TOPIC = "jobs:public"
 GAP_S = 0.02  # between one change's last delivery and the next update
 DELIVERY_TIMEOUT_S = 10.0
 
@@ -69,17 +75,27 @@ def _marker(change: Any) -> str:
     return str(record.get("result") or "")
 
 
-def subscribe_worker(url: str, anon_key: str, count: str, out_dir: str) -> None:
+def _broadcast_marker(message: Any) -> str:
+    job = (message.get("payload") or {}).get("job") or {} if isinstance(message, dict) else {}
+    return str(job.get("progress_message") or "")
+
+
+def subscribe_worker(url: str, anon_key: str, count: str, out_dir: str, mode: str) -> None:
     """In a subscriber process: ``count`` clients, each subscribed; records (marker, time)."""
     from realtime import AsyncRealtimeClient
-    from realtime.types import RealtimePostgresChangesListenEvent, RealtimeSubscribeStates
+    from realtime.types import (
+        RealtimeChannelConfig,
+        RealtimeChannelOptions,
+        RealtimePostgresChangesListenEvent,
+        RealtimeSubscribeStates,
+    )
 
     receipts: list[tuple[str, float]] = []
     arrived: dict[str, int] = {}
     clients_here = int(count)
 
     def on_change(change: Any) -> None:
-        marker = _marker(change)
+        marker = _marker(change) if mode == CHANGES else _broadcast_marker(change)
         receipts.append((marker, time.time()))
         arrived[marker] = arrived.get(marker, 0) + 1
         if arrived[marker] == clients_here:
@@ -94,13 +110,18 @@ def subscribe_worker(url: str, anon_key: str, count: str, out_dir: str) -> None:
             if status == RealtimeSubscribeStates.SUBSCRIBED:
                 joined.set()
 
-        channel = client.channel(f"bench-{index}")
-        channel.on_postgres_changes(
-            RealtimePostgresChangesListenEvent.Update,
-            schema="public",
-            table="job_results",
-            callback=on_change,
-        )
+        if mode == CHANGES:
+            channel = client.channel(f"bench-{index}")
+            channel.on_postgres_changes(
+                RealtimePostgresChangesListenEvent.Update,
+                schema="public",
+                table="job_results",
+                callback=on_change,
+            )
+        else:
+            config = RealtimeChannelConfig(broadcast={}, presence=None, private=True)
+            channel = client.channel(PUBLIC_TOPIC, RealtimeChannelOptions(config=config))
+            channel.on_broadcast("job", on_change)
         await channel.subscribe(on_status)
         await asyncio.wait_for(joined.wait(), 30)
         return client
@@ -118,28 +139,40 @@ def subscribe_worker(url: str, anon_key: str, count: str, out_dir: str) -> None:
     asyncio.run(main())
 
 
-def _measure(ctx: Context, url: str, key: str, subscribers: int) -> list[float]:
+# A change each mode delivers: any update for postgres_changes; a progress report of a running
+# public job for Broadcast (what the database broadcasts besides transitions).
+JOB = {
+    CHANGES: "insert into public.job_results (task_name, kind) values ('bench-realtime', 'noop')"
+    " returning job_id",
+    BROADCAST: "insert into public.job_results (task_name, kind, status, attempts)"
+    " values ('bench-realtime', 'noop', 'running', 1) returning job_id",
+}
+UPDATE = {
+    CHANGES: "update public.job_results set result = %s where job_id = %s",
+    BROADCAST: "update public.job_results set progress = progress + 1, progress_message = %s"
+    " where job_id = %s",
+}
+
+
+def _measure(ctx: Context, url: str, key: str, subscribers: int, mode: str) -> list[float]:
     processes = SUBSCRIBER_PROCESSES if subscribers % SUBSCRIBER_PROCESSES == 0 else 1
     updates = ctx.sizes.realtime_updates
     with tempfile.TemporaryDirectory(prefix="bench-realtime-") as out_dir:
-        args = ["realtime", "subscribe", url, key, str(subscribers // processes), out_dir]
+        args = ["realtime", "subscribe", url, key, str(subscribers // processes), out_dir, mode]
         group = WorkerGroup(args, processes, ctx.log, {})
         began = time.monotonic()
         with group.start(timeout_s=120), psycopg.connect(ctx.dbs.ours, autocommit=True) as conn:
-            ctx.say(f"realtime: {subscribers} subscribed in {time.monotonic() - began:.1f} s")
-            row = conn.execute(
-                "insert into public.job_results (task_name, kind) values ('bench-realtime', 'noop')"
-                " returning job_id"
-            ).fetchone()
+            ctx.say(
+                f"realtime: {subscribers} subscribed ({MODES[mode]}) in"
+                f" {time.monotonic() - began:.1f} s"
+            )
+            row = conn.execute(JOB[mode]).fetchone()
             assert row is not None
             committed: dict[str, float] = {}
             late = 0
             for seq in range(updates):
-                marker = f"rt-{subscribers}-{seq}"
-                conn.execute(
-                    "update public.job_results set result = %s where job_id = %s",
-                    (marker, row[0]),
-                )
+                marker = f"rt-{mode}-{subscribers}-{seq}"
+                conn.execute(UPDATE[mode], (marker, row[0]))
                 committed[marker] = time.time()
                 try:
                     group.expect(f"got {marker}", DELIVERY_TIMEOUT_S)
@@ -161,14 +194,20 @@ def _measure(ctx: Context, url: str, key: str, subscribers: int) -> list[float]:
     return latencies
 
 
+def _key(mode: str, p: int, subscribers: int) -> str:
+    # postgres_changes keeps the keys earlier results were written under.
+    return f"realtime_{'broadcast_' * (mode == BROADCAST)}p{p}_{subscribers}s"
+
+
 def run(ctx: Context) -> list[Row]:
     rows = {
-        (p, s): Row(
-            f"realtime_p{p}_{s}s",
-            f"Realtime p{p}, commit to callback, {s} subscriber{'s' * (s > 1)}",
+        (mode, p, s): Row(
+            _key(mode, p, s),
+            f"Realtime p{p}, commit to callback, {MODES[mode]}, {s} subscriber{'s' * (s > 1)}",
             "ms",
             False,
         )
+        for mode in MODES
         for s in ctx.sizes.realtime_subscribers
         for p in (50, 99)
     }
@@ -177,10 +216,11 @@ def run(ctx: Context) -> list[Row]:
             row.note = "devstack.realtime not there yet"
         return list(rows.values())
     with gateway(ctx.dbs.ours, ctx) as (url, key):
-        for subscribers in ctx.sizes.realtime_subscribers:
-            ctx.say(f"realtime: {subscribers} subscriber(s)")
-            latencies = _measure(ctx, url, key, subscribers)
-            for p in (50, 99):
-                if latencies:
-                    rows[(p, subscribers)].values[OURS] = percentile(latencies, p)
+        for mode in MODES:
+            for subscribers in ctx.sizes.realtime_subscribers:
+                ctx.say(f"realtime: {subscribers} subscriber(s), {MODES[mode]}")
+                latencies = _measure(ctx, url, key, subscribers, mode)
+                for p in (50, 99):
+                    if latencies:
+                        rows[(mode, p, subscribers)].values[OURS] = percentile(latencies, p)
     return list(rows.values())

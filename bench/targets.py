@@ -96,5 +96,11 @@ def evaluate(row_list: list[Row]) -> list[Target]:
         _at_least(rows, "drain_4w", PROCRASTINATE, 3, "drain, 4 workers >= 3 x procrastinate"),
         *_issue_11(rows),
         _below(rows, "realtime_p99_200s", 50, "Realtime p99 < 50 ms at 200 Python clients"),
+        _below(
+            rows,
+            "realtime_broadcast_p99_200s",
+            50,
+            "Realtime p99 < 50 ms at 200 Python clients (Broadcast)",
+        ),
         _below(rows, "import_webhook", 150, "webhook imports in < 150 ms"),
     ]

@@ -24,6 +24,7 @@ def expected_rows() -> dict[str, set[str]]:
         rows[f"import_{name}"] = {OURS}
         rows[f"first_response_{name}"] = {OURS}
         rows[f"package_{name}"] = set()  # n/a until `serverless package` has run
+    rows["first_response_floor"] = {OURS}
     rows["first_token_import"] = {OURS}
     rows["first_token_verify"] = {OURS}
     for clients in QUICK.submit_clients:
@@ -34,7 +35,10 @@ def expected_rows() -> dict[str, set[str]]:
     for p in (50, 99):
         rows[f"dispatch_p{p}"] = {OURS, PGQUEUER, PROCRASTINATE}
         for subscribers in QUICK.realtime_subscribers:
-            rows[f"realtime_p{p}_{subscribers}s"] = {OURS} if gateway_available() else set()
+            for mode in ("", "broadcast_"):
+                rows[f"realtime_{mode}p{p}_{subscribers}s"] = (
+                    {OURS} if gateway_available() else set()
+                )
     rows["submit_batch"] = {OURS, PGMQ, PGQUEUER}
     rows["wakeups_per_job"] = set()  # may rightly be 0 once wake-ups coalesce
     rows["fanout_rate"] = {OURS}
@@ -77,7 +81,7 @@ def test_quick_benchmark_reports_every_metric(tmp_path: Path) -> None:
     assert not celery_rows or {"submit_sql_1c", "drain_1w"} <= set(celery_rows)
 
     verdicts = [r["value"] for r in records if r["kind"] == "target"]
-    assert len(verdicts) == 18 and set(verdicts) <= {"PASS", "MISS", "n/a"}
+    assert len(verdicts) == 19 and set(verdicts) <= {"PASS", "MISS", "n/a"}
     for record in records:
         if record["kind"] == "measure":
             assert record["title"] in run.stdout
