@@ -13,7 +13,8 @@ Latency: changes one at a time, GAP_S apart, commit to each receipt, p50 and p99
 burst committed back to back, deliveries per second from the first commit to the last receipt.
 
 Then the cost of the sends to a submit: submit_job throughput with the sends on, and with
-private.broadcast_job_changes replaced by a no-op (restored afterwards), in interleaved rounds.
+private.job_messages replaced by one that makes no message (restored afterwards), in interleaved
+rounds.
 """
 
 from __future__ import annotations
@@ -58,9 +59,11 @@ BURST_CHANGES = 300
 DELIVERY_TIMEOUT_S = 60.0
 MARKER = re.compile(r'"progress_message":\s*"(bc-[a-z]+-\d+)"')
 SCHEMA_FUNCTION = ROOT / "supabase" / "schema" / "20_functions" / "70_broadcast_job_changes.sql"
+# No messages: nothing is built, and private.broadcast_job_changes returns at once.
 NO_SEND = """
-create or replace function private.broadcast_job_changes(p_changes jsonb)
-returns void language plpgsql set search_path = pg_catalog as $$ begin end $$
+create or replace function private.job_messages(n public.job_results, e public.job_events)
+returns table (topic text, message jsonb) language sql stable
+as $$ select null::text, null::jsonb where false $$
 """
 
 

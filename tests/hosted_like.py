@@ -112,12 +112,16 @@ def cli_url(url: str) -> str:
 
 def apply_with_cli(url: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     """``supabase migration up --db-url`` as the role in ``url``; the caller checks the result."""
-    if not SUPABASE_CLI.exists():
-        subprocess.run(
-            ["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"],
-            cwd=SUPABASE_CLI.parents[2],
-            check=True,
-        )
+    from tests.conftest import exclusive  # here: conftest imports this module
+
+    # Two workers' npm ci into one node_modules at once break each other (ENOTEMPTY).
+    with exclusive("supabase-cli-install"):
+        if not SUPABASE_CLI.exists():
+            subprocess.run(
+                ["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"],
+                cwd=SUPABASE_CLI.parents[2],
+                check=True,
+            )
     return subprocess.run(
         [str(SUPABASE_CLI), "migration", "up", "--db-url", cli_url(url)],
         cwd=ROOT,

@@ -11,55 +11,41 @@
 -- the event: {"job": {...}, "event": {event_id, event, status, detail, run, attempt, at} | null}
 -- (null for a progress report).
 
--- The messages for a statement's changes, [{"job": <job_results row>, "event": <job_events row
--- or null>}, ...]: one per topic each change goes to. PL/pgSQL to be planned once a session
--- (see private.default_kind): planning this query at every call was most of what a send cost.
-create or replace function private.job_messages(p_changes jsonb)
-returns table (id uuid, topic text, message jsonb)
-language plpgsql
-set search_path = pg_catalog
+-- The messages of one change of a job: its row after the change and the event it made (null
+-- for a change without one), one message per topic it goes to. Built from the row's columns,
+-- and a SQL function without SET or SECURITY DEFINER, so the planner inlines it into the
+-- statement that calls it: no call and no serialised row a change (the job's input payload
+-- was turned into JSON only to be dropped, which was most of what a send cost a submit).
+create or replace function private.job_messages(n public.job_results, e public.job_events)
+returns table (topic text, message jsonb)
+language sql stable
 as $$
-begin
-  return query
-  select gen_random_uuid(), t.topic, m.message
-  from jsonb_array_elements(p_changes) as c(change)
-  cross join lateral (
-    select c.change -> 'job' as job,
-           case when jsonb_typeof(c.change -> 'event') = 'object' then c.change -> 'event' end
-             as event
-  ) j
-  cross join lateral (
-    select jsonb_build_object(
-             'job', jsonb_build_object(
-               'job_id', j.job -> 'job_id', 'task_name', j.job -> 'task_name',
-               'kind', j.job -> 'kind', 'status', j.job -> 'status',
-               'attempts', j.job -> 'attempts', 'run', j.job -> 'run',
-               'result', j.job -> 'result', 'error', j.job -> 'error',
-               'progress', j.job -> 'progress', 'progress_total', j.job -> 'progress_total',
-               'progress_message', j.job -> 'progress_message',
-               'created_at', j.job -> 'created_at', 'started_at', j.job -> 'started_at',
-               'finished_at', j.job -> 'finished_at', 'updated_at', j.job -> 'updated_at',
-               'run_at', j.job -> 'run_at', 'cancel_requested_at', j.job -> 'cancel_requested_at',
-               'owner_id', j.job -> 'owner_id'),
-             'event', case when j.event is not null then jsonb_build_object(
-               'event_id', j.event -> 'event_id', 'event', j.event -> 'event',
-               'status', j.event -> 'status', 'detail', j.event -> 'detail',
-               'run', j.event -> 'run', 'attempt', j.event -> 'attempt', 'at', j.event -> 'at')
-             end) as message
-  ) m
+  select t.topic, jsonb_build_object(
+           'job', jsonb_build_object(
+             'job_id', n.job_id, 'task_name', n.task_name, 'kind', n.kind, 'status', n.status,
+             'attempts', n.attempts, 'run', n.run, 'result', n.result, 'error', n.error,
+             'progress', n.progress, 'progress_total', n.progress_total,
+             'progress_message', n.progress_message, 'created_at', n.created_at,
+             'started_at', n.started_at, 'finished_at', n.finished_at,
+             'updated_at', n.updated_at, 'run_at', n.run_at,
+             'cancel_requested_at', n.cancel_requested_at, 'owner_id', n.owner_id),
+           'event', case when e.event_id is not null then jsonb_build_object(
+             'event_id', e.event_id, 'event', e.event, 'status', e.status, 'detail', e.detail,
+             'run', e.run, 'attempt', e.attempt, 'at', e.at) end)
   -- The submit itself only to the owner's topic: nobody can be following a job that did not
   -- exist, and a follower reads it (GET /jobs/<id>, events included) once it has joined. It
   -- keeps the cost of a submit to one message.
-  cross join lateral unnest(
-    array[coalesce('jobs:user:' || (j.job ->> 'owner_id'), 'jobs:public')]
-    || case when j.event is null or j.event ->> 'event' not in ('submitted', 'scheduled')
-            then array['jobs:job:' || (j.job ->> 'job_id')] else '{}'::text[] end
-  ) as t(topic);
-end
+  from unnest(
+    array[coalesce('jobs:user:' || n.owner_id::text, 'jobs:public')]
+    || case when e.event_id is null or e.event not in ('submitted', 'scheduled')
+            then array['jobs:job:' || n.job_id::text] else '{}'::text[] end
+  ) as t(topic)
 $$;
-revoke all on function private.job_messages(jsonb) from public, anon, authenticated;
+revoke all on function private.job_messages(public.job_results, public.job_events)
+  from public, anon, authenticated;
+drop function if exists private.job_messages(jsonb);
 
-create or replace function private.broadcast_job_changes(p_changes jsonb)
+create or replace function private.broadcast_job_changes(p_topics text[], p_messages jsonb[])
 returns void
 language plpgsql
 set search_path = pg_catalog
@@ -68,7 +54,7 @@ declare
   v_at timestamp := now();  -- what realtime.messages.inserted_at defaults to
   v_message record;
 begin
-  if p_changes is null or jsonb_array_length(p_changes) = 0 then
+  if p_topics is null or cardinality(p_topics) = 0 then
     return;
   end if;
   -- realtime.send's rows, written in one statement while today's partition of realtime.messages
@@ -81,12 +67,16 @@ begin
       (id, topic, extension, payload, event, private, inserted_at, updated_at)
     select m.id, m.topic, 'broadcast', m.message || jsonb_build_object('id', m.id), 'job', true,
            v_at, v_at
-    from private.job_messages(p_changes) m;
+    from (select gen_random_uuid() as id, u.topic, u.message
+          from unnest(p_topics, p_messages) as u(topic, message)) m;
   else
-    for v_message in select m.topic, m.message from private.job_messages(p_changes) m loop
+    for v_message in select u.topic, u.message from unnest(p_topics, p_messages) as u(topic, message)
+    loop
       perform realtime.send(v_message.message, 'job', v_message.topic, true);
     end loop;
   end if;
 end
 $$;
-revoke all on function private.broadcast_job_changes(jsonb) from public, anon, authenticated;
+revoke all on function private.broadcast_job_changes(text[], jsonb[])
+  from public, anon, authenticated;
+drop function if exists private.broadcast_job_changes(jsonb);

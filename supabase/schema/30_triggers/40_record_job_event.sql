@@ -4,15 +4,17 @@
 --
 -- Statement-level, with transition tables: a statement that submits, claims or finishes many
 -- jobs writes all their events in one insert (a batch of 1,000 submits is one insert of 1,000
--- events, not 1,000 trigger calls) and all their messages in another. The old row-level
--- function, private.record_job_event, is gone with its trigger.
+-- events, not 1,000 trigger calls) and all their messages in another, built from the rows'
+-- columns by private.job_messages, which the planner inlines into the statement. The old
+-- row-level function, private.record_job_event, is gone with its trigger.
 create or replace function private.record_job_events() returns trigger
 language plpgsql
 security definer
 set search_path = pg_catalog
 as $$
 declare
-  v_changes jsonb;
+  v_topics text[];
+  v_messages jsonb[];
 begin
   if tg_op = 'INSERT' then
     with recorded as (
@@ -21,12 +23,14 @@ begin
              case n.status when 'scheduled' then 'scheduled' else 'submitted' end, n.status,
              case when n.status = 'scheduled' then left('due at ' || n.run_at::text, 4000) end
       from new_rows n
-      returning *
+      returning job_events
     )
-    select jsonb_agg(jsonb_build_object('job', to_jsonb(n), 'event', to_jsonb(r)))
-    into v_changes
-    from new_rows n join recorded r on r.job_id = n.job_id;
-    perform private.broadcast_job_changes(v_changes);
+    select array_agg(m.topic), array_agg(m.message)
+    into v_topics, v_messages
+    from new_rows n
+    join recorded r on (r.job_events).job_id = n.job_id
+    cross join lateral private.job_messages(n, r.job_events) m;
+    perform private.broadcast_job_changes(v_topics, v_messages);
     return null;
   end if;
   with recorded as (
@@ -54,22 +58,23 @@ begin
       from new_rows n join old_rows o on o.job_id = n.job_id
     ) e
     where e.event is not null
-    returning *
+    returning job_events
   )
   -- A change without an event is sent too when what a watcher shows moved (progress, or a
   -- status or outcome changed by hand).
-  select jsonb_agg(jsonb_build_object('job', to_jsonb(n), 'event', to_jsonb(r)))
-  into v_changes
+  select array_agg(m.topic), array_agg(m.message)
+  into v_topics, v_messages
   from new_rows n
   join old_rows o on o.job_id = n.job_id
-  left join recorded r on r.job_id = n.job_id
-  where r.job_id is not null
+  left join recorded r on (r.job_events).job_id = n.job_id
+  cross join lateral private.job_messages(n, r.job_events) m
+  where (r.job_events).job_id is not null
      or (n.progress, n.progress_total, n.progress_message, n.status, n.attempts, n.result,
          n.error)
         is distinct from
         (o.progress, o.progress_total, o.progress_message, o.status, o.attempts, o.result,
          o.error);
-  perform private.broadcast_job_changes(v_changes);
+  perform private.broadcast_job_changes(v_topics, v_messages);
   return null;
 end
 $$;
