@@ -15,7 +15,7 @@ from functions.adapters import flask_adapter, lambda_adapter
 from functions.adapters.entry import Entry
 from functions.config import ConfigError
 from functions.core import errors
-from functions.core.validation import MAX_BODY_BYTES
+from functions.core.defaults import MAX_BODY_BYTES
 from functions.http.submit_api import SubmitApi
 from functions.http.types import HttpRequest, response_for
 from tests.inmemory import MemoryJobStore, MemoryKindCatalog

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from functions.core import validation
+from functions.core.defaults import MAX_BODY_BYTES
 from functions.core.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
 
 
@@ -84,7 +85,7 @@ def test_body_media_type_and_size() -> None:
     with pytest.raises(UnsupportedMediaType):
         validation.parse_json_body(b"{}", None)
     with pytest.raises(PayloadTooLarge):
-        validation.parse_json_body(b" " * (validation.MAX_BODY_BYTES + 1), "application/json")
+        validation.parse_json_body(b" " * (MAX_BODY_BYTES + 1), "application/json")
     with pytest.raises(InvalidInput):
         validation.parse_json_body(b"\xff\xfe", "application/json")
 
