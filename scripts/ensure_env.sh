@@ -26,7 +26,8 @@ find_uv() {
 if [ ! -x "$venv/bin/python" ]; then
   say "creating the environment in $venv"
   if uv=$(find_uv); then
-    "$uv" venv --quiet --python "$python" "$venv"
+    # With pip (--seed): scripts/build_lambda_layer.py asks pip for the runtime's wheels.
+    "$uv" venv --quiet --seed --python "$python" "$venv"
   elif [ "${USE_UV:-1}" != 0 ] && "$python" -m pip --python "$python" --version >/dev/null 2>&1; then
     # Without its own pip (5 s less); the interpreter's pip puts uv into it.
     "$python" -m venv --without-pip "$venv"
