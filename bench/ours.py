@@ -147,8 +147,8 @@ def drain_worker(database_url: str) -> None:
     procs.wait_for_go()
     began = time.monotonic()
     report = worker.drain(time.monotonic() + 3600)
-    # Into the run's log: a drain that ends long after the others (seen twice in 27 runs of
-    # the 4-worker drain, not reproduced alone) says what it did and for how long.
+    # Into the run's log: a drain that runs slow (bench/results/ISSUE24.md, "Session 4") says
+    # what it did and for how long.
     print(
         f"drain worker {os.getpid()}: {report} in {time.monotonic() - began:.2f} s",
         file=sys.stderr,
